@@ -1,0 +1,1 @@
+"""Collection: one folder per protocol, one scheduler that owns time and health."""

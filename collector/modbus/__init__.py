@@ -1,0 +1,1 @@
+"""Modbus TCP: client.py is the only module that imports pymodbus."""

@@ -1,0 +1,1 @@
+"""The deployment's configuration: one TOML file, validated at start-up."""

@@ -1,0 +1,109 @@
+"""Load and validate the TOML file; every error names the key and its line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from config.models import Config
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says where and why."""
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, *, source: str = "<config>") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    return config_from_dict(raw, text=text, source=source)
+
+
+def config_from_dict(raw: dict[str, Any], *, text: str = "", source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = key_lines(text)
+        problems = []
+        for err in exc.errors(include_url=False):
+            key = _dotted(err["loc"])
+            line = _find_line(err["loc"], lines)
+            where = f"line {line}, " if line else ""
+            problems.append(f"  {where}key {key or '(top level)'}: {err['msg']}")
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(problems)) from None
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+_INLINE_KEY = re.compile(r"([A-Za-z0-9_\-]+)\s*=")
+
+
+def key_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each key path (array-of-table indices included) to the line that sets it.
+
+    TOML's parser keeps no positions, so this follows headers and ``key =`` lines; it is
+    only used to point at a line in an error message.
+    """
+    found: dict[tuple[Any, ...], int] = {}
+    counters: dict[tuple[Any, ...], int] = {}
+    table: tuple[Any, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            names = tuple(p.strip().strip("\"'") for p in header.group(2).split("."))
+            table = _resolve(names, counters)
+            if header.group(1) == "[[":
+                counters[names] = counters.get(names, -1) + 1
+                table = _resolve(names, counters)
+            found.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = table + tuple(p.strip("\"'") for p in key.group(1).split("."))
+            found.setdefault(path, number)
+            rest = line[key.end():]
+            if rest.lstrip().startswith("{"):
+                for inner in _INLINE_KEY.finditer(rest):
+                    found.setdefault(path + (inner.group(1),), number)
+    return found
+
+
+def _resolve(names: tuple[str, ...], counters: dict[tuple[Any, ...], int]) -> tuple[Any, ...]:
+    path: tuple[Any, ...] = ()
+    for i, name in enumerate(names):
+        path += (name,)
+        if names[: i + 1] in counters:
+            path += (counters[names[: i + 1]],)
+    return path
+
+
+def _find_line(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    # Discriminated unions put the variant's tag into the path ("rules", 0, "threshold", ...):
+    # also try without each string part, then fall back to the nearest enclosing key.
+    candidates = [loc] + [loc[:i] + loc[i + 1:] for i in range(len(loc)) if isinstance(loc[i], str)]
+    for size in range(len(loc), 0, -1):
+        for candidate in candidates:
+            if candidate[:size] in lines:
+                return lines[candidate[:size]]
+    return None

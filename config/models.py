@@ -1,0 +1,205 @@
+"""The configuration model. Frozen, snake_case, units in names; cross-references checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from collector.modbus.config import ModbusEndpoint, ModbusProfile
+from rules.models import Rule, ThresholdRule
+
+AssetKind = Literal["regulator_station", "regulator_cabinet", "regulator_box"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Customer(Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
+    phone: str | None = None
+
+
+class Site(Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    customer: str
+    name: str
+    address: str = ""
+    time_zone: str = "Asia/Shanghai"
+    sla_zone: str
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class ChannelLimits(Frozen):
+    """An asset's own limits for one channel, in the channel's unit; clear levels give hysteresis."""
+
+    high: float | None = None
+    high_clear: float | None = None
+    low: float | None = None
+    low_clear: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ChannelLimits":
+        if self.high is not None and self.high_clear is not None and self.high_clear > self.high:
+            raise ValueError("high_clear must not be above high")
+        if self.low is not None and self.low_clear is not None and self.low_clear < self.low:
+            raise ValueError("low_clear must not be below low")
+        if self.high is not None and self.low is not None and self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+
+class Asset(Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    site: str
+    kind: AssetKind = "regulator_station"
+    name: str
+    poll_interval_s: float = Field(default=5.0, ge=0.05, le=3600)
+    modbus: ModbusEndpoint
+    limits: dict[str, ChannelLimits] = Field(default_factory=dict)
+
+
+class SlaZone(Frozen):
+    """Arrival deadline for one zone (DOMAIN.md: ring roads, counties, contract)."""
+
+    hours: float = Field(gt=0)
+    basis: Literal["calendar", "working_hours"] = "calendar"
+    calendar: str | None = None  # required for working_hours
+    label: str = ""
+
+
+class WorkingCalendar(Frozen):
+    workdays: tuple[int, ...] = (1, 2, 3, 4, 5)  # ISO weekdays, Monday = 1
+    start: dt.time = dt.time(8, 30)
+    end: dt.time = dt.time(17, 30)
+    holidays: tuple[dt.date, ...] = ()
+    extra_workdays: tuple[dt.date, ...] = ()  # weekend days worked in lieu of a holiday
+
+    @model_validator(mode="after")
+    def _sane(self) -> "WorkingCalendar":
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if not set(self.workdays) <= set(range(1, 8)):
+            raise ValueError("workdays are ISO weekdays 1..7")
+        return self
+
+
+class Sla(Frozen):
+    zones: dict[str, SlaZone]
+    calendars: dict[str, WorkingCalendar] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _calendars_exist(self) -> "Sla":
+        for name, zone in self.zones.items():
+            if zone.basis == "working_hours":
+                if zone.calendar is None:
+                    raise ValueError(f"zone {name!r}: working_hours needs a calendar")
+                if zone.calendar not in self.calendars:
+                    raise ValueError(f"zone {name!r}: unknown calendar {zone.calendar!r}")
+        return self
+
+
+class CollectorSettings(Frozen):
+    offline_after_failures: int = Field(default=3, ge=1)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    jitter_fraction: float = Field(default=0.1, ge=0, le=0.5)
+
+
+class StorageSettings(Frozen):
+    data_dir: Path = Path("var")
+    timeseries: Literal["duckdb"] = "duckdb"
+    timeseries_path: str = "samples.duckdb"  # relative to data_dir
+    database_url: str = "sqlite:///{data_dir}/sitewatch.db"
+    flush_interval_s: float = Field(default=1.0, gt=0)
+
+
+class ApiToken(Frozen):
+    """A writer's bearer token, kept as its SHA-256 so the file holds no secret."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ApiSettings(Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    tokens: tuple[ApiToken, ...] = ()
+
+
+class RulesSettings(Frozen):
+    tick_s: float = Field(default=1.0, gt=0)
+
+
+class Config(Frozen):
+    customers: tuple[Customer, ...]
+    sites: tuple[Site, ...]
+    assets: tuple[Asset, ...] = ()
+    modbus_profiles: tuple[ModbusProfile, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    sla: Sla
+    collector: CollectorSettings = CollectorSettings()
+    storage: StorageSettings = StorageSettings()
+    api: ApiSettings = ApiSettings()
+    rules_engine: RulesSettings = RulesSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        _unique("customers", [c.id for c in self.customers])
+        _unique("sites", [s.id for s in self.sites])
+        _unique("assets", [a.id for a in self.assets])
+        _unique("modbus_profiles", [p.name for p in self.modbus_profiles])
+        _unique("rules", [r.id for r in self.rules])
+        customers = {c.id for c in self.customers}
+        for site in self.sites:
+            if site.customer not in customers:
+                raise ValueError(f"site {site.id!r}: unknown customer {site.customer!r}")
+            if site.sla_zone not in self.sla.zones:
+                raise ValueError(f"site {site.id!r}: unknown sla_zone {site.sla_zone!r}")
+        sites = {s.id for s in self.sites}
+        profiles = {p.name: p for p in self.modbus_profiles}
+        for asset in self.assets:
+            if asset.site not in sites:
+                raise ValueError(f"asset {asset.id!r}: unknown site {asset.site!r}")
+            if asset.modbus.profile not in profiles:
+                raise ValueError(f"asset {asset.id!r}: unknown modbus profile {asset.modbus.profile!r}")
+            channels = {r.channel for r in profiles[asset.modbus.profile].registers}
+            for channel in asset.limits:
+                if channel not in channels:
+                    raise ValueError(f"asset {asset.id!r}: limits for unknown channel {channel!r}")
+        all_channels = {r.channel for p in self.modbus_profiles for r in p.registers}
+        for rule in self.rules:
+            if all_channels and rule.channel not in all_channels:
+                raise ValueError(f"rule {rule.id!r}: no profile has channel {rule.channel!r}")
+        return self
+
+    # Lookups used all over; the tuples above stay the source of truth.
+    def site(self, site_id: str) -> Site:
+        return next(s for s in self.sites if s.id == site_id)
+
+    def asset(self, asset_id: str) -> Asset:
+        return next(a for a in self.assets if a.id == asset_id)
+
+    def profile(self, name: str) -> ModbusProfile:
+        return next(p for p in self.modbus_profiles if p.name == name)
+
+    def threshold_rules(self) -> list[ThresholdRule]:
+        return [r for r in self.rules if isinstance(r, ThresholdRule)]
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what} id(s): {', '.join(dupes)}")

@@ -1,0 +1,41 @@
+"""Alerts as the rules engine reports them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Severity(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class AlertState(str, enum.Enum):
+    PENDING = "pending"  # condition true, duration not yet reached
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+def fingerprint(asset_id: str, rule_id: str, channel: str) -> str:
+    """The identity of a fault: one open alert and one open ticket per fingerprint."""
+    return f"{asset_id}/{rule_id}/{channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTransition:
+    """A change of an alert's state, emitted by the pure engine, applied by the writer."""
+
+    fingerprint: str
+    asset_id: str
+    rule_id: str
+    channel: str
+    state: AlertState  # FIRING or RESOLVED
+    at: datetime  # UTC: time of the sample (or tick) that caused it
+    severity: Severity
+    value: float | None  # the value that caused it, in the channel's unit
+    unit: str
+    summary: str  # one line for a human: "outlet_kpa 3.45 kPa above 3.20 kPa for 10 s"

@@ -1,0 +1,1 @@
+"""Rules are data (models.py) evaluated by one pure engine (engine.py)."""

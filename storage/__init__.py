@@ -1,0 +1,1 @@
+"""Storage behind narrow interfaces: time series (timeseries.py) and records (tables.py)."""

@@ -1,0 +1,132 @@
+"""Relational records: inventory, alerts, tickets and the append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.database import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(400), default="")
+    time_zone: Mapped[str] = mapped_column(String(64))
+    sla_zone: Mapped[str] = mapped_column(String(64))
+
+
+class AssetRow(Base):
+    __tablename__ = "assets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    # Non-secret connection facts (host, port, device_id, profile, poll_interval_s).
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AlertRow(Base):
+    """One alert instance: from firing to resolved. At most one firing per fingerprint."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(200), index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index(
+            "uq_alerts_firing_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("state = 'firing'"),
+            postgresql_where=text("state = 'firing'"),
+        ),
+    )
+
+
+class TicketRow(Base):
+    """A maintenance ticket. At most one open (not closed) ticket per fingerprint: the
+    partial unique index makes that hold even with two rules processes writing."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(200), index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(400))
+    severity: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)  # 1 = most urgent
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    service_type: Mapped[str] = mapped_column(String(1), default="B")
+    source: Mapped[str] = mapped_column(String(16), default="rules")  # rules | manual
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    arrive_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index(
+            "uq_tickets_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("state <> 'closed'"),
+            postgresql_where=text("state <> 'closed'"),
+        ),
+    )
+
+
+class AuditRow(Base):
+    """Append-only: who changed what and when. Nothing in the code updates or deletes it."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    entity: Mapped[str] = mapped_column(String(32))  # ticket | alert | customer | site | asset
+    entity_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+
+class RulesStateRow(Base):
+    """Durable snapshot of the rules engine's per-fingerprint state."""
+
+    __tablename__ = "rules_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
