@@ -1,0 +1,89 @@
+"""Device health records. The scheduler is the only writer; rules and API read them."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from collector.errors import CollectorError, DecodeError, DeviceRejected, DeviceTimeout
+from domain.health import DeviceHealth, HealthState
+
+log = logging.getLogger(__name__)
+
+
+class HealthRegistry:
+    def __init__(self, *, offline_after_failures: int) -> None:
+        self._offline_after = offline_after_failures
+        self._records: dict[str, DeviceHealth] = {}
+        self._changed = asyncio.Condition()
+
+    def register(self, device_id: str) -> None:
+        self._records.setdefault(device_id, DeviceHealth(device_id=device_id))
+
+    def get(self, device_id: str) -> DeviceHealth:
+        return self._records[device_id]
+
+    def all(self) -> list[DeviceHealth]:
+        return list(self._records.values())
+
+    async def record_success(
+        self, device_id: str, *, at: datetime, partial_errors: Sequence[CollectorError] = ()
+    ) -> None:
+        old = self._records[device_id]
+        if old.state is HealthState.OFFLINE:
+            # Logged once on recovery, not on every poll (the Home Assistant habit).
+            log.warning("%s: back online after %d failed polls", device_id, old.consecutive_failures)
+        new = dataclasses.replace(
+            old,
+            state=HealthState.ONLINE,
+            last_success=at,
+            consecutive_failures=0,
+            polls_ok=old.polls_ok + 1,
+            **_error_counts(old, partial_errors),
+        )
+        if partial_errors:
+            new = dataclasses.replace(new, last_error=str(partial_errors[-1]), last_failure=at)
+        await self._store(new)
+
+    async def record_failure(self, device_id: str, *, at: datetime, error: CollectorError) -> None:
+        old = self._records[device_id]
+        failures = old.consecutive_failures + 1
+        state = HealthState.OFFLINE if failures >= self._offline_after else HealthState.DEGRADED
+        if state is HealthState.OFFLINE and old.state is not HealthState.OFFLINE:
+            log.warning("%s: offline after %d failed polls: %s", device_id, failures, error)
+        new = dataclasses.replace(
+            old,
+            state=state,
+            last_failure=at,
+            last_error=str(error),
+            consecutive_failures=failures,
+            polls_failed=old.polls_failed + 1,
+            **_error_counts(old, [error]),
+        )
+        await self._store(new)
+
+    async def wait_for(
+        self, device_id: str, predicate: Callable[[DeviceHealth], bool], *, timeout_s: float
+    ) -> DeviceHealth:
+        """Wait until the device's record satisfies ``predicate`` (for tests and the demo)."""
+        async with asyncio.timeout(timeout_s):
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self._records[device_id]))
+                return self._records[device_id]
+
+    async def _store(self, record: DeviceHealth) -> None:
+        async with self._changed:
+            self._records[record.device_id] = record
+            self._changed.notify_all()
+
+
+def _error_counts(old: DeviceHealth, errors: Sequence[CollectorError]) -> dict[str, int]:
+    return {
+        "exception_responses": old.exception_responses
+        + sum(isinstance(e, DeviceRejected) for e in errors),
+        "malformed_replies": old.malformed_replies + sum(isinstance(e, DecodeError) for e in errors),
+        "timeouts": old.timeouts + sum(isinstance(e, DeviceTimeout) for e in errors),
+    }

@@ -1,0 +1,119 @@
+"""The one place that owns time: intervals, jitter, timeouts, back-off and device health.
+
+Pollers only poll; this module decides when, and what a failure means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from collector.errors import CollectorError, DeviceTimeout
+from collector.health import HealthRegistry
+from collector.results import PollResult
+from config.models import CollectorSettings
+from domain.samples import Quality, Sample
+from domain.time import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+class SampleSink(Protocol):
+    """Where samples go next: in one process a fan-out to store and rules; later a broker."""
+
+    async def publish(self, samples: Sequence[Sample]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollJob:
+    device_id: str
+    interval_s: float
+    timeout_s: float  # budget for one whole poll
+    poll: Callable[[datetime], Awaitable[PollResult]]
+    channels: Mapping[str, str]  # channel -> unit, for COMM_ERROR samples when a poll fails
+    close: Callable[[], Awaitable[None]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        jobs: Sequence[PollJob],
+        sink: SampleSink,
+        health: HealthRegistry,
+        settings: CollectorSettings,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._jobs = list(jobs)
+        self._sink = sink
+        self._health = health
+        self._settings = settings
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+        for job in self._jobs:
+            health.register(job.device_id)
+
+    async def run(self) -> None:
+        """Poll every job until cancelled; closes every connection on the way out."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for job in self._jobs:
+                    group.create_task(self._run_job(job), name=f"poll:{job.device_id}")
+        finally:
+            await asyncio.gather(*(job.close() for job in self._jobs), return_exceptions=True)
+
+    def next_delay_s(self, job: PollJob, *, consecutive_failures: int, elapsed_s: float) -> float:
+        """Interval after a success; after failures, capped exponential back-off."""
+        if consecutive_failures == 0:
+            base = max(job.interval_s - elapsed_s, 0.0)
+        else:
+            base = min(self._settings.backoff_max_s, job.interval_s * 2 ** (consecutive_failures - 1))
+        spread = self._settings.jitter_fraction
+        return base * (1 + self._rng.uniform(-spread, spread))
+
+    async def _run_job(self, job: PollJob) -> None:
+        # Start each device at a random point of its interval so 500 stations don't poll in
+        # lock-step and saturate the network once per interval.
+        await asyncio.sleep(self._rng.uniform(0, job.interval_s))
+        while True:
+            started = self._clock.monotonic()
+            await self.poll_once(job)
+            failures = self._health.get(job.device_id).consecutive_failures
+            elapsed = self._clock.monotonic() - started
+            await asyncio.sleep(self.next_delay_s(job, consecutive_failures=failures, elapsed_s=elapsed))
+
+    async def poll_once(self, job: PollJob) -> None:
+        ts = self._clock.now()
+        try:
+            try:
+                async with asyncio.timeout(job.timeout_s):
+                    result = await job.poll(ts)
+            except TimeoutError:
+                raise DeviceTimeout(job.device_id, f"no complete poll within {job.timeout_s:.1f} s") from None
+        except CollectorError as error:
+            await self._health.record_failure(job.device_id, at=ts, error=error)
+            await self._sink.publish(_comm_error_samples(job, ts))
+            return
+        except Exception as error:  # the one top-level guard: a bug must not stop polling
+            log.exception("%s: unexpected error while polling", job.device_id)
+            wrapped = CollectorError(job.device_id, f"internal error: {error!r}")
+            await self._health.record_failure(job.device_id, at=ts, error=wrapped)
+            return
+        await self._health.record_success(job.device_id, at=ts, partial_errors=result.errors)
+        for error in result.errors:
+            log.info("%s: %s", job.device_id, error)
+        await self._sink.publish(result.samples)
+
+
+def _comm_error_samples(job: PollJob, ts: datetime) -> list[Sample]:
+    return [
+        Sample(job.device_id, channel, ts, math.nan, unit, Quality.COMM_ERROR)
+        for channel, unit in job.channels.items()
+    ]

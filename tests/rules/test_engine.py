@@ -1,0 +1,132 @@
+"""The engine against hand-made streams and against the plain reference on random ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from config.models import ChannelLimits
+from domain.alerts import AlertState
+from domain.samples import Quality, Sample
+from domain.time import UTC
+from rules.engine import AssetChannels, RulesEngine, SampleBatch
+from rules.models import NoDataRule, ThresholdRule
+from rules.reference import threshold_transitions
+
+T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+HIGH = ThresholdRule(kind="threshold", id="outlet-high", channel="outlet_kpa", direction="above",
+                     level=2.9, clear_level=2.7, for_s=10)
+LOW = ThresholdRule(kind="threshold", id="outlet-low", channel="outlet_kpa", direction="below",
+                    level=1.8, clear_level=2.0, for_s=0)
+NO_DATA = NoDataRule(kind="no_data", id="no-data", channel="outlet_kpa", after_s=30)
+
+
+def station(asset_id: str = "rs-1", **limits: ChannelLimits) -> AssetChannels:
+    return AssetChannels(asset_id, "regulator_station", {"outlet_kpa": "kPa"}, limits)
+
+
+def samples(values: list[float], *, asset_id: str = "rs-1", every_s: float = 5, start: datetime = T0) -> list[Sample]:
+    return [Sample(asset_id, "outlet_kpa", start + timedelta(seconds=i * every_s), v, "kPa") for i, v in enumerate(values)]
+
+
+def run(engine: RulesEngine, stream: list[Sample], now: datetime | None = None):
+    now = now or (stream[-1].ts if stream else T0)
+    return engine.evaluate(engine.batch(stream), now=now)
+
+
+def test_fires_only_after_the_duration_and_clears_only_past_the_clear_level():
+    engine = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    # 0 s: 3.0 (pending), 5 s: 3.0, 10 s: 3.0 -> held 10 s -> firing at 10 s
+    out = run(engine, samples([2.5, 3.0, 3.0, 3.0, 2.8, 2.95, 2.8, 2.6]))
+    assert [(t.state, t.at - T0) for t in out] == [
+        (AlertState.FIRING, timedelta(seconds=15)),
+        (AlertState.RESOLVED, timedelta(seconds=35)),
+    ], "2.8 and 2.95 lie inside the hysteresis band and must neither clear nor re-fire"
+    assert out[0].fingerprint == "rs-1/outlet-high/outlet_kpa"
+    assert out[0].value == pytest.approx(3.0) and out[0].unit == "kPa"
+    assert "above 2.9 kPa" in out[0].summary
+
+
+def test_a_dip_before_the_duration_cancels_pending():
+    engine = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    assert run(engine, samples([3.0, 3.0, 2.8, 3.0, 3.0])) == []
+
+
+def test_oscillation_around_the_level_fires_once():
+    engine = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    stream = samples([3.0] * 4 + [2.85, 2.95] * 20)
+    out = run(engine, stream)
+    assert [t.state for t in out] == [AlertState.FIRING]
+
+
+def test_asset_limits_override_the_rule_and_below_rules_mirror_above():
+    engine = RulesEngine(
+        rules=[LOW], assets=[station("a", outlet_kpa=ChannelLimits(low=1.0, low_clear=1.2)), station("b")], started_at=T0
+    )
+    stream = samples([1.5, 0.9, 1.1, 1.3], asset_id="a") + samples([1.5, 0.9, 1.9, 2.1], asset_id="b")
+    out = run(engine, sorted(stream, key=lambda s: s.ts))
+    got = sorted((t.asset_id, t.state.value, (t.at - T0).total_seconds()) for t in out)
+    assert got == [
+        ("a", "firing", 5.0),  # the asset's own low limit 1.0, not the rule's 1.8
+        ("a", "resolved", 15.0),  # 1.1 is inside a's band (clear 1.2); 1.3 clears
+        ("b", "firing", 0.0),
+        ("b", "resolved", 15.0),  # 1.9 is inside b's band (clear 2.0); 2.1 clears
+    ]
+
+
+def test_bad_quality_and_nan_are_not_data():
+    engine = RulesEngine(rules=[LOW, NO_DATA], assets=[station()], started_at=T0)
+    bad = [Sample("rs-1", "outlet_kpa", T0 + timedelta(seconds=i), float("nan"), "kPa", Quality.COMM_ERROR) for i in range(40)]
+    out = run(engine, bad, now=T0 + timedelta(seconds=40))
+    assert [(t.rule_id, t.state) for t in out] == [("no-data", AlertState.FIRING)]
+    assert out[0].at == T0 + timedelta(seconds=30), "no-data fires when the silence passed 30 s"
+
+
+def test_no_data_resolves_at_the_first_good_sample():
+    engine = RulesEngine(rules=[NO_DATA], assets=[station()], started_at=T0)
+    assert run(engine, [], now=T0 + timedelta(seconds=29)) == []
+    fired = run(engine, [], now=T0 + timedelta(seconds=31))
+    assert [t.state for t in fired] == [AlertState.FIRING]
+    back = run(engine, samples([2.5], start=T0 + timedelta(seconds=40)), now=T0 + timedelta(seconds=41))
+    assert [(t.state, t.at) for t in back] == [(AlertState.RESOLVED, T0 + timedelta(seconds=40))]
+
+
+def test_snapshot_restores_pending_and_firing_state():
+    first = RulesEngine(rules=[HIGH], assets=[station("a"), station("b")], started_at=T0)
+    run(first, samples([3.0, 3.0, 3.0], asset_id="a") + samples([3.0], asset_id="b"))
+    payload = first.snapshot()
+    second = RulesEngine(rules=[HIGH], assets=[station("a"), station("b")], started_at=T0 + timedelta(seconds=60))
+    assert second.restore(payload) == 2
+    states = {(a.asset_id, a.state) for a in second.active()}
+    assert states == {("a", AlertState.FIRING), ("b", AlertState.PENDING)}
+    # "a" is already firing: staying high must not fire again; "b" keeps its pending start.
+    later = T0 + timedelta(seconds=10)
+    out = run(second, samples([3.0], asset_id="a", start=later) + samples([3.0], asset_id="b", start=later))
+    assert [(t.asset_id, t.state) for t in out] == [("b", AlertState.FIRING)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_engine_agrees_with_the_reference_on_random_streams(seed: int):
+    rng = np.random.default_rng(seed)
+    n_series, n_samples = 50, 4000
+    series = rng.integers(0, n_series, n_samples)
+    ts = np.sort(rng.uniform(0, 600, n_samples))
+    # values wander around the band so every branch is taken
+    value = 2.8 + 0.2 * np.sin(ts / 20 + series) + rng.normal(0, 0.08, n_samples)
+    assets = [station(f"s{i}") for i in range(n_series)]
+    engine = RulesEngine(rules=[HIGH], assets=assets, started_at=T0)
+    base = T0.timestamp()
+    got = []
+    for chunk in np.array_split(np.arange(n_samples), 7):  # batches of varying size
+        batch = SampleBatch(series[chunk].astype(np.int64), base + ts[chunk], value[chunk])
+        got += [(t.asset_id, t.state, t.at.timestamp() - base) for t in engine.evaluate(batch, now=T0)]
+    want = threshold_transitions(
+        ((f"s{s}", t, v) for s, t, v in zip(series, ts, value)), direction="above", level=2.9, clear_level=2.7, for_s=10
+    )
+    assert len(want) > 20, "the random stream should exercise the rule"
+    got = sorted((a, t, s.value) for a, s, t in got)
+    want = sorted((a, t, s.value) for a, s, t in want)
+    assert [(a, s) for a, _, s in got] == [(a, s) for a, _, s in want]
+    np.testing.assert_allclose([t for _, t, _ in got], [t for _, t, _ in want], atol=1e-6)
