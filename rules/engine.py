@@ -151,43 +151,49 @@ class RulesEngine:
         now_s = require_utc(now).timestamp()
         good = ~np.isnan(batch.value)
         series, ts, value = batch.series[good], batch.ts[good], batch.value[good]
+        # Sort once by (series, time): every rule's slots follow series order, so each
+        # rule's subset below stays sorted by (slot, time) without sorting again.
+        order = np.lexsort((ts, series))
+        series, ts, value = series[order], ts[order], value[order]
+        rank = _rank_within_groups(series) if len(series) else series
         out: list[AlertTransition] = []
         for slots in self._rules:
             index = slots.slot_of[series]
             mine = index >= 0
-            slot, t, v = index[mine], ts[mine], value[mine]
             if isinstance(slots, _ThresholdSlots):
-                self._threshold(slots, slot, t, v, out)
+                self._threshold(slots, index[mine], ts[mine], value[mine], rank[mine], out)
             else:
-                self._no_data(slots, slot, t, v, now_s, out)
+                self._no_data(slots, index[mine], ts[mine], now_s, out)
         return out
 
-    def _threshold(self, r: _ThresholdSlots, slot: np.ndarray, t: np.ndarray, v: np.ndarray, out: list) -> None:
+    def _threshold(
+        self, r: _ThresholdSlots, slot: np.ndarray, t: np.ndarray, v: np.ndarray, rank: np.ndarray, out: list
+    ) -> None:
         if len(slot) == 0:
             return
-        order = np.lexsort((t, slot))
-        slot, t, v = slot[order], t[order], v[order]
-        rank = _rank_within_groups(slot)
-        for k in range(int(rank.max()) + 1):
-            at_rank = rank == k
-            s, tk, vk = slot[at_rank], t[at_rank], v[at_rank]
+        depth = int(rank.max()) + 1
+        for k in range(depth):
+            if depth == 1:  # the usual case: one sample per series in this batch
+                s, tk, vk = slot, t, v
+            else:
+                at_rank = rank == k
+                s, tk, vk = slot[at_rank], t[at_rank], v[at_rank]
             signed = r.sign * vk
-            beyond = signed > r.level[s]
-            cleared = signed < r.clear[s]
             old = r.state[s]
+            beyond = signed > r.level[s]
             since = np.where(old == NORMAL, tk, r.since[s])
-            held = tk - since >= r.rule.for_s
             new = np.where(
                 old == FIRING,
-                np.where(cleared, NORMAL, FIRING),
-                np.where(beyond, np.where(held, FIRING, PENDING), NORMAL),
+                np.where(signed < r.clear[s], NORMAL, FIRING),
+                np.where(beyond, np.where(tk - since >= r.rule.for_s, FIRING, PENDING), NORMAL),
             ).astype(np.int8)
-            self._emit(r, s, old, new, tk, vk, out)
             changed = new != old
-            r.since[s] = np.where(changed, tk, r.since[s])
-            r.state[s] = new
+            if changed.any():
+                self._emit(r, s, old, new, tk, vk, out)
+                r.since[s] = np.where(changed, tk, r.since[s])
+                r.state[s] = new
 
-    def _no_data(self, r: _NoDataSlots, slot: np.ndarray, t: np.ndarray, v: np.ndarray, now_s: float, out: list) -> None:
+    def _no_data(self, r: _NoDataSlots, slot: np.ndarray, t: np.ndarray, now_s: float, out: list) -> None:
         if len(slot):
             np.maximum.at(r.last_good, slot, t)
         silent = now_s - r.last_good > r.rule.after_s

@@ -1,0 +1,1 @@
+"""HTTP API and web pages. ``create_app(components)``; nothing is built at import time."""

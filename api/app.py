@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from api.routes import inventory, pages, tickets
+from domain.health import HealthState
+from sitewatch.runtime import Components
+
+
+def create_app(components: Components) -> FastAPI:
+    app = FastAPI(
+        title="Sitewatch",
+        summary="Monitoring and maintenance tickets for regulator stations and security systems",
+        version="0.1.0",
+        # FastAPI's own /docs loads Swagger UI from a CDN; control rooms are offline, so the
+        # same UI is served from the swagger-ui-bundle package instead.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.mount("/static/docs", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+    app.state.components = components
+    app.state.templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+    app.include_router(inventory.router)
+    app.include_router(tickets.router)
+    app.include_router(pages.router)
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="Sitewatch API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon-32x32.png",
+        )
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict:
+        states = [h.state for h in components.health.all()]
+        return {
+            "status": "ok",
+            "devices": {s.value: states.count(s) for s in HealthState},
+        }
+
+    return app

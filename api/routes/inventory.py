@@ -1,0 +1,64 @@
+"""Sites, assets (with health and live values) and samples in a time range."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ComponentsDep, SessionDep
+from api.schemas import AssetPublic, SamplePublic, SitePublic
+from api.views import asset_view, live_values
+from domain.time import require_utc
+from storage import repository
+
+router = APIRouter(prefix="/api", tags=["inventory"])
+
+
+@router.get("/sites", response_model=list[SitePublic])
+def sites(session: SessionDep):
+    return repository.list_sites(session)
+
+
+@router.get("/assets", response_model=list[AssetPublic])
+def assets(parts: ComponentsDep, session: SessionDep, site_id: str | None = None):
+    rows = repository.list_assets(session, site_id=site_id)
+    values = live_values(parts, [r.id for r in rows], now=parts.clock.now())
+    return [asset_view(parts, row, values.get(row.id, [])) for row in rows]
+
+
+@router.get("/assets/{asset_id}", response_model=AssetPublic)
+def asset(asset_id: str, parts: ComponentsDep, session: SessionDep):
+    row = repository.get_asset(session, asset_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no asset {asset_id!r}")
+    values = live_values(parts, [asset_id], now=parts.clock.now())
+    return asset_view(parts, row, values.get(asset_id, []))
+
+
+@router.get("/samples", response_model=list[SamplePublic])
+async def samples(
+    parts: ComponentsDep,
+    asset_id: str,
+    channel: str | None = None,
+    start: Annotated[datetime | None, Query(description="ISO 8601 with offset; default: 1 h before end")] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601 with offset; default: now")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+):
+    try:
+        end = require_utc(end) if end else parts.clock.now()
+        start = require_utc(start) if start else end - timedelta(hours=1)
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    if start >= end:
+        raise HTTPException(422, detail="start must be before end")
+    rows = await run_in_threadpool(
+        parts.store.query, asset_id=asset_id, start=start, end=end, channel=channel, limit=limit
+    )
+    return [
+        SamplePublic(ts=s.ts, channel=s.channel, value=s.value if s.value == s.value else None,
+                     unit=s.unit, quality=s.quality.name.lower())
+        for s in rows
+    ]

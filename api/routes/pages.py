@@ -1,0 +1,61 @@
+"""The control-room dashboard: stations, live values, open tickets with SLA countdowns.
+
+Server-rendered and self-contained (no CDN, no external fonts): control rooms run on
+isolated networks. Times are shown in each site's local time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import ComponentsDep, SessionDep
+from api.views import asset_view, live_values
+from domain.time import to_local
+from storage import repository
+
+router = APIRouter(include_in_schema=False)
+
+
+def countdown(deadline: datetime, now: datetime) -> str:
+    seconds = int((deadline - now).total_seconds())
+    sign = "" if seconds >= 0 else "overdue "
+    seconds = abs(seconds)
+    return f"{sign}{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
+    now = parts.clock.now()
+    sites = repository.list_sites(session)
+    zones = {s.id: s.time_zone for s in sites}
+    rows = repository.list_assets(session)
+    values = live_values(parts, [r.id for r in rows], now=now)
+    assets = [asset_view(parts, r, values.get(r.id, [])) for r in rows]
+    open_tickets = repository.list_tickets(session, open_only=True)
+    firing = repository.list_alerts(session, state="firing")
+    site_of = {a.id: a.site_id for a in assets}
+    context = {
+        "now": now,
+        "sites": [
+            {"site": s, "local_now": to_local(now, s.time_zone), "assets": [a for a in assets if a.site_id == s.id]}
+            for s in sites
+        ],
+        "tickets": [
+            {
+                "t": t,
+                "opened": to_local(t.opened_at, zones[t.site_id]),
+                "arrive_by": to_local(t.arrive_by, zones[t.site_id]),
+                "countdown": countdown(t.arrive_by, now) if t.arrived_at is None else "arrived",
+                "overdue": t.arrived_at is None and t.arrive_by < now,
+            }
+            for t in open_tickets
+        ],
+        "alerts": [
+            {"a": a, "started": to_local(a.started_at, zones.get(site_of.get(a.asset_id, ""), "UTC"))}
+            for a in firing
+        ],
+    }
+    return request.app.state.templates.TemplateResponse(request, "dashboard.html", context)

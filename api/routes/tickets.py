@@ -1,0 +1,58 @@
+"""Alerts and tickets; the only writes are ticket transitions, and they need a token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.deps import ComponentsDep, SessionDep, WriterDep
+from api.schemas import AlertPublic, AuditPublic, TicketDetail, TicketPublic, TicketTransitionIn
+from storage import repository
+from tickets.workflow import InvalidTransition, TicketNotFound, transition_ticket
+
+router = APIRouter(prefix="/api", tags=["alerts and tickets"])
+
+
+@router.get("/alerts", response_model=list[AlertPublic])
+def alerts(
+    session: SessionDep,
+    state: Annotated[str | None, Query(pattern="^(firing|resolved)$")] = None,
+    asset_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+):
+    return repository.list_alerts(session, state=state, asset_id=asset_id, limit=limit)
+
+
+@router.get("/tickets", response_model=list[TicketPublic])
+def tickets(
+    session: SessionDep,
+    open_only: bool = False,
+    asset_id: str | None = None,
+    site_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+):
+    return repository.list_tickets(session, open_only=open_only, asset_id=asset_id, site_id=site_id, limit=limit)
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketDetail)
+def ticket(ticket_id: int, session: SessionDep):
+    row = repository.get_ticket(session, ticket_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no ticket {ticket_id}")
+    history = [AuditPublic.model_validate(a) for a in repository.ticket_history(session, ticket_id)]
+    return TicketDetail(**TicketPublic.model_validate(row).model_dump(), history=history)
+
+
+@router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)
+def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+    try:
+        row = transition_ticket(
+            session, ticket_id, to=body.to, actor=actor, at=parts.clock.now(), note=body.note, assignee=body.assignee
+        )
+    except TicketNotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from None
+    except InvalidTransition as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    session.commit()
+    return row

@@ -1,0 +1,46 @@
+"""Read models shared by the JSON routes and the pages: assets with health and live values."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from domain.samples import Quality, Sample
+from sitewatch.runtime import Components
+from api.schemas import AssetPublic, HealthPublic, ValuePublic
+
+# A value older than this many poll intervals is shown as stale, whatever its quality was.
+STALE_AFTER_INTERVALS = 3
+
+
+def live_values(parts: Components, asset_ids: list[str], *, now: datetime) -> dict[str, list[ValuePublic]]:
+    latest = parts.store.latest(asset_ids=asset_ids)
+    by_asset: dict[str, list[ValuePublic]] = defaultdict(list)
+    for sample in latest:
+        by_asset[sample.asset_id].append(_value(parts, sample, now))
+    for values in by_asset.values():
+        values.sort(key=lambda v: v.channel)
+    return by_asset
+
+
+def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:
+    quality = sample.quality
+    try:
+        interval = parts.config.asset(sample.asset_id).poll_interval_s
+    except StopIteration:
+        interval = 60.0
+    if quality is Quality.GOOD and now - sample.ts > timedelta(seconds=STALE_AFTER_INTERVALS * interval):
+        quality = Quality.STALE
+    value = None if math.isnan(sample.value) else sample.value
+    return ValuePublic(channel=sample.channel, value=value, unit=sample.unit, quality=quality.name.lower(), ts=sample.ts)
+
+
+def asset_view(parts: Components, row, values: list[ValuePublic]) -> AssetPublic:  # noqa: ANN001 (ORM row)
+    health = None
+    try:
+        health = HealthPublic.model_validate(parts.health.get(row.id))
+    except KeyError:
+        pass  # an asset in the inventory that this process does not poll
+    out = AssetPublic.model_validate(row)
+    return out.model_copy(update={"health": health, "values": values})

@@ -1,0 +1,1 @@
+"""The Sitewatch service: command line, process wiring and the demo."""

@@ -1,0 +1,189 @@
+"""Wires the stages of one Sitewatch process: collector -> bus -> (store, rules -> tickets) -> API.
+
+Each stage talks to the next through a narrow interface (SampleSink, TimeSeriesStore,
+TicketWriter), so a stage can later move to its own process behind a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from collector.health import HealthRegistry
+from collector.modbus.poller import ModbusPoller
+from collector.scheduler import PollJob, Scheduler
+from config.models import Config
+from domain.samples import Sample
+from domain.time import Clock, SystemClock
+from rules.engine import AssetChannels, RulesEngine
+from storage.database import create_schema, make_engine, session_factory
+from storage.duckdb_store import DuckDBStore
+from storage.repository import load_rules_state, save_rules_state, sync_inventory
+from storage.timeseries import TimeSeriesStore
+from tickets.writer import TicketWriter
+
+log = logging.getLogger(__name__)
+
+RULES_STATE_KEY = "engine"
+SNAPSHOT_EVERY_TICKS = 10
+
+
+class SampleBus:
+    """In-process fan-out. Each subscriber gets every batch; nothing is dropped: a slow
+    subscriber makes the collector wait rather than lose samples."""
+
+    def __init__(self) -> None:
+        self._queues: list[asyncio.Queue[list[Sample]]] = []
+
+    def subscribe(self, *, max_batches: int = 10_000) -> asyncio.Queue[list[Sample]]:
+        queue: asyncio.Queue[list[Sample]] = asyncio.Queue(max_batches)
+        self._queues.append(queue)
+        return queue
+
+    async def publish(self, samples: Sequence[Sample]) -> None:
+        batch = list(samples)
+        for queue in self._queues:
+            await queue.put(batch)
+
+
+def drain(queue: asyncio.Queue[list[Sample]]) -> list[Sample]:
+    out: list[Sample] = []
+    while not queue.empty():
+        out.extend(queue.get_nowait())
+    return out
+
+
+@dataclass
+class Components:
+    """What the API and the CLI need to see of a running process."""
+
+    config: Config
+    store: TimeSeriesStore
+    sessions: sessionmaker[Session]
+    health: HealthRegistry
+    engine: RulesEngine
+    clock: Clock
+
+
+def asset_channels(config: Config) -> list[AssetChannels]:
+    out = []
+    for asset in config.assets:
+        profile = config.profile(asset.modbus.profile)
+        channels = {r.channel: r.unit for r in profile.registers}
+        out.append(AssetChannels(asset.id, asset.kind, channels, asset.limits))
+    return out
+
+
+def build_components(config: Config, *, clock: Clock | None = None) -> Components:
+    clock = clock or SystemClock()
+    data_dir = Path(config.storage.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = DuckDBStore(data_dir / config.storage.timeseries_path)
+    db = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
+    create_schema(db)
+    sessions = session_factory(db)
+    engine = RulesEngine(rules=config.rules, assets=asset_channels(config), started_at=clock.now())
+    health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
+    return Components(config, store, sessions, health, engine, clock)
+
+
+def modbus_jobs(config: Config) -> list[PollJob]:
+    jobs = []
+    for asset in config.assets:
+        profile = config.profile(asset.modbus.profile)
+        poller = ModbusPoller(asset_id=asset.id, endpoint=asset.modbus, profile=profile)
+        reads = len(poller.plan)
+        jobs.append(
+            PollJob(
+                device_id=asset.id,
+                interval_s=asset.poll_interval_s,
+                # every read may take its full timeout, plus one connect
+                timeout_s=asset.modbus.timeout_s * (reads + 1),
+                poll=poller.poll,
+                channels=poller.channels,
+                close=poller.close,
+            )
+        )
+    return jobs
+
+
+class Pipeline:
+    """Runs the collector, the store writer and the rules worker until cancelled."""
+
+    def __init__(self, parts: Components, *, jobs: Sequence[PollJob] | None = None) -> None:
+        self.parts = parts
+        self.bus = SampleBus()
+        self._to_store = self.bus.subscribe()
+        self._to_rules = self.bus.subscribe()
+        self._jobs = list(jobs) if jobs is not None else modbus_jobs(parts.config)
+        self._writer = TicketWriter(sessions=parts.sessions, config=parts.config)
+        self.samples_written = 0
+
+    async def run(self) -> None:
+        await asyncio.to_thread(self._startup)
+        scheduler = Scheduler(
+            jobs=self._jobs, sink=self.bus, health=self.parts.health,
+            settings=self.parts.config.collector, clock=self.parts.clock,
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(scheduler.run(), name="collector")
+                group.create_task(self._store_loop(), name="store-writer")
+                group.create_task(self._rules_loop(), name="rules")
+        finally:
+            # Whatever is still queued was accepted: write it and keep the rules' state.
+            await asyncio.shield(asyncio.to_thread(self._shutdown))
+
+    def _startup(self) -> None:
+        parts = self.parts
+        with parts.sessions() as session:
+            changed = sync_inventory(session, parts.config, actor="config", now=parts.clock.now())
+            session.commit()
+            payload = load_rules_state(session, RULES_STATE_KEY)
+        if changed:
+            log.info("inventory: %d change(s) from the configuration", changed)
+        if payload is not None:
+            restored = parts.engine.restore(payload)
+            log.info("rules: restored the state of %d alert(s)", restored)
+
+    def _shutdown(self) -> None:
+        self._write(drain(self._to_store))
+        transitions = self.parts.engine.evaluate(
+            self.parts.engine.batch(drain(self._to_rules)), now=self.parts.clock.now()
+        )
+        self._writer.apply(transitions)
+        self._save_snapshot()
+
+    def _write(self, samples: list[Sample]) -> None:
+        if samples:
+            self.samples_written += self.parts.store.write(samples)
+
+    def _save_snapshot(self) -> None:
+        with self.parts.sessions() as session:
+            save_rules_state(session, RULES_STATE_KEY, self.parts.engine.snapshot(), self.parts.clock.now())
+            session.commit()
+
+    async def _store_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.parts.config.storage.flush_interval_s)
+            samples = drain(self._to_store)
+            await asyncio.to_thread(self._write, samples)
+
+    async def _rules_loop(self) -> None:
+        engine = self.parts.engine
+        ticks = 0
+        while True:
+            await asyncio.sleep(self.parts.config.rules_engine.tick_s)
+            batch = engine.batch(drain(self._to_rules))
+            transitions = engine.evaluate(batch, now=self.parts.clock.now())
+            if transitions:
+                summary = await asyncio.to_thread(self._writer.apply, transitions)
+                log.info("rules: %s", summary)
+            ticks += 1
+            if transitions or ticks % SNAPSHOT_EVERY_TICKS == 0:
+                await asyncio.to_thread(self._save_snapshot)

@@ -1,0 +1,56 @@
+"""Run the pipeline and the API together in one event loop until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+
+from api.app import create_app
+from sitewatch.runtime import Components, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the process owns Ctrl-C and stops every part."""
+
+    def capture_signals(self):  # noqa: ANN201 (uvicorn's signature)
+        return contextlib.nullcontext()
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].sockets[0].getsockname()[1]
+
+
+async def serve(
+    parts: Components,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_ready: Callable[[int], Awaitable[None]] | None = None,
+) -> Pipeline:
+    """Returns when ``stop`` is set, after every task has finished cleanly."""
+    server = EmbeddedServer(
+        uvicorn.Config(create_app(parts), host=host, port=port, log_level="warning", lifespan="off")
+    )
+    pipeline = Pipeline(parts)
+    async with asyncio.TaskGroup() as group:
+        pipeline_task = group.create_task(pipeline.run(), name="pipeline")
+        api_task = group.create_task(server.serve(), name="api")
+        while not server.started:
+            if api_task.done():  # e.g. the port is taken: uvicorn logs why and returns
+                pipeline_task.cancel()
+                raise SystemExit(f"the API could not start on {host}:{port}")
+            await asyncio.sleep(0.05)
+        if on_ready is not None:
+            await on_ready(server.port)
+        await stop.wait()
+        log.info("stopping")
+        server.should_exit = True
+        pipeline_task.cancel()
+    return pipeline

@@ -1,0 +1,1 @@
+"""Maintenance tickets: SLA, workflow, the one writer."""

@@ -1,0 +1,122 @@
+"""The one writer of alerts and automatic tickets. Idempotent by fingerprint.
+
+Applying the same transition twice, from two processes, or after a restart changes
+nothing the second time: the partial unique indexes (one firing alert, one open ticket
+per fingerprint) are the arbiter, and losing that race is treated as "already done".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.models import Config
+from domain.alerts import AlertState, AlertTransition, Severity
+from domain.tickets import ServiceType, TicketState
+from storage.repository import audit
+from storage.tables import AlertRow, TicketRow
+from tickets.sla import arrive_by
+
+log = logging.getLogger(__name__)
+
+PRIORITY = {Severity.CRITICAL: 1, Severity.MAJOR: 2, Severity.WARNING: 3, Severity.INFO: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSummary:
+    alerts_opened: int = 0
+    alerts_resolved: int = 0
+    tickets_opened: int = 0
+    occurrences_added: int = 0
+    ignored: int = 0  # already applied (restart, duplicate, another process won)
+
+
+class TicketWriter:
+    def __init__(self, *, sessions: sessionmaker[Session], config: Config, actor: str = "rules") -> None:
+        self._sessions = sessions
+        self._config = config
+        self._actor = actor
+
+    def apply(self, transitions: Sequence[AlertTransition]) -> WriteSummary:
+        counts = dict.fromkeys(WriteSummary.__slots__, 0)
+        for transition in transitions:
+            # One transaction per transition: a conflict on one never rolls back another.
+            with self._sessions() as session:
+                try:
+                    outcome = self._apply_one(session, transition)
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                    outcome = ("ignored",)
+            for key in outcome:
+                counts[key] += 1
+        return WriteSummary(**counts)
+
+    def _apply_one(self, session: Session, t: AlertTransition) -> tuple[str, ...]:
+        firing = session.scalars(
+            select(AlertRow).where(AlertRow.fingerprint == t.fingerprint, AlertRow.state == AlertState.FIRING.value)
+        ).one_or_none()
+        if t.state is AlertState.RESOLVED:
+            if firing is None:
+                return ("ignored",)
+            firing.state = AlertState.RESOLVED.value
+            firing.resolved_at = t.at
+            audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(firing.id),
+                  action="resolved", detail={"fingerprint": t.fingerprint, "summary": t.summary})
+            ticket = self._open_ticket(session, t.fingerprint)
+            if ticket is not None:
+                # The ticket stays open: a technician still has to find out why it happened.
+                audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
+                      action="alert_resolved", detail={"summary": t.summary})
+            return ("alerts_resolved",)
+        if firing is not None:
+            return ("ignored",)
+        alert = AlertRow(
+            fingerprint=t.fingerprint, asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel,
+            severity=t.severity.value, state=AlertState.FIRING.value, started_at=t.at,
+            value=t.value, unit=t.unit, summary=t.summary,
+        )
+        session.add(alert)
+        session.flush()  # raises IntegrityError here if another writer got there first
+        audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id),
+              action="fired", detail={"fingerprint": t.fingerprint, "summary": t.summary})
+        ticket = self._open_ticket(session, t.fingerprint)
+        if ticket is not None:
+            ticket.occurrences += 1
+            ticket.updated_at = t.at
+            audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
+                  action="occurrence", detail={"summary": t.summary, "occurrences": ticket.occurrences})
+            return ("alerts_opened", "occurrences_added")
+        ticket = self._new_ticket(t)
+        session.add(ticket)
+        session.flush()
+        audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
+              action="opened", detail={"fingerprint": t.fingerprint, "title": ticket.title,
+                                       "arrive_by": ticket.arrive_by.isoformat()})
+        log.warning("ticket %d opened: %s (arrive by %s)", ticket.id, ticket.title, ticket.arrive_by.isoformat())
+        return ("alerts_opened", "tickets_opened")
+
+    @staticmethod
+    def _open_ticket(session: Session, fp: str) -> TicketRow | None:
+        return session.scalars(
+            select(TicketRow).where(TicketRow.fingerprint == fp, TicketRow.state != TicketState.CLOSED.value)
+        ).one_or_none()
+
+    def _new_ticket(self, t: AlertTransition) -> TicketRow:
+        asset = self._config.asset(t.asset_id)
+        site = self._config.site(asset.site)
+        deadline = arrive_by(
+            opened_at=t.at, zone=self._config.sla.zones[site.sla_zone],
+            calendars=self._config.sla.calendars, time_zone=site.time_zone,
+        )
+        return TicketRow(
+            fingerprint=t.fingerprint, asset_id=t.asset_id, site_id=site.id, rule_id=t.rule_id,
+            channel=t.channel, title=t.summary, severity=t.severity.value, priority=PRIORITY[t.severity],
+            state=TicketState.REGISTERED.value, service_type=ServiceType.B_CONTRACT.value, source="rules",
+            opened_at=t.at, arrive_by=deadline, occurrences=1, updated_at=t.at,
+        )
