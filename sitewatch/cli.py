@@ -93,7 +93,10 @@ def _run(path: str) -> int:
         async def ready(port: int) -> None:
             print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs)", flush=True)
 
-        await serve(parts, host=config.api.host, port=config.api.port, stop=stop, on_ready=ready)
+        try:
+            await serve(parts, host=config.api.host, port=config.api.port, stop=stop, on_ready=ready)
+        finally:
+            parts.close()
 
     return _until_signal(main)
 

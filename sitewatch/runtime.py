@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
@@ -64,10 +65,15 @@ class Components:
 
     config: Config
     store: TimeSeriesStore
+    database: Engine
     sessions: sessionmaker[Session]
     health: HealthRegistry
     engine: RulesEngine
     clock: Clock
+
+    def close(self) -> None:
+        self.store.close()
+        self.database.dispose()
 
 
 def asset_channels(config: Config) -> list[AssetChannels]:
@@ -89,7 +95,7 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     sessions = session_factory(db)
     engine = RulesEngine(rules=config.rules, assets=asset_channels(config), started_at=clock.now())
     health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
-    return Components(config, store, sessions, health, engine, clock)
+    return Components(config, store, db, sessions, health, engine, clock)
 
 
 def modbus_jobs(config: Config) -> list[PollJob]:

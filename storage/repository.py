@@ -1,0 +1,214 @@
+"""Queries for the API and the workers, so no route or worker writes SQL inline.
+
+Functions take a Session and return ORM rows (storage.tables). They may flush but never
+commit: the caller owns the unit of work (`with factory.begin() as session: ...`), so a
+change and its audit rows are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.models import Asset, Config, Customer, Site
+from domain.alerts import AlertState
+from domain.tickets import TicketState
+from domain.time import require_utc
+from storage.tables import AlertRow, AssetRow, AuditRow, Base, CustomerRow, RulesStateRow, SiteRow, TicketRow
+
+DEFAULT_LIMIT = 100
+
+# Inventory rows in foreign-key order (parents are written before their children and
+# removed after them), with the columns the config owns.
+_INVENTORY: tuple[tuple[str, type[Base], tuple[str, ...]], ...] = (
+    ("customer", CustomerRow, ("name", "phone")),
+    ("site", SiteRow, ("customer_id", "name", "address", "time_zone", "sla_zone")),
+    ("asset", AssetRow, ("site_id", "kind", "name", "details")),
+)
+
+
+# --- audit ----------------------------------------------------------------------------
+
+
+def audit(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    entity: str,
+    entity_id: str,
+    action: str,
+    detail: Mapping[str, Any],
+) -> AuditRow:
+    """Append one audit row: the only function that writes to the audit log."""
+    row = AuditRow(
+        at=require_utc(at),
+        actor=actor,
+        entity=entity,
+        entity_id=entity_id,
+        action=action,
+        detail=dict(detail),
+    )
+    session.add(row)
+    return row
+
+
+# --- inventory ------------------------------------------------------------------------
+
+
+def sync_inventory(session: Session, config: Config, *, actor: str, now: datetime) -> int:
+    """Make customers, sites and assets match the config; returns the changes made.
+
+    Each created, updated or deleted row gets one audit row (updates list only the
+    changed fields, as {"old": ..., "new": ...}); an unchanged re-sync writes nothing.
+    Deleting a row keeps its history: tickets and alerts refer to ids, not foreign keys.
+    """
+    now = require_utc(now)
+    desired: dict[str, dict[str, dict[str, Any]]] = {
+        "customer": {c.id: _customer_fields(c) for c in config.customers},
+        "site": {s.id: _site_fields(s) for s in config.sites},
+        "asset": {a.id: _asset_fields(a) for a in config.assets},
+    }
+    existing = {entity: {row.id: row for row in session.scalars(select(cls))} for entity, cls, _ in _INVENTORY}
+    changes = 0
+
+    for entity, cls, _columns in _INVENTORY:
+        for entity_id, fields in desired[entity].items():
+            row = existing[entity].get(entity_id)
+            if row is None:
+                session.add(cls(id=entity_id, **fields))
+                audit(session, at=now, actor=actor, entity=entity, entity_id=entity_id, action="created", detail=fields)
+                changes += 1
+                continue
+            changed = {k: {"old": getattr(row, k), "new": v} for k, v in fields.items() if getattr(row, k) != v}
+            if changed:
+                for key, value in changed.items():
+                    setattr(row, key, value["new"])
+                audit(session, at=now, actor=actor, entity=entity, entity_id=entity_id, action="updated", detail=changed)
+                changes += 1
+        session.flush()  # parents exist before children reference them
+
+    for entity, _cls, columns in reversed(_INVENTORY):
+        for entity_id, row in existing[entity].items():
+            if entity_id not in desired[entity]:
+                old = {k: getattr(row, k) for k in columns}
+                session.delete(row)
+                audit(session, at=now, actor=actor, entity=entity, entity_id=entity_id, action="deleted", detail=old)
+                changes += 1
+        session.flush()  # children are gone before their parents go
+    return changes
+
+
+def _customer_fields(customer: Customer) -> dict[str, Any]:
+    return {"name": customer.name, "phone": customer.phone}
+
+
+def _site_fields(site: Site) -> dict[str, Any]:
+    return {
+        "customer_id": site.customer,
+        "name": site.name,
+        "address": site.address,
+        "time_zone": site.time_zone,
+        "sla_zone": site.sla_zone,
+    }
+
+
+def _asset_fields(asset: Asset) -> dict[str, Any]:
+    # Connection facts only: nothing secret goes into the database or the audit log.
+    details = {
+        "host": asset.modbus.host,
+        "port": asset.modbus.port,
+        "device_id": asset.modbus.device_id,
+        "profile": asset.modbus.profile,
+        "poll_interval_s": asset.poll_interval_s,
+    }
+    return {"site_id": asset.site, "kind": asset.kind, "name": asset.name, "details": details}
+
+
+def list_sites(session: Session) -> list[SiteRow]:
+    return list(session.scalars(select(SiteRow).order_by(SiteRow.id)))
+
+
+def list_assets(session: Session, *, site_id: str | None = None) -> list[AssetRow]:
+    stmt = select(AssetRow).order_by(AssetRow.id)
+    if site_id is not None:
+        stmt = stmt.where(AssetRow.site_id == site_id)
+    return list(session.scalars(stmt))
+
+
+def get_asset(session: Session, asset_id: str) -> AssetRow | None:
+    return session.get(AssetRow, asset_id)
+
+
+# --- alerts and tickets ---------------------------------------------------------------
+
+
+def list_alerts(
+    session: Session,
+    *,
+    state: AlertState | str | None = None,
+    asset_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[AlertRow]:
+    """Newest first. An unknown state raises ValueError rather than matching nothing."""
+    stmt = select(AlertRow).order_by(AlertRow.started_at.desc(), AlertRow.id.desc()).limit(limit)
+    if state is not None:
+        stmt = stmt.where(AlertRow.state == AlertState(state).value)
+    if asset_id is not None:
+        stmt = stmt.where(AlertRow.asset_id == asset_id)
+    return list(session.scalars(stmt))
+
+
+def list_tickets(
+    session: Session,
+    *,
+    open_only: bool = False,
+    asset_id: str | None = None,
+    site_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[TicketRow]:
+    """Newest first."""
+    stmt = select(TicketRow).order_by(TicketRow.opened_at.desc(), TicketRow.id.desc()).limit(limit)
+    if open_only:
+        # The same condition as the partial unique index uq_tickets_open_fingerprint.
+        stmt = stmt.where(TicketRow.state != TicketState.CLOSED.value)
+    if asset_id is not None:
+        stmt = stmt.where(TicketRow.asset_id == asset_id)
+    if site_id is not None:
+        stmt = stmt.where(TicketRow.site_id == site_id)
+    return list(session.scalars(stmt))
+
+
+def get_ticket(session: Session, ticket_id: int) -> TicketRow | None:
+    return session.get(TicketRow, ticket_id)
+
+
+def ticket_history(session: Session, ticket_id: int) -> list[AuditRow]:
+    """The ticket's audit rows, oldest first."""
+    stmt = (
+        select(AuditRow)
+        .where(AuditRow.entity == "ticket", AuditRow.entity_id == str(ticket_id))
+        .order_by(AuditRow.at, AuditRow.id)
+    )
+    return list(session.scalars(stmt))
+
+
+# --- rules engine state ---------------------------------------------------------------
+
+
+def save_rules_state(session: Session, key: str, payload: bytes, now: datetime) -> None:
+    row = session.get(RulesStateRow, key)
+    if row is None:
+        session.add(RulesStateRow(key=key, saved_at=require_utc(now), payload=payload))
+    else:
+        row.saved_at = require_utc(now)
+        row.payload = payload
+
+
+def load_rules_state(session: Session, key: str) -> bytes | None:
+    row = session.get(RulesStateRow, key)
+    return None if row is None else bytes(row.payload)

@@ -1,0 +1,58 @@
+"""Fixtures shared across the test tree."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.database import create_schema, make_engine, session_factory
+
+# The server CI starts; override to point the tests elsewhere.
+POSTGRES_SERVER_URL = os.environ.get("SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a uniquely named PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sitewatch.db'}"
+        return
+    name = f"sitewatch_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_connection()
+    try:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        yield f"{POSTGRES_SERVER_URL}/{name}"
+        # A leaked engine would make DROP DATABASE fail: end its sessions first.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+
+
+def _admin_connection() -> psycopg.Connection:
+    try:
+        return psycopg.connect(f"{POSTGRES_SERVER_URL}/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        # Fail, never skip: a silently skipped PostgreSQL run hides production-only bugs.
+        pytest.fail(f"PostgreSQL at {POSTGRES_SERVER_URL} is not reachable (CI must start it): {exc}", pytrace=False)
+
+
+@pytest.fixture
+def db_session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    try:
+        create_schema(engine)
+        yield session_factory(engine)
+    finally:
+        engine.dispose()

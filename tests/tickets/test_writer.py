@@ -1,0 +1,128 @@
+"""The one writer: one ticket per fault, whatever repeats, restarts or races happen.
+
+Runs on SQLite and on the machine's PostgreSQL (the ``database_url`` fixture)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from config.load import load_config
+from domain.alerts import AlertState, AlertTransition, Severity
+from domain.tickets import TicketState
+from domain.time import UTC
+from storage.tables import AlertRow, AuditRow, TicketRow
+from tickets.workflow import InvalidTransition, transition_ticket
+from tickets.writer import TicketWriter
+
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config("config/sitewatch.example.toml")
+
+
+def transition(state: AlertState, at: datetime, value: float = 3.1) -> AlertTransition:
+    return AlertTransition(
+        fingerprint="rs-north-01/outlet-high/outlet_kpa", asset_id="rs-north-01", rule_id="outlet-high",
+        channel="outlet_kpa", state=state, at=at, severity=Severity.CRITICAL, value=value, unit="kPa",
+        summary=f"rs-north-01: outlet_kpa {value} kPa above 2.9 kPa for 10 s",
+    )
+
+
+def count(session, row) -> int:
+    return session.scalar(select(func.count()).select_from(row))
+
+
+def test_a_firing_alert_opens_one_ticket_with_the_sites_deadline(db_session_factory, config):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    summary = writer.apply([transition(AlertState.FIRING, T0)])
+    assert (summary.alerts_opened, summary.tickets_opened) == (1, 1)
+    with db_session_factory() as session:
+        ticket = session.scalars(select(TicketRow)).one()
+        assert ticket.state == "registered" and ticket.priority == 1 and ticket.site_id == "north"
+        # site "north" is in zone ring2: 3.0 calendar hours
+        assert ticket.arrive_by == T0 + timedelta(hours=3)
+        assert ticket.opened_at.tzinfo is not None
+        actions = session.scalars(select(AuditRow.action).order_by(AuditRow.id)).all()
+        assert actions == ["fired", "opened"]
+
+
+def test_repeats_restarts_and_resolution_never_add_a_ticket(db_session_factory, config):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    writer.apply([transition(AlertState.FIRING, T0)])
+    # the same firing again, as after a collector restart without rules state
+    again = writer.apply([transition(AlertState.FIRING, T0 + timedelta(seconds=30))])
+    assert again.ignored == 1
+    writer.apply([transition(AlertState.RESOLVED, T0 + timedelta(minutes=5), 2.6)])
+    refire = writer.apply([transition(AlertState.FIRING, T0 + timedelta(minutes=9))])
+    assert refire.occurrences_added == 1 and refire.tickets_opened == 0
+    with db_session_factory() as session:
+        assert count(session, TicketRow) == 1
+        ticket = session.scalars(select(TicketRow)).one()
+        assert ticket.occurrences == 2
+        assert ticket.state == "registered", "a resolved alert leaves the ticket open for a technician"
+        alerts = session.scalars(select(AlertRow).order_by(AlertRow.id)).all()
+        assert [a.state for a in alerts] == ["resolved", "firing"]
+
+
+def test_after_the_ticket_is_closed_a_new_fault_opens_a_new_ticket(db_session_factory, config):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    writer.apply([transition(AlertState.FIRING, T0), transition(AlertState.RESOLVED, T0 + timedelta(minutes=1))])
+    with db_session_factory() as session:
+        ticket_id = session.scalars(select(TicketRow.id)).one()
+        steps = [TicketState.DISPATCHED, TicketState.ARRIVED, TicketState.RESOLVED, TicketState.SIGNED_OFF,
+                 TicketState.FOLLOWED_UP, TicketState.CLOSED]
+        for i, step in enumerate(steps):
+            transition_ticket(session, ticket_id, to=step, actor="desk", at=T0 + timedelta(hours=1, minutes=i),
+                              assignee="Li Wei" if step is TicketState.DISPATCHED else None)
+        session.commit()
+    writer.apply([transition(AlertState.FIRING, T0 + timedelta(days=1))])
+    with db_session_factory() as session:
+        states = session.scalars(select(TicketRow.state).order_by(TicketRow.id)).all()
+        assert states == ["closed", "registered"]
+
+
+def test_two_writers_racing_on_the_same_fault_open_one_ticket(db_session_factory, config):
+    barrier = threading.Barrier(4)
+    results = []
+
+    def race() -> None:
+        writer = TicketWriter(sessions=db_session_factory, config=config)
+        barrier.wait()
+        results.append(writer.apply([transition(AlertState.FIRING, T0)]))
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sum(r.tickets_opened for r in results) == 1
+    assert sum(r.ignored for r in results) == 3
+    with db_session_factory() as session:
+        assert count(session, TicketRow) == 1 and count(session, AlertRow) == 1
+
+
+def test_the_workflow_refuses_skips_and_records_sla_breaches(db_session_factory, config):
+    TicketWriter(sessions=db_session_factory, config=config).apply([transition(AlertState.FIRING, T0)])
+    with db_session_factory() as session:
+        ticket_id = session.scalars(select(TicketRow.id)).one()
+        with pytest.raises(InvalidTransition, match="'registered'; it can go to: dispatched"):
+            transition_ticket(session, ticket_id, to=TicketState.ARRIVED, actor="desk", at=T0)
+        with pytest.raises(InvalidTransition, match="assignee"):
+            transition_ticket(session, ticket_id, to=TicketState.DISPATCHED, actor="desk", at=T0)
+        transition_ticket(session, ticket_id, to=TicketState.DISPATCHED, actor="desk", at=T0, assignee="Li Wei")
+        late = T0 + timedelta(hours=3, minutes=1)
+        ticket = transition_ticket(session, ticket_id, to=TicketState.ARRIVED, actor="li.wei", at=late)
+        session.commit()
+        assert ticket.sla_breached and ticket.arrived_at == late
+        history = session.scalars(
+            select(AuditRow).where(AuditRow.entity == "ticket").order_by(AuditRow.id)
+        ).all()
+        assert [(a.actor, a.action) for a in history] == [
+            ("rules", "opened"), ("desk", "to_dispatched"), ("li.wei", "to_arrived")
+        ]
