@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from config.models import Config
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -19,38 +17,25 @@ class ConfigError(Exception):
 
 
 def load_config(path: str | Path) -> Config:
-    return load_model(path, Config)
-
-
-def parse_config(text: str, *, source: str = "<config>") -> Config:
-    return parse_model(text, Config, source=source)
-
-
-def config_from_dict(raw: dict[str, Any], *, text: str = "", source: str = "<config>") -> Config:
-    return validate_model(raw, Config, text=text, source=source)
-
-
-def load_model(path: str | Path, model: type[M]) -> M:
-    """Any TOML-configured model (the deployment's, a simulator's) with the same error messages."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_model(text, model, source=str(path))
+    return parse_config(text, source=str(path))
 
 
-def parse_model(text: str, model: type[M], *, source: str = "<config>") -> M:
+def parse_config(text: str, *, source: str = "<config>") -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return validate_model(raw, model, text=text, source=source)
+    return config_from_dict(raw, text=text, source=source)
 
 
-def validate_model(raw: dict[str, Any], model: type[M], *, text: str = "", source: str = "<config>") -> M:
+def config_from_dict(raw: dict[str, Any], *, text: str = "", source: str = "<config>") -> Config:
     try:
-        return model.model_validate(raw)
+        return Config.model_validate(raw)
     except ValidationError as exc:
         lines = key_lines(text)
         problems = []

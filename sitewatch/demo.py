@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import uvicorn
-
 from config.load import config_from_dict
 from config.models import Config
-from simulators.regulator.control import create_control_app
+from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.runtime import build_components
-from sitewatch.serve import EmbeddedServer, serve
+from sitewatch.serve import serve
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ SITES = (
 )
 
 # (seconds after start, station number, fault, inject?) — the first ticket appears within
-# two minutes: the outlet climbs past 2.9 kPa ~8 s after the fault, then 10 s of duration.
+# two minutes: the outlet passes 2.9 kPa ~1 s after the fault, then 10 s of duration.
 SCHEDULE = (
     (30, 3, "regulator_failure", True),
     (150, 3, "regulator_failure", False),
@@ -84,7 +82,7 @@ def demo_config(fleet: RegulatorFleet, options: DemoOptions, *, data_dir: Path, 
                        "profile": "regulator-v1", "timeout_s": 1.0},
             "limits": limits,
         }
-        for number, station_id in enumerate(fleet.station_ids)
+        for number, station_id in enumerate(s.station_id for s in fleet.stations)
     ]
     return config_from_dict(raw, source="demo")
 
@@ -94,16 +92,13 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
     token = secrets.token_urlsafe(16)
     fleet = build(FleetConfig(stations=make_station_specs(options.stations, seed=2026)))
     await fleet.start()
-    control = EmbeddedServer(uvicorn.Config(create_control_app(fleet), host="127.0.0.1", port=0,
-                                            log_level="warning", lifespan="off"))
-    control_task = asyncio.create_task(control.serve(), name="simulator-control")
+    control = ControlServer(fleet)
+    await control.start()
     try:
         config = demo_config(fleet, options, data_dir=data_dir,
                              token_sha256=hashlib.sha256(token.encode()).hexdigest())
         parts = build_components(config)
-        while not control.started:
-            await asyncio.sleep(0.05)
-        control_url = f"http://127.0.0.1:{control.port}"
+        control_url = control.url
 
         async def ready(port: int) -> None:
             print(
@@ -130,8 +125,7 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
                 await asyncio.gather(schedule, return_exceptions=True)
             parts.close()
     finally:
-        control.should_exit = True
-        await control_task
+        await control.stop()
         await fleet.stop()
 
 
@@ -141,10 +135,10 @@ async def _play(fleet: RegulatorFleet, stop: asyncio.Event) -> None:
     for at_s, number, fault, inject in SCHEDULE:
         await asyncio.sleep(max(0.0, started + at_s - loop.time()))
         station_id = f"rs-{number:03d}"
-        if station_id not in fleet.station_ids:
+        if station_id not in {s.station_id for s in fleet.stations}:
             continue
         if inject:
-            fleet.inject(station_id, fault)
+            await fleet.inject(station_id, fault)
         else:
-            fleet.clear(station_id, fault)
+            await fleet.clear(station_id, fault)
         log.info("demo schedule: %s %s on %s", "injected" if inject else "cleared", fault, station_id)

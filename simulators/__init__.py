@@ -1,0 +1,1 @@
+"""Real protocol servers standing in for field devices: each exposes build(config) and main(argv=None)."""

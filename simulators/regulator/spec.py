@@ -1,0 +1,81 @@
+"""Station and fleet specifications: frozen pydantic models, units in the names."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LOOPBACK = "127.0.0.1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StationSpec(_Frozen):
+    """One simulated regulator station and the RTU that answers for it."""
+
+    station_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    device_id: int = Field(default=1, ge=1, le=247)
+    seed: int = 0
+    port: int = Field(default=0, ge=0, le=65535, description="0 = ephemeral, chosen at start")
+    # Pressures of the running regulator path (DOMAIN.md: operating < lock-up < relief < slam-shut).
+    set_point_kpa: float = Field(default=2.5, gt=0)
+    lock_up_kpa: float = Field(default=2.75, gt=0)
+    relief_kpa: float = Field(default=3.0, gt=0)
+    slam_shut_kpa: float = Field(default=3.5, gt=0)
+    inlet_mpa: float = Field(default=0.3, gt=0)
+    nominal_flow_nm3h: float = Field(default=800.0, gt=0, description="flow at peak demand")
+    time_zone: str = "Asia/Shanghai"  # the daily demand and temperature cycles run on local time
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _pressures_ordered(self) -> StationSpec:
+        order = (self.set_point_kpa, self.lock_up_kpa, self.relief_kpa, self.slam_shut_kpa)
+        if not order[0] < order[1] < order[2] < order[3]:
+            raise ValueError(
+                "pressures must rise: set_point_kpa < lock_up_kpa < relief_kpa < slam_shut_kpa, "
+                f"got {order}"
+            )
+        return self
+
+
+class FleetConfig(_Frozen):
+    stations: tuple[StationSpec, ...] = Field(min_length=1)
+    host: str = LOOPBACK
+
+    @model_validator(mode="after")
+    def _unique(self) -> FleetConfig:
+        ids = [s.station_id for s in self.stations]
+        if len(set(ids)) != len(ids):
+            raise ValueError("station_id values must be unique")
+        ports = [s.port for s in self.stations if s.port]
+        if len(set(ports)) != len(ports):
+            raise ValueError("fixed ports must be unique (use 0 for ephemeral ports)")
+        return self
+
+
+def make_station_specs(count: int, *, base_port: int = 0, seed: int = 0) -> tuple[StationSpec, ...]:
+    """`count` stations rs-001, rs-002 ...; ports base_port+i (ephemeral when 0); seeds seed+i."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if base_port and base_port + count - 1 > 65535:
+        raise ValueError(f"base_port {base_port} + {count} stations runs past port 65535")
+    width = max(3, len(str(count)))
+    return tuple(
+        StationSpec(
+            station_id=f"rs-{i + 1:0{width}d}",
+            seed=seed + i,
+            port=base_port + i if base_port else 0,
+        )
+        for i in range(count)
+    )
