@@ -96,14 +96,16 @@ class Scheduler:
                 async with asyncio.timeout(job.timeout_s):
                     result = await job.poll(ts)
             except TimeoutError:
-                raise DeviceTimeout(job.device_id, f"no complete poll within {job.timeout_s:.1f} s") from None
+                raise DeviceTimeout(
+                    device_id=job.device_id, message=f"no complete poll within {job.timeout_s:.1f} s"
+                ) from None
         except CollectorError as error:
             await self._health.record_failure(job.device_id, at=ts, error=error)
             await self._sink.publish(_comm_error_samples(job, ts))
             return
         except Exception as error:  # the one top-level guard: a bug must not stop polling
             log.exception("%s: unexpected error while polling", job.device_id)
-            wrapped = CollectorError(job.device_id, f"internal error: {error!r}")
+            wrapped = CollectorError(device_id=job.device_id, message=f"internal error: {error!r}")
             await self._health.record_failure(job.device_id, at=ts, error=wrapped)
             return
         await self._health.record_success(job.device_id, at=ts, partial_errors=result.errors)
