@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,17 @@ from psycopg import sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.database import create_schema, make_engine, session_factory
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail any test that leaves an asyncio task running (the pymodbus test-suite habit)."""
+    before = asyncio.all_tasks()
+    yield
+    for _ in range(5):  # let just-finished callbacks run
+        await asyncio.sleep(0)
+    leaked = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and not t.done()]
+    assert not leaked, f"test left tasks running: {leaked}"
+
 
 # The server CI starts; override to point the tests elsewhere.
 POSTGRES_SERVER_URL = os.environ.get("SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")

@@ -1,10 +1,9 @@
-"""Every collector test must leave no task or thread behind (pymodbus' own habit)."""
+"""Every collector test must leave no thread behind (tasks are checked for every test)."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,10 +23,3 @@ def no_leaked_threads() -> Iterator[None]:
     assert not alive, f"threads left running after the test: {alive}"
 
 
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    before = asyncio.all_tasks()
-    yield
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
-    assert not leaked, f"tasks left pending after the test: {leaked}"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -30,18 +29,6 @@ class FrozenClock:
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
         self._monotonic_s += seconds
-
-
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    before = asyncio.all_tasks()
-    yield
-    for _ in range(5):  # let just-finished callbacks run
-        await asyncio.sleep(0)
-    leaked = [
-        t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and not t.done()
-    ]
-    assert not leaked, f"test left tasks running: {leaked}"
 
 
 @pytest.fixture

@@ -1,0 +1,126 @@
+"""The scheduler against real Modbus servers: back-off, offline -> online, no stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from collector.health import HealthRegistry
+from collector.modbus.poller import ModbusPoller
+from collector.scheduler import PollJob, Scheduler
+from config.models import CollectorSettings
+from domain.health import HealthState
+from domain.samples import Quality, Sample
+from sitewatch.demo import example_config
+from config.load import config_from_dict
+from simulators.regulator.fleet import build
+from simulators.regulator.spec import FleetConfig, make_station_specs
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+
+    async def publish(self, samples: Sequence[Sample]) -> None:
+        self.samples.extend(samples)
+
+
+def profile():
+    return config_from_dict(example_config()).profile("regulator-v1")
+
+
+def job_for(asset_id: str, port: int, *, interval_s: float, timeout_s: float = 1.0, attempts: list | None = None):
+    from collector.modbus.config import ModbusEndpoint
+
+    endpoint = ModbusEndpoint(host="127.0.0.1", port=port, profile="regulator-v1", timeout_s=timeout_s)
+    poller = ModbusPoller(asset_id=asset_id, endpoint=endpoint, profile=profile())
+
+    async def poll(ts):
+        if attempts is not None:
+            attempts.append(time.monotonic())
+        return await poller.poll(ts)
+
+    return PollJob(device_id=asset_id, interval_s=interval_s, timeout_s=timeout_s * 2, poll=poll,
+                   channels=poller.channels, close=poller.close)
+
+
+@pytest.fixture
+async def fleet():
+    fleet = build(FleetConfig(stations=make_station_specs(2, seed=5)))
+    await fleet.start()
+    yield fleet
+    await fleet.stop()
+
+
+def test_backoff_doubles_from_the_interval_up_to_the_cap():
+    settings = CollectorSettings(backoff_max_s=1.0, jitter_fraction=0.0)
+    scheduler = Scheduler(jobs=[], sink=ListSink(), health=HealthRegistry(offline_after_failures=3), settings=settings)
+    job = PollJob("x", 0.2, 1.0, poll=None, channels={}, close=None)  # type: ignore[arg-type]
+    delays = [scheduler.next_delay_s(job, consecutive_failures=n, elapsed_s=0.05) for n in range(6)]
+    assert delays == pytest.approx([0.15, 0.2, 0.4, 0.8, 1.0, 1.0])
+
+
+async def test_a_stopped_server_goes_offline_with_backoff_and_comes_back(fleet, caplog):
+    caplog.set_level(logging.WARNING, logger="collector.health")
+    attempts: list[float] = []
+    sink = ListSink()
+    health = HealthRegistry(offline_after_failures=3)
+    settings = CollectorSettings(offline_after_failures=3, backoff_max_s=0.8, jitter_fraction=0.0)
+    job = job_for("rs-001", fleet.port_of("rs-001"), interval_s=0.1, attempts=attempts)
+    scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=settings)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await health.wait_for("rs-001", lambda h: h.state is HealthState.ONLINE, timeout_s=5)
+        await fleet.inject("rs-001", "comm_loss")  # the server is shut down: connections refused
+        down = await health.wait_for("rs-001", lambda h: h.consecutive_failures >= 5, timeout_s=10)
+        assert down.state is HealthState.OFFLINE, down
+        assert down.last_error and "cannot connect" in down.last_error, down.last_error
+        first_failure = len(attempts) - 5
+        gaps = [b - a for a, b in zip(attempts[first_failure:], attempts[first_failure + 1:])]
+        # after failures 1..4 the delays are 0.1, 0.2, 0.4, 0.8 s (interval doubling, capped at 0.8)
+        for gap, want in zip(gaps, [0.1, 0.2, 0.4, 0.8]):
+            assert want * 0.9 <= gap <= want + 0.25, f"back-off gaps {gaps} should follow 0.1, 0.2, 0.4, 0.8 s"
+        await fleet.clear("rs-001", "comm_loss")  # the same port answers again
+        back = await health.wait_for("rs-001", lambda h: h.state is HealthState.ONLINE, timeout_s=5)
+        assert back.consecutive_failures == 0 and back.polls_failed >= 5
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    bad = [s for s in sink.samples if s.quality is Quality.COMM_ERROR]
+    assert bad and all(math.isnan(s.value) for s in bad), "failed polls leave visible comm-error samples"
+    assert sink.samples[-1].quality is Quality.GOOD
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("offline after" in m for m in messages) == 1, "offline is logged once, not per poll"
+    assert sum("back online" in m for m in messages) == 1
+
+
+async def test_a_silent_station_never_stalls_the_others(fleet):
+    # A server that accepts and never answers: every poll of it waits out its timeout.
+    async def black_hole(reader, writer):
+        await reader.read()
+        writer.close()
+
+    silent = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    health = HealthRegistry(offline_after_failures=2)
+    jobs = [job_for("rs-001", fleet.port_of("rs-001"), interval_s=0.05),
+            job_for("silent", silent_port, interval_s=0.05, timeout_s=1.0)]
+    scheduler = Scheduler(jobs=jobs, sink=ListSink(), health=health,
+                          settings=CollectorSettings(offline_after_failures=2, jitter_fraction=0.0))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        started = time.monotonic()
+        await health.wait_for("rs-001", lambda h: h.polls_ok >= 10, timeout_s=5)
+        assert time.monotonic() - started < 1.0, "ten good polls must not wait for the silent station's timeout"
+        silent_health = await health.wait_for("silent", lambda h: h.timeouts >= 1, timeout_s=5)
+        assert silent_health.state is not HealthState.ONLINE
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        silent.close()
+        await silent.wait_closed()
