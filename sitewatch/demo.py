@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 
 from config.load import config_from_dict
-from config.models import Config
 from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
@@ -61,11 +60,13 @@ def example_config() -> dict:
     return tomllib.loads(text)
 
 
-def demo_config(fleet: RegulatorFleet, options: DemoOptions, *, data_dir: Path, token_sha256: str) -> Config:
+def demo_raw_config(
+    station_ports: dict[str, int], *, data_dir: Path, host: str, port: int, poll_interval_s: float, token_sha256: str
+) -> dict:
+    """The example configuration with the simulated stations as its assets, unvalidated."""
     raw = example_config()
     raw["storage"] = {"data_dir": str(data_dir)}
-    raw["api"] = {"host": options.host, "port": options.port,
-                  "tokens": [{"name": "demo-operator", "sha256": token_sha256}]}
+    raw["api"] = {"host": host, "port": port, "tokens": [{"name": "demo-operator", "sha256": token_sha256}]}
     raw["sites"] = [
         {"id": i, "customer": raw["customers"][0]["id"], "name": n, "address": a, "sla_zone": z, "time_zone": tz}
         for i, n, a, z, tz in SITES
@@ -77,14 +78,14 @@ def demo_config(fleet: RegulatorFleet, options: DemoOptions, *, data_dir: Path, 
             "site": SITES[number % len(SITES)][0],
             "kind": "regulator_station",
             "name": f"Regulator station {station_id[3:]}",
-            "poll_interval_s": options.poll_interval_s,
-            "modbus": {"host": "127.0.0.1", "port": fleet.port_of(station_id), "device_id": 1,
+            "poll_interval_s": poll_interval_s,
+            "modbus": {"host": "127.0.0.1", "port": station_port, "device_id": 1,
                        "profile": "regulator-v1", "timeout_s": 1.0},
             "limits": limits,
         }
-        for number, station_id in enumerate(s.station_id for s in fleet.stations)
+        for number, (station_id, station_port) in enumerate(station_ports.items())
     ]
-    return config_from_dict(raw, source="demo")
+    return raw
 
 
 async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
@@ -95,8 +96,11 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
     control = ControlServer(fleet)
     await control.start()
     try:
-        config = demo_config(fleet, options, data_dir=data_dir,
-                             token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        ports = {spec.station_id: fleet.port_of(spec.station_id) for spec in fleet.stations}
+        raw = demo_raw_config(ports, data_dir=data_dir, host=options.host, port=options.port,
+                              poll_interval_s=options.poll_interval_s,
+                              token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        config = config_from_dict(raw, source="demo")
         parts = build_components(config)
         control_url = control.url
 

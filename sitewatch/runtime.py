@@ -103,7 +103,7 @@ def modbus_jobs(config: Config) -> list[PollJob]:
     for asset in config.assets:
         profile = config.profile(asset.modbus.profile)
         poller = ModbusPoller(asset_id=asset.id, endpoint=asset.modbus, profile=profile)
-        reads = len(poller.blocks)
+        reads = poller.reads_per_poll
         jobs.append(
             PollJob(
                 device_id=asset.id,

@@ -45,6 +45,11 @@ class ModbusPoller:
         """Channel -> unit, for the scheduler's COMM_ERROR samples when a whole poll fails."""
         return self._channels
 
+    @property
+    def reads_per_poll(self) -> int:
+        """Requests one poll makes: the scheduler's timeout budget grows with it."""
+        return len(self._blocks)
+
     async def poll(self, ts: datetime) -> PollResult:
         """Read and decode every block; ``ts`` (timezone-aware) stamps every sample.
 
