@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from config.load import ConfigError, load_config
+from config.models import Config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,21 +69,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _until_signal(lambda stop: run_demo(options, stop=stop))
 
 
-def _check(path: str) -> int:
+def _load(path: str) -> Config | None:
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _check(path: str) -> int:
+    config = _load(path)
+    if config is None:
         return 2
     print(f"{path}: ok — {len(config.sites)} site(s), {len(config.assets)} asset(s), {len(config.rules)} rule(s)")
     return 0
 
 
 def _run(path: str) -> int:
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load(path)
+    if config is None:
         return 2
     from sitewatch.runtime import build_components
     from sitewatch.serve import serve
