@@ -28,7 +28,7 @@ def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:
     quality = sample.quality
     try:
         interval = parts.config.asset(sample.asset_id).poll_interval_s
-    except StopIteration:
+    except KeyError:  # an asset in the inventory that this process does not poll
         interval = 60.0
     if quality is Quality.GOOD and now - sample.ts > timedelta(seconds=STALE_AFTER_INTERVALS * interval):
         quality = Quality.STALE

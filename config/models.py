@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.modbus.config import ModbusEndpoint, ModbusProfile
-from rules.models import Rule, ThresholdRule
+from rules.models import Rule
 
 AssetKind = Literal["regulator_station", "regulator_cabinet", "regulator_box"]
 
@@ -187,16 +187,23 @@ class Config(Frozen):
 
     # Lookups used all over; the tuples above stay the source of truth.
     def site(self, site_id: str) -> Site:
-        return next(s for s in self.sites if s.id == site_id)
+        return _by_id(self.sites, "site", site_id)
 
     def asset(self, asset_id: str) -> Asset:
-        return next(a for a in self.assets if a.id == asset_id)
+        return _by_id(self.assets, "asset", asset_id)
 
     def profile(self, name: str) -> ModbusProfile:
-        return next(p for p in self.modbus_profiles if p.name == name)
+        for profile in self.modbus_profiles:
+            if profile.name == name:
+                return profile
+        raise KeyError(f"no modbus profile {name!r} in the configuration")
 
-    def threshold_rules(self) -> list[ThresholdRule]:
-        return [r for r in self.rules if isinstance(r, ThresholdRule)]
+
+def _by_id(items, what: str, item_id: str):  # noqa: ANN001, ANN202
+    for item in items:
+        if item.id == item_id:
+            return item
+    raise KeyError(f"no {what} {item_id!r} in the configuration")
 
 
 def _unique(what: str, ids: list[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from rules.engine import AssetChannels, RulesEngine
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
-from storage.timeseries import TimeSeriesStore
+from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.writer import TicketWriter
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class Pipeline:
         self._to_rules = self.bus.subscribe()
         self._jobs = list(jobs) if jobs is not None else modbus_jobs(parts.config)
         self._writer = TicketWriter(sessions=parts.sessions, config=parts.config)
+        # Accepted but not yet stored: kept until a write succeeds. Touched only by
+        # _store_batch, under the lock, so shutdown waits for a write still in flight.
+        self._unwritten: list[Sample] = []
+        self._store_lock = threading.Lock()
         self.samples_written = 0
 
     async def run(self) -> None:
@@ -158,16 +163,26 @@ class Pipeline:
             log.info("rules: restored the state of %d alert(s)", restored)
 
     def _shutdown(self) -> None:
-        self._write(drain(self._to_store))
+        try:
+            self._store_batch(drain(self._to_store))
+        except TimeSeriesError as exc:
+            log.error("store: %d sample(s) could not be written at shutdown: %s", len(self._unwritten), exc)
         transitions = self.parts.engine.evaluate(
             self.parts.engine.batch(drain(self._to_rules)), now=self.parts.clock.now()
         )
         self._writer.apply(transitions)
         self._save_snapshot()
 
-    def _write(self, samples: list[Sample]) -> None:
-        if samples:
-            self.samples_written += self.parts.store.write(samples)
+    def _store_batch(self, new: list[Sample]) -> None:
+        with self._store_lock:
+            batch, self._unwritten = self._unwritten + new, []
+            if not batch:
+                return
+            try:
+                self.samples_written += self.parts.store.write(batch)
+            except TimeSeriesError:
+                self._unwritten = batch
+                raise
 
     def _save_snapshot(self) -> None:
         with self.parts.sessions() as session:
@@ -177,8 +192,13 @@ class Pipeline:
     async def _store_loop(self) -> None:
         while True:
             await asyncio.sleep(self.parts.config.storage.flush_interval_s)
-            samples = drain(self._to_store)
-            await asyncio.to_thread(self._write, samples)
+            try:
+                await asyncio.to_thread(self._store_batch, drain(self._to_store))
+            except TimeSeriesError as exc:
+                # The store is failing (disk full, file locked): keep every sample and retry
+                # at the next flush rather than stop collecting or drop data.
+                log.error("store: write failed, %d sample(s) kept for the next attempt: %s",
+                          len(self._unwritten), exc)
 
     async def _rules_loop(self) -> None:
         engine = self.parts.engine
