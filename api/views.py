@@ -19,9 +19,19 @@ def live_values(parts: Components, asset_ids: list[str], *, now: datetime) -> di
     by_asset: dict[str, list[ValuePublic]] = defaultdict(list)
     for sample in latest:
         by_asset[sample.asset_id].append(_value(parts, sample, now))
-    for values in by_asset.values():
-        values.sort(key=lambda v: v.channel)
+    for asset_id, values in by_asset.items():
+        order = _channel_order(parts, asset_id)
+        values.sort(key=lambda v: (order.get(v.channel, len(order)), v.channel))
     return by_asset
+
+
+def _channel_order(parts: Components, asset_id: str) -> dict[str, int]:
+    """The profile's register order: the station's own layout, pressures first."""
+    try:
+        profile = parts.config.profile(parts.config.asset(asset_id).modbus.profile)
+    except KeyError:
+        return {}
+    return {reg.channel: i for i, reg in enumerate(profile.registers)}
 
 
 def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:

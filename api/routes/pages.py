@@ -19,6 +19,18 @@ from storage import repository
 router = APIRouter(include_in_schema=False)
 
 
+# Digits worth showing per unit: a control room reads 2.487 kPa, not 2.4871935367584.
+DECIMALS = {"MPa": 3, "kPa": 3, "Nm3/h": 1, "degC": 1, "%LEL": 1, "V": 2, "s": 0, "state": 0}
+
+
+def show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "state":
+        return str(int(value))
+    return f"{value:.{DECIMALS.get(unit, 3)}f} {unit}"
+
+
 def countdown(deadline: datetime, now: datetime) -> str:
     seconds = int((deadline - now).total_seconds())
     sign = "" if seconds >= 0 else "overdue "
@@ -53,6 +65,8 @@ def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
             }
             for t in open_tickets
         ],
+        "alarming": {(a.asset_id, a.channel) for a in firing},
+        "show": show,
         "alerts": [
             {"a": a, "started": to_local(a.started_at, zones.get(site_of.get(a.asset_id, ""), "UTC"))}
             for a in firing
