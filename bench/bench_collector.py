@@ -143,9 +143,12 @@ async def bare(ports: list[int], sim: Simulator, *, warmup_s: float, seconds: fl
     clients = [AsyncModbusTcpClient("127.0.0.1", port=port) for port in ports]
     counts = [0] * len(clients)
     errors = [0]
+    stop = False
 
     async def loop(i: int, client: AsyncModbusTcpClient) -> None:
-        while True:
+        # A flag, not only cancel(): a cancel landing inside pymodbus' request is not
+        # always propagated, and such a loop would never end.
+        while not stop:
             reply = await client.read_holding_registers(0, count=REGISTERS, device_id=1)
             if reply.isError() or len(reply.registers) != REGISTERS:
                 errors[0] += 1
@@ -160,9 +163,11 @@ async def bare(ports: list[int], sim: Simulator, *, warmup_s: float, seconds: fl
         try:
             window = await measure(lambda: sum(counts), sim, warmup_s=warmup_s, seconds=seconds)
         finally:
+            stop = True
+            await asyncio.wait(tasks, timeout=5.0)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=5.0)
     finally:
         for client in clients:
             client.close()

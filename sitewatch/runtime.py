@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
 from collector.modbus.poller import ModbusPoller
 from collector.scheduler import PollJob, Scheduler
 from config.models import Config
+from domain.alerts import AlertTransition
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
 from rules.engine import AssetChannels, RulesEngine
@@ -133,6 +135,9 @@ class Pipeline:
         # _store_batch, under the lock, so shutdown waits for a write still in flight.
         self._unwritten: list[Sample] = []
         self._store_lock = threading.Lock()
+        # Transitions the database has not taken yet (it was down); re-applied every tick.
+        # The writer is idempotent, so applying one twice is harmless.
+        self._unapplied: list[AlertTransition] = []
         self.samples_written = 0
 
     async def run(self) -> None:
@@ -170,8 +175,12 @@ class Pipeline:
         transitions = self.parts.engine.evaluate(
             self.parts.engine.batch(drain(self._to_rules)), now=self.parts.clock.now()
         )
-        self._writer.apply(transitions)
-        self._save_snapshot()
+        try:
+            self._writer.apply(self._unapplied + transitions)
+            self._save_snapshot()
+        except SQLAlchemyError as exc:
+            log.error("rules: database unavailable at shutdown, %d transition(s) not written: %s",
+                      len(self._unapplied) + len(transitions), exc)
 
     def _store_batch(self, new: list[Sample]) -> None:
         with self._store_lock:
@@ -206,10 +215,16 @@ class Pipeline:
         while True:
             await asyncio.sleep(self.parts.config.rules_engine.tick_s)
             batch = engine.batch(drain(self._to_rules))
-            transitions = engine.evaluate(batch, now=self.parts.clock.now())
-            if transitions:
-                summary = await asyncio.to_thread(self._writer.apply, transitions)
-                log.info("rules: %s", summary)
+            self._unapplied += engine.evaluate(batch, now=self.parts.clock.now())
             ticks += 1
-            if transitions or ticks % SNAPSHOT_EVERY_TICKS == 0:
-                await asyncio.to_thread(self._save_snapshot)
+            try:
+                if self._unapplied:
+                    summary = await asyncio.to_thread(self._writer.apply, self._unapplied)
+                    self._unapplied = []
+                    log.info("rules: %s", summary)
+                    await asyncio.to_thread(self._save_snapshot)
+                elif ticks % SNAPSHOT_EVERY_TICKS == 0:
+                    await asyncio.to_thread(self._save_snapshot)
+            except SQLAlchemyError as exc:
+                log.error("rules: database unavailable, %d transition(s) kept for the next tick: %s",
+                          len(self._unapplied), exc)
