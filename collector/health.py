@@ -18,7 +18,9 @@ class HealthRegistry:
     def __init__(self, *, offline_after_failures: int) -> None:
         self._offline_after = offline_after_failures
         self._records: dict[str, DeviceHealth] = {}
-        self._changed = asyncio.Condition()
+        # Events of the tasks waiting in wait_for; recording costs nothing when nobody waits
+        # (the scheduler records hundreds of polls per second).
+        self._waiters: set[asyncio.Event] = set()
 
     def register(self, device_id: str) -> None:
         self._records.setdefault(device_id, DeviceHealth(device_id=device_id))
@@ -29,7 +31,7 @@ class HealthRegistry:
     def all(self) -> list[DeviceHealth]:
         return list(self._records.values())
 
-    async def record_success(
+    def record_success(
         self, device_id: str, *, at: datetime, partial_errors: Sequence[CollectorError] = ()
     ) -> None:
         old = self._records[device_id]
@@ -46,9 +48,9 @@ class HealthRegistry:
         )
         if partial_errors:
             new = dataclasses.replace(new, last_error=str(partial_errors[-1]), last_failure=at)
-        await self._store(new)
+        self._store(new)
 
-    async def record_failure(self, device_id: str, *, at: datetime, error: CollectorError) -> None:
+    def record_failure(self, device_id: str, *, at: datetime, error: CollectorError) -> None:
         old = self._records[device_id]
         failures = old.consecutive_failures + 1
         state = HealthState.OFFLINE if failures >= self._offline_after else HealthState.DEGRADED
@@ -63,21 +65,27 @@ class HealthRegistry:
             polls_failed=old.polls_failed + 1,
             **_error_counts(old, [error]),
         )
-        await self._store(new)
+        self._store(new)
 
     async def wait_for(
         self, device_id: str, predicate: Callable[[DeviceHealth], bool], *, timeout_s: float
     ) -> DeviceHealth:
         """Wait until the device's record satisfies ``predicate`` (for tests and the demo)."""
-        async with asyncio.timeout(timeout_s):
-            async with self._changed:
-                await self._changed.wait_for(lambda: predicate(self._records[device_id]))
-                return self._records[device_id]
+        changed = asyncio.Event()
+        self._waiters.add(changed)
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not predicate(self._records[device_id]):
+                    changed.clear()
+                    await changed.wait()
+            return self._records[device_id]
+        finally:
+            self._waiters.discard(changed)
 
-    async def _store(self, record: DeviceHealth) -> None:
-        async with self._changed:
-            self._records[record.device_id] = record
-            self._changed.notify_all()
+    def _store(self, record: DeviceHealth) -> None:
+        self._records[record.device_id] = record
+        for changed in self._waiters:
+            changed.set()
 
 
 def _error_counts(old: DeviceHealth, errors: Sequence[CollectorError]) -> dict[str, int]:

@@ -100,15 +100,15 @@ class Scheduler:
                     device_id=job.device_id, message=f"no complete poll within {job.timeout_s:.1f} s"
                 ) from None
         except CollectorError as error:
-            await self._health.record_failure(job.device_id, at=ts, error=error)
+            self._health.record_failure(job.device_id, at=ts, error=error)
             await self._sink.publish(_comm_error_samples(job, ts))
             return
         except Exception as error:  # the one top-level guard: a bug must not stop polling
             log.exception("%s: unexpected error while polling", job.device_id)
             wrapped = CollectorError(device_id=job.device_id, message=f"internal error: {error!r}")
-            await self._health.record_failure(job.device_id, at=ts, error=wrapped)
+            self._health.record_failure(job.device_id, at=ts, error=wrapped)
             return
-        await self._health.record_success(job.device_id, at=ts, partial_errors=result.errors)
+        self._health.record_success(job.device_id, at=ts, partial_errors=result.errors)
         for error in result.errors:
             log.info("%s: %s", job.device_id, error)
         await self._sink.publish(result.samples)

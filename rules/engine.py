@@ -132,12 +132,16 @@ class RulesEngine:
         """Columnar view of samples; unknown series and bad-quality samples are dropped."""
         series, ts, value = [], [], []
         lookup = self._series
+        epochs: dict[datetime, float] = {}  # a poll stamps all its samples with one time
         for s in samples:
             index = lookup.get((s.asset_id, s.channel))
             if index is None or s.quality is not Quality.GOOD:
                 continue
+            epoch = epochs.get(s.ts)
+            if epoch is None:
+                epoch = epochs[s.ts] = s.ts.timestamp()
             series.append(index)
-            ts.append(s.ts.timestamp())
+            ts.append(epoch)
             value.append(s.value)
         return SampleBatch(np.asarray(series, dtype=np.int64), np.asarray(ts, dtype=np.float64), np.asarray(value, dtype=np.float64))
 

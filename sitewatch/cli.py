@@ -107,6 +107,10 @@ def _run(path: str) -> int:
 
 
 def _until_signal(main) -> int:  # noqa: ANN001
+    from sitewatch.runtime import tune_garbage_collector
+
+    tune_garbage_collector()
+
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

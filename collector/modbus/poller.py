@@ -17,7 +17,7 @@ from collector.modbus.config import ModbusEndpoint, ModbusProfile
 from collector.modbus.decode import decode_block, plan_reads
 from collector.results import PollResult
 from domain.samples import Quality, Sample
-from domain.time import require_utc
+from domain.time import UTC, require_utc
 
 
 class ModbusPoller:
@@ -58,7 +58,8 @@ class ModbusPoller:
         still report. DeviceUnreachable, DeviceTimeout and DeviceBusy concern the whole
         device and are raised: the scheduler owns retries and health.
         """
-        ts = require_utc(ts)
+        if ts.tzinfo is not UTC:
+            ts = require_utc(ts)  # refuses naive times, converts other zones (rare: skip the call)
         samples: list[Sample] = []
         errors: list[CollectorError] = []
         for block in self._blocks:
@@ -74,10 +75,8 @@ class ModbusPoller:
                     for reg in block.registers
                 )
                 continue
-            samples.extend(
-                Sample(self._asset_id, reg.channel, ts, value, reg.unit, Quality.GOOD)
-                for reg, value in decoded
-            )
+            asset_id, good = self._asset_id, Quality.GOOD
+            samples += [Sample(asset_id, reg.channel, ts, value, reg.unit, good) for reg, value in decoded]
         return PollResult(samples=tuple(samples), errors=tuple(errors))
 
     async def close(self) -> None:
