@@ -130,3 +130,27 @@ class RulesStateRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CredentialRow(Base):
+    """A delivered system's account, written and read only through vault.Vault.
+
+    Username and password are AES-GCM ciphertext (nonce + ciphertext + tag), bound to the
+    name and field, under the master key `key_id`; plaintext never reaches this table.
+    """
+
+    __tablename__ = "credentials"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    username_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    password_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_by: Mapped[str | None] = mapped_column(String(100))
+
+    def __repr__(self) -> str:
+        # The default repr would print the ciphertext columns; keep it to metadata.
+        return f"CredentialRow(name={self.name!r}, key_id={self.key_id!r}, uses={self.uses})"
