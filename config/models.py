@@ -139,6 +139,13 @@ class ApiSettings(Frozen):
     tokens: tuple[ApiToken, ...] = ()
 
 
+class VaultSettings(Frozen):
+    """Where the device-credential vault's key comes from: this file (mode 0600), or the
+    SITEWATCH_VAULT_KEY environment variable when no file is named."""
+
+    key_file: Path | None = None
+
+
 class RulesSettings(Frozen):
     tick_s: float = Field(default=1.0, gt=0)
 
@@ -154,6 +161,7 @@ class Config(Frozen):
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     rules_engine: RulesSettings = RulesSettings()
+    vault: VaultSettings = VaultSettings()
 
     @model_validator(mode="after")
     def _references(self) -> "Config":

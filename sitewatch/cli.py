@@ -42,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("simulate", help="run simulated regulator stations (see `sitewatch simulate --help`)",
                         add_help=False)
+    vault = commands.add_parser("vault", help="device credentials: set, list, delete, rewrap",
+                                description="Manage the encrypted device credentials of a deployment. "
+                                "The key comes from [vault] key_file in the config or SITEWATCH_VAULT_KEY.")
+    vault.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
+    vault.add_argument("args", nargs=argparse.REMAINDER, metavar="COMMAND ...",
+                       help="set NAME --username U [--password-stdin] | list | delete NAME | rewrap")
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:  # the simulator has its own command line; hand it everything
@@ -58,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "check":
         return _check(args.config)
+    if args.command == "vault":
+        return _vault(args.config, args.args)
     if args.command == "run":
         return _run(args.config)
     from sitewatch.demo import DemoOptions, run_demo
@@ -83,6 +91,30 @@ def _check(path: str) -> int:
         return 2
     print(f"{path}: ok — {len(config.sites)} site(s), {len(config.assets)} asset(s), {len(config.rules)} rule(s)")
     return 0
+
+
+def _vault(path: str, args: list[str]) -> int:
+    config = _load(path)
+    if config is None:
+        return 2
+    from storage.database import create_schema, make_engine, session_factory
+    from vault.cli import main as vault_main
+    from vault.errors import KeyConfigError
+    from vault.keys import load_key
+
+    try:
+        key = load_key(key_file=config.vault.key_file)
+    except KeyConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data_dir = config.storage.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
+    try:
+        create_schema(engine)
+        return vault_main(args, sessions=session_factory(engine), key=key)
+    finally:
+        engine.dispose()
 
 
 def _run(path: str) -> int:

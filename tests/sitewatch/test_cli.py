@@ -15,7 +15,7 @@ SITEWATCH = str(Path(sys.executable).with_name("sitewatch"))
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"
 
 
-@pytest.mark.parametrize("args", [[], ["demo"], ["run"], ["check"], ["simulate"]])
+@pytest.mark.parametrize("args", [[], ["demo"], ["run"], ["check"], ["simulate"], ["vault"]])
 def test_every_command_has_help(args):
     done = subprocess.run([SITEWATCH, *args, "--help"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
@@ -77,3 +77,24 @@ def test_run_starts_from_a_config_file_and_stops(tmp_path):
         out = stop(proc)
     assert "Traceback" not in out
     assert (tmp_path / "data" / "samples.duckdb").exists()
+
+
+def test_vault_stores_a_credential_without_ever_showing_it(tmp_path):
+    import os
+
+    from vault import generate_key
+
+    config = tmp_path / "sitewatch.toml"
+    config.write_text(EXAMPLE.read_text().replace('data_dir = "var"', f'data_dir = "{tmp_path / "data"}"'))
+    env = dict(os.environ, SITEWATCH_VAULT_KEY=generate_key())
+    put = subprocess.run([SITEWATCH, "vault", "--config", str(config), "set", "cam-01", "--username", "admin",
+                          "--password-stdin"], input="Very-S3cret\n", capture_output=True, text=True, env=env, timeout=30)
+    assert put.returncode == 0, put.stderr
+    listed = subprocess.run([SITEWATCH, "vault", "--config", str(config), "list"], capture_output=True, text=True,
+                            env=env, timeout=30)
+    assert "cam-01" in listed.stdout and "ad***" in listed.stdout
+    for out in (put.stdout, put.stderr, listed.stdout, listed.stderr):
+        assert "Very-S3cret" not in out and "admin" not in out
+    no_key = subprocess.run([SITEWATCH, "vault", "--config", str(config), "list"], capture_output=True, text=True,
+                            env={k: v for k, v in env.items() if k != "SITEWATCH_VAULT_KEY"}, timeout=30)
+    assert no_key.returncode == 2 and "SITEWATCH_VAULT_KEY" in no_key.stderr
