@@ -12,10 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# onvif-python, an ONVIF client we did not write, installs a package named `onvif` like
+# onvif-zeep does, so it lives in a venv of its own that tests call in a subprocess.
+PEERS := .venv-peers/.installed
+$(PEERS):
+	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install -q onvif-python==0.4.7
+	touch $(PEERS)
+
 demo: $(STAMP)
 	$(BIN)/sitewatch demo
 
-test: $(STAMP) services
+test: $(STAMP) $(PEERS) services
 	$(BIN)/python -m pytest
 
 services:
@@ -27,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_stores
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) .venv-peers var build *.egg-info

@@ -1,0 +1,1 @@
+"""ONVIF camera simulator: device, media and events services, snapshots, injectable faults."""
