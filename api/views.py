@@ -28,10 +28,12 @@ def live_values(parts: Components, asset_ids: list[str], *, now: datetime) -> di
 def _channel_order(parts: Components, asset_id: str) -> dict[str, int]:
     """The profile's register order: the station's own layout, pressures first."""
     try:
-        profile = parts.config.profile(parts.config.asset(asset_id).modbus.profile)
+        asset = parts.config.asset(asset_id)
     except KeyError:
         return {}
-    return {reg.channel: i for i, reg in enumerate(profile.registers)}
+    if asset.modbus is None:
+        return {}
+    return {reg.channel: i for i, reg in enumerate(parts.config.profile(asset.modbus.profile).registers)}
 
 
 def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:

@@ -10,9 +10,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from collector.modbus.config import ModbusEndpoint, ModbusProfile
+from collector.mqtt.config import MqttSettings
+from collector.onvif.config import OnvifEndpoint
 from rules.models import Rule
 
-AssetKind = Literal["regulator_station", "regulator_cabinet", "regulator_box"]
+AssetKind = Literal[
+    "regulator_station", "regulator_cabinet", "regulator_box",  # Modbus RTUs
+    "camera", "encoder", "nvr",  # ONVIF
+    "alarm_host",  # MQTT
+]
+# Which connection each kind of asset is reached through.
+CONNECTION_OF_KIND = {
+    "regulator_station": "modbus", "regulator_cabinet": "modbus", "regulator_box": "modbus",
+    "camera": "onvif", "encoder": "onvif", "nvr": "onvif",
+    "alarm_host": "alarm_host",
+}
 
 
 class Frozen(BaseModel):
@@ -62,14 +74,32 @@ class ChannelLimits(Frozen):
         return self
 
 
+class AlarmHostLink(Frozen):
+    """An alarm host publishing over MQTT under this id (topics: collector/mqtt/README.md)."""
+
+    host_id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    zones: int = Field(default=8, ge=1, le=999)
+
+
 class Asset(Frozen):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     site: str
     kind: AssetKind = "regulator_station"
     name: str
     poll_interval_s: float = Field(default=5.0, ge=0.05, le=3600)
-    modbus: ModbusEndpoint
+    # Exactly one connection, the one its kind needs (CONNECTION_OF_KIND).
+    modbus: ModbusEndpoint | None = None
+    onvif: OnvifEndpoint | None = None
+    alarm_host: AlarmHostLink | None = None
     limits: dict[str, ChannelLimits] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_connection(self) -> "Asset":
+        given = [name for name in ("modbus", "onvif", "alarm_host") if getattr(self, name) is not None]
+        needed = CONNECTION_OF_KIND[self.kind]
+        if given != [needed]:
+            raise ValueError(f"a {self.kind} needs exactly one connection, [{needed}]; got {given or 'none'}")
+        return self
 
 
 class SlaZone(Frozen):
@@ -162,6 +192,7 @@ class Config(Frozen):
     api: ApiSettings = ApiSettings()
     rules_engine: RulesSettings = RulesSettings()
     vault: VaultSettings = VaultSettings()
+    mqtt: MqttSettings | None = None  # the broker alarm hosts publish to
 
     @model_validator(mode="after")
     def _references(self) -> "Config":
@@ -181,16 +212,16 @@ class Config(Frozen):
         for asset in self.assets:
             if asset.site not in sites:
                 raise ValueError(f"asset {asset.id!r}: unknown site {asset.site!r}")
+            if asset.alarm_host is not None and self.mqtt is None:
+                raise ValueError(f"asset {asset.id!r}: an alarm host needs the [mqtt] broker settings")
+            if asset.modbus is None:
+                continue
             if asset.modbus.profile not in profiles:
                 raise ValueError(f"asset {asset.id!r}: unknown modbus profile {asset.modbus.profile!r}")
             channels = {r.channel for r in profiles[asset.modbus.profile].registers}
             for channel in asset.limits:
                 if channel not in channels:
                     raise ValueError(f"asset {asset.id!r}: limits for unknown channel {channel!r}")
-        all_channels = {r.channel for p in self.modbus_profiles for r in p.registers}
-        for rule in self.rules:
-            if all_channels and rule.channel not in all_channels:
-                raise ValueError(f"rule {rule.id!r}: no profile has channel {rule.channel!r}")
         return self
 
     # Lookups used all over; the tuples above stay the source of truth.

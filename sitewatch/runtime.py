@@ -99,6 +99,8 @@ class Components:
 def asset_channels(config: Config) -> list[AssetChannels]:
     out = []
     for asset in config.assets:
+        if asset.modbus is None:
+            continue  # cameras and alarm hosts join the rules when their collectors are wired
         profile = config.profile(asset.modbus.profile)
         channels = {r.channel: r.unit for r in profile.registers}
         out.append(AssetChannels(asset.id, asset.kind, channels, asset.limits))
@@ -121,6 +123,8 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
 def modbus_jobs(config: Config) -> list[PollJob]:
     jobs = []
     for asset in config.assets:
+        if asset.modbus is None:
+            continue
         profile = config.profile(asset.modbus.profile)
         poller = ModbusPoller(asset_id=asset.id, endpoint=asset.modbus, profile=profile)
         reads = poller.reads_per_poll

@@ -118,14 +118,17 @@ def _site_fields(site: Site) -> dict[str, Any]:
 
 
 def _asset_fields(asset: Asset) -> dict[str, Any]:
-    # Connection facts only: nothing secret goes into the database or the audit log.
-    details = {
-        "host": asset.modbus.host,
-        "port": asset.modbus.port,
-        "device_id": asset.modbus.device_id,
-        "profile": asset.modbus.profile,
-        "poll_interval_s": asset.poll_interval_s,
-    }
+    # Connection facts only: nothing secret goes into the database or the audit log (an
+    # ONVIF camera names its vault entry, never the username or password).
+    details: dict[str, Any] = {"poll_interval_s": asset.poll_interval_s}
+    if asset.modbus is not None:
+        details |= {"host": asset.modbus.host, "port": asset.modbus.port,
+                    "device_id": asset.modbus.device_id, "profile": asset.modbus.profile}
+    elif asset.onvif is not None:
+        details |= {"host": asset.onvif.host, "port": asset.onvif.port, "credential": asset.onvif.credential,
+                    "snapshot": asset.onvif.snapshot, "events": asset.onvif.events}
+    elif asset.alarm_host is not None:
+        details |= {"host_id": asset.alarm_host.host_id, "zones": asset.alarm_host.zones}
     return {"site_id": asset.site, "kind": asset.kind, "name": asset.name, "details": details}
 
 

@@ -1,0 +1,1 @@
+"""MQTT alarm hosts: topic scheme, payload schema, client and consumer (see README.md)."""

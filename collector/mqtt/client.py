@@ -1,0 +1,200 @@
+"""The only module that imports paho-mqtt: one persistent-session subscriber connection.
+
+What this adds on top of paho-mqtt 2.2, and why:
+
+- A persistent session (MQTT 3.1.1 ``clean_session=False``) under the configured, stable
+  client id: the broker keeps our subscriptions and queues QoS 1 messages while we are away.
+- Subscribing in ``on_connect``, every time: paho reconnects by itself but never
+  resubscribes, and a broker restarted without persistence has forgotten the session.
+- paho runs its own network thread; its callbacks never touch our state. They hand
+  everything to the asyncio loop with ``call_soon_threadsafe``.
+- paho's failures arrive as callbacks in its thread, not exceptions; the last one is kept
+  as a ``collector.errors`` error in ``last_error`` for health reporting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collector.errors import AuthFailed, CollectorError, DeviceUnreachable
+from collector.mqtt.config import MqttSettings
+
+QOS_AT_LEAST_ONCE = 1
+
+# CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3) that mean our credentials were refused.
+_BAD_CREDENTIALS = frozenset({"Bad user name or password", "Not authorized"})
+
+
+class MqttMessage(NamedTuple):
+    topic: str
+    payload: bytes
+    retained: bool
+    duplicate: bool  # the broker's DUP flag: a QoS 1 redelivery (not always set; dedup by id)
+
+
+class MqttClient:
+    """Subscribes to ``topics`` at QoS 1 and calls ``on_message`` in the event loop's thread.
+
+    Construction does no I/O. ``start`` returns at once; paho connects, and reconnects with
+    back-off, in its network thread until ``stop``.
+    """
+
+    def __init__(
+        self, *, settings: MqttSettings, topics: Sequence[str], on_message: Callable[[MqttMessage], None]
+    ) -> None:
+        self._settings = settings
+        self._topics = tuple(topics)
+        self._on_message = on_message
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._paho: paho.Client | None = None
+        self._subscription_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._subscribe_count = 0
+        self.connected = False
+        self.last_error: CollectorError | None = None
+
+    @property
+    def subscribe_count(self) -> int:
+        """Subscriptions the broker has acknowledged: one per successful connection."""
+        return self._subscribe_count
+
+    async def start(self) -> None:
+        if self._paho is not None:
+            raise RuntimeError("MQTT client already started")
+        self._loop = asyncio.get_running_loop()
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._settings.client_id,
+            clean_session=False,
+            protocol=MQTTProtocolVersion.MQTTv311,
+        )
+        if self._settings.username is not None:
+            password = self._settings.password.get_secret_value() if self._settings.password else None
+            client.username_pw_set(self._settings.username, password)
+        if self._settings.tls_ca_file is not None:
+            try:
+                client.tls_set(ca_certs=str(self._settings.tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            except (OSError, ssl.SSLError) as exc:
+                raise CollectorError(
+                    device_id=self._where(), message=f"cannot load TLS CA file: {exc}", where=str(self._settings.tls_ca_file)
+                ) from exc
+        client.reconnect_delay_set(self._settings.reconnect_min_delay_s, self._settings.reconnect_max_delay_s)
+        client.on_connect = self._paho_connected
+        client.on_connect_fail = self._paho_connect_failed
+        client.on_disconnect = self._paho_disconnected
+        client.on_subscribe = self._paho_subscribed
+        client.on_message = self._paho_message
+        self._paho = client
+        # Non-blocking: the network thread connects, and keeps retrying a broker that is down.
+        client.connect_async(self._settings.host, self._settings.port, keepalive=self._settings.keepalive_s)
+        client.loop_start()
+
+    async def wait_subscribed(self, *, after: int = 0) -> int:
+        """Wait until more than ``after`` subscriptions were acknowledged; return the count."""
+        if self._subscribe_count <= after:
+            waiter = asyncio.get_running_loop().create_future()
+            self._subscription_waiters.append((after, waiter))
+            await waiter
+        return self._subscribe_count
+
+    async def stop(self) -> None:
+        """Disconnect cleanly (the session stays on the broker) and end paho's thread."""
+        client, self._paho = self._paho, None
+        if client is None:
+            return
+        client.disconnect()
+        # loop_stop joins paho's thread, which can sit in a 1 s select or back-off sleep:
+        # join it from a short-lived thread rather than blocking the event loop.
+        await _call_in_thread(client.loop_stop, name=f"mqtt-stop-{self._settings.client_id}")
+        self.connected = False
+
+    def _where(self) -> str:
+        return f"mqtt://{self._settings.host}:{self._settings.port}"
+
+    # --- paho's network thread: hand over to the event loop, touch nothing else ---
+
+    def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _paho_connected(
+        self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            self._to_loop(self._record_refusal, str(reason))
+            return
+        client.subscribe([(topic, QOS_AT_LEAST_ONCE) for topic in self._topics])
+        self._to_loop(self._set_connected, True)
+
+    def _paho_connect_failed(self, _client: paho.Client, _userdata: Any) -> None:
+        self._to_loop(self._record, DeviceUnreachable(device_id=self._where(), message="cannot connect to the broker"))
+
+    def _paho_disconnected(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        self._to_loop(self._set_connected, False)
+        if reason.is_failure:
+            self._to_loop(self._record, DeviceUnreachable(device_id=self._where(), message=f"connection lost: {reason}"))
+
+    def _paho_subscribed(
+        self, _client: paho.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _props: Any
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # A broker ACL can refuse a topic filter: connected but deaf, which must show.
+            error = AuthFailed(
+                device_id=self._where(), message=f"subscription refused: {', '.join(refused)}", where=", ".join(self._topics)
+            )
+            self._to_loop(self._record, error)
+            return
+        self._to_loop(self._count_subscription)
+
+    def _paho_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        self._to_loop(self._on_message, MqttMessage(message.topic, bytes(message.payload), message.retain, message.dup))
+
+    # --- the event loop's thread ---
+
+    def _set_connected(self, connected: bool) -> None:
+        self.connected = connected
+
+    def _record(self, error: CollectorError) -> None:
+        self.last_error = error
+
+    def _record_refusal(self, reason: str) -> None:
+        kind = AuthFailed if reason in _BAD_CREDENTIALS else DeviceUnreachable
+        self.last_error = kind(device_id=self._where(), message=f"broker refused the connection: {reason}")
+
+    def _count_subscription(self) -> None:
+        self._subscribe_count += 1
+        waiting = []
+        for after, waiter in self._subscription_waiters:
+            if self._subscribe_count > after:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((after, waiter))
+        self._subscription_waiters = waiting
+
+
+async def _call_in_thread(function: Callable[[], object], *, name: str) -> None:
+    """Run a blocking call in a thread of its own that ends with it (no executor left behind)."""
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+
+    def target() -> None:
+        try:
+            function()
+        finally:
+            loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(None))
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    await finished
+    thread.join()
