@@ -9,6 +9,7 @@ at once), which keeps hysteresis and durations exact.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,18 +110,18 @@ class RulesEngine:
     def _compile(self, rule: Rule, assets: Sequence[AssetChannels], start: float) -> _Slots | None:
         keys, series, levels, clears = [], [], [], []
         for asset in assets:
-            if rule.channel not in asset.channels:
-                continue
             if rule.asset_kinds and asset.kind not in rule.asset_kinds:
                 continue
-            if isinstance(rule, ThresholdRule):
-                level, clear = _threshold_levels(rule, asset.limits.get(rule.channel))
-                if level is None:
-                    continue  # neither the asset nor the rule sets a level: nothing to judge
-                levels.append(level)
-                clears.append(clear)
-            keys.append((asset.asset_id, rule.channel))
-            series.append(self._series[(asset.asset_id, rule.channel)])
+            # A rule's channel may be a pattern ("zone_*_alarm"): one fingerprint per match.
+            for channel in fnmatch.filter(asset.channels, rule.channel):
+                if isinstance(rule, ThresholdRule):
+                    level, clear = _threshold_levels(rule, asset.limits.get(channel))
+                    if level is None:
+                        continue  # neither the asset nor the rule sets a level: nothing to judge
+                    levels.append(level)
+                    clears.append(clear)
+                keys.append((asset.asset_id, channel))
+                series.append(self._series[(asset.asset_id, channel)])
         if not keys:
             return None
         common = (rule, keys, len(self._units), np.asarray(series, dtype=np.int64))
@@ -166,6 +167,7 @@ class RulesEngine:
             mine = index >= 0
             if isinstance(slots, _ThresholdSlots):
                 self._threshold(slots, index[mine], ts[mine], value[mine], rank[mine], out)
+                self._threshold_held(slots, now_s, out)
             else:
                 self._no_data(slots, index[mine], ts[mine], now_s, out)
         return out
@@ -195,7 +197,20 @@ class RulesEngine:
             if changed.any():
                 self._emit(r, s, old, new, tk, vk, out)
                 r.since[s] = np.where(changed, tk, r.since[s])
+                r.value[s] = np.where(changed & (new == PENDING), vk, r.value[s])
                 r.state[s] = new
+
+    def _threshold_held(self, r: _ThresholdSlots, now_s: float, out: list) -> None:
+        """Fire pending alerts whose duration has passed with no newer sample: event-driven
+        channels (an alarm host reports mains loss once) have no next sample to wait for."""
+        held = (r.state == PENDING) & (now_s - r.since >= r.rule.for_s)
+        if not held.any():
+            return
+        s = np.flatnonzero(held)
+        at = r.since[s] + r.rule.for_s
+        self._emit(r, s, r.state[s], np.full(len(s), FIRING, dtype=np.int8), at, r.value[s], out)
+        r.since[s] = at
+        r.state[s] = FIRING
 
     def _no_data(self, r: _NoDataSlots, slot: np.ndarray, t: np.ndarray, now_s: float, out: list) -> None:
         if len(slot):

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
 from collector.modbus.poller import ModbusPoller
+from collector.mqtt.consumer import AlarmHostConsumer
+from collector.mqtt.decode import host_channels
 from collector.scheduler import PollJob, Scheduler
 from config.models import Config
 from domain.alerts import AlertTransition
@@ -99,10 +101,13 @@ class Components:
 def asset_channels(config: Config) -> list[AssetChannels]:
     out = []
     for asset in config.assets:
-        if asset.modbus is None:
-            continue  # cameras and alarm hosts join the rules when their collectors are wired
-        profile = config.profile(asset.modbus.profile)
-        channels = {r.channel: r.unit for r in profile.registers}
+        if asset.modbus is not None:
+            profile = config.profile(asset.modbus.profile)
+            channels = {r.channel: r.unit for r in profile.registers}
+        elif asset.alarm_host is not None:
+            channels = host_channels(asset.alarm_host.zones)
+        else:
+            continue  # cameras join the rules when their collector is wired
         out.append(AssetChannels(asset.id, asset.kind, channels, asset.limits))
     return out
 
@@ -151,6 +156,12 @@ class Pipeline:
         self._to_store = self.bus.subscribe()
         self._to_rules = self.bus.subscribe()
         self._jobs = list(jobs) if jobs is not None else modbus_jobs(parts.config)
+        hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}
+        self.alarm_hosts = (
+            AlarmHostConsumer(parts.config.mqtt, hosts=hosts, sink=self.bus, clock=parts.clock)
+            if hosts and parts.config.mqtt is not None
+            else None
+        )
         self._writer = TicketWriter(sessions=parts.sessions, config=parts.config)
         # Accepted but not yet stored: kept until a write succeeds. Touched only by
         # _store_batch, under the lock, so shutdown waits for a write still in flight.
@@ -170,6 +181,8 @@ class Pipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(scheduler.run(), name="collector")
+                if self.alarm_hosts is not None:
+                    group.create_task(self.alarm_hosts.run(), name="alarm-hosts")
                 group.create_task(self._store_loop(), name="store-writer")
                 group.create_task(self._rules_loop(), name="rules")
         finally:

@@ -33,12 +33,13 @@ async def serve(
     port: int,
     stop: asyncio.Event,
     on_ready: Callable[[int], Awaitable[None]] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Pipeline:
     """Returns when ``stop`` is set, after every task has finished cleanly."""
     server = EmbeddedServer(
         uvicorn.Config(create_app(parts), host=host, port=port, log_level="warning", lifespan="off")
     )
-    pipeline = Pipeline(parts)
+    pipeline = pipeline or Pipeline(parts)
     async with asyncio.TaskGroup() as group:
         pipeline_task = group.create_task(pipeline.run(), name="pipeline")
         api_task = group.create_task(server.serve(), name="api")

@@ -182,6 +182,15 @@ def decode_message(
     )
 
 
+def host_channels(zones: int) -> dict[str, str]:
+    """Every channel a host with ``zones`` zones can report, with its unit (for the rules)."""
+    channels = {template: "state" for template, _ in _STATE_OF.values() if "{zone" not in template}
+    for zone in range(1, zones + 1):
+        for template in ("zone_{zone:02d}_alarm", "zone_{zone:02d}_fault"):
+            channels[template.format(zone=zone)] = "state"
+    return channels | {"battery_v": "V"}
+
+
 def to_samples(message: Message) -> list[Sample]:
     """The state channels a message sets (unit "state": 0/1), plus ``battery_v`` in V."""
     if isinstance(message, HostStatus):

@@ -23,7 +23,8 @@ def line_of(text: str, fragment: str) -> int:
 
 def test_the_example_config_is_valid():
     config = load_config(EXAMPLE)
-    assert [a.id for a in config.assets] == ["rs-north-01"]
+    assert [(a.id, a.kind) for a in config.assets] == [("rs-north-01", "regulator_station"), ("ah-north-01", "alarm_host")]
+    assert config.mqtt is not None and config.mqtt.port == 1883
     assert config.sla.zones["ring1"].hours == 2.0
 
 

@@ -130,3 +130,24 @@ def test_engine_agrees_with_the_reference_on_random_streams(seed: int):
     want = sorted((a, t, s.value) for a, s, t in want)
     assert [(a, s) for a, _, s in got] == [(a, s) for a, _, s in want]
     np.testing.assert_allclose([t for _, t, _ in got], [t for _, t, _ in want], atol=1e-6)
+
+
+def test_event_driven_channels_fire_when_the_duration_passes_without_a_new_sample():
+    mains = ThresholdRule(kind="threshold", id="mains-loss", channel="mains_ok", direction="below",
+                          level=0.5, for_s=600, severity="major")
+    host = AssetChannels("ah-1", "alarm_host", {"mains_ok": "state"})
+    engine = RulesEngine(rules=[mains], assets=[host], started_at=T0)
+    lost = [Sample("ah-1", "mains_ok", T0, 0.0, "state")]  # reported once, as alarm hosts do
+    assert engine.evaluate(engine.batch(lost), now=T0 + timedelta(seconds=599)) == []
+    [fired] = engine.evaluate(engine.batch([]), now=T0 + timedelta(seconds=601))
+    assert fired.state is AlertState.FIRING and fired.at == T0 + timedelta(seconds=600)
+    assert "mains_ok 0.000 state below 0.5 state for 600 s" in fired.summary
+
+
+def test_a_channel_pattern_gives_one_alert_per_matching_channel():
+    zones = ThresholdRule(kind="threshold", id="zone-fault", channel="zone_*_fault", direction="above", level=0.5)
+    host = AssetChannels("ah-1", "alarm_host", {f"zone_{z:02d}_{k}": "state" for z in (1, 2) for k in ("alarm", "fault")})
+    engine = RulesEngine(rules=[zones], assets=[host], started_at=T0)
+    out = engine.evaluate(engine.batch([Sample("ah-1", "zone_02_fault", T0, 1.0, "state"),
+                                        Sample("ah-1", "zone_01_alarm", T0, 1.0, "state")]), now=T0)
+    assert [t.fingerprint for t in out] == ["ah-1/zone-fault/zone_02_fault"]

@@ -26,7 +26,7 @@ def test_every_command_has_help(args):
 
 def test_check_accepts_the_example_and_names_the_bad_key(tmp_path):
     ok = subprocess.run([SITEWATCH, "check", "--config", str(EXAMPLE)], capture_output=True, text=True, timeout=30)
-    assert ok.returncode == 0 and "1 asset(s)" in ok.stdout
+    assert ok.returncode == 0 and "2 asset(s)" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(EXAMPLE.read_text().replace("poll_interval_s = 5.0", "poll_interval_s = -5.0"))
     done = subprocess.run([SITEWATCH, "check", "--config", str(bad)], capture_output=True, text=True, timeout=30)
@@ -72,7 +72,7 @@ def test_run_starts_from_a_config_file_and_stops(tmp_path):
     proc, url = start(["run", "--config", str(config)], tmp_path)
     try:
         assets = httpx.get(url + "/api/assets", timeout=10).json()
-        assert [a["id"] for a in assets] == ["rs-north-01"]
+        assert sorted(a["id"] for a in assets) == ["ah-north-01", "rs-north-01"]
     finally:
         out = stop(proc)
     assert "Traceback" not in out

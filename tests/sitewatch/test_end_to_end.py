@@ -13,49 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from config.load import config_from_dict
 from domain.health import HealthState
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.demo import demo_raw_config
-from sitewatch.runtime import build_components
-from sitewatch.serve import serve
+from tests.sitewatch.service import Service, wait_until
 
 POLL_S = 1.0
 RULE_FOR_S = 2.0
 BUDGET_S = POLL_S + RULE_FOR_S + 2.0  # the acceptance bound
-
-
-class Service:
-    """One running Sitewatch process (pipeline + API) in this event loop."""
-
-    def __init__(self, raw: dict) -> None:
-        self.parts = build_components(config_from_dict(raw))
-        self.stop = asyncio.Event()
-        self._ready = asyncio.Event()
-        self.url = ""
-
-    async def __aenter__(self) -> "Service":
-        async def ready(port: int) -> None:
-            self.url = f"http://127.0.0.1:{port}"
-            self._ready.set()
-
-        self._task = asyncio.create_task(serve(self.parts, host="127.0.0.1", port=0, stop=self.stop, on_ready=ready))
-        ready_wait = asyncio.create_task(self._ready.wait())
-        await asyncio.wait({ready_wait, self._task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        if not self._ready.is_set():
-            ready_wait.cancel()
-            self._task.cancel()
-            await asyncio.gather(self._task, ready_wait, return_exceptions=True)
-            raise AssertionError(f"the service did not start: {self._task}")
-        for asset in self.parts.config.assets:
-            await self.parts.health.wait_for(asset.id, lambda h: h.state is HealthState.ONLINE, timeout_s=10)
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.stop.set()
-        await self._task
-        self.parts.close()
 
 
 @pytest.fixture
@@ -77,18 +43,6 @@ def raw_config(fleet: RegulatorFleet, data_dir: Path) -> dict:
     raw["storage"]["flush_interval_s"] = 0.2
     raw["collector"] = {"jitter_fraction": 0.0, "offline_after_failures": 2}
     return raw
-
-
-async def wait_until(predicate, *, timeout_s: float, every_s: float = 0.1):
-    """Poll an HTTP view until it shows what we wait for; the API offers no push channel."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s (last: {value!r})")
-        await asyncio.sleep(every_s)
 
 
 async def test_regulator_failure_opens_exactly_one_ticket_in_time_and_survives_restart(fleet, tmp_path):

@@ -124,12 +124,13 @@ def test_sync_inventory_creates_audits_and_is_idempotent(db_session_factory: Fac
 
     with db_session_factory.begin() as session:
         created = repository.sync_inventory(session, config, actor="config", now=T0)
-    assert created == 3, "one customer, one site, one asset in the example"
+    assert created == 4, "one customer, one site, two assets in the example"
     audit = _audit_rows(db_session_factory)
     assert [(a.entity, a.entity_id, a.action) for a in audit] == [
         ("customer", "citygas", "created"),
         ("site", "north", "created"),
         ("asset", "rs-north-01", "created"),
+        ("asset", "ah-north-01", "created"),
     ]
     assert audit[0].actor == "config" and audit[0].at == T0
 
@@ -144,13 +145,15 @@ def test_sync_inventory_creates_audits_and_is_idempotent(db_session_factory: Fac
             "poll_interval_s": 5.0,
         }
         assert [s.id for s in repository.list_sites(session)] == ["north"]
-        assert [a.id for a in repository.list_assets(session, site_id="north")] == ["rs-north-01"]
+        assert [a.id for a in repository.list_assets(session, site_id="north")] == ["ah-north-01", "rs-north-01"]
+        host = repository.get_asset(session, "ah-north-01")
+        assert host is not None and host.details == {"host_id": "ah-north-01", "zones": 8, "poll_interval_s": 5.0}
         assert repository.list_assets(session, site_id="south") == []
 
     with db_session_factory.begin() as session:
         again = repository.sync_inventory(session, config, actor="config", now=T0 + timedelta(hours=1))
     assert again == 0, "an unchanged re-sync changes nothing"
-    assert len(_audit_rows(db_session_factory)) == 3, "an unchanged re-sync writes no audit rows"
+    assert len(_audit_rows(db_session_factory)) == 4, "an unchanged re-sync writes no audit rows"
 
 
 def test_sync_inventory_audits_changed_fields_and_removals(db_session_factory: Factory) -> None:
@@ -159,7 +162,7 @@ def test_sync_inventory_audits_changed_fields_and_removals(db_session_factory: F
         repository.sync_inventory(session, config, actor="config", now=T0)
     asset = config.assets[0]
     moved = asset.model_copy(update={"name": "North 01 (rebuilt)", "poll_interval_s": 2.0})
-    changed: Config = config.model_copy(update={"assets": (moved,)})
+    changed: Config = config.model_copy(update={"assets": (moved, *config.assets[1:])})
 
     with db_session_factory.begin() as session:
         assert repository.sync_inventory(session, changed, actor="ops", now=T0 + timedelta(days=1)) == 1
@@ -171,12 +174,13 @@ def test_sync_inventory_audits_changed_fields_and_removals(db_session_factory: F
     assert last.detail["details"]["new"]["poll_interval_s"] == 2.0
 
     with db_session_factory.begin() as session:
-        assert repository.sync_inventory(session, changed.model_copy(update={"assets": ()}), actor="ops", now=T0) == 1
+        assert repository.sync_inventory(session, changed.model_copy(update={"assets": config.assets[1:]}),
+                                         actor="ops", now=T0) == 1
     last = _audit_rows(db_session_factory)[-1]
     assert (last.entity, last.entity_id, last.action) == ("asset", "rs-north-01", "deleted")
     assert last.detail["name"] == "North 01 (rebuilt)"
     with db_session_factory() as session:
-        assert session.scalars(select(AssetRow)).all() == []
+        assert [a.id for a in session.scalars(select(AssetRow))] == ["ah-north-01"]
 
 
 def test_ticket_queries_and_history(db_session_factory: Factory) -> None:

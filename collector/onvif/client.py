@@ -1,0 +1,349 @@
+"""The only module that imports zeep: SOAP calls to ONVIF cameras, errors translated.
+
+Why zeep directly and not ``onvif.ONVIFCamera`` (onvif-zeep 0.2.12): building an
+ONVIFCamera parses each WSDL again (≈55 ms per service, measured: devicemgmt + media +
+events ≈110 ms per camera), makes network calls in its constructor, swallows a failing
+CreatePullPointSubscription (bare ``except``), removes ``http_proxy``/``https_proxy`` from
+the whole process's environment, and importing ``onvif`` runs ``logging.basicConfig``. We
+use onvif-zeep for its WSDL files only, located without importing the package.
+
+Async, not a thread pool: zeep's ``AsyncTransport`` posts over ``httpx.AsyncClient``, so
+cameras are polled concurrently on the event loop with ``asyncio.timeout`` per call and no
+threads to leak. Parsing a reply (≈0.5 ms) runs on the loop; ``bench/bench_onvif.py``
+measures the whole call.
+
+Sharing: ``OnvifClients`` (one per process, made by the runtime) parses each WSDL once and
+holds one zeep client per WSDL for every camera. zeep applies ``client.wsse`` to each
+request; ours (``_Signer``) reads the calling task's camera credentials and clock offset
+from a context variable, so cameras with different passwords and clocks share one client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import importlib.util
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lxml import etree
+import zeep.exceptions
+import zeep.helpers
+from zeep import AsyncClient, Settings
+from zeep.proxy import AsyncServiceProxy
+from zeep.transports import AsyncTransport
+from zeep.wsdl import Document
+from zeep.wsse.username import UsernameToken
+
+from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
+from collector.onvif.config import OnvifEndpoint
+from domain.time import UTC
+
+Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
+
+_DEVICE = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
+_MEDIA = "{http://www.onvif.org/ver10/media/wsdl}MediaBinding"
+_EVENTS = "{http://www.onvif.org/ver10/events/wsdl}EventBinding"
+_PULLPOINT = "{http://www.onvif.org/ver10/events/wsdl}PullPointSubscriptionBinding"
+_SUBSCRIPTION = "{http://www.onvif.org/ver10/events/wsdl}SubscriptionManagerBinding"
+_WSDL_OF = {_DEVICE: "devicemgmt.wsdl", _MEDIA: "media.wsdl", _EVENTS: "events.wsdl",
+            _PULLPOINT: "events.wsdl", _SUBSCRIPTION: "events.wsdl"}
+
+# Fault subcodes meaning "your credentials": ONVIF Core 5.11.2 (ter:NotAuthorized) and
+# WS-Security 1.1 (wsse:FailedAuthentication, wsse:InvalidSecurity[Token]).
+_AUTH_SUBCODES = {"NotAuthorized", "FailedAuthentication", "InvalidSecurity", "InvalidSecurityToken"}
+
+
+class CameraFault(CollectorError):
+    """The camera answered with a SOAP fault that is not about credentials."""
+
+    def __init__(self, *, device_id: str, message: str, where: str = "", subcodes: tuple[str, ...] = ()) -> None:
+        super().__init__(device_id=device_id, message=message, where=where)
+        self.subcodes = subcodes  # local names, e.g. ("ResourceUnknownFault",)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signing:
+    username: str
+    password: str
+    offset_s: float  # camera clock minus ours
+
+
+_STRICT_PARSER = etree.XMLParser(recover=False, resolve_entities=False, no_network=True, huge_tree=True)
+_SIGNING: contextvars.ContextVar[_Signing | None] = contextvars.ContextVar("onvif_signing", default=None)
+_HTTP_STATUS: contextvars.ContextVar[int] = contextvars.ContextVar("onvif_http_status", default=0)
+_REPLY_XML: contextvars.ContextVar[Any] = contextvars.ContextVar("onvif_reply_xml", default=None)
+_WSNT = "{http://docs.oasis-open.org/wsn/b-2}"
+
+
+class _Signer:
+    """zeep's ``wsse`` hook: a WS-UsernameToken (PasswordDigest) for the calling task's camera."""
+
+    def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
+        signing = _SIGNING.get()
+        if signing is None:
+            return envelope, headers
+        # Created on the camera's clock: a camera drifted past its tolerance (ipycam: 300 s)
+        # rejects a token stamped with ours. Must be UTC: zeep replaces the zone, it does not
+        # convert.
+        created = datetime.now(UTC) + timedelta(seconds=signing.offset_s)
+        token = UsernameToken(signing.username, signing.password, use_digest=True, created=created)
+        return token.apply(envelope, headers)
+
+    def verify(self, envelope: Any) -> None:
+        """Cameras do not sign replies."""
+
+
+class _MalformedReply(Exception):
+    """A reply that is not well-formed XML; translated into DecodeError by CameraClient."""
+
+
+class _Transport(AsyncTransport):
+    """Records each reply's HTTP status (zeep's Fault does not carry it) and refuses broken XML.
+
+    zeep parses with lxml's recover mode when ``strict=False`` (which cameras' schema
+    deviations need), and recover mode turns a truncated reply into a silently empty one.
+    A strict well-formedness parse here costs ≈0.05 ms for a typical reply.
+    """
+
+    async def post_xml(self, address: str, envelope: Any, headers: Any) -> Any:
+        response = await super().post_xml(address, envelope, headers)
+        _HTTP_STATUS.set(response.status_code)
+        _REPLY_XML.set(None)
+        if response.content:
+            try:
+                _REPLY_XML.set(etree.fromstring(response.content, parser=_STRICT_PARSER))
+            except etree.XMLSyntaxError as exc:
+                raise _MalformedReply(f"HTTP {response.status_code}, not well-formed XML: {exc}") from exc
+        return response
+
+
+class OnvifClients:
+    """Parsed WSDLs and HTTP connection pools shared by every camera of the process.
+
+    Construction does no I/O; each WSDL is parsed on first use (≈55 ms), once.
+    ``wsdl_parses`` counts the parses, for tests and the benchmark.
+    """
+
+    def __init__(self, *, wsdl_dir: Path | None = None) -> None:
+        self._wsdl_dir = wsdl_dir
+        # trust_env=False: cameras are on the site LAN; an office http_proxy must not catch
+        # their traffic (onvif-zeep deletes the proxy variables process-wide instead).
+        self._http = httpx.AsyncClient(trust_env=False, timeout=None)
+        self._wsdl_http = httpx.Client(trust_env=False)  # zeep wants one; our WSDLs are local files
+        self._transport = _Transport(client=self._http, wsdl_client=self._wsdl_http)
+        self._settings = Settings(strict=False, xml_huge_tree=True)  # cameras stray from the schema
+        self._signer = _Signer()
+        self._clients: dict[str, AsyncClient] = {}
+        self.wsdl_parses = 0
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
+
+    def service(self, binding: str, address: str) -> AsyncServiceProxy:
+        wsdl = _WSDL_OF[binding]
+        client = self._clients.get(wsdl)
+        if client is None:
+            document = Document(str(self._find_wsdl_dir() / wsdl), self._transport, settings=self._settings)
+            self.wsdl_parses += 1
+            client = AsyncClient(wsdl=document, wsse=self._signer, transport=self._transport, settings=self._settings)
+            self._clients[wsdl] = client
+        # zeep 4.3.3: AsyncClient.create_service returns a synchronous proxy whose calls
+        # never await the transport, so build the async proxy ourselves.
+        return AsyncServiceProxy(client, client.wsdl.bindings[binding], address=address)
+
+    def _find_wsdl_dir(self) -> Path:
+        if self._wsdl_dir is None:
+            # onvif-zeep installs its WSDLs as a top-level site-packages/wsdl folder; find it
+            # without importing onvif (whose import configures the root logger).
+            spec = importlib.util.find_spec("onvif")
+            if spec is None or spec.origin is None:
+                raise RuntimeError("onvif-zeep is not installed: no WSDL files")
+            self._wsdl_dir = Path(spec.origin).parent.parent / "wsdl"
+        return self._wsdl_dir
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self._wsdl_http.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    address: str
+    lifetime_s: float  # TerminationTime - CurrentTime, both on the camera's clock
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    notifications: list[tuple[str, Any]]  # (topic, tt:Message element)
+    lifetime_s: float | None  # remaining, when the camera reports it
+
+
+class CameraClient:
+    """ONVIF calls to one camera. Construction does no I/O; one call at a time."""
+
+    def __init__(
+        self, *, asset_id: str, endpoint: OnvifEndpoint, credentials: Credentials, clients: OnvifClients
+    ) -> None:
+        self._asset_id = asset_id
+        self._endpoint = endpoint
+        self._credentials = credentials
+        self._clients = clients
+        # Camera clock minus ours, s: the poller sets it from each GetSystemDateAndTime; every
+        # signed call until the next one is dated with it.
+        self.clock_offset_s = 0.0
+
+    async def system_time(self) -> tuple[Mapping[str, Any], datetime, datetime]:
+        """GetSystemDateAndTime → (reply, sent, received), unauthenticated unless the camera demands it."""
+        auth_first = self._endpoint.workarounds.auth_for_time
+        sent = datetime.now(UTC)
+        try:
+            reply = await self._call(_DEVICE, self._endpoint.device_url, "GetSystemDateAndTime", signed=auth_first)
+        except AuthFailed:
+            if auth_first:
+                raise
+            # Not the spec, but ipycam 1.3 and some NVRs answer "not authorized" here.
+            sent = datetime.now(UTC)
+            reply = await self._call(_DEVICE, self._endpoint.device_url, "GetSystemDateAndTime", signed=True)
+        return reply, sent, datetime.now(UTC)
+
+    async def device_information(self) -> Mapping[str, Any]:
+        return await self._call(_DEVICE, self._endpoint.device_url, "GetDeviceInformation")
+
+    async def capabilities(self) -> Mapping[str, Any]:
+        return await self._call(_DEVICE, self._endpoint.device_url, "GetCapabilities", Category="All")
+
+    async def profiles(self, media: str) -> list[Mapping[str, Any]]:
+        return await self._call(_MEDIA, media, "GetProfiles")
+
+    async def stream_uri(self, media: str, profile_token: str) -> str:
+        setup = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+        reply = await self._call(_MEDIA, media, "GetStreamUri", StreamSetup=setup, ProfileToken=profile_token)
+        return self._uri(reply, "GetStreamUri")
+
+    async def snapshot_uri(self, media: str, profile_token: str) -> str:
+        reply = await self._call(_MEDIA, media, "GetSnapshotUri", ProfileToken=profile_token)
+        return self._uri(reply, "GetSnapshotUri")
+
+    async def fetch_snapshot(self, uri: str) -> bytes:
+        """GET the snapshot with HTTP digest auth, or basic when the camera asks for basic."""
+        username, password = self._credentials()
+        where = f"GET {uri}"
+        http = self._clients.http
+        response = await self._guard(http.get(uri, auth=httpx.DigestAuth(username, password)), where=where)
+        challenge = response.headers.get("WWW-Authenticate", "").lower()
+        if response.status_code == 401 and challenge.startswith("basic"):
+            # ipycam and many encoders offer only basic auth for snapshots.
+            response = await self._guard(http.get(uri, auth=httpx.BasicAuth(username, password)), where=where)
+        if response.status_code in (401, 403):
+            raise AuthFailed(device_id=self._asset_id, message=f"snapshot refused ({response.status_code})", where=where)
+        if response.status_code != 200:
+            raise CameraFault(device_id=self._asset_id, message=f"snapshot HTTP {response.status_code}", where=where)
+        return response.content
+
+    async def create_pullpoint(self, events: str, *, lifetime_s: float) -> Subscription:
+        # The type is a union of xs:dateTime and xs:duration: zeep 4.3.3 writes a timedelta
+        # there as str() ("0:10:00"), which cameras refuse, so give the duration as text.
+        reply = await self._call(
+            _EVENTS, events, "CreatePullPointSubscription", InitialTerminationTime=_duration(lifetime_s)
+        )
+        try:
+            address = reply["SubscriptionReference"]["Address"]["_value_1"]
+        except (KeyError, TypeError) as exc:
+            raise DecodeError(device_id=self._asset_id, message="subscription without address", where=events) from exc
+        lifetime = self._lifetime(reply)
+        return Subscription(address=address, lifetime_s=lifetime if lifetime is not None else lifetime_s)
+
+    async def pull_messages(self, address: str, *, timeout_s: float, limit: int = 100) -> Pulled:
+        reply = await self._call(
+            _PULLPOINT, address, "PullMessages", Timeout=timedelta(seconds=timeout_s), MessageLimit=limit
+        )
+        # zeep 4.3.3 drops the text of mixed-content elements, and wsnt:Topic carries the
+        # topic as text (Topic._value_1 comes back None): read the notifications from the XML.
+        notifications = []
+        document = _REPLY_XML.get()
+        for note in document.iter(f"{_WSNT}NotificationMessage") if document is not None else ():
+            topic = note.find(f"{_WSNT}Topic")
+            holder = note.find(f"{_WSNT}Message")
+            if topic is not None and topic.text and holder is not None and len(holder):
+                notifications.append((topic.text, holder[0]))
+        return Pulled(notifications=notifications, lifetime_s=self._lifetime(reply))
+
+    async def renew(self, address: str, *, lifetime_s: float) -> float | None:
+        reply = await self._call(_SUBSCRIPTION, address, "Renew", TerminationTime=_duration(lifetime_s))
+        return self._lifetime(reply)
+
+    async def unsubscribe(self, address: str) -> None:
+        await self._call(_SUBSCRIPTION, address, "Unsubscribe")
+
+    def _lifetime(self, reply: Mapping[str, Any]) -> float | None:
+        current, termination = reply.get("CurrentTime"), reply.get("TerminationTime")
+        if isinstance(current, datetime) and isinstance(termination, datetime):
+            return (termination - current).total_seconds()
+        return None
+
+    def _uri(self, reply: Mapping[str, Any], operation: str) -> str:
+        uri = reply.get("Uri") if isinstance(reply, Mapping) else None
+        if not uri:
+            raise DecodeError(device_id=self._asset_id, message=f"{operation} returned no Uri")
+        return str(uri)
+
+    async def _call(self, binding: str, address: str, operation: str, *, signed: bool = True, **kwargs: Any) -> Any:
+        """One SOAP call, signed (unless ``signed`` is False), translated into collector errors."""
+        service = self._clients.service(binding, address)
+        signing = None
+        if signed:
+            username, password = self._credentials()
+            offset = self.clock_offset_s if self._endpoint.workarounds.sign_with_camera_clock else 0.0
+            signing = _Signing(username, password, offset)
+        token = _SIGNING.set(signing)
+        _HTTP_STATUS.set(0)
+        where = f"{operation} {address}"
+        try:
+            try:
+                reply = await self._guard(service[operation](**kwargs), where=where)
+            except zeep.exceptions.Fault as fault:
+                raise self._fault(fault, where=where) from fault
+            except zeep.exceptions.TransportError as exc:
+                if exc.status_code in (401, 403):
+                    raise AuthFailed(device_id=self._asset_id, message=f"HTTP {exc.status_code}", where=where) from exc
+                raise DecodeError(device_id=self._asset_id, message=f"unusable reply: {exc}"[:300], where=where) from exc
+            except _MalformedReply as exc:
+                raise DecodeError(device_id=self._asset_id, message=str(exc)[:300], where=where) from exc
+            except (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError, zeep.exceptions.ValidationError) as exc:
+                raise DecodeError(device_id=self._asset_id, message=f"malformed reply: {exc}"[:300], where=where) from exc
+        finally:
+            _SIGNING.reset(token)
+        return zeep.helpers.serialize_object(reply, dict)
+
+    async def _guard(self, request: Awaitable[Any], *, where: str) -> Any:
+        timeout_s = self._endpoint.timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await request
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise DeviceTimeout(device_id=self._asset_id, message=f"no reply within {timeout_s} s", where=where) from exc
+        except httpx.TransportError as exc:  # refused, reset, DNS, closed mid-reply
+            raise DeviceUnreachable(device_id=self._asset_id, message=f"{type(exc).__name__}: {exc}", where=where) from exc
+
+    def _fault(self, fault: zeep.exceptions.Fault, *, where: str) -> CollectorError:
+        subcodes = tuple(str(getattr(code, "localname", code)).rsplit(":", 1)[-1] for code in fault.subcodes or ())
+        message = f"SOAP fault {fault.code}: {fault.message}"
+        status = _HTTP_STATUS.get()
+        if status in (401, 403) or _AUTH_SUBCODES.intersection(subcodes):
+            return AuthFailed(device_id=self._asset_id, message=message, where=where)
+        if not subcodes and "not authorized" in str(fault.message).lower():
+            # Text fallback for faults without a subcode that arrive with HTTP 200/400/500;
+            # ipycam 1.3 sends "Sender not authorized" (code s:Receiver, no subcode) but
+            # with HTTP 401, which the status check above already catches.
+            return AuthFailed(device_id=self._asset_id, message=message, where=where)
+        return CameraFault(device_id=self._asset_id, message=message, where=where, subcodes=subcodes)
+
+
+def _duration(seconds: float) -> str:
+    return f"PT{round(seconds)}S"

@@ -1,0 +1,57 @@
+"""ONVIF camera endpoints and their quirks, as written in the deployment's TOML file."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OnvifWorkarounds(_Frozen):
+    """Camera quirks, kept apart so the normal path stays plain (see README, Quirks)."""
+
+    # Sign WS-UsernameToken with the camera's clock (our UTC + measured offset): cameras
+    # with a drifted clock reject tokens whose Created time is minutes off theirs.
+    sign_with_camera_clock: bool = True
+    # The spec lets GetSystemDateAndTime go unauthenticated; ipycam 1.3 (and some NVRs)
+    # demand a token for it too. True skips the unauthenticated attempt (one round trip less).
+    auth_for_time: bool = False
+    # Renew the PullPoint subscription this long before it expires.
+    renew_margin_s: float = Field(default=60.0, gt=0, le=3600)
+    # Never renew more often than this: too-frequent Renew calls crash some camera firmwares.
+    min_renew_interval_s: float = Field(default=120.0, ge=0, le=3600)
+    # Lifetime asked for at CreatePullPointSubscription and on each Renew.
+    subscription_s: float = Field(default=600.0, ge=10, le=86400)
+    # Some cameras cancel every subscription (an NVR's too) on Unsubscribe: False lets ours
+    # expire on its own instead.
+    unsubscribe_on_close: bool = True
+
+    @model_validator(mode="after")
+    def _renewal_fits(self) -> OnvifWorkarounds:
+        if self.renew_margin_s >= self.subscription_s:
+            raise ValueError("renew_margin_s must be shorter than subscription_s, or every poll renews")
+        return self
+
+
+class OnvifEndpoint(_Frozen):
+    """Where one camera (or encoder, or NVR) answers ONVIF."""
+
+    host: str
+    port: int = Field(default=80, ge=1, le=65535)
+    # Name of the vault entry holding username and password; the poller gets the pair from a
+    # callable at every poll, so a rotated password takes effect without a restart.
+    credential: str = Field(min_length=1)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)  # per SOAP call or snapshot fetch
+    snapshot: bool = True  # fetch and judge a snapshot every poll
+    events: bool = True  # keep a PullPoint subscription and report motion/tamper/...
+    profile: int = Field(default=0, ge=0)  # media profile index used for snapshot and stream URIs
+    events_pull_timeout_s: float = Field(default=1.0, ge=0, le=30)  # PullMessages long-poll wait
+    workarounds: OnvifWorkarounds = OnvifWorkarounds()
+
+    @property
+    def device_url(self) -> str:
+        # The device service's address is fixed by the ONVIF Core spec; the others come from
+        # GetCapabilities.
+        return f"http://{self.host}:{self.port}/onvif/device_service"

@@ -1,0 +1,70 @@
+"""A whole Sitewatch process (pipeline + API) inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from config.load import config_from_dict
+from domain.health import HealthState
+from sitewatch.runtime import Pipeline, build_components
+from sitewatch.serve import serve
+
+
+class Service:
+    """One running Sitewatch process (pipeline + API) in this event loop."""
+
+    def __init__(self, raw: dict) -> None:
+        self.parts = build_components(config_from_dict(raw))
+        self.stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self.url = ""
+
+    async def __aenter__(self) -> "Service":
+        async def ready(port: int) -> None:
+            self.url = f"http://127.0.0.1:{port}"
+            self._ready.set()
+
+        self.pipeline = Pipeline(self.parts)
+        self._task = asyncio.create_task(
+            serve(self.parts, host="127.0.0.1", port=0, stop=self.stop, on_ready=ready, pipeline=self.pipeline)
+        )
+        ready_wait = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({ready_wait, self._task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.is_set():
+            ready_wait.cancel()
+            self._task.cancel()
+            await asyncio.gather(self._task, ready_wait, return_exceptions=True)
+            raise AssertionError(f"the service did not start: {self._task}")
+        for asset in self.parts.config.assets:
+            if asset.modbus is None:
+                continue  # only polled devices have health records
+            await self.parts.health.wait_for(asset.id, lambda h: h.state is HealthState.ONLINE, timeout_s=10)
+        return self
+
+    def parts_consumer(self):
+        """The alarm-host consumer of the running pipeline."""
+        return self.pipeline.alarm_hosts
+
+    async def parts_ready_for_mqtt(self) -> None:
+        """Wait until the consumer's subscriptions are in place, so no test event is missed."""
+        await asyncio.wait_for(self.pipeline.alarm_hosts.wait_subscribed(), 10)
+
+    async def __aexit__(self, *exc) -> None:
+        self.stop.set()
+        await self._task
+        self.parts.close()
+
+
+async def wait_until(predicate, *, timeout_s: float, every_s: float = 0.1):
+    """Poll an HTTP view until it shows what we wait for; the API offers no push channel."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s (last: {value!r})")
+        await asyncio.sleep(every_s)
+
+
