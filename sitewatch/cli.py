@@ -124,8 +124,15 @@ def _run(path: str) -> int:
     from sitewatch.runtime import build_components
     from sitewatch.serve import serve
 
-    async def main(stop: asyncio.Event) -> None:
+    from vault.errors import KeyConfigError
+
+    try:
         parts = build_components(config)
+    except KeyConfigError as exc:  # cameras need the vault's key to read their passwords
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def main(stop: asyncio.Event) -> None:
 
         async def ready(port: int) -> None:
             print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs)", flush=True)

@@ -22,6 +22,8 @@ from collector.health import HealthRegistry
 from collector.modbus.poller import ModbusPoller
 from collector.mqtt.consumer import AlarmHostConsumer
 from collector.mqtt.decode import host_channels
+from collector.onvif.client import OnvifClients
+from collector.onvif.poller import OnvifPoller, camera_channels
 from collector.scheduler import PollJob, Scheduler
 from config.models import Config
 from domain.alerts import AlertTransition
@@ -33,6 +35,9 @@ from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.writer import TicketWriter
+from vault.cache import CachedCredential
+from vault.keys import load_key
+from vault.store import Vault
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,7 @@ class Components:
     health: HealthRegistry
     engine: RulesEngine
     clock: Clock
+    vault: Vault | None  # None when no asset needs credentials
 
     def close(self) -> None:
         self.store.close()
@@ -107,7 +113,8 @@ def asset_channels(config: Config) -> list[AssetChannels]:
         elif asset.alarm_host is not None:
             channels = host_channels(asset.alarm_host.zones)
         else:
-            continue  # cameras join the rules when their collector is wired
+            assert asset.onvif is not None
+            channels = camera_channels(asset.onvif)
         out.append(AssetChannels(asset.id, asset.kind, channels, asset.limits))
     return out
 
@@ -122,7 +129,11 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     sessions = session_factory(db)
     engine = RulesEngine(rules=config.rules, assets=asset_channels(config), started_at=clock.now())
     health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
-    return Components(config, store, db, sessions, health, engine, clock)
+    # The key is needed only where credentials are; its absence then stops start-up with a
+    # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).
+    needs_vault = any(a.onvif is not None for a in config.assets)
+    vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
+    return Components(config, store, db, sessions, health, engine, clock, vault)
 
 
 def modbus_jobs(config: Config) -> list[PollJob]:
@@ -147,6 +158,29 @@ def modbus_jobs(config: Config) -> list[PollJob]:
     return jobs
 
 
+def camera_jobs(config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock) -> list[PollJob]:
+    jobs = []
+    for asset in config.assets:
+        if asset.onvif is None:
+            continue
+        credentials = CachedCredential(vault, asset.onvif.credential, purpose=f"onvif {asset.id}",
+                                       actor="collector", clock=clock)
+        poller = OnvifPoller(asset_id=asset.id, endpoint=asset.onvif, credentials=credentials,
+                             clients=clients, clock=clock)
+        jobs.append(
+            PollJob(
+                device_id=asset.id,
+                interval_s=asset.poll_interval_s,
+                # clock, inventory (first poll), snapshot URI and fetch, events pull
+                timeout_s=asset.onvif.timeout_s * 6 + asset.onvif.events_pull_timeout_s,
+                poll=poller.poll,
+                channels=poller.channels,
+                close=poller.close,
+            )
+        )
+    return jobs
+
+
 class Pipeline:
     """Runs the collector, the store writer and the rules worker until cancelled."""
 
@@ -155,7 +189,14 @@ class Pipeline:
         self.bus = SampleBus()
         self._to_store = self.bus.subscribe()
         self._to_rules = self.bus.subscribe()
-        self._jobs = list(jobs) if jobs is not None else modbus_jobs(parts.config)
+        # One set of parsed WSDLs and HTTP pools for every camera of the process.
+        self._onvif = OnvifClients() if parts.vault is not None else None
+        if jobs is not None:
+            self._jobs = list(jobs)
+        else:
+            self._jobs = modbus_jobs(parts.config)
+            if self._onvif is not None and parts.vault is not None:
+                self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock)
         hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}
         self.alarm_hosts = (
             AlarmHostConsumer(parts.config.mqtt, hosts=hosts, sink=self.bus, clock=parts.clock)
@@ -188,6 +229,8 @@ class Pipeline:
         finally:
             # Whatever is still queued was accepted: write it and keep the rules' state.
             await asyncio.shield(asyncio.to_thread(self._shutdown))
+            if self._onvif is not None:
+                await self._onvif.aclose()
 
     def _startup(self) -> None:
         parts = self.parts

@@ -167,6 +167,14 @@ def regime(measures: PictureMeasures) -> Regime:
     return "night" if measures.mean_level < NIGHT_MAX_MEAN else "day"
 
 
+# Every channel to_samples can give, with its unit (the rules need them before the first snapshot).
+PICTURE_CHANNELS: dict[str, str] = {
+    "picture_black": "state", "picture_overexposed": "state", "picture_uniform": "state",
+    "picture_frozen": "state", "picture_defocus": "state", "picture_ok": "state",
+    "picture_mean_level": "level", "picture_laplacian_var": "score", "picture_change": "level",
+}
+
+
 def to_samples(asset_id: str, ts: datetime, verdict: PictureVerdict, measures: PictureMeasures) -> list[Sample]:
     """State channels (1 = fault) and the measures; a flag that was not judged gives no sample."""
     states = {

@@ -24,7 +24,7 @@ from collector.onvif.decode import (
     service_addresses,
 )
 from collector.onvif.events import EVENT_CHANNELS, PullPointSession
-from collector.onvif.picture import PictureChecker
+from collector.onvif.picture import PICTURE_CHANNELS, PictureChecker
 from collector.results import PollResult
 from domain.samples import Sample
 from domain.time import UTC, Clock, require_utc
@@ -32,6 +32,16 @@ from domain.time import UTC, Clock, require_utc
 # Channels of every poll (the picture check adds its own picture_* samples).
 BASE_CHANNELS: dict[str, str] = {"reachable": "state", "clock_offset_s": "s"}
 SNAPSHOT_CHANNELS: dict[str, str] = {"snapshot_ok": "state"}
+
+
+def camera_channels(endpoint: OnvifEndpoint) -> dict[str, str]:
+    """Every channel a camera polled through ``endpoint`` reports, with its unit."""
+    channels = dict(BASE_CHANNELS)
+    if endpoint.snapshot:
+        channels |= SNAPSHOT_CHANNELS | PICTURE_CHANNELS
+    if endpoint.events:
+        channels |= EVENT_CHANNELS
+    return channels
 
 
 class OnvifPoller:
@@ -55,12 +65,7 @@ class OnvifPoller:
             if endpoint.events
             else None
         )
-        channels = dict(BASE_CHANNELS)
-        if endpoint.snapshot:
-            channels |= SNAPSHOT_CHANNELS
-        if endpoint.events:
-            channels |= EVENT_CHANNELS
-        self._channels = MappingProxyType(channels)
+        self._channels = MappingProxyType(camera_channels(endpoint))
         self._info: DeviceInfo | None = None
         self._addresses: ServiceAddresses | None = None
         self._profile: MediaProfile | None = None

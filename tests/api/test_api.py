@@ -23,6 +23,18 @@ from sitewatch.serve import EmbeddedServer
 from tickets.writer import TicketWriter
 
 TOKEN = "s3cret-desk-token"
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return 0.0
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -32,6 +44,7 @@ async def api(tmp_path):
     raw["storage"] = {"data_dir": str(tmp_path)}
     raw["api"] = {"tokens": [{"name": "desk", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
     parts = build_components(config_from_dict(raw))
+    parts.clock = FixedClock(NOW)  # "now" for staleness and SLA countdowns, whenever the test runs
     parts.store.write(
         [Sample("rs-north-01", "outlet_kpa", NOW - timedelta(seconds=s), 2.5 + s / 1000, "kPa") for s in range(0, 60, 5)]
         + [Sample("rs-north-01", "inlet_mpa", NOW, math.nan, "MPa", Quality.COMM_ERROR)]

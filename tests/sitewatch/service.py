@@ -37,8 +37,8 @@ class Service:
             await asyncio.gather(self._task, ready_wait, return_exceptions=True)
             raise AssertionError(f"the service did not start: {self._task}")
         for asset in self.parts.config.assets:
-            if asset.modbus is None:
-                continue  # only polled devices have health records
+            if asset.alarm_host is not None:
+                continue  # only polled devices (Modbus, ONVIF) have health records
             await self.parts.health.wait_for(asset.id, lambda h: h.state is HealthState.ONLINE, timeout_s=10)
         return self
 

@@ -1,0 +1,77 @@
+"""Cameras end to end: simulator -> ONVIF collector (credentials from the vault) -> rules -> tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+import pytest
+
+from domain.health import HealthState
+from domain.time import UTC
+from simulators.camera.fleet import build
+from simulators.camera.spec import FleetConfig, make_camera_specs
+from sitewatch.demo import example_config
+from tests.sitewatch.service import Service, wait_until
+from vault import generate_key
+from vault.keys import load_key
+from vault.store import Vault
+from storage.database import create_schema, make_engine, session_factory
+
+
+@pytest.fixture
+async def cameras():
+    fleet = build(FleetConfig(cameras=make_camera_specs(2, seed=3)))
+    await fleet.start()
+    yield fleet
+    await fleet.stop()
+
+
+def camera_config(fleet, tmp_path) -> dict:
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(tmp_path), "flush_interval_s": 0.2}
+    raw["rules_engine"] = {"tick_s": 0.2}
+    raw.pop("mqtt")
+    raw["assets"] = [
+        {"id": spec.camera_id, "site": "north", "kind": "camera", "name": f"Camera {spec.camera_id}",
+         "poll_interval_s": 0.5,
+         "onvif": {"host": "127.0.0.1", "port": fleet.port_of(spec.camera_id), "credential": spec.camera_id,
+                   "timeout_s": 2.0, "events_pull_timeout_s": 0.1}}
+        for spec in fleet.cameras
+    ]
+    raw["rules"] = [
+        {"id": "camera-tamper", "kind": "threshold", "channel": "tamper", "direction": "above", "level": 0.5,
+         "severity": "critical"},
+        {"id": "picture-black", "kind": "threshold", "channel": "picture_black", "direction": "above",
+         "level": 0.5, "severity": "major"},
+    ]
+    return raw
+
+
+async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(cameras, tmp_path, monkeypatch):
+    monkeypatch.setenv("SITEWATCH_VAULT_KEY", generate_key())
+    raw = camera_config(cameras, tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+    create_schema(engine)
+    vault = Vault(session_factory(engine), load_key())
+    for spec in cameras.cameras:
+        vault.put(spec.camera_id, username=spec.username, password=spec.password, actor="lead", now=datetime.now(UTC))
+    engine.dispose()
+
+    async with Service(raw) as service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+        health = service.parts.health.get("cam-001")
+        assert health.state is HealthState.ONLINE
+        await cameras.inject("cam-001", "tamper")
+        await cameras.inject("cam-002", "video_loss")
+
+        async def tickets():
+            found = {(t["asset_id"], t["rule_id"]) for t in (await api.get("/api/tickets")).json()}
+            return found if len(found) >= 2 else None
+
+        got = await wait_until(tickets, timeout_s=15)
+        assert got == {("cam-001", "camera-tamper"), ("cam-002", "picture-black")}
+        asset = (await api.get("/api/assets/cam-001")).json()
+        assert asset["details"]["credential"] == "cam-001"
+        assert "sitewatch" not in str(asset), "no password in the API"
+        uses = service.parts.vault.describe("cam-001").uses
+        assert 1 <= uses <= 2, f"credentials fetched once per change, not per SOAP call ({uses} uses)"

@@ -1,0 +1,43 @@
+"""A collector's cached credential: counted once per fetch, rotation seen without restart."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from domain.time import UTC
+from vault import generate_key
+from vault.cache import CachedCredential
+from vault.keys import load_key
+from vault.store import Vault
+
+T0 = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> datetime:
+        return T0 + timedelta(seconds=self.t)
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+def test_a_rotated_password_is_used_within_the_check_interval(db_session_factory):
+    key = load_key(env={"SITEWATCH_VAULT_KEY": generate_key()})
+    admin = Vault(db_session_factory, key)
+    admin.put("cam-01", username="admin", password="first", actor="lead", now=T0)
+    clock = StepClock()
+    collector = CachedCredential(Vault(db_session_factory, key), "cam-01", purpose="onvif", actor="collector",
+                                 check_every_s=30, clock=clock)
+    assert [collector() for _ in range(50)] == [("admin", "first")] * 50
+    assert admin.describe("cam-01").uses == 1, "fifty SOAP calls, one counted fetch"
+    admin.put("cam-01", username="admin", password="second", actor="lead", now=T0 + timedelta(seconds=5))
+    clock.t = 10
+    assert collector() == ("admin", "first"), "checked at most every 30 s"
+    clock.t = 31
+    assert collector() == ("admin", "second"), "the rotation is picked up without a restart"
+    clock.t = 62
+    assert collector() == ("admin", "second")
+    assert admin.describe("cam-01").uses == 2, "an unchanged credential is not fetched again"

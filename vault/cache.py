@@ -1,0 +1,45 @@
+"""A collector's view of one credential: fetched (and so counted and audited) only when new.
+
+ONVIF signs every SOAP call, several per poll; fetching the secret each time would write
+an audit row per call. Instead the holder looks at the row's `updated_at` (metadata, no
+secret, no audit) at most every `check_every_s`, and fetches the secret again only when it
+changed: a password rotated with `sitewatch vault set` is used within that time, without
+a restart, and every fetch of the secret is a counted use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.time import Clock, SystemClock
+from vault.secret import DeviceCredential
+from vault.store import Vault
+
+
+class CachedCredential:
+    def __init__(
+        self, vault: Vault, name: str, *, purpose: str, actor: str, check_every_s: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._vault = vault
+        self._name = name
+        self._purpose = purpose
+        self._actor = actor
+        self._check_every_s = check_every_s
+        self._clock = clock or SystemClock()
+        self._credential: DeviceCredential | None = None
+        self._checked_at: float | None = None
+
+    def __call__(self) -> tuple[str, str]:
+        """(username, password) for the next call; raises CredentialNotFound or WrongKey."""
+        now = self._clock.monotonic()
+        if self._credential is None or self._checked_at is None or now - self._checked_at >= self._check_every_s:
+            self._refresh(self._clock.now())
+            self._checked_at = now
+        assert self._credential is not None
+        return self._credential.username, self._credential.password.reveal()
+
+    def _refresh(self, now: datetime) -> None:
+        if self._credential is not None and self._vault.describe(self._name).updated_at == self._credential.updated_at:
+            return
+        self._credential = self._vault.get(self._name, purpose=self._purpose, actor=self._actor, now=now)
