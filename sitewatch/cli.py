@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "the collector, the rules and the dashboard, on embedded stores. A fault is "
                                "injected on a schedule so that a ticket appears within two minutes.")
     demo.add_argument("--stations", type=int, default=20, help="number of simulated stations (default 20)")
+    demo.add_argument("--cameras", type=int, default=30, help="number of simulated cameras (default 30)")
+    demo.add_argument("--alarm-hosts", type=int, default=5, help="number of simulated alarm hosts (default 5)")
     demo.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="dashboard port (default 8000)")
     demo.add_argument("--data-dir", default=None, help="where the demo keeps its stores (default: a new temp folder)")
@@ -61,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # pymodbus logs every refused connection at ERROR; our health records say it once.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # One line per camera request, or per credential use, drowns what matters; the audit
+    # log in the database keeps every credential use.
+    for chatty in ("httpx", "vault.store"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     if args.command == "check":
         return _check(args.config)
@@ -71,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sitewatch.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        stations=args.stations, host=args.host, port=args.port, data_dir=args.data_dir,
-        poll_interval_s=args.poll_interval_s, schedule=not args.no_schedule,
+        stations=args.stations, cameras=args.cameras, alarm_hosts=args.alarm_hosts, host=args.host,
+        port=args.port, data_dir=args.data_dir, poll_interval_s=args.poll_interval_s, schedule=not args.no_schedule,
     )
     return _until_signal(lambda stop: run_demo(options, stop=stop))
 

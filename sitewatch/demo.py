@@ -1,15 +1,19 @@
-"""``sitewatch demo``: a fleet of simulated stations, watched end to end, in one process.
+"""``sitewatch demo``: simulated stations, cameras and alarm hosts, watched end to end.
 
 The demo configuration is the shipped example (profile, rules, SLA zones) with the
-stations replaced by simulated ones on loopback, so what the demo shows is what a real
-deployment runs.
+assets replaced by simulated ones on loopback, so what the demo shows is what a real
+deployment runs: Modbus regulator stations, ONVIF cameras whose passwords sit in the
+encrypted vault, and alarm hosts publishing to an MQTT broker (a private Mosquitto when
+one is installed, else an embedded one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import os
 import secrets
 import tempfile
 import tomllib
@@ -18,11 +22,23 @@ from importlib import resources
 from pathlib import Path
 
 from config.load import config_from_dict
+from simulators.alarmhost.control import ControlServer as HostControl
+from simulators.alarmhost.fleet import AlarmHostFleet
+from simulators.alarmhost.fleet import build as build_hosts
+from simulators.alarmhost.spec import FleetConfig as HostFleetConfig
+from simulators.alarmhost.spec import make_host_specs
+from simulators.camera.control import ControlServer as CameraControl
+from simulators.camera.fleet import CameraFleet
+from simulators.camera.fleet import build as build_cameras
+from simulators.camera.spec import FleetConfig as CameraFleetConfig
+from simulators.camera.spec import make_camera_specs
 from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.broker import demo_broker
 from sitewatch.runtime import build_components
 from sitewatch.serve import serve
+from vault import generate_key
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +49,41 @@ SITES = (
     ("county", "Shunyi county", "Neighbouring county", "county", "Asia/Shanghai"),
 )
 
-# (seconds after start, station number, fault, inject?) — the first ticket appears within
+# (seconds after start, asset, fault or action, inject?) — the first ticket appears within
 # two minutes: the outlet passes 2.9 kPa ~1 s after the fault, then 10 s of duration.
 SCHEDULE = (
-    (30, 3, "regulator_failure", True),
-    (150, 3, "regulator_failure", False),
-    (180, 11, "comm_loss", True),
-    (300, 11, "comm_loss", False),
-    (330, 7, "pipe_burst", True),
-    (420, 7, "pipe_burst", False),
+    (30, "rs-003", "regulator_failure", True),
+    (60, "cam-005", "tamper", True),
+    (75, "ah-002", "zone_fault", True),
+    (90, "cam-012", "video_loss", True),
+    (150, "rs-003", "regulator_failure", False),
+    (180, "rs-011", "comm_loss", True),
+    (240, "cam-012", "video_loss", False),
+    (300, "rs-011", "comm_loss", False),
+    (330, "rs-007", "pipe_burst", True),
+    (420, "rs-007", "pipe_burst", False),
 )
+TOPIC_PREFIX = "sitewatch/alarmhost"
 
 
 @dataclass(frozen=True)
 class DemoOptions:
     stations: int = 20
+    cameras: int = 30
+    alarm_hosts: int = 5
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: str | None = None
     poll_interval_s: float = 5.0
+    camera_interval_s: float = 30.0
     schedule: bool = True
+
+
+@dataclass
+class Fleets:
+    stations: RegulatorFleet
+    cameras: CameraFleet
+    hosts: AlarmHostFleet
 
 
 def example_config() -> dict:
@@ -63,7 +94,7 @@ def example_config() -> dict:
 def demo_raw_config(
     station_ports: dict[str, int], *, data_dir: Path, host: str, port: int, poll_interval_s: float, token_sha256: str
 ) -> dict:
-    """The example configuration with the simulated stations as its assets, unvalidated."""
+    """The example configuration with simulated stations as its assets, unvalidated."""
     raw = example_config()
     raw["storage"] = {"data_dir": str(data_dir)}
     raw["api"] = {"host": host, "port": port, "tokens": [{"name": "demo-operator", "sha256": token_sha256}]}
@@ -85,64 +116,109 @@ def demo_raw_config(
         }
         for number, (station_id, station_port) in enumerate(station_ports.items())
     ]
+    raw.pop("mqtt")  # only wanted with alarm hosts
     return raw
+
+
+def add_security_assets(raw: dict, fleets: Fleets, *, broker: tuple[str, int], options: DemoOptions,
+                        key_file: Path) -> None:
+    """Cameras (passwords in the vault, by name) and alarm hosts (over the broker)."""
+    raw["vault"] = {"key_file": str(key_file)}
+    raw["mqtt"] = {"host": broker[0], "port": broker[1], "client_id": "sitewatch-demo", "topic_prefix": TOPIC_PREFIX}
+    for number, spec in enumerate(fleets.cameras.cameras):
+        raw["assets"].append({
+            "id": spec.camera_id, "site": SITES[number % len(SITES)][0], "kind": "camera",
+            "name": f"Camera {spec.camera_id[4:]}", "poll_interval_s": options.camera_interval_s,
+            "onvif": {"host": "127.0.0.1", "port": fleets.cameras.port_of(spec.camera_id),
+                      "credential": spec.camera_id, "timeout_s": 3.0},
+        })
+    for number, spec in enumerate(fleets.hosts.hosts):
+        raw["assets"].append({
+            "id": spec.host_id, "site": SITES[number % len(SITES)][0], "kind": "alarm_host",
+            "name": f"Alarm host {spec.host_id[3:]}", "alarm_host": {"host_id": spec.host_id, "zones": spec.zones},
+        })
 
 
 async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
     data_dir = Path(options.data_dir) if options.data_dir else Path(tempfile.mkdtemp(prefix="sitewatch-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(16)
-    fleet = build(FleetConfig(stations=make_station_specs(options.stations, seed=2026)))
-    await fleet.start()
-    control = ControlServer(fleet)
-    await control.start()
-    try:
-        ports = {spec.station_id: fleet.port_of(spec.station_id) for spec in fleet.stations}
-        raw = demo_raw_config(ports, data_dir=data_dir, host=options.host, port=options.port,
+    async with contextlib.AsyncExitStack() as stack:
+        stations = build(FleetConfig(stations=make_station_specs(options.stations, seed=2026)))
+        cameras = build_cameras(CameraFleetConfig(cameras=make_camera_specs(options.cameras, seed=2026)))
+        broker = await stack.enter_async_context(demo_broker())
+        hosts = build_hosts(HostFleetConfig(broker_host=broker[0], broker_port=broker[1], topic_prefix=TOPIC_PREFIX,
+                                            run_id="demo", hosts=make_host_specs(options.alarm_hosts)))
+        fleets = Fleets(stations, cameras, hosts)
+        controls = [ControlServer(stations), CameraControl(cameras), HostControl(hosts)]
+        for part in (stations, cameras, *controls):
+            await part.start()
+            stack.push_async_callback(part.stop)
+
+        raw = demo_raw_config({s.station_id: stations.port_of(s.station_id) for s in stations.stations},
+                              data_dir=data_dir, host=options.host, port=options.port,
                               poll_interval_s=options.poll_interval_s,
                               token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        add_security_assets(raw, fleets, broker=broker, options=options, key_file=_key_file(data_dir))
         config = config_from_dict(raw, source="demo")
         parts = build_components(config)
-        control_url = control.url
+        stack.callback(parts.close)
+        assert parts.vault is not None
+        for spec in cameras.cameras:  # as the after-sales lead would with `sitewatch vault set`
+            parts.vault.put(spec.camera_id, username=spec.username, password=spec.password,
+                            actor="demo", now=parts.clock.now())
 
         async def ready(port: int) -> None:
+            await hosts.start()  # after the consumer subscribed: nothing they say is missed
+            stack.push_async_callback(hosts.stop)
+            urls = [c.url for c in controls]
             print(
-                f"\nSitewatch demo: {len(config.assets)} simulated regulator stations on {len(config.sites)} sites\n"
+                f"\nSitewatch demo: {len(stations.stations)} regulator stations, {len(cameras.cameras)} cameras, "
+                f"{len(hosts.hosts)} alarm hosts on {len(config.sites)} sites\n"
                 f"  dashboard:  http://{options.host}:{port}/\n"
                 f"  API docs:   http://{options.host}:{port}/docs\n"
                 f"  write token (for ticket transitions): {token}\n"
                 f"  data:       {data_dir}\n"
-                f"  simulator:  {control_url}/stations\n"
+                f"  simulators: {urls[0]}/stations  {urls[1]}/cameras  {urls[2]}/hosts\n"
                 f"  inject a fault yourself:\n"
-                f"    sitewatch simulate inject --control {control_url} --station rs-004 --fault pipe_burst\n"
-                + ("  scheduled: regulator failure on rs-003 at +30 s (a ticket within two minutes), "
-                   "comm loss on rs-011 at +180 s, pipe burst on rs-007 at +330 s\n" if options.schedule else "")
+                f"    sitewatch simulate inject --control {urls[0]} --station rs-004 --fault pipe_burst\n"
+                + ("  scheduled: regulator failure on rs-003 at +30 s (a ticket within two minutes), camera tamper "
+                   "at +60 s, alarm zone fault at +75 s, video loss at +90 s, comm loss at +180 s\n"
+                   if options.schedule else "")
                 + "  Ctrl-C stops.\n",
                 flush=True,
             )
 
-        schedule = asyncio.create_task(_play(fleet, stop), name="fault-schedule") if options.schedule else None
+        schedule = asyncio.create_task(_play(fleets), name="fault-schedule") if options.schedule else None
         try:
             await serve(parts, host=options.host, port=options.port, stop=stop, on_ready=ready)
         finally:
             if schedule is not None:
                 schedule.cancel()
                 await asyncio.gather(schedule, return_exceptions=True)
-            parts.close()
-    finally:
-        await control.stop()
-        await fleet.stop()
 
 
-async def _play(fleet: RegulatorFleet, stop: asyncio.Event) -> None:
+def _key_file(data_dir: Path) -> Path:
+    """A fresh vault key for this demo, readable by its owner only (the vault refuses others)."""
+    path = data_dir / "vault.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(generate_key() + "\n")
+    return path
+
+
+async def _play(fleets: Fleets) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    for at_s, number, fault, inject in SCHEDULE:
+    for at_s, asset_id, fault, inject in SCHEDULE:
         await asyncio.sleep(max(0.0, started + at_s - loop.time()))
-        station_id = f"rs-{number:03d}"
-        if station_id not in {s.station_id for s in fleet.stations}:
-            continue
-        if inject:
-            await fleet.inject(station_id, fault)
+        if asset_id.startswith("rs-") and asset_id in {s.station_id for s in fleets.stations.stations}:
+            await (fleets.stations.inject(asset_id, fault) if inject else fleets.stations.clear(asset_id, fault))
+        elif asset_id.startswith("cam-") and asset_id in {c.camera_id for c in fleets.cameras.cameras}:
+            await (fleets.cameras.inject(asset_id, fault) if inject else fleets.cameras.clear(asset_id, fault))
+        elif asset_id.startswith("ah-") and asset_id in {h.host_id for h in fleets.hosts.hosts}:
+            await fleets.hosts.act(asset_id, fault, zone=3 if fault.startswith("zone_") else None)
         else:
-            await fleet.clear(station_id, fault)
-        log.info("demo schedule: %s %s on %s", "injected" if inject else "cleared", fault, station_id)
+            continue
+        log.info("demo schedule: %s %s on %s", "injected" if inject else "cleared", fault, asset_id)
