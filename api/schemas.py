@@ -74,6 +74,16 @@ class AlertPublic(_Out):
     value: float | None
     unit: str
     summary: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_comment: str
+    escalated_at: datetime | None
+
+
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=2000)
 
 
 class TicketPublic(_Out):

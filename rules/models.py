@@ -30,6 +30,10 @@ class ThresholdRule(_Rule):
     level: float | None = None
     clear_level: float | None = None  # hysteresis; defaults to ``level``
     for_s: float = Field(default=0.0, ge=0)
+    # Still firing and not acknowledged by the control room after this long: raise the
+    # alert (and its ticket) to ``escalate_to`` — e.g. an intrusion alarm nobody answered.
+    escalate_after_s: float | None = Field(default=None, gt=0)
+    escalate_to: Severity = Severity.CRITICAL
 
     @model_validator(mode="after")
     def _clear_on_the_right_side(self) -> "ThresholdRule":

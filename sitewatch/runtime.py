@@ -295,6 +295,7 @@ class Pipeline:
             self._unapplied += engine.evaluate(batch, now=self.parts.clock.now())
             ticks += 1
             try:
+                await asyncio.to_thread(self._writer.escalate, now=self.parts.clock.now())
                 if self._unapplied:
                     summary = await asyncio.to_thread(self._writer.apply, self._unapplied)
                     self._unapplied = []

@@ -58,6 +58,11 @@ class AlertRow(Base):
     value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(16), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    # The control room's acknowledgement: silences the alarm sound, keeps the alert.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    ack_comment: Mapped[str] = mapped_column(Text, default="")
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index(

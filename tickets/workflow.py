@@ -8,11 +8,15 @@ from sqlalchemy.orm import Session
 
 from domain.tickets import ALLOWED_TRANSITIONS, TicketState
 from storage.repository import audit
-from storage.tables import TicketRow
+from storage.tables import AlertRow, TicketRow
 from tickets.sla import is_breached
 
 
 class TicketNotFound(LookupError):
+    pass
+
+
+class AlertNotFound(LookupError):
     pass
 
 
@@ -54,3 +58,18 @@ def transition_ticket(
     audit(session, at=at, actor=actor, entity="ticket", entity_id=str(ticket_id), action=f"to_{to.value}",
           detail={"from": current.value, "to": to.value, "note": note, "assignee": assignee})
     return ticket
+
+
+def acknowledge_alert(session: Session, alert_id: int, *, actor: str, at: datetime, comment: str = "") -> AlertRow:
+    """The control room has seen it: silences the sound and stops escalation, keeps the alert."""
+    alert = session.get(AlertRow, alert_id, with_for_update=True)
+    if alert is None:
+        raise AlertNotFound(f"alert {alert_id} does not exist")
+    if alert.acknowledged_at is not None:
+        raise InvalidTransition(
+            f"alert {alert_id} was acknowledged by {alert.acknowledged_by} at {alert.acknowledged_at.isoformat()}"
+        )
+    alert.acknowledged_at, alert.acknowledged_by, alert.ack_comment = at, actor, comment
+    audit(session, at=at, actor=actor, entity="alert", entity_id=str(alert_id), action="acknowledged",
+          detail={"comment": comment, "state": alert.state})
+    return alert

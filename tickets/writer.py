@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.models import Config
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.tickets import ServiceType, TicketState
+from rules.models import ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
 from tickets.sla import arrive_by
@@ -100,6 +102,40 @@ class TicketWriter:
                                        "arrive_by": ticket.arrive_by.isoformat()})
         log.warning("ticket %d opened: %s (arrive by %s)", ticket.id, ticket.title, ticket.arrive_by.isoformat())
         return ("alerts_opened", "tickets_opened")
+
+    def escalate(self, *, now: datetime) -> int:
+        """Raise firing alerts nobody acknowledged in time (rules with ``escalate_after_s``),
+        and their open tickets; returns how many. Idempotent: each alert escalates once."""
+        rules = {r.id: r for r in self._config.rules if isinstance(r, ThresholdRule) and r.escalate_after_s}
+        if not rules:
+            return 0
+        escalated = 0
+        with self._sessions() as session:
+            due = session.scalars(
+                select(AlertRow).where(
+                    AlertRow.state == AlertState.FIRING.value,
+                    AlertRow.rule_id.in_(rules),
+                    AlertRow.acknowledged_at.is_(None),
+                    AlertRow.escalated_at.is_(None),
+                )
+            ).all()
+            for alert in due:
+                rule = rules[alert.rule_id]
+                if alert.started_at + timedelta(seconds=rule.escalate_after_s) > now:
+                    continue
+                old = alert.severity
+                alert.severity, alert.escalated_at = rule.escalate_to.value, now
+                audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
+                      detail={"from": old, "to": alert.severity, "unacknowledged_s": rule.escalate_after_s})
+                ticket = self._open_ticket(session, alert.fingerprint)
+                if ticket is not None and PRIORITY[rule.escalate_to] < ticket.priority:
+                    ticket.severity, ticket.priority, ticket.updated_at = alert.severity, PRIORITY[rule.escalate_to], now
+                    audit(session, at=now, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
+                          action="escalated", detail={"severity": alert.severity, "priority": ticket.priority,
+                                                      "reason": f"alert not acknowledged within {rule.escalate_after_s:g} s"})
+                escalated += 1
+            session.commit()
+        return escalated
 
     @staticmethod
     def _open_ticket(session: Session, fp: str) -> TicketRow | None:

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ComponentsDep, SessionDep, WriterDep
-from api.schemas import AlertPublic, AuditPublic, TicketDetail, TicketPublic, TicketTransitionIn
+from api.schemas import AcknowledgeIn, AlertPublic, AuditPublic, TicketDetail, TicketPublic, TicketTransitionIn
 from storage import repository
-from tickets.workflow import InvalidTransition, TicketNotFound, transition_ticket
+from tickets.workflow import AlertNotFound, InvalidTransition, TicketNotFound, acknowledge_alert, transition_ticket
 
 router = APIRouter(prefix="/api", tags=["alerts and tickets"])
 
@@ -22,6 +22,19 @@ def alerts(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ):
     return repository.list_alerts(session, state=state, asset_id=asset_id, limit=limit)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
+def acknowledge(alert_id: int, body: AcknowledgeIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+    """The control room has seen the alert: silences its sound and stops its escalation."""
+    try:
+        row = acknowledge_alert(session, alert_id, actor=actor, at=parts.clock.now(), comment=body.comment)
+    except AlertNotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from None
+    except InvalidTransition as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    session.commit()
+    return row
 
 
 @router.get("/tickets", response_model=list[TicketPublic])

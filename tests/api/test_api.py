@@ -130,3 +130,15 @@ async def test_docs_and_pages_load_nothing_from_other_hosts(api):
         assert "https://" not in page and "http://" not in page.replace("http://127.0.0.1", "")
     assert (await api.get("/static/docs/swagger-ui-bundle.js")).status_code == 200
     assert (await api.get("/healthz")).json()["status"] == "ok"
+
+
+async def test_acknowledging_an_alert_needs_a_token_and_shows_who(api):
+    [alert] = (await api.get("/api/alerts", params={"state": "firing"})).json()
+    assert alert["acknowledged_by"] is None
+    url = f"/api/alerts/{alert['id']}/acknowledge"
+    assert (await api.post(url, json={"comment": "seen"})).status_code == 401
+    ok = await api.post(url, json={"comment": "seen, calling the station"}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200 and ok.json()["acknowledged_by"] == "desk" and ok.json()["state"] == "firing"
+    again = await api.post(url, json={}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert again.status_code == 409
+    assert "desk: seen, calling the station" in (await api.get("/")).text

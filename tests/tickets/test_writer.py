@@ -126,3 +126,43 @@ def test_the_workflow_refuses_skips_and_records_sla_breaches(db_session_factory,
         assert [(a.actor, a.action) for a in history] == [
             ("rules", "opened"), ("desk", "to_dispatched"), ("li.wei", "to_arrived")
         ]
+
+
+def intrusion(at: datetime) -> AlertTransition:
+    return AlertTransition(
+        fingerprint="ah-north-01/intrusion/zone_03_alarm", asset_id="ah-north-01", rule_id="intrusion",
+        channel="zone_03_alarm", state=AlertState.FIRING, at=at, severity=Severity.MAJOR, value=1.0,
+        unit="state", summary="ah-north-01: zone_03_alarm 1.000 state above 0.5 state",
+    )
+
+
+def test_an_intrusion_nobody_acknowledges_is_escalated_once(db_session_factory, config):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    writer.apply([intrusion(T0)])
+    assert writer.escalate(now=T0 + timedelta(seconds=59)) == 0, "the rule allows 60 s"
+    assert writer.escalate(now=T0 + timedelta(seconds=61)) == 1
+    assert writer.escalate(now=T0 + timedelta(seconds=90)) == 0, "once"
+    with db_session_factory() as session:
+        alert = session.scalars(select(AlertRow)).one()
+        ticket = session.scalars(select(TicketRow)).one()
+        assert (alert.severity, ticket.severity, ticket.priority) == ("critical", "critical", 1)
+        actions = session.scalars(select(AuditRow.action).where(AuditRow.entity == "ticket").order_by(AuditRow.id)).all()
+        assert actions == ["opened", "escalated"]
+
+
+def test_an_acknowledged_intrusion_is_not_escalated(db_session_factory, config):
+    from tickets.workflow import acknowledge_alert
+
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    writer.apply([intrusion(T0)])
+    with db_session_factory() as session:
+        alert_id = session.scalars(select(AlertRow.id)).one()
+        acknowledge_alert(session, alert_id, actor="desk", at=T0 + timedelta(seconds=20), comment="guard sent")
+        session.commit()
+        with pytest.raises(InvalidTransition, match="acknowledged by desk"):
+            acknowledge_alert(session, alert_id, actor="desk", at=T0 + timedelta(seconds=25))
+    assert writer.escalate(now=T0 + timedelta(minutes=5)) == 0
+    with db_session_factory() as session:
+        alert = session.scalars(select(AlertRow)).one()
+        assert (alert.severity, alert.acknowledged_by, alert.ack_comment) == ("major", "desk", "guard sent")
+        assert alert.state == "firing", "acknowledging keeps the alert"
