@@ -49,6 +49,7 @@ class AssetPublic(_Out):
     kind: str
     name: str
     details: dict  # host, port, device_id, profile, poll_interval_s: never credentials
+    reported: dict = Field(default_factory=dict)  # what the device says: model, firmware, serial
     health: HealthPublic | None = None
     values: list[ValuePublic] = Field(default_factory=list)
 

@@ -7,11 +7,14 @@ TicketWriter), so a stage can later move to its own process behind a broker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import gc
 import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -24,6 +27,7 @@ from collector.mqtt.consumer import AlarmHostConsumer
 from collector.mqtt.decode import host_channels
 from collector.onvif.client import OnvifClients
 from collector.onvif.poller import OnvifPoller, camera_channels
+from collector.results import PollResult
 from collector.scheduler import PollJob, Scheduler
 from config.models import Config
 from domain.alerts import AlertTransition
@@ -32,7 +36,7 @@ from domain.time import Clock, SystemClock
 from rules.engine import AssetChannels, RulesEngine
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
-from storage.repository import load_rules_state, save_rules_state, sync_inventory
+from storage.repository import load_rules_state, record_reported_facts, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.writer import TicketWriter
 from vault.cache import CachedCredential
@@ -158,7 +162,29 @@ def modbus_jobs(config: Config) -> list[PollJob]:
     return jobs
 
 
-def camera_jobs(config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock) -> list[PollJob]:
+class ReportedFacts:
+    """Writes what cameras report about themselves to the inventory, only when it changed."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._last: dict[str, dict] = {}
+
+    async def record(self, asset_id: str, facts: dict) -> None:
+        if self._last.get(asset_id) == facts:
+            return
+        await asyncio.to_thread(self._write, asset_id, facts)
+        self._last[asset_id] = facts
+
+    def _write(self, asset_id: str, facts: dict) -> None:
+        with self._sessions() as session:
+            record_reported_facts(session, asset_id, facts, actor="collector", now=self._clock.now())
+            session.commit()
+
+
+def camera_jobs(
+    config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock, facts: ReportedFacts
+) -> list[PollJob]:
     jobs = []
     for asset in config.assets:
         if asset.onvif is None:
@@ -173,12 +199,20 @@ def camera_jobs(config: Config, *, clients: OnvifClients, vault: Vault, clock: C
                 interval_s=asset.poll_interval_s,
                 # clock, inventory (first poll), snapshot URI and fetch, events pull
                 timeout_s=asset.onvif.timeout_s * 6 + asset.onvif.events_pull_timeout_s,
-                poll=poller.poll,
+                poll=functools.partial(_poll_camera, poller, facts),
                 channels=poller.channels,
                 close=poller.close,
             )
         )
     return jobs
+
+
+async def _poll_camera(poller: OnvifPoller, facts: ReportedFacts, ts: datetime) -> PollResult:
+    result = await poller.poll(ts)
+    info = poller.device_info
+    if info is not None:
+        await facts.record(poller.asset_id, dataclasses.asdict(info))
+    return result
 
 
 class Pipeline:
@@ -196,7 +230,9 @@ class Pipeline:
         else:
             self._jobs = modbus_jobs(parts.config)
             if self._onvif is not None and parts.vault is not None:
-                self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock)
+                facts = ReportedFacts(parts.sessions, parts.clock)
+                self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock,
+                                          facts=facts)
         hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}
         self.alarm_hosts = (
             AlarmHostConsumer(parts.config.mqtt, hosts=hosts, sink=self.bus, clock=parts.clock)

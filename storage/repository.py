@@ -132,6 +132,18 @@ def _asset_fields(asset: Asset) -> dict[str, Any]:
     return {"site_id": asset.site, "kind": asset.kind, "name": asset.name, "details": details}
 
 
+def record_reported_facts(session: Session, asset_id: str, facts: dict[str, Any], *, actor: str, now: datetime) -> bool:
+    """Keep what a device reports about itself (model, firmware, serial); audited when it
+    changes — a firmware change nobody announced is worth seeing. Returns whether it did."""
+    row = session.get(AssetRow, asset_id)
+    if row is None or row.reported == facts:
+        return False
+    audit(session, at=require_utc(now), actor=actor, entity="asset", entity_id=asset_id, action="reported",
+          detail={"old": row.reported, "new": facts})
+    row.reported = facts
+    return True
+
+
 def list_sites(session: Session) -> list[SiteRow]:
     return list(session.scalars(select(SiteRow).order_by(SiteRow.id)))
 

@@ -40,6 +40,9 @@ class AssetRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Non-secret connection facts (host, port, device_id, profile, poll_interval_s).
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the device says about itself (a camera's model, firmware, serial), kept apart
+    # from `details` so a config re-sync never overwrites it.
+    reported: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class AlertRow(Base):

@@ -73,6 +73,10 @@ class OnvifPoller:
         self._snapshot_uri: str | None = None
 
     @property
+    def asset_id(self) -> str:
+        return self._asset_id
+
+    @property
     def channels(self) -> Mapping[str, str]:
         """Channel -> unit, for the scheduler's COMM_ERROR samples when a whole poll fails."""
         return self._channels

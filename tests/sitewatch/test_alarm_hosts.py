@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
 
+from domain.time import UTC
 from simulators.alarmhost.fleet import build
 from simulators.alarmhost.spec import FleetConfig, HostSpec
 from sitewatch.demo import example_config
@@ -33,13 +36,13 @@ async def setup(tmp_path):
         await fleet.start()
         try:
             async with httpx.AsyncClient(base_url=service.url, timeout=5) as api:
-                yield fleet, api, service
+                yield fleet, api, service, prefix
         finally:
             await fleet.stop()
 
 
 async def test_tamper_mains_loss_and_a_zone_fault_each_open_one_ticket(setup):
-    fleet, api, service = setup
+    fleet, api, service, _prefix = setup
 
     async def tickets():
         return {t["rule_id"] + ":" + t["fingerprint"].split("/")[-1]: t for t in (await api.get("/api/tickets")).json()}
@@ -58,3 +61,22 @@ async def test_tamper_mains_loss_and_a_zone_fault_each_open_one_ticket(setup):
 async def _when(tickets, count: int):
     found = await tickets()
     return found if len(found) >= count else None
+
+
+async def test_a_hand_written_event_from_mosquitto_pub_raises_the_intrusion_alert(setup):
+    _fleet, api, _service, prefix = setup
+    event = ('{"event_id": "hand-1", "ts": "%s", "type": "zone_alarm", "zone": 2}'
+             % datetime.now(UTC).isoformat())
+    pub = await asyncio.create_subprocess_exec(
+        "mosquitto_pub", "-h", "127.0.0.1", "-p", "1883", "-q", "1",
+        "-t", f"{prefix}/ah-north-01/event", "-m", event,
+    )
+    assert await pub.wait() == 0, "mosquitto_pub failed"
+
+    async def firing():
+        alerts = (await api.get("/api/alerts", params={"state": "firing"})).json()
+        return [a for a in alerts if a["rule_id"] == "intrusion"]
+
+    [alert] = await wait_until(firing, timeout_s=10)
+    assert alert["channel"] == "zone_02_alarm" and alert["severity"] == "major"
+    assert alert["acknowledged_by"] is None, "waiting for the control room; escalates after 60 s"

@@ -72,6 +72,9 @@ async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(ca
         assert got == {("cam-001", "camera-tamper"), ("cam-002", "picture-black")}
         asset = (await api.get("/api/assets/cam-001")).json()
         assert asset["details"]["credential"] == "cam-001"
+        spec = cameras.spec_of("cam-001")
+        assert asset["reported"]["model"] == spec.model and asset["reported"]["serial"] == spec.serial_number, \
+            "the camera's own model and serial reach the inventory"
         assert "sitewatch" not in str(asset), "no password in the API"
         uses = service.parts.vault.describe("cam-001").uses
         assert 1 <= uses <= 2, f"credentials fetched once per change, not per SOAP call ({uses} uses)"
