@@ -23,7 +23,8 @@ class HealthRegistry:
         self._waiters: set[asyncio.Event] = set()
 
     def register(self, device_id: str) -> None:
-        self._records.setdefault(device_id, DeviceHealth(device_id=device_id))
+        if device_id not in self._records:
+            self._store(DeviceHealth(device_id=device_id))
 
     def get(self, device_id: str) -> DeviceHealth:
         return self._records[device_id]
@@ -75,7 +76,8 @@ class HealthRegistry:
         self._waiters.add(changed)
         try:
             async with asyncio.timeout(timeout_s):
-                while not predicate(self._records[device_id]):
+                # A device may not be registered yet when a caller starts waiting for it.
+                while device_id not in self._records or not predicate(self._records[device_id]):
                     changed.clear()
                     await changed.wait()
             return self._records[device_id]

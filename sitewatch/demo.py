@@ -130,7 +130,7 @@ def add_security_assets(raw: dict, fleets: Fleets, *, broker: tuple[str, int], o
             "id": spec.camera_id, "site": SITES[number % len(SITES)][0], "kind": "camera",
             "name": f"Camera {spec.camera_id[4:]}", "poll_interval_s": options.camera_interval_s,
             "onvif": {"host": "127.0.0.1", "port": fleets.cameras.port_of(spec.camera_id),
-                      "credential": spec.camera_id, "timeout_s": 3.0},
+                      "credential": spec.camera_id, "timeout_s": 3.0, "events_interval_s": 2.0},
         })
     for number, spec in enumerate(fleets.hosts.hosts):
         raw["assets"].append({

@@ -26,6 +26,7 @@ from collector.modbus.poller import ModbusPoller
 from collector.mqtt.consumer import AlarmHostConsumer
 from collector.mqtt.decode import host_channels
 from collector.onvif.client import OnvifClients
+from collector.onvif.events import EVENT_CHANNELS
 from collector.onvif.poller import OnvifPoller, camera_channels
 from collector.results import PollResult
 from collector.scheduler import PollJob, Scheduler
@@ -204,7 +205,24 @@ def camera_jobs(
                 close=poller.close,
             )
         )
+        if asset.onvif.events and asset.onvif.events_interval_s is not None:
+            jobs.append(
+                PollJob(
+                    # A health record of its own: "cam-001/events" failing while "cam-001"
+                    # answers means the event service is the problem.
+                    device_id=f"{asset.id}/events",
+                    interval_s=asset.onvif.events_interval_s,
+                    timeout_s=asset.onvif.timeout_s + asset.onvif.events_pull_timeout_s,
+                    poll=poller.poll_events,
+                    channels=EVENT_CHANNELS,
+                    close=_nothing_to_close,  # the camera's main job closes the subscription
+                )
+            )
     return jobs
+
+
+async def _nothing_to_close() -> None:
+    return None
 
 
 async def _poll_camera(poller: OnvifPoller, facts: ReportedFacts, ts: datetime) -> PollResult:

@@ -48,6 +48,9 @@ class OnvifEndpoint(_Frozen):
     events: bool = True  # keep a PullPoint subscription and report motion/tamper/...
     profile: int = Field(default=0, ge=0)  # media profile index used for snapshot and stream URIs
     events_pull_timeout_s: float = Field(default=1.0, ge=0, le=30)  # PullMessages long-poll wait
+    # Pull events on their own schedule, this often, instead of once per poll: a tamper or a
+    # video loss reaches the control room in seconds, not at the next (slower) health poll.
+    events_interval_s: float | None = Field(default=None, ge=0.2, le=3600)
     workarounds: OnvifWorkarounds = OnvifWorkarounds()
 
     @property

@@ -133,7 +133,7 @@ class OnvifPoller:
                 self._snapshot_uri = None  # ask again next time: it may change after a reboot
                 errors.append(error)
                 samples.append(Sample(self._asset_id, "snapshot_ok", ts, 0.0, "state"))
-        if self._events is not None:
+        if self._events is not None and self._endpoint.events_interval_s is None:
             try:
                 events, unreadable = await self._pull_events()
             except AuthFailed:
@@ -144,6 +144,22 @@ class OnvifPoller:
                 samples += events
                 errors += unreadable  # one unreadable message does not hide the others
         return PollResult(samples=tuple(samples), errors=tuple(errors))
+
+    async def poll_events(self, ts: datetime) -> PollResult:
+        """Only the PullPoint events, for their own faster job (``events_interval_s``).
+
+        Until the main poll has found the camera's services there is nothing to pull; a
+        camera that is down is the main poll's to report, so failures here are partial.
+        """
+        if self._events is None or self._addresses is None:
+            return PollResult(samples=())
+        try:
+            events, unreadable = await self._pull_events()
+        except AuthFailed:
+            raise
+        except CollectorError as error:
+            return PollResult(samples=(), errors=(error,))
+        return PollResult(samples=tuple(events), errors=tuple(unreadable))
 
     async def close(self) -> None:
         if self._events is not None:

@@ -34,9 +34,9 @@ def camera_config(fleet, tmp_path) -> dict:
     raw.pop("mqtt")
     raw["assets"] = [
         {"id": spec.camera_id, "site": "north", "kind": "camera", "name": f"Camera {spec.camera_id}",
-         "poll_interval_s": 0.5,
+         "poll_interval_s": 1.0,
          "onvif": {"host": "127.0.0.1", "port": fleet.port_of(spec.camera_id), "credential": spec.camera_id,
-                   "timeout_s": 2.0, "events_pull_timeout_s": 0.1}}
+                   "timeout_s": 2.0, "events_pull_timeout_s": 0.1, "events_interval_s": 0.3}}
         for spec in fleet.cameras
     ]
     raw["rules"] = [
@@ -76,5 +76,7 @@ async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(ca
         assert asset["reported"]["model"] == spec.model and asset["reported"]["serial"] == spec.serial_number, \
             "the camera's own model and serial reach the inventory"
         assert "sitewatch" not in str(asset), "no password in the API"
+        events = service.parts.health.get("cam-001/events")
+        assert events.polls_ok > service.parts.health.get("cam-001").polls_ok, "events pulled on their own, faster"
         uses = service.parts.vault.describe("cam-001").uses
         assert 1 <= uses <= 2, f"credentials fetched once per change, not per SOAP call ({uses} uses)"
