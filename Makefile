@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_collector
 	$(BIN)/python -m bench.bench_rules
 	$(BIN)/python -m bench.bench_stores
+	$(BIN)/python -m bench.bench_onvif
+	$(BIN)/python -m bench.bench_picture
 
 clean:
 	rm -rf $(VENV) .venv-peers var build *.egg-info
