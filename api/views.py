@@ -10,7 +10,7 @@ from domain.samples import Quality, Sample
 from sitewatch.runtime import Components
 from api.schemas import AssetPublic, HealthPublic, ValuePublic
 
-# A value older than this many poll intervals is shown as stale, whatever its quality was.
+# A device not heard from for this many poll intervals has its values shown as stale.
 STALE_AFTER_INTERVALS = 3
 
 
@@ -38,14 +38,23 @@ def _channel_order(parts: Components, asset_id: str) -> dict[str, int]:
 
 def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:
     quality = sample.quality
-    try:
-        interval = parts.config.asset(sample.asset_id).poll_interval_s
-    except KeyError:  # an asset in the inventory that this process does not poll
-        interval = 60.0
-    if quality is Quality.GOOD and now - sample.ts > timedelta(seconds=STALE_AFTER_INTERVALS * interval):
+    if quality is Quality.GOOD and _device_silent(parts, sample.asset_id, now):
         quality = Quality.STALE
     value = None if math.isnan(sample.value) else sample.value
     return ValuePublic(channel=sample.channel, value=value, unit=sample.unit, quality=quality.name.lower(), ts=sample.ts)
+
+
+def _device_silent(parts: Components, asset_id: str, now: datetime) -> bool:
+    """Stale means we have not heard from the device for a while — not that a value is old:
+    event channels (tamper, motion) legitimately keep one value for days. Pushing devices
+    (alarm hosts) have no poll to miss; their silence is the no-data rule's business."""
+    try:
+        interval = parts.config.asset(asset_id).poll_interval_s
+        health = parts.health.get(asset_id)
+    except KeyError:
+        return False
+    heard = health.last_success
+    return heard is None or now - heard > timedelta(seconds=STALE_AFTER_INTERVALS * interval)
 
 
 def asset_view(parts: Components, row, values: list[ValuePublic]) -> AssetPublic:  # noqa: ANN001 (ORM row)
