@@ -106,6 +106,7 @@ class TicketPublic(_Out):
     closed_at: datetime | None
     sla_breached: bool
     occurrences: int
+    repeat_of: int | None
     assignee: str | None
 
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RULES_STATE_KEY = "engine"
 SNAPSHOT_EVERY_TICKS = 10
+SLA_CHECK_EVERY_TICKS = 10  # arrive-by deadlines are hours long: every ~10 s is plenty
 
 
 class SampleBus:
@@ -350,6 +351,8 @@ class Pipeline:
             ticks += 1
             try:
                 await asyncio.to_thread(self._writer.escalate, now=self.parts.clock.now())
+                if ticks % SLA_CHECK_EVERY_TICKS == 0:
+                    await asyncio.to_thread(self._writer.check_arrivals, now=self.parts.clock.now())
                 if self._unapplied:
                     summary = await asyncio.to_thread(self._writer.apply, self._unapplied)
                     self._unapplied = []

@@ -102,6 +102,9 @@ class TicketRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    # The closed ticket this one repeats (same fault within REPEAT_WINDOW of its closing):
+    # the same problem must not be repaired twice, so a repeat is itself a finding.
+    repeat_of: Mapped[int | None] = mapped_column(Integer)
     assignee: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

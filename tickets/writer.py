@@ -27,6 +27,9 @@ from tickets.sla import arrive_by
 log = logging.getLogger(__name__)
 
 PRIORITY = {Severity.CRITICAL: 1, Severity.MAJOR: 2, Severity.WARNING: 3, Severity.INFO: 4}
+# DOMAIN.md: the same problem must not be repaired twice; a re-fire this soon after closing
+# opens a new ticket marked as a repeat, one priority step higher.
+REPEAT_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +98,20 @@ class TicketWriter:
                   action="occurrence", detail={"summary": t.summary, "occurrences": ticket.occurrences})
             return ("alerts_opened", "occurrences_added")
         ticket = self._new_ticket(t)
+        previous = session.scalars(
+            select(TicketRow)
+            .where(TicketRow.fingerprint == t.fingerprint, TicketRow.closed_at >= t.at - REPEAT_WINDOW)
+            .order_by(TicketRow.closed_at.desc())
+            .limit(1)
+        ).one_or_none()
+        if previous is not None:
+            ticket.repeat_of = previous.id
+            ticket.priority = max(1, ticket.priority - 1)
         session.add(ticket)
         session.flush()
         audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
               action="opened", detail={"fingerprint": t.fingerprint, "title": ticket.title,
-                                       "arrive_by": ticket.arrive_by.isoformat()})
+                                       "arrive_by": ticket.arrive_by.isoformat(), "repeat_of": ticket.repeat_of})
         log.warning("ticket %d opened: %s (arrive by %s)", ticket.id, ticket.title, ticket.arrive_by.isoformat())
         return ("alerts_opened", "tickets_opened")
 
@@ -136,6 +148,28 @@ class TicketWriter:
                 escalated += 1
             session.commit()
         return escalated
+
+    def check_arrivals(self, *, now: datetime) -> int:
+        """Record a breach on every open ticket whose arrive-by passed with nobody on site, and
+        escalate it to the top priority; once per ticket. Returns how many breached now."""
+        with self._sessions() as session:
+            late = session.scalars(
+                select(TicketRow).where(
+                    TicketRow.state != TicketState.CLOSED.value,
+                    TicketRow.arrived_at.is_(None),
+                    TicketRow.sla_breached.is_(False),
+                    TicketRow.arrive_by < now,
+                )
+            ).all()
+            for ticket in late:
+                ticket.sla_breached, ticket.updated_at = True, now
+                old, ticket.priority = ticket.priority, 1
+                audit(session, at=now, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
+                      action="sla_breached", detail={"arrive_by": ticket.arrive_by.isoformat(),
+                                                     "priority": {"old": old, "new": 1}})
+                log.warning("ticket %d: nobody arrived by %s", ticket.id, ticket.arrive_by.isoformat())
+            session.commit()
+        return len(late)
 
     @staticmethod
     def _open_ticket(session: Session, fp: str) -> TicketRow | None:

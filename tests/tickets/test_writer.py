@@ -166,3 +166,48 @@ def test_an_acknowledged_intrusion_is_not_escalated(db_session_factory, config):
         alert = session.scalars(select(AlertRow)).one()
         assert (alert.severity, alert.acknowledged_by, alert.ack_comment) == ("major", "desk", "guard sent")
         assert alert.state == "firing", "acknowledging keeps the alert"
+
+
+def close(factory, ticket_id: int, at: datetime) -> None:
+    steps = [TicketState.DISPATCHED, TicketState.ARRIVED, TicketState.RESOLVED, TicketState.SIGNED_OFF,
+             TicketState.FOLLOWED_UP, TicketState.CLOSED]
+    with factory() as session:
+        for step in steps:
+            transition_ticket(session, ticket_id, to=step, actor="desk", at=at,
+                              assignee="Li Wei" if step is TicketState.DISPATCHED else None)
+        session.commit()
+
+
+@pytest.mark.parametrize("days_later, repeat", [(29, True), (31, False)])
+def test_a_fault_back_within_30_days_of_closing_is_a_repeat(db_session_factory, config, days_later, repeat):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    restored = AlertTransition(
+        fingerprint="ah-north-01/intrusion/zone_03_alarm", asset_id="ah-north-01", rule_id="intrusion",
+        channel="zone_03_alarm", state=AlertState.RESOLVED, at=T0 + timedelta(minutes=5), severity=Severity.MAJOR,
+        value=0.0, unit="state", summary="zone_03_alarm back")
+    writer.apply([intrusion(T0), restored])
+    with db_session_factory() as session:
+        first = session.scalars(select(TicketRow.id)).one()
+    closed_at = T0 + timedelta(hours=2)
+    close(db_session_factory, first, closed_at)
+    writer.apply([intrusion(closed_at + timedelta(days=days_later))])
+    with db_session_factory() as session:
+        newest = session.scalars(select(TicketRow).order_by(TicketRow.id.desc())).first()
+        assert newest.id != first
+        if repeat:
+            assert (newest.repeat_of, newest.priority) == (first, 1), "marked and one step more urgent"
+        else:
+            assert (newest.repeat_of, newest.priority) == (None, 2)
+
+
+def test_an_arrive_by_that_passes_with_nobody_on_site_is_a_recorded_breach(db_session_factory, config):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    writer.apply([intrusion(T0)])  # site north: ring2, 3 h
+    assert writer.check_arrivals(now=T0 + timedelta(hours=2, minutes=59)) == 0
+    assert writer.check_arrivals(now=T0 + timedelta(hours=3, seconds=1)) == 1
+    assert writer.check_arrivals(now=T0 + timedelta(hours=4)) == 0, "recorded once"
+    with db_session_factory() as session:
+        ticket = session.scalars(select(TicketRow)).one()
+        assert ticket.sla_breached and ticket.priority == 1
+        last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc())).first()
+        assert (last.entity, last.action) == ("ticket", "sla_breached")
