@@ -108,6 +108,7 @@ class TicketPublic(_Out):
     occurrences: int
     repeat_of: int | None
     assignee: str | None
+    desk: str
 
 
 class AuditPublic(_Out):

@@ -142,6 +142,17 @@ class Sla(Frozen):
         return self
 
 
+class DutySettings(Frozen):
+    """Who watches (DOMAIN.md, rule book 12 art. 5): the operations desk in office hours, the
+    dispatch centre at noon, at night, at weekends and on holidays."""
+
+    calendar: str | None = None  # a [sla.calendars] entry; None: the dispatch centre always
+    noon_start: dt.time = dt.time(12, 0)
+    noon_end: dt.time = dt.time(13, 30)
+    office_desk: str = "operations"
+    off_hours_desk: str = "dispatch-centre"
+
+
 class CollectorSettings(Frozen):
     offline_after_failures: int = Field(default=3, ge=1)
     backoff_max_s: float = Field(default=60.0, gt=0)
@@ -193,9 +204,12 @@ class Config(Frozen):
     rules_engine: RulesSettings = RulesSettings()
     vault: VaultSettings = VaultSettings()
     mqtt: MqttSettings | None = None  # the broker alarm hosts publish to
+    duty: DutySettings = DutySettings()
 
     @model_validator(mode="after")
     def _references(self) -> "Config":
+        if self.duty.calendar is not None and self.duty.calendar not in self.sla.calendars:
+            raise ValueError(f"duty: unknown calendar {self.duty.calendar!r}")
         _unique("customers", [c.id for c in self.customers])
         _unique("sites", [s.id for s in self.sites])
         _unique("assets", [a.id for a in self.assets])

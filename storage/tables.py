@@ -106,6 +106,7 @@ class TicketRow(Base):
     # the same problem must not be repaired twice, so a repeat is itself a finding.
     repeat_of: Mapped[int | None] = mapped_column(Integer)
     assignee: Mapped[str | None] = mapped_column(String(100))
+    desk: Mapped[str] = mapped_column(String(64), default="")  # who was on duty when it opened
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (

@@ -22,6 +22,7 @@ from domain.tickets import ServiceType, TicketState
 from rules.models import ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
+from tickets.duty import desk_for
 from tickets.sla import arrive_by
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ class TicketWriter:
         audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
               action="opened", detail={"fingerprint": t.fingerprint, "title": ticket.title,
                                        "arrive_by": ticket.arrive_by.isoformat(), "repeat_of": ticket.repeat_of})
-        log.warning("ticket %d opened: %s (arrive by %s)", ticket.id, ticket.title, ticket.arrive_by.isoformat())
+        log.warning("ticket %d opened for the %s desk: %s (arrive by %s)", ticket.id, ticket.desk, ticket.title,
+                    ticket.arrive_by.isoformat())
         return ("alerts_opened", "tickets_opened")
 
     def escalate(self, *, now: datetime) -> int:
@@ -184,7 +186,11 @@ class TicketWriter:
             opened_at=t.at, zone=self._config.sla.zones[site.sla_zone],
             calendars=self._config.sla.calendars, time_zone=site.time_zone,
         )
+        duty = self._config.duty
+        desk = desk_for(t.at, time_zone=site.time_zone, duty=duty,
+                        calendar=self._config.sla.calendars.get(duty.calendar) if duty.calendar else None)
         return TicketRow(
+            desk=desk,
             fingerprint=t.fingerprint, asset_id=t.asset_id, site_id=site.id, rule_id=t.rule_id,
             channel=t.channel, title=t.summary, severity=t.severity.value, priority=PRIORITY[t.severity],
             state=TicketState.REGISTERED.value, service_type=ServiceType.B_CONTRACT.value, source="rules",

@@ -45,6 +45,7 @@ def test_a_firing_alert_opens_one_ticket_with_the_sites_deadline(db_session_fact
     with db_session_factory() as session:
         ticket = session.scalars(select(TicketRow)).one()
         assert ticket.state == "registered" and ticket.priority == 1 and ticket.site_id == "north"
+        assert ticket.desk == "operations", "Friday 10:00 in Shanghai is office hours"
         # site "north" is in zone ring2: 3.0 calendar hours
         assert ticket.arrive_by == T0 + timedelta(hours=3)
         assert ticket.opened_at.tzinfo is not None
