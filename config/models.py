@@ -189,6 +189,10 @@ class VaultSettings(Frozen):
 
 class RulesSettings(Frozen):
     tick_s: float = Field(default=1.0, gt=0)
+    # An alert changing state this many times within flap_window_s becomes one flapping
+    # alert until it has been quiet for a window (None: no flapping detection).
+    flap_transitions: int | None = Field(default=None, ge=2)
+    flap_window_s: float = Field(default=600.0, gt=0)
 
 
 class Config(Frozen):

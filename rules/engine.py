@@ -9,6 +9,7 @@ at once), which keeps hysteresis and durations exact.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from config.models import ChannelLimits
 from domain.alerts import AlertState, AlertTransition, Severity, fingerprint
 from domain.samples import Quality, Sample
 from domain.time import UTC, require_utc
+from rules.flapping import Admit, FlapGuard
 from rules.models import NoDataRule, Rule, ThresholdRule
 
 NORMAL, PENDING, FIRING = 0, 1, 2
@@ -91,7 +93,11 @@ class _NoDataSlots(_Slots):
 
 
 class RulesEngine:
-    def __init__(self, *, rules: Sequence[Rule], assets: Sequence[AssetChannels], started_at: datetime) -> None:
+    def __init__(
+        self, *, rules: Sequence[Rule], assets: Sequence[AssetChannels], started_at: datetime,
+        flapping: FlapGuard | None = None,
+    ) -> None:
+        self._flapping = flapping
         self._series: dict[tuple[str, str], int] = {}
         self._units: list[str] = []
         for asset in assets:
@@ -170,6 +176,8 @@ class RulesEngine:
                 self._threshold_held(slots, now_s, out)
             else:
                 self._no_data(slots, index[mine], ts[mine], now_s, out)
+        if self._flapping is not None:
+            self._settle_flapping(now_s, out)
         return out
 
     def _threshold(
@@ -232,7 +240,27 @@ class RulesEngine:
         for i in np.flatnonzero(fired | resolved):
             state = AlertState.FIRING if fired[i] else AlertState.RESOLVED
             r.value[s[i]] = v[i]
-            out.append(self._transition(r, int(s[i]), state, float(t[i]), float(v[i])))
+            transition = self._transition(r, int(s[i]), state, float(t[i]), float(v[i]))
+            admit = Admit.PASS if self._flapping is None else self._flapping.admit(transition.fingerprint, float(t[i]))
+            if admit is Admit.START:
+                transition = dataclasses.replace(
+                    transition, state=AlertState.FIRING,
+                    summary=f"{transition.asset_id}: {transition.channel} flapping "
+                            f"({self._flapping.transitions} changes within {self._flapping.window_s:g} s)",
+                )
+            if admit is not Admit.HOLD:
+                out.append(transition)
+
+    def _settle_flapping(self, now_s: float, out: list) -> None:
+        """Announce where a fingerprint that stopped flapping has settled: resolved unless
+        it is firing (the flapping alert then simply goes on firing)."""
+        settled = set(self._flapping.settled(now_s)) if self._flapping is not None else set()
+        if not settled:
+            return
+        for r in self._rules:
+            for i, (asset_id, channel) in enumerate(r.keys):
+                if fingerprint(asset_id, r.rule.id, channel) in settled and r.state[i] != FIRING:
+                    out.append(self._transition(r, i, AlertState.RESOLVED, now_s, float(r.value[i])))
 
     def _transition(self, r: _Slots, slot: int, state: AlertState, at: float, value: float) -> AlertTransition:
         asset_id, channel = r.keys[slot]

@@ -35,6 +35,7 @@ from domain.alerts import AlertTransition
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
 from rules.engine import AssetChannels, RulesEngine
+from rules.flapping import FlapGuard
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, record_reported_facts, save_rules_state, sync_inventory
@@ -133,7 +134,13 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     db = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
     create_schema(db)
     sessions = session_factory(db)
-    engine = RulesEngine(rules=config.rules, assets=asset_channels(config), started_at=clock.now())
+    settings = config.rules_engine
+    flapping = (
+        FlapGuard(transitions=settings.flap_transitions, window_s=settings.flap_window_s)
+        if settings.flap_transitions is not None
+        else None
+    )
+    engine = RulesEngine(rules=config.rules, assets=asset_channels(config), started_at=clock.now(), flapping=flapping)
     health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
     # The key is needed only where credentials are; its absence then stops start-up with a
     # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).

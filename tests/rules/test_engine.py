@@ -151,3 +151,20 @@ def test_a_channel_pattern_gives_one_alert_per_matching_channel():
     out = engine.evaluate(engine.batch([Sample("ah-1", "zone_02_fault", T0, 1.0, "state"),
                                         Sample("ah-1", "zone_01_alarm", T0, 1.0, "state")]), now=T0)
     assert [t.fingerprint for t in out] == ["ah-1/zone-fault/zone_02_fault"]
+
+
+def test_flapping_becomes_one_alert_and_settles_once_quiet():
+    from rules.flapping import FlapGuard
+
+    rule = ThresholdRule(kind="threshold", id="outlet-high", channel="outlet_kpa", direction="above",
+                         level=2.9, clear_level=2.7, for_s=0)
+    engine = RulesEngine(rules=[rule], assets=[station()], started_at=T0,
+                         flapping=FlapGuard(transitions=4, window_s=600))
+    swinging = samples([3.0, 2.6] * 10, every_s=10)  # 20 changes in 200 s
+    out = run(engine, swinging)
+    assert [t.state for t in out] == [AlertState.FIRING, AlertState.RESOLVED, AlertState.FIRING, AlertState.FIRING]
+    assert "flapping (4 changes within 600 s)" in out[-1].summary
+    quiet_from = swinging[-1].ts
+    assert engine.evaluate(engine.batch([]), now=quiet_from + timedelta(seconds=599)) == []
+    [settled] = engine.evaluate(engine.batch([]), now=quiet_from + timedelta(seconds=601))
+    assert settled.state is AlertState.RESOLVED, "it settled below the clear level: resolved, once"
