@@ -79,6 +79,7 @@ class AlertPublic(_Out):
     acknowledged_by: str | None
     ack_comment: str
     escalated_at: datetime | None
+    suppressed_by: str | None  # the maintenance window it fired in: recorded, nobody paged
 
 
 class AcknowledgeIn(BaseModel):

@@ -13,6 +13,7 @@ from collector.modbus.config import ModbusEndpoint, ModbusProfile
 from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
 from rules.models import Rule
+from tickets.maintenance import MaintenanceWindow
 
 AssetKind = Literal[
     "regulator_station", "regulator_cabinet", "regulator_box",  # Modbus RTUs
@@ -209,11 +210,17 @@ class Config(Frozen):
     vault: VaultSettings = VaultSettings()
     mqtt: MqttSettings | None = None  # the broker alarm hosts publish to
     duty: DutySettings = DutySettings()
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> "Config":
         if self.duty.calendar is not None and self.duty.calendar not in self.sla.calendars:
             raise ValueError(f"duty: unknown calendar {self.duty.calendar!r}")
+        _unique("maintenance_windows", [w.id for w in self.maintenance_windows])
+        for window in self.maintenance_windows:
+            unknown = set(window.assets) - {a.id for a in self.assets} | set(window.sites) - {s.id for s in self.sites}
+            if unknown:
+                raise ValueError(f"maintenance window {window.id!r}: unknown asset(s)/site(s) {sorted(unknown)}")
         _unique("customers", [c.id for c in self.customers])
         _unique("sites", [s.id for s in self.sites])
         _unique("assets", [a.id for a in self.assets])

@@ -358,6 +358,7 @@ class Pipeline:
             ticks += 1
             try:
                 await asyncio.to_thread(self._writer.escalate, now=self.parts.clock.now())
+                await asyncio.to_thread(self._writer.announce_after_maintenance, now=self.parts.clock.now())
                 if ticks % SLA_CHECK_EVERY_TICKS == 0:
                     await asyncio.to_thread(self._writer.check_arrivals, now=self.parts.clock.now())
                 if self._unapplied:

@@ -66,6 +66,7 @@ class AlertRow(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     ack_comment: Mapped[str] = mapped_column(Text, default="")
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    suppressed_by: Mapped[str | None] = mapped_column(String(64))  # the maintenance window holding it
 
     __table_args__ = (
         Index(

@@ -23,6 +23,7 @@ from rules.models import ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
 from tickets.duty import desk_for
+from tickets.maintenance import covering
 from tickets.sla import arrive_by
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class WriteSummary:
     alerts_resolved: int = 0
     tickets_opened: int = 0
     occurrences_added: int = 0
+    suppressed: int = 0  # fired inside a maintenance window: recorded, no ticket yet
     ignored: int = 0  # already applied (restart, duplicate, another process won)
 
 
@@ -82,22 +84,31 @@ class TicketWriter:
             return ("alerts_resolved",)
         if firing is not None:
             return ("ignored",)
+        window = self._maintenance(t)
         alert = AlertRow(
             fingerprint=t.fingerprint, asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel,
             severity=t.severity.value, state=AlertState.FIRING.value, started_at=t.at,
-            value=t.value, unit=t.unit, summary=t.summary,
+            value=t.value, unit=t.unit, summary=t.summary, suppressed_by=window,
         )
         session.add(alert)
         session.flush()  # raises IntegrityError here if another writer got there first
         audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id),
-              action="fired", detail={"fingerprint": t.fingerprint, "summary": t.summary})
+              action="fired", detail={"fingerprint": t.fingerprint, "summary": t.summary, "maintenance": window})
+        if window is not None:
+            # Recorded, but nobody is paged: a technician is working on it (announced when
+            # the window ends if it is still firing — announce_after_maintenance).
+            return ("alerts_opened", "suppressed")
+        return ("alerts_opened", self._ticket_for(session, t))
+
+    def _ticket_for(self, session: Session, t: AlertTransition) -> str:
+        """An occurrence on the fault's open ticket, or a new ticket (marked if a repeat)."""
         ticket = self._open_ticket(session, t.fingerprint)
         if ticket is not None:
             ticket.occurrences += 1
             ticket.updated_at = t.at
             audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
                   action="occurrence", detail={"summary": t.summary, "occurrences": ticket.occurrences})
-            return ("alerts_opened", "occurrences_added")
+            return "occurrences_added"
         ticket = self._new_ticket(t)
         previous = session.scalars(
             select(TicketRow)
@@ -115,6 +126,41 @@ class TicketWriter:
                                        "arrive_by": ticket.arrive_by.isoformat(), "repeat_of": ticket.repeat_of})
         log.warning("ticket %d opened for the %s desk: %s (arrive by %s)", ticket.id, ticket.desk, ticket.title,
                     ticket.arrive_by.isoformat())
+        return "tickets_opened"
+
+    def _maintenance(self, t: AlertTransition, at: datetime | None = None) -> str | None:
+        windows = self._config.maintenance_windows
+        if not windows:
+            return None
+        asset = self._config.asset(t.asset_id)
+        site = self._config.site(asset.site)
+        window = covering(windows, at or t.at, asset_id=asset.id, site_id=site.id, time_zone=site.time_zone)
+        return None if window is None else window.id
+
+    def announce_after_maintenance(self, *, now: datetime) -> int:
+        """Alerts that fired inside a maintenance window and still fire after it: page now."""
+        if not self._config.maintenance_windows:
+            return 0
+        announced = 0
+        with self._sessions() as session:
+            held = session.scalars(
+                select(AlertRow).where(AlertRow.state == AlertState.FIRING.value, AlertRow.suppressed_by.is_not(None))
+            ).all()
+            for alert in held:
+                t = AlertTransition(
+                    fingerprint=alert.fingerprint, asset_id=alert.asset_id, rule_id=alert.rule_id,
+                    channel=alert.channel, state=AlertState.FIRING, at=now, severity=Severity(alert.severity),
+                    value=alert.value, unit=alert.unit, summary=alert.summary,
+                )
+                if self._maintenance(t, now) is not None:
+                    continue
+                audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id),
+                      action="announced", detail={"after_maintenance": alert.suppressed_by})
+                alert.suppressed_by = None
+                self._ticket_for(session, t)
+                announced += 1
+            session.commit()
+        return announced
         return ("alerts_opened", "tickets_opened")
 
     def escalate(self, *, now: datetime) -> int:

@@ -4,6 +4,7 @@ Runs on SQLite and on the machine's PostgreSQL (the ``database_url`` fixture).""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime, timedelta
 
@@ -212,3 +213,29 @@ def test_an_arrive_by_that_passes_with_nobody_on_site_is_a_recorded_breach(db_se
         assert ticket.sla_breached and ticket.priority == 1
         last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc())).first()
         assert (last.entity, last.action) == ("ticket", "sla_breached")
+
+
+def test_a_fault_inside_a_maintenance_window_is_recorded_and_announced_only_if_it_outlasts_it(db_session_factory):
+    from tickets.maintenance import MaintenanceWindow
+
+    window = MaintenanceWindow(id="lockup-test", reason="testing lock-up pressure", assets=("rs-north-01",),
+                               start=T0, end=T0 + timedelta(hours=2))
+    config = load_config("config/sitewatch.example.toml").model_copy(update={"maintenance_windows": (window,)})
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    held = writer.apply([transition(AlertState.FIRING, T0 + timedelta(minutes=10))])
+    assert (held.alerts_opened, held.suppressed, held.tickets_opened) == (1, 1, 0)
+    assert writer.announce_after_maintenance(now=T0 + timedelta(hours=1)) == 0, "the window still runs"
+    assert writer.announce_after_maintenance(now=T0 + timedelta(hours=2, seconds=1)) == 1
+    with db_session_factory() as session:
+        [ticket] = session.scalars(select(TicketRow)).all()
+        alert = session.scalars(select(AlertRow)).one()
+        assert alert.suppressed_by is None and ticket.opened_at == T0 + timedelta(hours=2, seconds=1)
+        actions = session.scalars(select(AuditRow.action).where(AuditRow.entity == "alert")).all()
+        assert actions == ["fired", "announced"]
+    # a fault that ends inside its window is recorded and never pages anyone
+    other = dataclasses.replace(transition(AlertState.FIRING, T0 + timedelta(minutes=20)),
+                                fingerprint="rs-north-01/outlet-low/outlet_kpa", rule_id="outlet-low")
+    writer.apply([other, dataclasses.replace(other, state=AlertState.RESOLVED, at=T0 + timedelta(minutes=30))])
+    assert writer.announce_after_maintenance(now=T0 + timedelta(hours=3)) == 0
+    with db_session_factory() as session:
+        assert count(session, TicketRow) == 1 and count(session, AlertRow) == 2
