@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import sys
 from collections.abc import Sequence
-
-import httpx
 
 from simulators.alarmhost.control import ControlServer
 from simulators.alarmhost.fleet import ACTIONS, build
 from simulators.alarmhost.spec import FleetConfig, make_host_specs
-
-HTTP_TIMEOUT_S = 5.0
+from simulators.common.cli import call_control, positive_int, serve_until_signalled
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,8 +26,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run N hosts and the control API until SIGINT/SIGTERM")
     serve.add_argument("--broker", default="127.0.0.1:1883", type=_address, help="HOST:PORT (default 127.0.0.1:1883)")
-    serve.add_argument("--hosts", type=_positive_int, default=1, help="number of hosts (default 1)")
-    serve.add_argument("--zones", type=_positive_int, default=8, help="zones per host (default 8)")
+    serve.add_argument("--hosts", type=positive_int, default=1, help="number of hosts (default 1)")
+    serve.add_argument("--zones", type=positive_int, default=8, help="zones per host (default 8)")
     serve.add_argument("--heartbeat-s", type=float, default=30.0, help="seconds between heartbeats (default 30)")
     serve.add_argument("--topic-prefix", default="sitewatch/alarmhost")
     serve.add_argument("--run-id", default="run0", help="part of client and event ids (default run0)")
@@ -61,46 +56,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _run(config: FleetConfig, *, control_port: int) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     fleet = build(config)
-    control = ControlServer(fleet, port=control_port)
-    try:
-        await fleet.start()
-        await control.start()
-        for spec in fleet.hosts:
-            print(f"{spec.host_id} {config.topic_prefix}/{spec.host_id} zones={spec.zones}")
-        print(f"control {control.url}", flush=True)
-        await stop.wait()
-    finally:
-        await control.stop()
-        await fleet.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return 0
+
+    def describe() -> list[str]:
+        return [f"{s.host_id} {config.topic_prefix}/{s.host_id} zones={s.zones}" for s in fleet.hosts]
+
+    return await serve_until_signalled(fleet, ControlServer(fleet, port=control_port), describe=describe)
 
 
 def _act(args: argparse.Namespace) -> int:
     url = f"{args.control.rstrip('/')}/hosts/{args.host}/actions"
-    try:
-        response = httpx.post(url, json={"action": args.action, "zone": args.zone}, timeout=HTTP_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        print(f"error: POST {url}: {exc}", file=sys.stderr)
-        return 1
-    if response.is_error:
-        print(f"error: {response.status_code} {response.text}", file=sys.stderr)
-        return 1
-    print(response.text)
-    return 0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return call_control("POST", url, json={"action": args.action, "zone": args.zone})
 
 
 def _address(text: str) -> tuple[str, int]:

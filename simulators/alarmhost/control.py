@@ -1,18 +1,12 @@
 """HTTP JSON control API of a running fleet: list hosts, make them act.
 
-Served by uvicorn in the caller's event loop on a socket bound before start, so port 0 works
-(the same pattern as the regulator simulator's control server).
+`create_control_app(fleet)` builds the app; `ControlServer` serves it in the caller's event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import Iterator
 from typing import Annotated, Any
 
-import uvicorn
 from fastapi import FastAPI, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simulators.alarmhost.errors import HostOffline, InvalidAction, UnknownHost
 from simulators.alarmhost.fleet import ACTIONS, AlarmHostFleet
 from simulators.alarmhost.spec import LOOPBACK
+from simulators.common import control
 
 
 class ActionCreate(BaseModel):
@@ -78,47 +73,8 @@ def create_control_app(fleet: AlarmHostFleet) -> FastAPI:
     return app
 
 
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The embedding program owns SIGINT/SIGTERM; uvicorn would take them over.
-        yield
-
-
-class ControlServer:
-    """Serves the control app on `host:port` (0 = ephemeral) in the running event loop."""
+class ControlServer(control.ControlServer):
+    """Serves the fleet's control app on `host:port` (0 = ephemeral) in the running event loop."""
 
     def __init__(self, fleet: AlarmHostFleet, *, host: str = LOOPBACK, port: int = 0) -> None:
-        self._fleet = fleet
-        self._host = host
-        self._port = port
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._bound_port: int | None = None
-
-    @property
-    def url(self) -> str:
-        if self._bound_port is None:
-            raise RuntimeError("control server not started")
-        return f"http://{self._host}:{self._bound_port}"
-
-    async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("control server already started")
-        sock = socket.create_server((self._host, self._port))  # listening: connects queue until served
-        self._bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(create_control_app(self._fleet), lifespan="off", log_level="warning", access_log=False)
-        self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._serve(self._server, sock), name="alarmhost-control-api")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None or self._server is None:
-            return
-        self._server.should_exit = True
-        await task
-
-    @staticmethod
-    async def _serve(server: _EmbeddedServer, sock: socket.socket) -> None:
-        with sock:
-            await server.serve(sockets=[sock])
+        super().__init__(lambda: create_control_app(fleet), host=host, port=port, name="alarmhost-control-api")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from simulators.common.errors import SimulatorError
 
-class SimulatorError(Exception):
-    """Base of the alarm-host simulator's errors."""
+__all__ = ["BrokerUnreachable", "HostOffline", "InvalidAction", "SimulatorError", "UnknownHost"]
 
 
 class UnknownHost(SimulatorError):

@@ -20,7 +20,6 @@ from simulators.camera.auth import HttpAuth, check_username_token
 from simulators.camera.events import TOPICS, EventService, Notification
 from simulators.camera.faults import ActiveFault
 from simulators.camera.frames import SceneSpec, encode_jpeg, render
-from simulators.camera.server import AppServer
 from simulators.camera.services import (
     DEVICE_PATH,
     EVENTS_PATH,
@@ -46,6 +45,7 @@ from simulators.camera.soap import (
     qname,
 )
 from simulators.camera.spec import CameraSpec
+from simulators.common.control import AppServer
 
 SUBSCRIPTION_PATH = "/onvif/subscription"
 CHANGED_PASSWORD_SUFFIX = "-changed-on-site"
@@ -67,7 +67,12 @@ class Camera:
             offset=lambda: timedelta(seconds=self.clock_offset_s),
             default_lifetime_s=spec.default_subscription_s,
         )
-        self.server = AppServer(self._app, host=host, name=f"camera-{spec.camera_id}")
+        self.server = AppServer(
+            self._app,
+            host=host,
+            name=f"camera-{spec.camera_id}",
+            graceful_shutdown_s=2,  # long-polls are woken first; this is a backstop
+        )
         self._operations = {
             qname("tds:GetSystemDateAndTime"): lambda r, s: system_date_and_time(self.camera_now()),
             qname("tds:GetDeviceInformation"): lambda r, s: device_information(self.spec),

@@ -5,32 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import FastAPI, Path, Request, status
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI, Path
+from pydantic import BaseModel
 
-from simulators.camera.errors import FleetNotRunning, InvalidFaultParams, PortUnavailable, UnknownCamera, UnknownFault
-from simulators.camera.faults import ActiveFault
 from simulators.camera.fleet import CameraFleet
-from simulators.camera.server import AppServer
 from simulators.camera.spec import LOOPBACK
-
-
-class FaultCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    fault: str
-    params: dict[str, float] = Field(default_factory=dict)
-
-
-class FaultPublic(BaseModel):
-    fault: str
-    started_at: datetime
-    params: dict[str, float]
-
-    @classmethod
-    def of(cls, active: ActiveFault) -> FaultPublic:
-        return cls(fault=active.name, started_at=active.started_at, params=dict(active.params))
+from simulators.common import control
+from simulators.common.control import FaultPublic, add_fault_routes
 
 
 class CameraPublic(BaseModel):
@@ -66,61 +47,12 @@ def create_control_app(fleet: CameraFleet) -> FastAPI:
     async def get_camera(camera_id: CameraId) -> CameraPublic:
         return camera_public(camera_id)
 
-    @app.post("/cameras/{camera_id}/faults", status_code=status.HTTP_201_CREATED)
-    async def inject_fault(camera_id: CameraId, body: FaultCreate) -> FaultPublic:
-        return FaultPublic.of(await fleet.inject(camera_id, body.fault, **body.params))
-
-    @app.delete("/cameras/{camera_id}/faults/{fault}", status_code=status.HTTP_204_NO_CONTENT)
-    async def clear_fault(camera_id: CameraId, fault: str) -> None:
-        await fleet.clear(camera_id, fault)
-
-    @app.delete("/cameras/{camera_id}/faults", status_code=status.HTTP_204_NO_CONTENT)
-    async def clear_all_faults(camera_id: CameraId) -> None:
-        await fleet.clear(camera_id)
-
-    @app.exception_handler(UnknownCamera)
-    async def _unknown_camera(_: Request, exc: UnknownCamera) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
-
-    @app.exception_handler(UnknownFault)
-    async def _unknown_fault(_: Request, exc: UnknownFault) -> JSONResponse:
-        return JSONResponse(
-            {"detail": str(exc), "known_faults": list(exc.known)},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
-
-    @app.exception_handler(InvalidFaultParams)
-    async def _bad_params(_: Request, exc: InvalidFaultParams) -> JSONResponse:
-        return JSONResponse(
-            {"detail": str(exc), "known_params": list(exc.known)},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
-
-    @app.exception_handler(FleetNotRunning)
-    @app.exception_handler(PortUnavailable)
-    async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
-
+    add_fault_routes(app, fleet, collection="cameras")
     return app
 
 
-class ControlServer:
-    """Serves the control app on `host:port` (0 = ephemeral) in the running event loop."""
+class ControlServer(control.ControlServer):
+    """Serves the fleet's control app on `host:port` (0 = ephemeral) in the running event loop."""
 
     def __init__(self, fleet: CameraFleet, *, host: str = LOOPBACK, port: int = 0) -> None:
-        self._host = host
-        self._port = port
-        self._server = AppServer(lambda: create_control_app(fleet), host=host, name="camera-control-api")
-        self._bound_port: int | None = None
-
-    @property
-    def url(self) -> str:
-        if self._bound_port is None:
-            raise RuntimeError("control server not started")
-        return f"http://{self._host}:{self._bound_port}"
-
-    async def start(self) -> None:
-        self._bound_port = await self._server.open(port=self._port)
-
-    async def stop(self) -> None:
-        await self._server.close()
+        super().__init__(lambda: create_control_app(fleet), host=host, port=port, name="camera-control-api")

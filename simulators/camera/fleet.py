@@ -7,19 +7,23 @@ from datetime import datetime
 
 from domain.time import Clock, SystemClock
 from simulators.camera.camera import Camera
-from simulators.camera.errors import FleetNotRunning, UnknownCamera, UnknownFault
-from simulators.camera.faults import FAULT_KINDS, ActiveFault, fault_params, known_faults
+from simulators.camera.errors import FleetNotRunning, UnknownCamera
+from simulators.camera.faults import FAULT_KINDS, ActiveFault, fault_params
 from simulators.camera.spec import CameraSpec, FleetConfig
+from simulators.common.fleet import FaultFleet
 
 
-class CameraFleet:
+class CameraFleet(FaultFleet[Camera]):
     """Starts, stops and injects faults into a set of cameras; time comes from `clock`."""
 
+    unknown_device = UnknownCamera
+    offline_fault = "offline"
+    fault_kinds = FAULT_KINDS
+
     def __init__(self, config: FleetConfig, *, clock: Clock | None = None) -> None:
+        clock = clock or SystemClock()
+        super().__init__({c.camera_id: Camera(c, clock=clock, host=config.host) for c in config.cameras}, clock=clock)
         self._config = config
-        self._clock: Clock = clock or SystemClock()
-        self._cameras = {c.camera_id: Camera(c, clock=self._clock, host=config.host) for c in config.cameras}
-        self._running = False
 
     @property
     def host(self) -> str:
@@ -29,75 +33,40 @@ class CameraFleet:
     def cameras(self) -> tuple[CameraSpec, ...]:
         return self._config.cameras
 
-    @property
-    def running(self) -> bool:
-        return self._running
-
-    async def start(self) -> None:
-        """Bind every camera's server; on a failure the ones already started are stopped."""
-        if self._running:
-            raise RuntimeError("fleet already started")
-        try:
-            for camera in self._cameras.values():
-                camera.boot(clock_s=None)
-                await camera.listen()
-                if "offline" in camera.faults:  # injected before start: bind, then go silent
-                    await camera.close()
-        except BaseException:  # cleanup only: nothing half-started is left listening
-            await self._close_all()
-            raise
-        self._running = True
-
-    async def stop(self) -> None:
-        await self._close_all()
-        self._running = False
-
-    async def __aenter__(self) -> CameraFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+    def _boot_all(self) -> None:
+        for camera in self._devices.values():
+            camera.boot(clock_s=None)
 
     def spec_of(self, camera_id: str) -> CameraSpec:
-        return self._camera(camera_id).spec
-
-    def port_of(self, camera_id: str) -> int:
-        camera = self._camera(camera_id)
-        if camera.port is None:
-            raise FleetNotRunning(f"camera {camera_id!r} has no port until the fleet is started")
-        return camera.port
+        return self._device(camera_id).spec
 
     def camera_time(self, camera_id: str) -> datetime:
         """What the camera's own clock says now (drift included)."""
-        return self._camera(camera_id).camera_now()
+        return self._device(camera_id).camera_now()
 
     def boot_at(self, camera_id: str) -> datetime:
-        camera = self._camera(camera_id)
+        camera = self._device(camera_id)
         if camera.boot_at is None:
             raise FleetNotRunning(f"camera {camera_id!r} has not been started")
         return camera.boot_at
 
     def password_of(self, camera_id: str) -> str:
         """The password the camera accepts now (changed by `wrong_credentials`)."""
-        return self._camera(camera_id).password
+        return self._device(camera_id).password
 
     def subscription_count(self, camera_id: str) -> int:
-        return self._camera(camera_id).events.active_count()
+        return self._device(camera_id).events.active_count()
 
     def snapshot(self, camera_id: str) -> bytes:
         """The JPEG the snapshot URI would serve now."""
-        return self._camera(camera_id).snapshot_jpeg()
-
-    def active_faults(self, camera_id: str) -> tuple[ActiveFault, ...]:
-        return tuple(self._camera(camera_id).faults.values())
+        return self._device(camera_id).snapshot_jpeg()
 
     async def inject(self, camera_id: str, fault: str, /, **params: float) -> ActiveFault:
         """Start `fault` now; injecting an active fault again restarts it with the new params.
 
         `reboot` is one-shot: it happens now and is not listed among the active faults.
         """
-        camera = self._camera(camera_id)
+        camera = self._device(camera_id)
         active = ActiveFault(fault, self._clock.now(), fault_params(fault, params))
         if FAULT_KINDS[fault].one_shot:
             camera.boot(clock_s=active.params.get("clock_s"))
@@ -105,35 +74,9 @@ class CameraFleet:
         if fault in camera.faults:
             camera.fault_ended(fault)
         camera.fault_started(active)
-        if fault == "offline" and self._running:
+        if fault == self.offline_fault and self._running:
             await camera.close()
         return active
-
-    async def clear(self, camera_id: str, fault: str | None = None) -> tuple[str, ...]:
-        """End one fault (or all); returns the names cleared. Inactive faults are a no-op."""
-        camera = self._camera(camera_id)
-        if fault is not None and fault not in FAULT_KINDS:
-            raise UnknownFault(fault, known=known_faults())
-        if fault is None:
-            names = tuple(camera.faults)
-        else:
-            names = (fault,) if fault in camera.faults else ()
-        if "offline" in names and self._running:
-            # Back on the same port; if that fails the fault stays in force and the error says why.
-            await camera.listen()
-        for name in names:
-            camera.fault_ended(name)
-        return names
-
-    def _camera(self, camera_id: str) -> Camera:
-        try:
-            return self._cameras[camera_id]
-        except KeyError:
-            raise UnknownCamera(camera_id, known=tuple(self._cameras)) from None
-
-    async def _close_all(self) -> None:
-        for camera in self._cameras.values():
-            await camera.close()
 
 
 def build(config: FleetConfig | Mapping[str, object], *, clock: Clock | None = None) -> CameraFleet:

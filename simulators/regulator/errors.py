@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
+from simulators.common.errors import (
+    FleetNotRunning,
+    InvalidFaultParams,
+    PortUnavailable,
+    SimulatorError,
+    UnknownDevice,
+    UnknownFault,
+)
 
-class SimulatorError(Exception):
-    """Base of every error the simulator raises on purpose."""
-
-
-class UnknownStation(SimulatorError, KeyError):
-    def __init__(self, station_id: str, *, known: tuple[str, ...]) -> None:
-        super().__init__(station_id)
-        self.station_id = station_id
-        self.known = known
-
-    def __str__(self) -> str:
-        # KeyError would print repr(arg) only; say what exists instead.
-        shown = ", ".join(self.known[:5]) + (" ..." if len(self.known) > 5 else "")
-        return f"unknown station {self.station_id!r} (stations: {shown})"
-
-
-class UnknownFault(SimulatorError, ValueError):
-    def __init__(self, fault: str, *, known: tuple[str, ...]) -> None:
-        super().__init__(f"unknown fault {fault!r}; known faults: {', '.join(known)}")
-        self.fault = fault
-        self.known = known
+__all__ = [
+    "DeviceFailure",
+    "FleetNotRunning",
+    "InvalidFaultParams",
+    "PortUnavailable",
+    "SimulatorError",
+    "UnknownFault",
+    "UnknownStation",
+]
 
 
-class InvalidFaultParams(SimulatorError, ValueError):
-    def __init__(self, fault: str, message: str, *, known: tuple[str, ...]) -> None:
-        accepted = ", ".join(known) if known else "none"
-        super().__init__(f"fault {fault!r}: {message} (accepted params: {accepted})")
-        self.fault = fault
-        self.known = known
-
-
-class FleetNotRunning(SimulatorError, RuntimeError):
-    """A port was asked for before the fleet was started."""
-
-
-class PortUnavailable(SimulatorError, OSError):
-    """A station's server could not bind its port (e.g. re-opening after comm_loss)."""
+class UnknownStation(UnknownDevice):
+    noun = "station"
 
 
 class DeviceFailure(SimulatorError):
