@@ -54,11 +54,13 @@ def stop(proc: subprocess.Popen) -> str:
 
 
 def test_demo_serves_the_dashboard_and_stops_cleanly_on_ctrl_c(tmp_path):
-    proc, url = start(["demo", "--port", "0", "--stations", "3", "--cameras", "2", "--alarm-hosts", "1", "--no-schedule", "--poll-interval-s", "0.5",
+    proc, url = start(["demo", "--port", "0", "--stations", "3", "--cameras", "2", "--alarm-hosts", "1",
+                       "--no-schedule", "--poll-interval-s", "0.5",
                        "--data-dir", str(tmp_path)], tmp_path)
     try:
         page = httpx.get(url + "/", timeout=10)
         assert page.status_code == 200 and "Regulator station 001" in page.text
+        assert "Camera 001" in page.text and "Alarm host 001" in page.text, "all three kinds of device"
         assert httpx.get(url + "/healthz", timeout=10).json()["status"] == "ok"
     finally:
         out = stop(proc)
