@@ -194,6 +194,11 @@ class RulesSettings(Frozen):
     # alert until it has been quiet for a window (None: no flapping detection).
     flap_transitions: int | None = Field(default=None, ge=2)
     flap_window_s: float = Field(default=600.0, gt=0)
+    # When at least this many of a site's assets go silent together (no-data rules), and at
+    # least site_down_fraction of them, it is the site (network, power) that is down: one
+    # site ticket, and the assets' no-data alerts are recorded without tickets of their own.
+    site_down_min_assets: int | None = Field(default=None, ge=2)
+    site_down_fraction: float = Field(default=0.8, gt=0, le=1)
 
 
 class Config(Frozen):

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
+from config.models import Config, Site
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.tickets import ServiceType, TicketState
-from rules.models import ThresholdRule
+from rules.models import NoDataRule, ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
 from tickets.duty import desk_for
@@ -52,11 +52,13 @@ class TicketWriter:
 
     def apply(self, transitions: Sequence[AlertTransition]) -> WriteSummary:
         counts = dict.fromkeys(WriteSummary.__slots__, 0)
+        with self._sessions() as session:
+            down = self._sites_down(session, transitions)
         for transition in transitions:
             # One transaction per transition: a conflict on one never rolls back another.
             with self._sessions() as session:
                 try:
-                    outcome = self._apply_one(session, transition)
+                    outcome = self._apply_one(session, transition, down)
                     session.commit()
                 except IntegrityError:
                     session.rollback()
@@ -65,7 +67,7 @@ class TicketWriter:
                 counts[key] += 1
         return WriteSummary(**counts)
 
-    def _apply_one(self, session: Session, t: AlertTransition) -> tuple[str, ...]:
+    def _apply_one(self, session: Session, t: AlertTransition, down: set[str] = frozenset()) -> tuple[str, ...]:
         firing = session.scalars(
             select(AlertRow).where(AlertRow.fingerprint == t.fingerprint, AlertRow.state == AlertState.FIRING.value)
         ).one_or_none()
@@ -85,6 +87,11 @@ class TicketWriter:
         if firing is not None:
             return ("ignored",)
         window = self._maintenance(t)
+        site_id = self._config.asset(t.asset_id).site
+        site_down = site_id in down and t.rule_id in self._no_data_rules
+        if site_down and window is None:
+            window = f"site-down:{site_id}"  # the site's ticket speaks for it
+            self._site_ticket(session, site_id, t.at)
         alert = AlertRow(
             fingerprint=t.fingerprint, asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel,
             severity=t.severity.value, state=AlertState.FIRING.value, started_at=t.at,
@@ -94,6 +101,8 @@ class TicketWriter:
         session.flush()  # raises IntegrityError here if another writer got there first
         audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id),
               action="fired", detail={"fingerprint": t.fingerprint, "summary": t.summary, "maintenance": window})
+        if site_down:
+            return ("alerts_opened", "suppressed")
         if window is not None:
             # Recorded, but nobody is paged: a technician is working on it (announced when
             # the window ends if it is still firing — announce_after_maintenance).
@@ -128,6 +137,54 @@ class TicketWriter:
                     ticket.arrive_by.isoformat())
         return "tickets_opened"
 
+    @property
+    def _no_data_rules(self) -> set[str]:
+        return {r.id for r in self._config.rules if isinstance(r, NoDataRule)}
+
+    def _sites_down(self, session: Session, transitions: Sequence[AlertTransition]) -> set[str]:
+        """Sites where enough assets are silent at once (already, or in this batch) to blame
+        the site rather than each device: a network outage silences them all together."""
+        settings = self._config.rules_engine
+        rules = self._no_data_rules
+        if settings.site_down_min_assets is None or not rules:
+            return set()
+        firing = session.scalars(
+            select(AlertRow.asset_id).where(AlertRow.state == AlertState.FIRING.value, AlertRow.rule_id.in_(rules))
+        ).all()
+        fresh = [t.asset_id for t in transitions if t.state is AlertState.FIRING and t.rule_id in rules]
+        silent: dict[str, set[str]] = {}
+        for asset_id in [*firing, *fresh]:
+            try:
+                silent.setdefault(self._config.asset(asset_id).site, set()).add(asset_id)
+            except KeyError:
+                continue  # an alert of an asset no longer configured
+        down = set()
+        for site_id, assets in silent.items():
+            total = sum(1 for a in self._config.assets if a.site == site_id)
+            if len(assets) >= settings.site_down_min_assets and len(assets) >= settings.site_down_fraction * total:
+                down.add(site_id)
+        return down
+
+    def _site_ticket(self, session: Session, site_id: str, at: datetime) -> None:
+        fp = f"site:{site_id}/site-down/network"
+        if self._open_ticket(session, fp) is not None:
+            return
+        site = self._config.site(site_id)
+        ticket = TicketRow(
+            fingerprint=fp, asset_id=f"site:{site_id}", site_id=site_id, rule_id="site-down", channel=None,
+            title=f"{site.name}: its devices went silent together — network or power at the site?",
+            severity=Severity.CRITICAL.value, priority=1, state=TicketState.REGISTERED.value,
+            service_type=ServiceType.B_CONTRACT.value, source="rules", opened_at=at, occurrences=1, updated_at=at,
+            arrive_by=arrive_by(opened_at=at, zone=self._config.sla.zones[site.sla_zone],
+                                calendars=self._config.sla.calendars, time_zone=site.time_zone),
+            desk=self._desk(at, site),
+        )
+        session.add(ticket)
+        session.flush()
+        audit(session, at=at, actor=self._actor, entity="ticket", entity_id=str(ticket.id), action="opened",
+              detail={"fingerprint": fp, "title": ticket.title})
+        log.warning("ticket %d opened: site %s is down", ticket.id, site_id)
+
     def _maintenance(self, t: AlertTransition, at: datetime | None = None) -> str | None:
         windows = self._config.maintenance_windows
         if not windows:
@@ -137,9 +194,15 @@ class TicketWriter:
         window = covering(windows, at or t.at, asset_id=asset.id, site_id=site.id, time_zone=site.time_zone)
         return None if window is None else window.id
 
+    def _desk(self, at: datetime, site: Site) -> str:
+        duty = self._config.duty
+        calendar = self._config.sla.calendars.get(duty.calendar) if duty.calendar else None
+        return desk_for(at, time_zone=site.time_zone, duty=duty, calendar=calendar)
+
     def announce_after_maintenance(self, *, now: datetime) -> int:
         """Alerts that fired inside a maintenance window and still fire after it: page now."""
-        if not self._config.maintenance_windows:
+        windows = {w.id for w in self._config.maintenance_windows}
+        if not windows:
             return 0
         announced = 0
         with self._sessions() as session:
@@ -147,6 +210,8 @@ class TicketWriter:
                 select(AlertRow).where(AlertRow.state == AlertState.FIRING.value, AlertRow.suppressed_by.is_not(None))
             ).all()
             for alert in held:
+                if alert.suppressed_by not in windows:
+                    continue  # held for another reason (its site is down)
                 t = AlertTransition(
                     fingerprint=alert.fingerprint, asset_id=alert.asset_id, rule_id=alert.rule_id,
                     channel=alert.channel, state=AlertState.FIRING, at=now, severity=Severity(alert.severity),
@@ -232,11 +297,8 @@ class TicketWriter:
             opened_at=t.at, zone=self._config.sla.zones[site.sla_zone],
             calendars=self._config.sla.calendars, time_zone=site.time_zone,
         )
-        duty = self._config.duty
-        desk = desk_for(t.at, time_zone=site.time_zone, duty=duty,
-                        calendar=self._config.sla.calendars.get(duty.calendar) if duty.calendar else None)
         return TicketRow(
-            desk=desk,
+            desk=self._desk(t.at, site),
             fingerprint=t.fingerprint, asset_id=t.asset_id, site_id=site.id, rule_id=t.rule_id,
             channel=t.channel, title=t.summary, severity=t.severity.value, priority=PRIORITY[t.severity],
             state=TicketState.REGISTERED.value, service_type=ServiceType.B_CONTRACT.value, source="rules",

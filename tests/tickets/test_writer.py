@@ -239,3 +239,42 @@ def test_a_fault_inside_a_maintenance_window_is_recorded_and_announced_only_if_i
     assert writer.announce_after_maintenance(now=T0 + timedelta(hours=3)) == 0
     with db_session_factory() as session:
         assert count(session, TicketRow) == 1 and count(session, AlertRow) == 2
+
+
+def site_config(**engine):
+    from config.load import config_from_dict
+    from sitewatch.demo import example_config
+
+    raw = example_config()
+    station = raw["assets"][0]
+    raw["assets"] += [station | {"id": f"rs-north-0{i}", "name": f"North 0{i}"} for i in (2, 3)]
+    raw["rules_engine"] = {"site_down_min_assets": 3, "site_down_fraction": 0.75} | engine
+    return config_from_dict(raw)  # four assets on site "north"
+
+
+def silent(asset_id: str, at: datetime) -> AlertTransition:
+    return AlertTransition(
+        fingerprint=f"{asset_id}/no-data/outlet_kpa", asset_id=asset_id, rule_id="no-data", channel="outlet_kpa",
+        state=AlertState.FIRING, at=at, severity=Severity.MAJOR, value=None, unit="kPa",
+        summary=f"{asset_id}: no outlet_kpa data for more than 30 s",
+    )
+
+
+def test_a_site_whose_devices_go_silent_together_gets_one_ticket_not_a_storm(db_session_factory):
+    writer = TicketWriter(sessions=db_session_factory, config=site_config())
+    summary = writer.apply([silent(a, T0) for a in ("rs-north-01", "rs-north-02", "rs-north-03")])
+    assert (summary.alerts_opened, summary.suppressed, summary.tickets_opened) == (3, 3, 0)
+    with db_session_factory() as session:
+        [ticket] = session.scalars(select(TicketRow)).all()
+        assert ticket.fingerprint == "site:north/site-down/network" and ticket.priority == 1
+        assert "went silent together" in ticket.title
+        held = session.scalars(select(AlertRow.suppressed_by)).all()
+        assert held == ["site-down:north"] * 3, "each device's alert is kept, under the site's ticket"
+    later = writer.apply([silent("ah-north-01", T0 + timedelta(seconds=5))])
+    assert later.suppressed == 1 and later.tickets_opened == 0, "the site is still down: no extra ticket"
+
+
+def test_one_silent_device_is_its_own_fault(db_session_factory):
+    writer = TicketWriter(sessions=db_session_factory, config=site_config())
+    summary = writer.apply([silent("rs-north-02", T0)])
+    assert (summary.tickets_opened, summary.suppressed) == (1, 0)
