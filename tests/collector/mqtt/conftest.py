@@ -14,7 +14,7 @@ import pytest
 from collector.mqtt.config import MqttSettings
 from collector.mqtt.consumer import AlarmHostConsumer
 from domain.samples import Sample
-from sitewatch.broker import MosquittoBroker, find_mosquitto
+from sitewatch.broker import MosquittoBroker, find_mosquitto, mosquitto_broker
 
 MACHINE_BROKER = ("127.0.0.1", 1883)  # the system Mosquitto this machine runs
 WAIT_S = 20.0
@@ -91,10 +91,5 @@ async def private_mosquitto() -> AsyncIterator[MosquittoBroker]:
     executable = find_mosquitto()
     if executable is None:
         pytest.fail("mosquitto is not installed (apt-get install mosquitto)", pytrace=False)
-    broker = MosquittoBroker(executable=executable)
-    try:
-        await broker.start()
+    async with mosquitto_broker(executable=executable) as broker:
         yield broker
-    finally:
-        await broker.stop()
-        broker.remove_files()
