@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import swagger_ui_bundle
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.routes import inventory, pages, tickets
 from domain.health import HealthState
 from sitewatch.runtime import Components
+from tickets.workflow import AlertNotFound, InvalidTransition, TicketNotFound
 
 
 def create_app(components: Components) -> FastAPI:
@@ -29,6 +30,7 @@ def create_app(components: Components) -> FastAPI:
     app.mount("/static/docs", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
     app.state.components = components
     app.state.templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+    _workflow_errors(app)
     app.include_router(inventory.router)
     app.include_router(tickets.router)
     app.include_router(pages.router)
@@ -52,3 +54,17 @@ def create_app(components: Components) -> FastAPI:
         }
 
     return app
+
+
+def _workflow_errors(app: FastAPI) -> None:
+    """The workflow's refusals, as HTTP answers with the workflow's own message."""
+
+    def answer(status: int):  # noqa: ANN202
+        async def handler(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        return handler
+
+    app.add_exception_handler(TicketNotFound, answer(404))
+    app.add_exception_handler(AlertNotFound, answer(404))
+    app.add_exception_handler(InvalidTransition, answer(409))

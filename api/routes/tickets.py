@@ -9,9 +9,11 @@ from fastapi import APIRouter, HTTPException, Query
 from api.deps import ComponentsDep, SessionDep, WriterDep
 from api.schemas import AcknowledgeIn, AlertPublic, AuditPublic, TicketDetail, TicketPublic, TicketTransitionIn
 from storage import repository
-from tickets.workflow import AlertNotFound, InvalidTransition, TicketNotFound, acknowledge_alert, transition_ticket
+from tickets.workflow import acknowledge_alert, transition_ticket
 
 router = APIRouter(prefix="/api", tags=["alerts and tickets"])
+# Workflow refusals (unknown ticket or alert: 404, a move the lifecycle forbids: 409) are
+# turned into responses once, by the handlers in api/app.py.
 
 
 @router.get("/alerts", response_model=list[AlertPublic])
@@ -27,12 +29,7 @@ def alerts(
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
 def acknowledge(alert_id: int, body: AcknowledgeIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
     """The control room has seen the alert: silences its sound and stops its escalation."""
-    try:
-        row = acknowledge_alert(session, alert_id, actor=actor, at=parts.clock.now(), comment=body.comment)
-    except AlertNotFound as exc:
-        raise HTTPException(404, detail=str(exc)) from None
-    except InvalidTransition as exc:
-        raise HTTPException(409, detail=str(exc)) from None
+    row = acknowledge_alert(session, alert_id, actor=actor, at=parts.clock.now(), comment=body.comment)
     session.commit()
     return row
 
@@ -59,13 +56,8 @@ def ticket(ticket_id: int, session: SessionDep):
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)
 def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
-    try:
-        row = transition_ticket(
-            session, ticket_id, to=body.to, actor=actor, at=parts.clock.now(), note=body.note, assignee=body.assignee
-        )
-    except TicketNotFound as exc:
-        raise HTTPException(404, detail=str(exc)) from None
-    except InvalidTransition as exc:
-        raise HTTPException(409, detail=str(exc)) from None
+    row = transition_ticket(
+        session, ticket_id, to=body.to, actor=actor, at=parts.clock.now(), note=body.note, assignee=body.assignee
+    )
     session.commit()
     return row
