@@ -49,6 +49,9 @@ class TicketWriter:
         self._sessions = sessions
         self._config = config
         self._actor = actor
+        # Rule lookups the writer needs on every transition and tick, worked out once.
+        self._no_data_rules = frozenset(r.id for r in config.rules if isinstance(r, NoDataRule))
+        self._escalating = {r.id: r for r in config.rules if isinstance(r, ThresholdRule) and r.escalate_after_s}
 
     def apply(self, transitions: Sequence[AlertTransition]) -> WriteSummary:
         counts = dict.fromkeys(WriteSummary.__slots__, 0)
@@ -136,10 +139,6 @@ class TicketWriter:
         log.warning("ticket %d opened for the %s desk: %s (arrive by %s)", ticket.id, ticket.desk, ticket.title,
                     ticket.arrive_by.isoformat())
         return "tickets_opened"
-
-    @property
-    def _no_data_rules(self) -> set[str]:
-        return {r.id for r in self._config.rules if isinstance(r, NoDataRule)}
 
     def _sites_down(self, session: Session, transitions: Sequence[AlertTransition]) -> set[str]:
         """Sites where enough assets are silent at once (already, or in this batch) to blame
@@ -231,7 +230,7 @@ class TicketWriter:
     def escalate(self, *, now: datetime) -> int:
         """Raise firing alerts nobody acknowledged in time (rules with ``escalate_after_s``),
         and their open tickets; returns how many. Idempotent: each alert escalates once."""
-        rules = {r.id: r for r in self._config.rules if isinstance(r, ThresholdRule) and r.escalate_after_s}
+        rules = self._escalating
         if not rules:
             return 0
         escalated = 0
