@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from collector.modbus.config import ModbusEndpoint, ModbusProfile
 from collector.mqtt.config import MqttSettings
@@ -216,6 +216,7 @@ class Config(Frozen):
     mqtt: MqttSettings | None = None  # the broker alarm hosts publish to
     duty: DutySettings = DutySettings()
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    _indexes: dict[str, tuple] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> "Config":
@@ -256,23 +257,27 @@ class Config(Frozen):
 
     # Lookups used all over; the tuples above stay the source of truth.
     def site(self, site_id: str) -> Site:
-        return _by_id(self.sites, "site", site_id)
+        return self._lookup("sites", "id", site_id)
 
     def asset(self, asset_id: str) -> Asset:
-        return _by_id(self.assets, "asset", asset_id)
+        return self._lookup("assets", "id", asset_id)
 
     def profile(self, name: str) -> ModbusProfile:
-        for profile in self.modbus_profiles:
-            if profile.name == name:
-                return profile
-        raise KeyError(f"no modbus profile {name!r} in the configuration")
+        return self._lookup("modbus_profiles", "name", name)
 
-
-def _by_id(items, what: str, item_id: str):  # noqa: ANN001, ANN202
-    for item in items:
-        if item.id == item_id:
-            return item
-    raise KeyError(f"no {what} {item_id!r} in the configuration")
+    def _lookup(self, field: str, key: str, value: str):  # noqa: ANN202
+        # The writer, the rules wiring and every dashboard value look things up by id: index
+        # each tuple once. The index remembers its tuple, so a model_copy(update=...) that
+        # replaced the tuple gets a fresh index instead of a stale one.
+        items = getattr(self, field)
+        cached = self._indexes.get(field)
+        if cached is None or cached[0] is not items:
+            cached = (items, {getattr(item, key): item for item in items})
+            self._indexes[field] = cached
+        try:
+            return cached[1][value]
+        except KeyError:
+            raise KeyError(f"no {field.rstrip('s').replace('_', ' ')} {value!r} in the configuration") from None
 
 
 def _unique(what: str, ids: list[str]) -> None:
