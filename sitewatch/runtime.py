@@ -249,13 +249,14 @@ class Pipeline:
         self.bus = SampleBus()
         self._to_store = self.bus.subscribe()
         self._to_rules = self.bus.subscribe()
-        # One set of parsed WSDLs and HTTP pools for every camera of the process.
-        self._onvif = OnvifClients() if parts.vault is not None else None
+        self._onvif: OnvifClients | None = None
         if jobs is not None:
             self._jobs = list(jobs)
         else:
             self._jobs = modbus_jobs(parts.config)
-            if self._onvif is not None and parts.vault is not None:
+            if parts.vault is not None:  # built exactly when some asset is a camera
+                # One set of parsed WSDLs and HTTP pools for every camera of the process.
+                self._onvif = OnvifClients()
                 facts = ReportedFacts(parts.sessions, parts.clock)
                 self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock,
                                           facts=facts)
