@@ -82,6 +82,26 @@ class AlarmHostLink(Frozen):
     zones: int = Field(default=8, ge=1, le=999)
 
 
+class RegulatorSettings(Frozen):
+    """The running regulator path's pressures (DOMAIN.md: operating < lock-up < relief < cut-off).
+
+    Threshold rules may be written relative to one of these (``relative_to``), so one rule
+    serves stations set to different pressures.
+    """
+
+    set_point_kpa: float = Field(gt=0)
+    lock_up_kpa: float = Field(gt=0)
+    relief_kpa: float = Field(gt=0)
+    slam_shut_kpa: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RegulatorSettings":
+        order = (self.set_point_kpa, self.lock_up_kpa, self.relief_kpa, self.slam_shut_kpa)
+        if not order[0] < order[1] < order[2] < order[3]:
+            raise ValueError(f"pressures must rise: set_point_kpa < lock_up_kpa < relief_kpa < slam_shut_kpa, got {order}")
+        return self
+
+
 class Asset(Frozen):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     site: str
@@ -93,6 +113,10 @@ class Asset(Frozen):
     onvif: OnvifEndpoint | None = None
     alarm_host: AlarmHostLink | None = None
     limits: dict[str, ChannelLimits] = Field(default_factory=dict)
+    regulator: RegulatorSettings | None = None
+    # The asset this one is reached through (a camera behind an encoder, a station's devices
+    # behind its RTU): while that one is offline, this one's alerts are recorded, not paged.
+    depends_on: str | None = None
 
     @model_validator(mode="after")
     def _one_connection(self) -> "Asset":
@@ -240,7 +264,10 @@ class Config(Frozen):
                 raise ValueError(f"site {site.id!r}: unknown sla_zone {site.sla_zone!r}")
         sites = {s.id for s in self.sites}
         profiles = {p.name: p for p in self.modbus_profiles}
+        asset_ids = {a.id for a in self.assets}
         for asset in self.assets:
+            if asset.depends_on is not None and (asset.depends_on not in asset_ids or asset.depends_on == asset.id):
+                raise ValueError(f"asset {asset.id!r}: depends_on {asset.depends_on!r} is not another configured asset")
             if asset.site not in sites:
                 raise ValueError(f"asset {asset.id!r}: unknown site {asset.site!r}")
             if asset.alarm_host is not None and self.mqtt is None:

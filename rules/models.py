@@ -16,6 +16,9 @@ class _Rule(BaseModel):
     channel: str
     severity: Severity = Severity.MAJOR
     asset_kinds: tuple[str, ...] = ()  # empty: every asset that has the channel
+    # While an alert of this rule fires, its asset counts as offline: the asset's other new
+    # alerts, and those of assets that depend on it, are recorded but page nobody.
+    offline: bool = False
 
 
 class ThresholdRule(_Rule):

@@ -102,7 +102,7 @@ def demo_raw_config(
         {"id": i, "customer": raw["customers"][0]["id"], "name": n, "address": a, "sla_zone": z, "time_zone": tz}
         for i, n, a, z, tz in SITES
     ]
-    limits = raw["assets"][0]["limits"]
+    limits, regulator = raw["assets"][0]["limits"], raw["assets"][0]["regulator"]
     raw["assets"] = [
         {
             "id": station_id,
@@ -113,6 +113,7 @@ def demo_raw_config(
             "modbus": {"host": "127.0.0.1", "port": station_port, "device_id": 1,
                        "profile": "regulator-v1", "timeout_s": 1.0},
             "limits": limits,
+            "regulator": regulator,  # the simulator's StationSpec defaults
         }
         for number, (station_id, station_port) in enumerate(station_ports.items())
     ]

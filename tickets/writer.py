@@ -225,7 +225,6 @@ class TicketWriter:
                 announced += 1
             session.commit()
         return announced
-        return ("alerts_opened", "tickets_opened")
 
     def escalate(self, *, now: datetime) -> int:
         """Raise firing alerts nobody acknowledged in time (rules with ``escalate_after_s``),
