@@ -11,10 +11,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.routes import inventory, pages, tickets
+from api.routes import inspections, inventory, pages, tickets
 from domain.health import HealthState
 from sitewatch.runtime import Components
-from tickets.workflow import AlertNotFound, InvalidTransition, TicketNotFound
+from inspections.visits import InspectionNotFound, InspectionRefused
+from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
 
 
 def create_app(components: Components) -> FastAPI:
@@ -33,6 +34,7 @@ def create_app(components: Components) -> FastAPI:
     _workflow_errors(app)
     app.include_router(inventory.router)
     app.include_router(tickets.router)
+    app.include_router(inspections.router)
     app.include_router(pages.router)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
@@ -68,3 +70,6 @@ def _workflow_errors(app: FastAPI) -> None:
     app.add_exception_handler(TicketNotFound, answer(404))
     app.add_exception_handler(AlertNotFound, answer(404))
     app.add_exception_handler(InvalidTransition, answer(409))
+    app.add_exception_handler(MissingDetails, answer(422))
+    app.add_exception_handler(InspectionNotFound, answer(404))
+    app.add_exception_handler(InspectionRefused, answer(409))

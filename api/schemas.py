@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.tickets import TicketState
+from domain.tickets import ServiceType, TicketState
 
 
 class _Out(BaseModel):
@@ -79,13 +79,23 @@ class AlertPublic(_Out):
     acknowledged_by: str | None
     ack_comment: str
     escalated_at: datetime | None
-    suppressed_by: str | None  # the maintenance window it fired in: recorded, nobody paged
+    suppressed_by: str | None  # why it pages nobody: maintenance:<id>, inspection:<id>, offline:<asset>, site-down:<site>
+    muted_until: datetime | None
+    muted_by: str | None
+    mute_reason: str
 
 
 class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str = Field(default="", max_length=2000)
+
+
+class MuteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float = Field(gt=0, le=24 * 60)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class TicketPublic(_Out):
@@ -110,6 +120,18 @@ class TicketPublic(_Out):
     repeat_of: int | None
     assignee: str | None
     desk: str
+    resolve_by: datetime | None
+    resolve_reason: str
+    resolve_breached: bool
+    cause: str
+    work_done: str
+    work_hours: float | None
+    parts_used: str
+    customer_name: str | None
+    rating_attitude: int | None
+    rating_skill: int | None
+    rating_arrival_time: int | None
+    rating_follow_through: int | None
 
 
 class AuditPublic(_Out):
@@ -123,9 +145,64 @@ class TicketDetail(TicketPublic):
     history: list[AuditPublic]
 
 
+class RatingIn(BaseModel):
+    """Four axes, four levels each: 1 dissatisfied, 2 fair, 3 satisfied, 4 very satisfied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attitude: int = Field(ge=1, le=4)
+    skill: int = Field(ge=1, le=4)
+    arrival_time: int = Field(ge=1, le=4)
+    follow_through: int = Field(ge=1, le=4)
+
+
 class TicketTransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: TicketState
     note: str = Field(default="", max_length=2000)
-    assignee: str | None = Field(default=None, max_length=100)
+    assignee: str | None = Field(default=None, max_length=100)  # dispatched
+    service_type: ServiceType | None = None  # until resolved: A paid, B contract, C warranty, D internal
+    cause: str = Field(default="", max_length=4000)  # resolved
+    work_done: str = Field(default="", max_length=4000)  # resolved
+    work_hours: float | None = Field(default=None, ge=0, le=1000)  # resolved
+    parts_used: str = Field(default="", max_length=2000)  # resolved
+    customer_name: str | None = Field(default=None, max_length=200)  # signed_off
+    rating: RatingIn | None = None  # signed_off
+
+
+class CommitmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolve_by: AwareDatetime
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class InspectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: str
+    asset_id: str | None = None  # None: the whole site
+    kind: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")
+    in_charge: str = Field(min_length=1, max_length=100)
+    people: list[str] = Field(default_factory=list, max_length=20)
+    note: str = Field(default="", max_length=2000)
+
+
+class FinishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+
+
+class InspectionPublic(_Out):
+    id: int
+    site_id: str
+    asset_id: str | None
+    kind: str
+    in_charge: str
+    people: list[str]
+    started_at: datetime
+    ended_at: datetime | None
+    started_by: str
+    note: str

@@ -223,6 +223,9 @@ class RulesSettings(Frozen):
     # site ticket, and the assets' no-data alerts are recorded without tickets of their own.
     site_down_min_assets: int | None = Field(default=None, ge=2)
     site_down_fraction: float = Field(default=0.8, gt=0, le=1)
+    # An asset back online must stay back this long before the alerts it held (its own, its
+    # dependants') are announced: their own data resolves most of them first.
+    release_grace_s: float = Field(default=60.0, ge=0)
 
 
 class Config(Frozen):

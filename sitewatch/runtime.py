@@ -40,6 +40,7 @@ from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, record_reported_facts, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
+from tickets.deadlines import Deadlines
 from tickets.writer import TicketWriter
 from vault.cache import CachedCredential
 from vault.keys import load_key
@@ -267,6 +268,7 @@ class Pipeline:
             else None
         )
         self._writer = TicketWriter(sessions=parts.sessions, config=parts.config)
+        self._deadlines = Deadlines(sessions=parts.sessions, config=parts.config)
         # Accepted but not yet stored: kept until a write succeeds. Touched only by
         # _store_batch, under the lock, so shutdown waits for a write still in flight.
         self._unwritten: list[Sample] = []
@@ -349,6 +351,16 @@ class Pipeline:
                 log.error("store: write failed, %d sample(s) kept for the next attempt: %s",
                           len(self._unwritten), exc)
 
+    def _housekeeping(self, ticks: int) -> None:
+        """What the passage of time does to alerts and tickets, once per tick."""
+        now = self.parts.clock.now()
+        self._deadlines.escalate_unacknowledged(now=now)
+        self._writer.release_held(now=now)
+        self._writer.end_mutes(now=now)
+        if ticks % SLA_CHECK_EVERY_TICKS == 0:
+            self._deadlines.check_arrivals(now=now)
+            self._deadlines.check_resolutions(now=now)
+
     async def _rules_loop(self) -> None:
         engine = self.parts.engine
         ticks = 0
@@ -358,10 +370,7 @@ class Pipeline:
             self._unapplied += engine.evaluate(batch, now=self.parts.clock.now())
             ticks += 1
             try:
-                await asyncio.to_thread(self._writer.escalate, now=self.parts.clock.now())
-                await asyncio.to_thread(self._writer.announce_after_maintenance, now=self.parts.clock.now())
-                if ticks % SLA_CHECK_EVERY_TICKS == 0:
-                    await asyncio.to_thread(self._writer.check_arrivals, now=self.parts.clock.now())
+                await asyncio.to_thread(self._housekeeping, ticks)
                 if self._unapplied:
                     summary = await asyncio.to_thread(self._writer.apply, self._unapplied)
                     self._unapplied = []

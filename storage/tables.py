@@ -66,7 +66,13 @@ class AlertRow(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
     ack_comment: Mapped[str] = mapped_column(Text, default="")
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    suppressed_by: Mapped[str | None] = mapped_column(String(64))  # the maintenance window holding it
+    # Why it pages nobody (yet): "maintenance:<window>", "inspection:<id>", "offline:<asset>"
+    # or "site-down:<site>" (tickets/holds.py). Announced when the reason ends.
+    suppressed_by: Mapped[str | None] = mapped_column(String(100))
+    # Muted by the control room: no sound or escalation until then; announced again after.
+    muted_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    muted_by: Mapped[str | None] = mapped_column(String(100))
+    mute_reason: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (
         Index(
@@ -108,6 +114,23 @@ class TicketRow(Base):
     repeat_of: Mapped[int | None] = mapped_column(Integer)
     assignee: Mapped[str | None] = mapped_column(String(100))
     desk: Mapped[str] = mapped_column(String(64), default="")  # who was on duty when it opened
+    # Resolution deadline: the same (site-local) day, else a committed time with a reason
+    # (DOMAIN.md). Each deadline missed is recorded once (resolve_overdue_for) and sticks.
+    resolve_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolve_reason: Mapped[str] = mapped_column(Text, default="")
+    resolve_overdue_for: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolve_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The technician's report (at "resolved") and the customer's sign-off.
+    cause: Mapped[str] = mapped_column(Text, default="")
+    work_done: Mapped[str] = mapped_column(Text, default="")
+    work_hours: Mapped[float | None] = mapped_column(Float)
+    parts_used: Mapped[str] = mapped_column(Text, default="")
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    # Four axes, four levels each (1 dissatisfied .. 4 very satisfied), DOMAIN.md "Tickets".
+    rating_attitude: Mapped[int | None] = mapped_column(Integer)
+    rating_skill: Mapped[int | None] = mapped_column(Integer)
+    rating_arrival_time: Mapped[int | None] = mapped_column(Integer)
+    rating_follow_through: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
@@ -119,6 +142,23 @@ class TicketRow(Base):
             postgresql_where=text("state <> 'closed'"),
         ),
     )
+
+
+class InspectionRow(Base):
+    """Technicians at work on a site (or one asset of it). While in progress, its alerts are
+    recorded but page nobody: testing lock-up pressure must not call out the control room."""
+
+    __tablename__ = "inspections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    asset_id: Mapped[str | None] = mapped_column(String(64))  # None: the whole site
+    kind: Mapped[str] = mapped_column(String(64))  # e.g. regulator_round, security_monthly
+    in_charge: Mapped[str] = mapped_column(String(100))
+    people: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    started_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class AuditRow(Base):

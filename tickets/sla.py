@@ -110,6 +110,18 @@ def is_breached(*, arrive_by: datetime, arrived_at: datetime | None, now: dateti
     return require_utc(now) > deadline
 
 
+def same_day_resolve_by(*, opened_at: datetime, arrive_by: datetime, time_zone: str) -> datetime:
+    """The resolution deadline: the end of the site-local day the ticket opened (DOMAIN.md:
+    same-day resolution), or of the day of its arrive-by if that is later — nobody can be
+    held to fixing before they are due on site. Past it, a committed time with a reason
+    replaces it (tickets.workflow.commit_resolution).
+    """
+    tz = ZoneInfo(time_zone)
+    day = max(require_utc(opened_at).astimezone(tz).date(), require_utc(arrive_by).astimezone(tz).date())
+    # The first instant of the next local day; midnight may fall in a DST gap in some zones.
+    return _first_instant_reading(day + timedelta(days=1), time(0, 0), tz)
+
+
 def _zone_calendar(*, zone: SlaZone, calendars: Mapping[str, WorkingCalendar]) -> WorkingCalendar:
     # Config validation already checks this; repeated here because this function is also
     # called with hand-built zones (tests, what-if tools) and a KeyError would say too little.

@@ -3,6 +3,8 @@
 Applying the same transition twice, from two processes, or after a restart changes
 nothing the second time: the partial unique indexes (one firing alert, one open ticket
 per fingerprint) are the arbiter, and losing that race is treated as "already done".
+Whether a firing alert pages (opens a ticket) or is only recorded is decided in
+tickets/holds.py; held alerts still firing when their reason ends are announced here.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.models import Config, Site
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.tickets import ServiceType, TicketState
-from rules.models import NoDataRule, ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
 from tickets.duty import desk_for
-from tickets.maintenance import covering
-from tickets.sla import arrive_by
+from tickets.holds import SITE_DOWN, Fired, HoldContext, Holds
+from tickets.sla import arrive_by, same_day_resolve_by
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class WriteSummary:
     alerts_resolved: int = 0
     tickets_opened: int = 0
     occurrences_added: int = 0
-    suppressed: int = 0  # fired inside a maintenance window: recorded, no ticket yet
+    escalated: int = 0  # a firing alert stepped up (e.g. gas warning -> critical)
+    suppressed: int = 0  # held (maintenance, inspection, offline, site down): recorded, no ticket yet
     ignored: int = 0  # already applied (restart, duplicate, another process won)
 
 
@@ -49,19 +51,20 @@ class TicketWriter:
         self._sessions = sessions
         self._config = config
         self._actor = actor
-        # Rule lookups the writer needs on every transition and tick, worked out once.
-        self._no_data_rules = frozenset(r.id for r in config.rules if isinstance(r, NoDataRule))
-        self._escalating = {r.id: r for r in config.rules if isinstance(r, ThresholdRule) and r.escalate_after_s}
+        self._holds = Holds(config)
 
     def apply(self, transitions: Sequence[AlertTransition]) -> WriteSummary:
         counts = dict.fromkeys(WriteSummary.__slots__, 0)
+        if not transitions:
+            return WriteSummary()
+        fired = [Fired(t.asset_id, t.rule_id) for t in transitions if t.state is AlertState.FIRING]
         with self._sessions() as session:
-            down = self._sites_down(session, transitions)
+            ctx = self._holds.context(session, at=max(t.at for t in transitions), fresh=fired)
         for transition in transitions:
             # One transaction per transition: a conflict on one never rolls back another.
             with self._sessions() as session:
                 try:
-                    outcome = self._apply_one(session, transition, down)
+                    outcome = self._apply_one(session, transition, ctx)
                     session.commit()
                 except IntegrityError:
                     session.rollback()
@@ -70,7 +73,7 @@ class TicketWriter:
                 counts[key] += 1
         return WriteSummary(**counts)
 
-    def _apply_one(self, session: Session, t: AlertTransition, down: set[str] = frozenset()) -> tuple[str, ...]:
+    def _apply_one(self, session: Session, t: AlertTransition, ctx: HoldContext) -> tuple[str, ...]:
         firing = session.scalars(
             select(AlertRow).where(AlertRow.fingerprint == t.fingerprint, AlertRow.state == AlertState.FIRING.value)
         ).one_or_none()
@@ -88,29 +91,41 @@ class TicketWriter:
                       action="alert_resolved", detail={"summary": t.summary})
             return ("alerts_resolved",)
         if firing is not None:
-            return ("ignored",)
-        window = self._maintenance(t)
-        site_id = self._config.asset(t.asset_id).site
-        site_down = site_id in down and t.rule_id in self._no_data_rules
-        if site_down and window is None:
-            window = f"site-down:{site_id}"  # the site's ticket speaks for it
-            self._site_ticket(session, site_id, t.at)
+            return self._step_up(session, firing, t)
+        held = self._holds.reason(ctx, Fired(t.asset_id, t.rule_id), at=t.at)
+        if held is not None and held.startswith(f"{SITE_DOWN}:"):
+            self._site_ticket(session, held.partition(":")[2], t.at)  # the site's ticket speaks for it
         alert = AlertRow(
             fingerprint=t.fingerprint, asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel,
             severity=t.severity.value, state=AlertState.FIRING.value, started_at=t.at,
-            value=t.value, unit=t.unit, summary=t.summary, suppressed_by=window,
+            value=t.value, unit=t.unit, summary=t.summary, suppressed_by=held,
         )
         session.add(alert)
         session.flush()  # raises IntegrityError here if another writer got there first
         audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id),
-              action="fired", detail={"fingerprint": t.fingerprint, "summary": t.summary, "maintenance": window})
-        if site_down:
-            return ("alerts_opened", "suppressed")
-        if window is not None:
-            # Recorded, but nobody is paged: a technician is working on it (announced when
-            # the window ends if it is still firing — announce_after_maintenance).
+              action="fired", detail={"fingerprint": t.fingerprint, "summary": t.summary, "held_by": held})
+        if held is not None:
+            # Recorded, but nobody is paged; announced by release_held if it outlasts the reason.
             return ("alerts_opened", "suppressed")
         return ("alerts_opened", self._ticket_for(session, t))
+
+    def _step_up(self, session: Session, alert: AlertRow, t: AlertTransition) -> tuple[str, ...]:
+        """A firing alert reported again: a higher severity (gas warning -> critical) raises
+        the alert and its open ticket; anything else was already applied."""
+        if PRIORITY[t.severity] >= PRIORITY[Severity(alert.severity)]:
+            return ("ignored",)
+        old = alert.severity
+        alert.severity, alert.value, alert.summary = t.severity.value, t.value, t.summary
+        audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
+              detail={"from": old, "to": t.severity.value, "summary": t.summary})
+        ticket = self._open_ticket(session, t.fingerprint)
+        if ticket is not None and PRIORITY[t.severity] < ticket.priority:
+            ticket.severity, ticket.priority, ticket.title, ticket.updated_at = (
+                t.severity.value, PRIORITY[t.severity], t.summary, t.at)
+            audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id), action="escalated",
+                  detail={"severity": t.severity.value, "priority": ticket.priority, "reason": t.summary})
+            log.warning("ticket %d escalated to %s: %s", ticket.id, t.severity.value, t.summary)
+        return ("escalated",)
 
     def _ticket_for(self, session: Session, t: AlertTransition) -> str:
         """An occurrence on the fault's open ticket, or a new ticket (marked if a repeat)."""
@@ -135,34 +150,11 @@ class TicketWriter:
         session.flush()
         audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
               action="opened", detail={"fingerprint": t.fingerprint, "title": ticket.title,
-                                       "arrive_by": ticket.arrive_by.isoformat(), "repeat_of": ticket.repeat_of})
+                                       "arrive_by": ticket.arrive_by.isoformat(),
+                                       "resolve_by": ticket.resolve_by.isoformat(), "repeat_of": ticket.repeat_of})
         log.warning("ticket %d opened for the %s desk: %s (arrive by %s)", ticket.id, ticket.desk, ticket.title,
                     ticket.arrive_by.isoformat())
         return "tickets_opened"
-
-    def _sites_down(self, session: Session, transitions: Sequence[AlertTransition]) -> set[str]:
-        """Sites where enough assets are silent at once (already, or in this batch) to blame
-        the site rather than each device: a network outage silences them all together."""
-        settings = self._config.rules_engine
-        rules = self._no_data_rules
-        if settings.site_down_min_assets is None or not rules:
-            return set()
-        firing = session.scalars(
-            select(AlertRow.asset_id).where(AlertRow.state == AlertState.FIRING.value, AlertRow.rule_id.in_(rules))
-        ).all()
-        fresh = [t.asset_id for t in transitions if t.state is AlertState.FIRING and t.rule_id in rules]
-        silent: dict[str, set[str]] = {}
-        for asset_id in [*firing, *fresh]:
-            try:
-                silent.setdefault(self._config.asset(asset_id).site, set()).add(asset_id)
-            except KeyError:
-                continue  # an alert of an asset no longer configured
-        down = set()
-        for site_id, assets in silent.items():
-            total = sum(1 for a in self._config.assets if a.site == site_id)
-            if len(assets) >= settings.site_down_min_assets and len(assets) >= settings.site_down_fraction * total:
-                down.add(site_id)
-        return down
 
     def _site_ticket(self, session: Session, site_id: str, at: datetime) -> None:
         fp = f"site:{site_id}/site-down/network"
@@ -174,9 +166,7 @@ class TicketWriter:
             title=f"{site.name}: its devices went silent together — network or power at the site?",
             severity=Severity.CRITICAL.value, priority=1, state=TicketState.REGISTERED.value,
             service_type=ServiceType.B_CONTRACT.value, source="rules", opened_at=at, occurrences=1, updated_at=at,
-            arrive_by=arrive_by(opened_at=at, zone=self._config.sla.zones[site.sla_zone],
-                                calendars=self._config.sla.calendars, time_zone=site.time_zone),
-            desk=self._desk(at, site),
+            desk=self._desk(at, site), **self._deadlines(at, site),
         )
         session.add(ticket)
         session.flush()
@@ -184,103 +174,77 @@ class TicketWriter:
               detail={"fingerprint": fp, "title": ticket.title})
         log.warning("ticket %d opened: site %s is down", ticket.id, site_id)
 
-    def _maintenance(self, t: AlertTransition, at: datetime | None = None) -> str | None:
-        windows = self._config.maintenance_windows
-        if not windows:
-            return None
-        asset = self._config.asset(t.asset_id)
-        site = self._config.site(asset.site)
-        window = covering(windows, at or t.at, asset_id=asset.id, site_id=site.id, time_zone=site.time_zone)
-        return None if window is None else window.id
+    def release_held(self, *, now: datetime) -> int:
+        """Held alerts still firing whose reason has ended (a maintenance window or an
+        inspection over, the asset they depend on back): announce them now — a ticket, or an
+        occurrence on the open one. Returns how many were announced."""
+        announced = 0
+        with self._sessions() as session:
+            held = session.scalars(
+                select(AlertRow).where(AlertRow.state == AlertState.FIRING.value, AlertRow.suppressed_by.is_not(None))
+            ).all()
+            if not held:
+                return 0
+            ctx = self._holds.context(session, at=now)
+            for alert in held:
+                if not self._holds.releasable(alert.suppressed_by):
+                    continue
+                try:
+                    reason = self._holds.reason(ctx, Fired(alert.asset_id, alert.rule_id))
+                except KeyError:
+                    continue  # an asset no longer configured: nothing to page about
+                if reason == alert.suppressed_by:
+                    continue
+                old, alert.suppressed_by = alert.suppressed_by, reason
+                if reason is not None:
+                    # One reason ended but another holds it (the window closed, an
+                    # inspection runs): keep it held, and say why.
+                    audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id),
+                          action="held", detail={"after": old, "by": reason})
+                    continue
+                audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id),
+                      action="announced", detail={"after": old})
+                self._ticket_for(session, self._as_transition(alert, now))
+                announced += 1
+            session.commit()
+        return announced
+
+    def end_mutes(self, *, now: datetime) -> int:
+        """Mutes that ran out on alerts still firing: announce them to the control room again."""
+        with self._sessions() as session:
+            ended = session.scalars(
+                select(AlertRow).where(AlertRow.muted_until.is_not(None), AlertRow.muted_until <= now)
+            ).all()
+            announced = 0
+            for alert in ended:
+                until, alert.muted_until = alert.muted_until, None
+                if alert.state != AlertState.FIRING.value:
+                    continue  # it resolved while muted: nothing to say
+                audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id),
+                      action="announced", detail={"after_mute_until": until.isoformat(), "muted_by": alert.muted_by})
+                log.warning("alert %d still firing after its mute: %s", alert.id, alert.summary)
+                announced += 1
+            session.commit()
+        return announced
+
+    @staticmethod
+    def _as_transition(alert: AlertRow, at: datetime) -> AlertTransition:
+        return AlertTransition(
+            fingerprint=alert.fingerprint, asset_id=alert.asset_id, rule_id=alert.rule_id, channel=alert.channel,
+            state=AlertState.FIRING, at=at, severity=Severity(alert.severity), value=alert.value, unit=alert.unit,
+            summary=alert.summary,
+        )
 
     def _desk(self, at: datetime, site: Site) -> str:
         duty = self._config.duty
         calendar = self._config.sla.calendars.get(duty.calendar) if duty.calendar else None
         return desk_for(at, time_zone=site.time_zone, duty=duty, calendar=calendar)
 
-    def announce_after_maintenance(self, *, now: datetime) -> int:
-        """Alerts that fired inside a maintenance window and still fire after it: page now."""
-        windows = {w.id for w in self._config.maintenance_windows}
-        if not windows:
-            return 0
-        announced = 0
-        with self._sessions() as session:
-            held = session.scalars(
-                select(AlertRow).where(AlertRow.state == AlertState.FIRING.value, AlertRow.suppressed_by.is_not(None))
-            ).all()
-            for alert in held:
-                if alert.suppressed_by not in windows:
-                    continue  # held for another reason (its site is down)
-                t = AlertTransition(
-                    fingerprint=alert.fingerprint, asset_id=alert.asset_id, rule_id=alert.rule_id,
-                    channel=alert.channel, state=AlertState.FIRING, at=now, severity=Severity(alert.severity),
-                    value=alert.value, unit=alert.unit, summary=alert.summary,
-                )
-                if self._maintenance(t, now) is not None:
-                    continue
-                audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id),
-                      action="announced", detail={"after_maintenance": alert.suppressed_by})
-                alert.suppressed_by = None
-                self._ticket_for(session, t)
-                announced += 1
-            session.commit()
-        return announced
-
-    def escalate(self, *, now: datetime) -> int:
-        """Raise firing alerts nobody acknowledged in time (rules with ``escalate_after_s``),
-        and their open tickets; returns how many. Idempotent: each alert escalates once."""
-        rules = self._escalating
-        if not rules:
-            return 0
-        escalated = 0
-        with self._sessions() as session:
-            due = session.scalars(
-                select(AlertRow).where(
-                    AlertRow.state == AlertState.FIRING.value,
-                    AlertRow.rule_id.in_(rules),
-                    AlertRow.acknowledged_at.is_(None),
-                    AlertRow.escalated_at.is_(None),
-                )
-            ).all()
-            for alert in due:
-                rule = rules[alert.rule_id]
-                if alert.started_at + timedelta(seconds=rule.escalate_after_s) > now:
-                    continue
-                old = alert.severity
-                alert.severity, alert.escalated_at = rule.escalate_to.value, now
-                audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
-                      detail={"from": old, "to": alert.severity, "unacknowledged_s": rule.escalate_after_s})
-                ticket = self._open_ticket(session, alert.fingerprint)
-                if ticket is not None and PRIORITY[rule.escalate_to] < ticket.priority:
-                    ticket.severity, ticket.priority, ticket.updated_at = alert.severity, PRIORITY[rule.escalate_to], now
-                    audit(session, at=now, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
-                          action="escalated", detail={"severity": alert.severity, "priority": ticket.priority,
-                                                      "reason": f"alert not acknowledged within {rule.escalate_after_s:g} s"})
-                escalated += 1
-            session.commit()
-        return escalated
-
-    def check_arrivals(self, *, now: datetime) -> int:
-        """Record a breach on every open ticket whose arrive-by passed with nobody on site, and
-        escalate it to the top priority; once per ticket. Returns how many breached now."""
-        with self._sessions() as session:
-            late = session.scalars(
-                select(TicketRow).where(
-                    TicketRow.state != TicketState.CLOSED.value,
-                    TicketRow.arrived_at.is_(None),
-                    TicketRow.sla_breached.is_(False),
-                    TicketRow.arrive_by < now,
-                )
-            ).all()
-            for ticket in late:
-                ticket.sla_breached, ticket.updated_at = True, now
-                old, ticket.priority = ticket.priority, 1
-                audit(session, at=now, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
-                      action="sla_breached", detail={"arrive_by": ticket.arrive_by.isoformat(),
-                                                     "priority": {"old": old, "new": 1}})
-                log.warning("ticket %d: nobody arrived by %s", ticket.id, ticket.arrive_by.isoformat())
-            session.commit()
-        return len(late)
+    def _deadlines(self, at: datetime, site: Site) -> dict[str, datetime]:
+        arrive = arrive_by(opened_at=at, zone=self._config.sla.zones[site.sla_zone],
+                           calendars=self._config.sla.calendars, time_zone=site.time_zone)
+        return {"arrive_by": arrive,
+                "resolve_by": same_day_resolve_by(opened_at=at, arrive_by=arrive, time_zone=site.time_zone)}
 
     @staticmethod
     def _open_ticket(session: Session, fp: str) -> TicketRow | None:
@@ -291,14 +255,10 @@ class TicketWriter:
     def _new_ticket(self, t: AlertTransition) -> TicketRow:
         asset = self._config.asset(t.asset_id)
         site = self._config.site(asset.site)
-        deadline = arrive_by(
-            opened_at=t.at, zone=self._config.sla.zones[site.sla_zone],
-            calendars=self._config.sla.calendars, time_zone=site.time_zone,
-        )
         return TicketRow(
             desk=self._desk(t.at, site),
             fingerprint=t.fingerprint, asset_id=t.asset_id, site_id=site.id, rule_id=t.rule_id,
             channel=t.channel, title=t.summary, severity=t.severity.value, priority=PRIORITY[t.severity],
             state=TicketState.REGISTERED.value, service_type=ServiceType.B_CONTRACT.value, source="rules",
-            opened_at=t.at, arrive_by=deadline, occurrences=1, updated_at=t.at,
+            opened_at=t.at, occurrences=1, updated_at=t.at, **self._deadlines(t.at, site),
         )

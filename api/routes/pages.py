@@ -68,7 +68,12 @@ def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
         "alarming": {(a.asset_id, a.channel) for a in firing},
         "show": show,
         "alerts": [
-            {"a": a, "started": to_local(a.started_at, zones.get(site_of.get(a.asset_id, ""), "UTC"))}
+            {
+                "a": a,
+                "started": to_local(a.started_at, zones.get(site_of.get(a.asset_id, ""), "UTC")),
+                "muted_until": (to_local(a.muted_until, zones.get(site_of.get(a.asset_id, ""), "UTC"))
+                                if a.muted_until is not None and a.muted_until > now else None),
+            }
             for a in firing
         ],
     }

@@ -1,15 +1,25 @@
-"""Alerts and tickets; the only writes are ticket transitions, and they need a token."""
+"""Alerts and tickets; every write needs a token and is audited."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import ComponentsDep, SessionDep, WriterDep
-from api.schemas import AcknowledgeIn, AlertPublic, AuditPublic, TicketDetail, TicketPublic, TicketTransitionIn
+from api.schemas import (
+    AcknowledgeIn,
+    AlertPublic,
+    AuditPublic,
+    CommitmentIn,
+    MuteIn,
+    TicketDetail,
+    TicketPublic,
+    TicketTransitionIn,
+)
 from storage import repository
-from tickets.workflow import acknowledge_alert, transition_ticket
+from tickets.workflow import Rating, Report, acknowledge_alert, commit_resolution, mute_alert, transition_ticket
 
 router = APIRouter(prefix="/api", tags=["alerts and tickets"])
 # Workflow refusals (unknown ticket or alert: 404, a move the lifecycle forbids: 409) are
@@ -30,6 +40,15 @@ def alerts(
 def acknowledge(alert_id: int, body: AcknowledgeIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
     """The control room has seen the alert: silences its sound and stops its escalation."""
     row = acknowledge_alert(session, alert_id, actor=actor, at=parts.clock.now(), comment=body.comment)
+    session.commit()
+    return row
+
+
+@router.post("/alerts/{alert_id}/mute", response_model=AlertPublic)
+def mute(alert_id: int, body: MuteIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+    """No sound and no escalation for a while; announced again if it still fires then."""
+    row = mute_alert(session, alert_id, actor=actor, at=parts.clock.now(),
+                     duration=timedelta(minutes=body.minutes), reason=body.reason)
     session.commit()
     return row
 
@@ -56,8 +75,23 @@ def ticket(ticket_id: int, session: SessionDep):
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)
 def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+    """Move a ticket one step on; each target needs its part of the form (422 if missing):
+    dispatched → assignee; resolved → cause and work_done; signed_off → customer_name and
+    rating; followed_up → note."""
+    report = Report(body.cause, body.work_done, body.work_hours, body.parts_used) if body.cause or body.work_done else None
+    rating = Rating(**body.rating.model_dump()) if body.rating is not None else None
     row = transition_ticket(
-        session, ticket_id, to=body.to, actor=actor, at=parts.clock.now(), note=body.note, assignee=body.assignee
+        session, ticket_id, to=body.to, actor=actor, at=parts.clock.now(), note=body.note, assignee=body.assignee,
+        service_type=body.service_type, report=report, customer_name=body.customer_name, rating=rating,
     )
+    session.commit()
+    return row
+
+
+@router.post("/tickets/{ticket_id}/commitment", response_model=TicketPublic)
+def commit(ticket_id: int, body: CommitmentIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+    """Not fixable today: the committed resolution time and why (replaces the same-day deadline)."""
+    row = commit_resolution(session, ticket_id, resolve_by=body.resolve_by, reason=body.reason, actor=actor,
+                            at=parts.clock.now())
     session.commit()
     return row

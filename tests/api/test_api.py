@@ -142,3 +142,59 @@ async def test_acknowledging_an_alert_needs_a_token_and_shows_who(api):
     again = await api.post(url, json={}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert again.status_code == 409
     assert "desk: seen, calling the station" in (await api.get("/")).text
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_ticket_forms_mutes_and_commitments_over_http(api):
+    [ticket] = (await api.get("/api/tickets", params={"open_only": True})).json()
+    url = f"/api/tickets/{ticket['id']}"
+    assert ticket["resolve_by"] is not None
+    for body in ({"to": "dispatched", "assignee": "Li Wei", "service_type": "A"}, {"to": "arrived"}):
+        assert (await api.post(f"{url}/transitions", json=body, headers=AUTH)).status_code == 200
+    incomplete = await api.post(f"{url}/transitions", json={"to": "resolved", "cause": "worn seat"}, headers=AUTH)
+    assert incomplete.status_code == 422 and "cause and the work done" in incomplete.json()["detail"]
+    later = (NOW + timedelta(days=1)).isoformat()
+    naive = await api.post(f"{url}/commitment", json={"resolve_by": later[:19], "reason": "parts"}, headers=AUTH)
+    assert naive.status_code == 422, "a committed time without its UTC offset is ambiguous"
+    assert (await api.post(f"{url}/commitment", json={"resolve_by": later, "reason": "parts"})).status_code == 401
+    committed = await api.post(f"{url}/commitment", json={"resolve_by": later, "reason": "seat on order"}, headers=AUTH)
+    assert committed.status_code == 200 and committed.json()["resolve_reason"] == "seat on order"
+    resolved = await api.post(f"{url}/transitions", json={"to": "resolved", "cause": "worn seat",
+                                                         "work_done": "replaced the seat", "work_hours": 2},
+                              headers=AUTH)
+    assert resolved.status_code == 200 and resolved.json()["service_type"] == "A"
+    bad_rating = {"to": "signed_off", "customer_name": "Wang Fang",
+                  "rating": {"attitude": 4, "skill": 0, "arrival_time": 3, "follow_through": 4}}
+    assert (await api.post(f"{url}/transitions", json=bad_rating, headers=AUTH)).status_code == 422
+    bad_rating["rating"]["skill"] = 4
+    signed = await api.post(f"{url}/transitions", json=bad_rating, headers=AUTH)
+    assert signed.status_code == 200 and signed.json()["rating_skill"] == 4
+    history = [h["action"] for h in (await api.get(url)).json()["history"]]
+    assert history == ["opened", "to_dispatched", "to_arrived", "resolution_committed", "to_resolved", "to_signed_off"]
+
+    [alert] = (await api.get("/api/alerts", params={"state": "firing"})).json()
+    mute_url = f"/api/alerts/{alert['id']}/mute"
+    assert (await api.post(mute_url, json={"minutes": 30, "reason": "crew on site"})).status_code == 401
+    assert (await api.post(mute_url, json={"minutes": 30}, headers=AUTH)).status_code == 422
+    assert (await api.post(mute_url, json={"minutes": 3000, "reason": "x"}, headers=AUTH)).status_code == 422
+    muted = await api.post(mute_url, json={"minutes": 30, "reason": "crew on site"}, headers=AUTH)
+    assert muted.status_code == 200 and muted.json()["muted_by"] == "desk"
+    assert muted.json()["muted_until"].startswith((NOW + timedelta(minutes=30)).isoformat()[:19])
+
+
+async def test_inspections_start_and_finish_with_a_token(api):
+    body = {"site_id": "north", "asset_id": "rs-north-01", "kind": "regulator_round", "in_charge": "Zhang San",
+            "people": ["Li Si"]}
+    assert (await api.post("/api/inspections", json=body)).status_code == 401
+    unknown = await api.post("/api/inspections", json=body | {"site_id": "nowhere"}, headers=AUTH)
+    assert unknown.status_code == 404 and "nowhere" in unknown.json()["detail"]
+    started = await api.post("/api/inspections", json=body, headers=AUTH)
+    assert started.status_code == 201 and started.json()["people"] == ["Zhang San", "Li Si"]
+    running = (await api.get("/api/inspections", params={"in_progress": True})).json()
+    assert [i["id"] for i in running] == [started.json()["id"]]
+    url = f"/api/inspections/{started.json()['id']}/finish"
+    assert (await api.post(url, json={"note": "all normal"}, headers=AUTH)).status_code == 200
+    assert (await api.post(url, json={}, headers=AUTH)).status_code == 409
+    assert (await api.get("/api/inspections", params={"in_progress": True})).json() == []

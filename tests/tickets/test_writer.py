@@ -16,7 +16,9 @@ from domain.alerts import AlertState, AlertTransition, Severity
 from domain.tickets import TicketState
 from domain.time import UTC
 from storage.tables import AlertRow, AuditRow, TicketRow
-from tickets.workflow import InvalidTransition, transition_ticket
+from tests.tickets.forms import close_ticket
+from tickets.deadlines import Deadlines
+from tickets.workflow import InvalidTransition, MissingDetails, transition_ticket
 from tickets.writer import TicketWriter
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -77,11 +79,7 @@ def test_after_the_ticket_is_closed_a_new_fault_opens_a_new_ticket(db_session_fa
     writer.apply([transition(AlertState.FIRING, T0), transition(AlertState.RESOLVED, T0 + timedelta(minutes=1))])
     with db_session_factory() as session:
         ticket_id = session.scalars(select(TicketRow.id)).one()
-        steps = [TicketState.DISPATCHED, TicketState.ARRIVED, TicketState.RESOLVED, TicketState.SIGNED_OFF,
-                 TicketState.FOLLOWED_UP, TicketState.CLOSED]
-        for i, step in enumerate(steps):
-            transition_ticket(session, ticket_id, to=step, actor="desk", at=T0 + timedelta(hours=1, minutes=i),
-                              assignee="Li Wei" if step is TicketState.DISPATCHED else None)
+        close_ticket(session, ticket_id, at=T0 + timedelta(hours=1))
         session.commit()
     writer.apply([transition(AlertState.FIRING, T0 + timedelta(days=1))])
     with db_session_factory() as session:
@@ -115,7 +113,7 @@ def test_the_workflow_refuses_skips_and_records_sla_breaches(db_session_factory,
         ticket_id = session.scalars(select(TicketRow.id)).one()
         with pytest.raises(InvalidTransition, match="'registered'; it can go to: dispatched"):
             transition_ticket(session, ticket_id, to=TicketState.ARRIVED, actor="desk", at=T0)
-        with pytest.raises(InvalidTransition, match="assignee"):
+        with pytest.raises(MissingDetails, match="assignee"):
             transition_ticket(session, ticket_id, to=TicketState.DISPATCHED, actor="desk", at=T0)
         transition_ticket(session, ticket_id, to=TicketState.DISPATCHED, actor="desk", at=T0, assignee="Li Wei")
         late = T0 + timedelta(hours=3, minutes=1)
@@ -140,10 +138,11 @@ def intrusion(at: datetime) -> AlertTransition:
 
 def test_an_intrusion_nobody_acknowledges_is_escalated_once(db_session_factory, config):
     writer = TicketWriter(sessions=db_session_factory, config=config)
+    deadlines = Deadlines(sessions=db_session_factory, config=config)
     writer.apply([intrusion(T0)])
-    assert writer.escalate(now=T0 + timedelta(seconds=59)) == 0, "the rule allows 60 s"
-    assert writer.escalate(now=T0 + timedelta(seconds=61)) == 1
-    assert writer.escalate(now=T0 + timedelta(seconds=90)) == 0, "once"
+    assert deadlines.escalate_unacknowledged(now=T0 + timedelta(seconds=59)) == 0, "the rule allows 60 s"
+    assert deadlines.escalate_unacknowledged(now=T0 + timedelta(seconds=61)) == 1
+    assert deadlines.escalate_unacknowledged(now=T0 + timedelta(seconds=90)) == 0, "once"
     with db_session_factory() as session:
         alert = session.scalars(select(AlertRow)).one()
         ticket = session.scalars(select(TicketRow)).one()
@@ -156,6 +155,7 @@ def test_an_acknowledged_intrusion_is_not_escalated(db_session_factory, config):
     from tickets.workflow import acknowledge_alert
 
     writer = TicketWriter(sessions=db_session_factory, config=config)
+    deadlines = Deadlines(sessions=db_session_factory, config=config)
     writer.apply([intrusion(T0)])
     with db_session_factory() as session:
         alert_id = session.scalars(select(AlertRow.id)).one()
@@ -163,7 +163,7 @@ def test_an_acknowledged_intrusion_is_not_escalated(db_session_factory, config):
         session.commit()
         with pytest.raises(InvalidTransition, match="acknowledged by desk"):
             acknowledge_alert(session, alert_id, actor="desk", at=T0 + timedelta(seconds=25))
-    assert writer.escalate(now=T0 + timedelta(minutes=5)) == 0
+    assert deadlines.escalate_unacknowledged(now=T0 + timedelta(minutes=5)) == 0
     with db_session_factory() as session:
         alert = session.scalars(select(AlertRow)).one()
         assert (alert.severity, alert.acknowledged_by, alert.ack_comment) == ("major", "desk", "guard sent")
@@ -171,12 +171,8 @@ def test_an_acknowledged_intrusion_is_not_escalated(db_session_factory, config):
 
 
 def close(factory, ticket_id: int, at: datetime) -> None:
-    steps = [TicketState.DISPATCHED, TicketState.ARRIVED, TicketState.RESOLVED, TicketState.SIGNED_OFF,
-             TicketState.FOLLOWED_UP, TicketState.CLOSED]
     with factory() as session:
-        for step in steps:
-            transition_ticket(session, ticket_id, to=step, actor="desk", at=at,
-                              assignee="Li Wei" if step is TicketState.DISPATCHED else None)
+        close_ticket(session, ticket_id, at=at)
         session.commit()
 
 
@@ -204,10 +200,11 @@ def test_a_fault_back_within_30_days_of_closing_is_a_repeat(db_session_factory, 
 
 def test_an_arrive_by_that_passes_with_nobody_on_site_is_a_recorded_breach(db_session_factory, config):
     writer = TicketWriter(sessions=db_session_factory, config=config)
+    deadlines = Deadlines(sessions=db_session_factory, config=config)
     writer.apply([intrusion(T0)])  # site north: ring2, 3 h
-    assert writer.check_arrivals(now=T0 + timedelta(hours=2, minutes=59)) == 0
-    assert writer.check_arrivals(now=T0 + timedelta(hours=3, seconds=1)) == 1
-    assert writer.check_arrivals(now=T0 + timedelta(hours=4)) == 0, "recorded once"
+    assert deadlines.check_arrivals(now=T0 + timedelta(hours=2, minutes=59)) == 0
+    assert deadlines.check_arrivals(now=T0 + timedelta(hours=3, seconds=1)) == 1
+    assert deadlines.check_arrivals(now=T0 + timedelta(hours=4)) == 0, "recorded once"
     with db_session_factory() as session:
         ticket = session.scalars(select(TicketRow)).one()
         assert ticket.sla_breached and ticket.priority == 1
@@ -224,8 +221,8 @@ def test_a_fault_inside_a_maintenance_window_is_recorded_and_announced_only_if_i
     writer = TicketWriter(sessions=db_session_factory, config=config)
     held = writer.apply([transition(AlertState.FIRING, T0 + timedelta(minutes=10))])
     assert (held.alerts_opened, held.suppressed, held.tickets_opened) == (1, 1, 0)
-    assert writer.announce_after_maintenance(now=T0 + timedelta(hours=1)) == 0, "the window still runs"
-    assert writer.announce_after_maintenance(now=T0 + timedelta(hours=2, seconds=1)) == 1
+    assert writer.release_held(now=T0 + timedelta(hours=1)) == 0, "the window still runs"
+    assert writer.release_held(now=T0 + timedelta(hours=2, seconds=1)) == 1
     with db_session_factory() as session:
         [ticket] = session.scalars(select(TicketRow)).all()
         alert = session.scalars(select(AlertRow)).one()
@@ -236,7 +233,7 @@ def test_a_fault_inside_a_maintenance_window_is_recorded_and_announced_only_if_i
     other = dataclasses.replace(transition(AlertState.FIRING, T0 + timedelta(minutes=20)),
                                 fingerprint="rs-north-01/outlet-low/outlet_kpa", rule_id="outlet-low")
     writer.apply([other, dataclasses.replace(other, state=AlertState.RESOLVED, at=T0 + timedelta(minutes=30))])
-    assert writer.announce_after_maintenance(now=T0 + timedelta(hours=3)) == 0
+    assert writer.release_held(now=T0 + timedelta(hours=3)) == 0
     with db_session_factory() as session:
         assert count(session, TicketRow) == 1 and count(session, AlertRow) == 2
 

@@ -1,0 +1,154 @@
+"""Why an alert is recorded but pages nobody: the one place that decides.
+
+An alert is *held* (``AlertRow.suppressed_by``) when, at the moment it fires:
+
+* ``maintenance:<window>`` — a maintenance window covers its asset;
+* ``inspection:<id>`` — technicians are at work on its site or asset (DOMAIN.md: testing
+  lock-up pressure must not page the control room);
+* ``offline:<asset>`` — its asset, or one it depends on (``Asset.depends_on``), is offline
+  (an alert of a rule marked ``offline`` fires on it): the offline alert speaks for it;
+* ``site-down:<site>`` — enough of its site's devices went silent together that the site
+  (network, power) is the fault; only no-data alerts are held so, under one site ticket.
+
+The writer asks when an alert fires, and again on every tick for alerts still held: when
+the reason has ended and the alert still fires, it is announced (a ticket opens). A
+site-down hold is never released device by device: as a site comes back its devices
+resolve one after another, and releasing the rest on the way would open a ticket storm;
+the site's ticket stays open until a technician closes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.models import Config
+from domain.alerts import AlertState
+from storage.tables import AlertRow, InspectionRow
+from tickets.maintenance import covering
+
+MAINTENANCE, INSPECTION, OFFLINE, SITE_DOWN = "maintenance", "inspection", "offline", "site-down"
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """What the holds need to know of an alert that fires (or fired) on an asset."""
+
+    asset_id: str
+    rule_id: str
+
+
+@dataclass(slots=True)
+class HoldContext:
+    """The facts of one moment, read once per batch of transitions."""
+
+    at: datetime
+    offline: set[str] = field(default_factory=set)  # assets with a firing offline alert
+    back_since: dict[str, datetime] = field(default_factory=dict)  # offline alert last resolved
+    inspections: list[tuple[int, str, str | None]] = field(default_factory=list)  # (id, site, asset)
+    sites_down: set[str] = field(default_factory=set)
+
+
+class Holds:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._offline_rules = frozenset(r.id for r in config.rules if r.offline)
+        self._no_data_rules = frozenset(r.id for r in config.rules if r.kind == "no_data")
+        # How long an asset must have been back before what it held is announced: its
+        # dependants' own data comes back within a poll or two and resolves them first.
+        self._grace = timedelta(seconds=config.rules_engine.release_grace_s)
+
+    def context(self, session: Session, *, at: datetime, fresh: Iterable[Fired] = ()) -> HoldContext:
+        """The moment's facts from the database, plus alerts firing in this very batch."""
+        fresh = list(fresh)
+        ctx = HoldContext(at=at)
+        if self._offline_rules:
+            rows = session.execute(
+                select(AlertRow.asset_id, AlertRow.state, AlertRow.resolved_at).where(
+                    AlertRow.rule_id.in_(self._offline_rules),
+                    (AlertRow.state == AlertState.FIRING.value) | (AlertRow.resolved_at >= at - self._grace),
+                )
+            ).all()
+            for asset_id, state, resolved_at in rows:
+                if state == AlertState.FIRING.value:
+                    ctx.offline.add(asset_id)
+                elif resolved_at is not None:
+                    ctx.back_since[asset_id] = max(resolved_at, ctx.back_since.get(asset_id, resolved_at))
+            ctx.offline.update(f.asset_id for f in fresh if f.rule_id in self._offline_rules)
+        ctx.inspections = [
+            tuple(row)
+            for row in session.execute(
+                select(InspectionRow.id, InspectionRow.site_id, InspectionRow.asset_id).where(
+                    InspectionRow.ended_at.is_(None), InspectionRow.started_at <= at
+                )
+            ).all()
+        ]
+        ctx.sites_down = self._sites_down(session, fresh)
+        return ctx
+
+    def reason(self, ctx: HoldContext, fired: Fired, *, at: datetime | None = None) -> str | None:
+        """Why an alert of ``fired`` should page nobody at ``at`` (default: the context's
+        moment), or None: page."""
+        at = at or ctx.at
+        asset = self._config.asset(fired.asset_id)
+        site = self._config.site(asset.site)
+        window = covering(self._config.maintenance_windows, at, asset_id=asset.id, site_id=site.id,
+                          time_zone=site.time_zone)
+        if window is not None:
+            return f"{MAINTENANCE}:{window.id}"
+        for inspection_id, site_id, asset_id in ctx.inspections:
+            if site_id == site.id and asset_id in (None, asset.id):
+                return f"{INSPECTION}:{inspection_id}"
+        # Its own offline alert is the one that speaks; anything else on it, or on an asset
+        # reached through it, is a consequence.
+        if fired.rule_id not in self._offline_rules and self._offline_or_settling(ctx, asset.id, at):
+            return f"{OFFLINE}:{asset.id}"
+        for parent in self._ancestors(asset.id):
+            if self._offline_or_settling(ctx, parent, at):
+                return f"{OFFLINE}:{parent}"
+        if site.id in ctx.sites_down and fired.rule_id in self._no_data_rules:
+            return f"{SITE_DOWN}:{site.id}"
+        return None
+
+    def releasable(self, reason: str) -> bool:
+        return not reason.startswith(f"{SITE_DOWN}:")
+
+    def _offline_or_settling(self, ctx: HoldContext, asset_id: str, at: datetime) -> bool:
+        if asset_id in ctx.offline:
+            return True
+        back = ctx.back_since.get(asset_id)
+        return back is not None and at - back < self._grace
+
+    def _ancestors(self, asset_id: str) -> list[str]:
+        found, current = [], self._config.asset(asset_id).depends_on
+        while current is not None and current not in found and current != asset_id:
+            found.append(current)
+            current = self._config.asset(current).depends_on
+        return found
+
+    def _sites_down(self, session: Session, fresh: list[Fired]) -> set[str]:
+        """Sites where enough assets are silent at once (already, or in this batch) to blame
+        the site rather than each device: a network outage silences them all together."""
+        settings = self._config.rules_engine
+        rules = self._no_data_rules
+        if settings.site_down_min_assets is None or not rules:
+            return set()
+        firing = session.scalars(
+            select(AlertRow.asset_id).where(AlertRow.state == AlertState.FIRING.value, AlertRow.rule_id.in_(rules))
+        ).all()
+        silent: dict[str, set[str]] = {}
+        for asset_id in [*firing, *(f.asset_id for f in fresh if f.rule_id in rules)]:
+            try:
+                silent.setdefault(self._config.asset(asset_id).site, set()).add(asset_id)
+            except KeyError:
+                continue  # an alert of an asset no longer configured
+        down = set()
+        for site_id, assets in silent.items():
+            total = sum(1 for a in self._config.assets if a.site == site_id)
+            if len(assets) >= settings.site_down_min_assets and len(assets) >= settings.site_down_fraction * total:
+                down.add(site_id)
+        return down
