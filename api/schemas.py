@@ -143,6 +143,7 @@ class AuditPublic(_Out):
 
 class TicketDetail(TicketPublic):
     history: list[AuditPublic]
+    alerts: list[AlertPublic]  # the fault's alerts since the ticket opened, with who acknowledged them
 
 
 class RatingIn(BaseModel):

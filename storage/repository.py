@@ -178,6 +178,16 @@ def list_alerts(
     return list(session.scalars(stmt))
 
 
+def alerts_of_fault(session: Session, fingerprint: str, *, since: datetime) -> list[AlertRow]:
+    """A fault's alerts (one per firing) still firing at ``since`` or later, oldest first: one
+    held through a maintenance window started before the ticket it was announced into."""
+    return list(session.scalars(
+        select(AlertRow).where(AlertRow.fingerprint == fingerprint,
+                               AlertRow.resolved_at.is_(None) | (AlertRow.resolved_at >= since))
+        .order_by(AlertRow.started_at, AlertRow.id)
+    ))
+
+
 def list_tickets(
     session: Session,
     *,

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import io
+import math
+import struct
+import wave
+from functools import cache
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ComponentsDep, SessionDep
 from api.views import asset_view, live_values
@@ -66,6 +72,9 @@ def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
             for t in open_tickets
         ],
         "alarming": {(a.asset_id, a.channel) for a in firing},
+        # What the alarm sounds for: firing, paged, nobody has acknowledged or muted it.
+        "sounding": [a for a in firing if a.acknowledged_at is None and a.suppressed_by is None
+                     and (a.muted_until is None or a.muted_until <= now)],
         "show": show,
         "alerts": [
             {
@@ -78,3 +87,26 @@ def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
         ],
     }
     return request.app.state.templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@router.get("/alarm.wav")
+def alarm_sound() -> Response:
+    """The control room's alarm tone, generated here: nothing is fetched from elsewhere."""
+    return Response(_alarm_wav(), media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
+
+
+@cache
+def _alarm_wav(rate: int = 8000) -> bytes:
+    # Two 880 Hz beeps and a pause: about one second, played in a loop while alerts sound.
+    frames = bytearray()
+    for i in range(rate):
+        t = i / rate
+        on = (t % 0.5) < 0.2
+        frames += struct.pack("<h", int(12000 * math.sin(2 * math.pi * 880 * t)) if on else 0)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(frames))
+    return buffer.getvalue()

@@ -70,7 +70,9 @@ def ticket(ticket_id: int, session: SessionDep):
     if row is None:
         raise HTTPException(404, detail=f"no ticket {ticket_id}")
     history = [AuditPublic.model_validate(a) for a in repository.ticket_history(session, ticket_id)]
-    return TicketDetail(**TicketPublic.model_validate(row).model_dump(), history=history)
+    alerts = [AlertPublic.model_validate(a)
+              for a in repository.alerts_of_fault(session, row.fingerprint, since=row.opened_at)]
+    return TicketDetail(**TicketPublic.model_validate(row).model_dump(), history=history, alerts=alerts)
 
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)

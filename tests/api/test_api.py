@@ -141,7 +141,19 @@ async def test_acknowledging_an_alert_needs_a_token_and_shows_who(api):
     assert ok.status_code == 200 and ok.json()["acknowledged_by"] == "desk" and ok.json()["state"] == "firing"
     again = await api.post(url, json={}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert again.status_code == 409
-    assert "desk: seen, calling the station" in (await api.get("/")).text
+    page = (await api.get("/")).text
+    assert "desk: seen, calling the station" in page
+    assert "<audio" not in page and "sounding —" not in page, "acknowledged: the alarm is silent"
+    [ticket] = (await api.get("/api/tickets")).json()
+    [shown] = (await api.get(f"/api/tickets/{ticket['id']}")).json()["alerts"]
+    assert (shown["id"], shown["acknowledged_by"]) == (alert["id"], "desk"), "the ticket shows the acknowledgement"
+
+
+async def test_an_unacknowledged_alert_sounds_a_tone_served_from_here(api):
+    page = (await api.get("/")).text
+    assert "1 alert(s) sounding" in page and '<audio src="/alarm.wav"' in page
+    tone = await api.get("/alarm.wav")
+    assert tone.status_code == 200 and tone.content[:4] == b"RIFF" and tone.content[8:12] == b"WAVE"
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
