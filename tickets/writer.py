@@ -166,7 +166,7 @@ class TicketWriter:
             title=f"{site.name}: its devices went silent together — network or power at the site?",
             severity=Severity.CRITICAL.value, priority=1, state=TicketState.REGISTERED.value,
             service_type=ServiceType.B_CONTRACT.value, source="rules", opened_at=at, occurrences=1, updated_at=at,
-            desk=self._desk(at, site), **self._deadlines(at, site),
+            desk=_desk(self._config, at, site), **_deadlines(self._config, at, site),
         )
         session.add(ticket)
         session.flush()
@@ -235,30 +235,69 @@ class TicketWriter:
             summary=alert.summary,
         )
 
-    def _desk(self, at: datetime, site: Site) -> str:
-        duty = self._config.duty
-        calendar = self._config.sla.calendars.get(duty.calendar) if duty.calendar else None
-        return desk_for(at, time_zone=site.time_zone, duty=duty, calendar=calendar)
-
-    def _deadlines(self, at: datetime, site: Site) -> dict[str, datetime]:
-        arrive = arrive_by(opened_at=at, zone=self._config.sla.zones[site.sla_zone],
-                           calendars=self._config.sla.calendars, time_zone=site.time_zone)
-        return {"arrive_by": arrive,
-                "resolve_by": same_day_resolve_by(opened_at=at, arrive_by=arrive, time_zone=site.time_zone)}
-
     @staticmethod
     def _open_ticket(session: Session, fp: str) -> TicketRow | None:
-        return session.scalars(
-            select(TicketRow).where(TicketRow.fingerprint == fp, TicketRow.state != TicketState.CLOSED.value)
-        ).one_or_none()
+        return open_ticket_for(session, fp)
 
     def _new_ticket(self, t: AlertTransition) -> TicketRow:
         asset = self._config.asset(t.asset_id)
         site = self._config.site(asset.site)
         return TicketRow(
-            desk=self._desk(t.at, site),
+            desk=_desk(self._config, t.at, site),
             fingerprint=t.fingerprint, asset_id=t.asset_id, site_id=site.id, rule_id=t.rule_id,
             channel=t.channel, title=t.summary, severity=t.severity.value, priority=PRIORITY[t.severity],
             state=TicketState.REGISTERED.value, service_type=ServiceType.B_CONTRACT.value, source="rules",
-            opened_at=t.at, occurrences=1, updated_at=t.at, **self._deadlines(t.at, site),
+            opened_at=t.at, occurrences=1, updated_at=t.at, **_deadlines(self._config, t.at, site),
         )
+
+
+def open_ticket_for(session: Session, fingerprint: str) -> TicketRow | None:
+    return session.scalars(
+        select(TicketRow).where(TicketRow.fingerprint == fingerprint, TicketRow.state != TicketState.CLOSED.value)
+    ).one_or_none()
+
+
+def open_work_ticket(
+    session: Session, config: Config, *, fingerprint: str, site_id: str, asset_id: str | None, title: str,
+    severity: Severity, service_type: ServiceType, source: str, at: datetime, actor: str,
+) -> tuple[TicketRow, bool]:
+    """A ticket that no rule raised (a field check after the daily review, a calibration, a
+    contract reminder), with the same deadlines, desk and audit as the rules' tickets.
+
+    Idempotent by ``fingerprint`` like the rest of the writer: if a ticket is open for it,
+    that one is returned with False. Runs inside the caller's transaction (a savepoint
+    absorbs a concurrent writer winning the race), so the record that needs the ticket
+    and the ticket commit together.
+    """
+    existing = open_ticket_for(session, fingerprint)
+    if existing is not None:
+        return existing, False
+    site = config.site(site_id)
+    ticket = TicketRow(
+        fingerprint=fingerprint, asset_id=asset_id or f"site:{site_id}", site_id=site_id, rule_id=None,
+        channel=None, title=title, severity=severity.value, priority=PRIORITY[severity],
+        state=TicketState.REGISTERED.value, service_type=service_type.value, source=source, opened_at=at,
+        occurrences=1, updated_at=at, desk=_desk(config, at, site), **_deadlines(config, at, site),
+    )
+    try:
+        with session.begin_nested():
+            session.add(ticket)
+    except IntegrityError:
+        return open_ticket_for(session, fingerprint), False
+    audit(session, at=at, actor=actor, entity="ticket", entity_id=str(ticket.id), action="opened",
+          detail={"fingerprint": fingerprint, "title": title, "source": source, "service_type": service_type.value})
+    log.warning("ticket %d opened (%s) for the %s desk: %s", ticket.id, source, ticket.desk, title)
+    return ticket, True
+
+
+def _desk(config: Config, at: datetime, site: Site) -> str:
+    duty = config.duty
+    calendar = config.sla.calendars.get(duty.calendar) if duty.calendar else None
+    return desk_for(at, time_zone=site.time_zone, duty=duty, calendar=calendar)
+
+
+def _deadlines(config: Config, at: datetime, site: Site) -> dict[str, datetime]:
+    arrive = arrive_by(opened_at=at, zone=config.sla.zones[site.sla_zone], calendars=config.sla.calendars,
+                       time_zone=site.time_zone)
+    return {"arrive_by": arrive, "resolve_by": same_day_resolve_by(opened_at=at, arrive_by=arrive,
+                                                                   time_zone=site.time_zone)}

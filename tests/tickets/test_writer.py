@@ -275,3 +275,23 @@ def test_one_silent_device_is_its_own_fault(db_session_factory):
     writer = TicketWriter(sessions=db_session_factory, config=site_config())
     summary = writer.apply([silent("rs-north-02", T0)])
     assert (summary.tickets_opened, summary.suppressed) == (1, 0)
+
+
+def test_a_work_ticket_is_opened_once_per_fingerprint_with_the_sites_deadlines(db_session_factory, config):
+    from domain.tickets import ServiceType
+    from tickets.writer import open_work_ticket
+
+    with db_session_factory() as session:
+        first, opened = open_work_ticket(
+            session, config, fingerprint="north/contract-end/2027", site_id="north", asset_id=None,
+            title="North: maintenance contract ends in one month", severity=Severity.INFO,
+            service_type=ServiceType.D_INTERNAL, source="contracts", at=T0, actor="scheduler")
+        again, opened_again = open_work_ticket(
+            session, config, fingerprint="north/contract-end/2027", site_id="north", asset_id=None,
+            title="the same reminder", severity=Severity.INFO, service_type=ServiceType.D_INTERNAL,
+            source="contracts", at=T0 + timedelta(days=1), actor="scheduler")
+        session.commit()
+        assert (opened, opened_again, again.id) == (True, False, first.id)
+        assert (first.service_type, first.priority, first.asset_id, first.source) == ("D", 4, "site:north", "contracts")
+        assert first.arrive_by == T0 + timedelta(hours=3) and first.resolve_by is not None
+        assert session.scalars(select(AuditRow.action)).all() == ["opened"]
