@@ -39,3 +39,6 @@ class AlertTransition:
     value: float | None  # the value that caused it, in the channel's unit
     unit: str
     summary: str  # one line for a human: "outlet_kpa 3.45 kPa above 3.20 kPa for 10 s"
+    # The fingerprint started flapping: from now on one firing alert stands for the chatter
+    # (rules/flapping.py) until it has been quiet for a window.
+    flapping: bool = False

@@ -3,8 +3,9 @@
 State lives in numpy arrays, one slot per (rule, asset, channel) fingerprint, so a batch
 of thousands of samples is judged with a handful of vectorised steps instead of a Python
 loop per sample. Samples of one series inside a batch are applied in time order: the
-batch is sorted by (slot, time) and walked rank by rank (the k-th sample of every series
-at once), which keeps hysteresis and durations exact.
+batch is sorted by (series, time) and walked rank by rank (the k-th sample of every series
+at once), which keeps hysteresis and durations exact. The rule kinds and their state live
+in slots.py, threshold.py, trend.py, baseline.py and composite.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,20 @@ from datetime import datetime
 import numpy as np
 
 from config.models import ChannelLimits
-from domain.alerts import AlertState, AlertTransition, Severity, fingerprint
+from domain.alerts import AlertState, AlertTransition, fingerprint
 from domain.samples import Quality, Sample
 from domain.time import UTC, require_utc
+from rules.baseline import BaselineSlots
+from rules.composite import CompositeSlots, NightCreepSlots
 from rules.flapping import Admit, FlapGuard
-from rules.models import NoDataRule, Rule, ThresholdRule
+from rules.models import (BaselineRule, CompositeRule, FlatlineRule, NightCreepRule, NoDataRule, RateOfChangeRule,
+                          Rule, StateRule, ThresholdRule)
+from rules.slots import FIRING, NORMAL, PENDING, Slots, SortedBatch
+from rules.threshold import NoDataSlots, StateSlots, ThresholdSlots
+from rules.trend import FlatlineSlots, RateSlots
 
-NORMAL, PENDING, FIRING = 0, 1, 2
 _STATE_NAMES = {PENDING: AlertState.PENDING, FIRING: AlertState.FIRING}
+_PER_SAMPLE = {RateOfChangeRule: RateSlots, FlatlineRule: FlatlineSlots, StateRule: StateSlots}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,10 @@ class AssetChannels:
     kind: str
     channels: Mapping[str, str]  # channel -> unit
     limits: Mapping[str, ChannelLimits] = field(default_factory=dict)
+    # The regulator's pressures by name (set_point_kpa, lock_up_kpa, relief_kpa,
+    # slam_shut_kpa), in kPa; empty for assets without a regulator.
+    settings: Mapping[str, float] = field(default_factory=dict)
+    time_zone: str = "UTC"  # the site's zone: baseline rules learn per local hour of day
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,37 +72,6 @@ class ActiveAlert:
     since: datetime
 
 
-class _Slots:
-    """The per-fingerprint state of one rule."""
-
-    def __init__(self, rule: Rule, keys: list[tuple[str, str]], n_series: int, series: np.ndarray) -> None:
-        self.rule = rule
-        self.keys = keys  # (asset_id, channel) per slot
-        self.series = series
-        self.slot_of = np.full(n_series, -1, dtype=np.int64)
-        self.slot_of[series] = np.arange(len(series))
-        self.state = np.zeros(len(series), dtype=np.int8)
-        self.since = np.full(len(series), np.nan)  # when the current state began, epoch s
-        self.value = np.full(len(series), np.nan)  # value that caused the last change
-
-
-class _ThresholdSlots(_Slots):
-    def __init__(self, *args, levels: np.ndarray, clears: np.ndarray) -> None:
-        super().__init__(*args)
-        # "below" rules are "above" rules on the negated value: one code path for both.
-        sign = 1.0 if self.rule.direction == "above" else -1.0
-        self.sign = sign
-        self.level = sign * levels
-        self.clear = sign * clears
-
-
-class _NoDataSlots(_Slots):
-    def __init__(self, *args, started_at: float) -> None:
-        super().__init__(*args)
-        # A series that never reported counts from engine start, not from 1970.
-        self.last_good = np.full(len(self.series), started_at)
-
-
 class RulesEngine:
     def __init__(
         self, *, rules: Sequence[Rule], assets: Sequence[AssetChannels], started_at: datetime,
@@ -105,35 +85,85 @@ class RulesEngine:
                 self._series[(asset.asset_id, channel)] = len(self._units)
                 self._units.append(unit)
         start = require_utc(started_at).timestamp()
-        self._rules: list[_Slots] = []
+        self._rules: list[Slots] = []
         for rule in rules:
             slots = self._compile(rule, assets, start)
             if slots is not None:
                 self._rules.append(slots)
+        self._out: list[AlertTransition] = []
+        # Rules over the same series share one series -> slot map: see SortedBatch.select.
+        interned: dict[bytes, np.ndarray] = {}
+        for slots in self._rules:
+            slots.slot_of = interned.setdefault(slots.series.tobytes(), slots.slot_of)
 
     # -- building -------------------------------------------------------------------
 
-    def _compile(self, rule: Rule, assets: Sequence[AssetChannels], start: float) -> _Slots | None:
-        keys, series, levels, clears = [], [], [], []
-        for asset in assets:
-            if rule.asset_kinds and asset.kind not in rule.asset_kinds:
-                continue
+    def _compile(self, rule: Rule, assets: Sequence[AssetChannels], start: float) -> Slots | None:
+        if isinstance(rule, CompositeRule):
+            return self._compile_composite(rule, assets)
+        if isinstance(rule, NightCreepRule):
+            return self._compile_night_creep(rule, assets)
+        keys, series, levels, clears, criticals, zones = [], [], [], [], [], []
+        for asset in self._applicable(rule, assets):
             # A rule's channel may be a pattern ("zone_*_alarm"): one fingerprint per match.
             for channel in fnmatch.filter(asset.channels, rule.channel):
                 if isinstance(rule, ThresholdRule):
-                    level, clear = _threshold_levels(rule, asset.limits.get(channel))
-                    if level is None:
-                        continue  # neither the asset nor the rule sets a level: nothing to judge
-                    levels.append(level)
-                    clears.append(clear)
+                    found = _threshold_levels(rule, asset.limits.get(channel), asset.settings)
+                    if found is None:
+                        continue  # no level from the rule, the asset's limits or its settings
+                    levels.append(found[0])
+                    clears.append(found[1])
+                    criticals.append(found[2])
+                zones.append(asset.time_zone)
                 keys.append((asset.asset_id, channel))
                 series.append(self._series[(asset.asset_id, channel)])
         if not keys:
             return None
-        common = (rule, keys, len(self._units), np.asarray(series, dtype=np.int64))
+        common = (rule, keys, np.asarray(series, dtype=np.int64))
+        shape = {"n_series": len(self._units), "units": self._units}
         if isinstance(rule, ThresholdRule):
-            return _ThresholdSlots(*common, levels=np.asarray(levels), clears=np.asarray(clears))
-        return _NoDataSlots(*common, started_at=start)
+            return ThresholdSlots(*common, levels=np.asarray(levels), clears=np.asarray(clears),
+                                  criticals=np.asarray(criticals), **shape)
+        if isinstance(rule, NoDataRule):
+            return NoDataSlots(*common, started_at=start, **shape)
+        if isinstance(rule, BaselineRule):
+            return BaselineSlots(*common, zones=zones, **shape)
+        return _PER_SAMPLE[type(rule)](*common, **shape)
+
+    @staticmethod
+    def _applicable(rule: Rule, assets: Sequence[AssetChannels]) -> list[AssetChannels]:
+        return [a for a in assets if not rule.asset_kinds or a.kind in rule.asset_kinds]
+
+    def _compile_composite(self, rule: CompositeRule, assets: Sequence[AssetChannels]) -> Slots | None:
+        keys: list[tuple[str, str]] = []
+        series: list[list[int]] = [[] for _ in rule.conditions]
+        levels: list[list[float]] = [[] for _ in rule.conditions]
+        for asset in self._applicable(rule, assets):
+            if any(c.channel not in asset.channels for c in rule.conditions):
+                continue
+            if any(c.relative_to is not None and c.relative_to not in asset.settings for c in rule.conditions):
+                continue  # written relative to a pressure this asset has no setting for
+            keys.append((asset.asset_id, rule.channel))
+            for i, c in enumerate(rule.conditions):
+                series[i].append(self._series[(asset.asset_id, c.channel)])
+                levels[i].append(c.value + (asset.settings[c.relative_to] if c.relative_to else 0.0))
+        if not keys:
+            return None
+        cond_series = [np.asarray(s, dtype=np.int64) for s in series]
+        return CompositeSlots(rule, keys, cond_series[0], n_series=len(self._units), units=self._units,
+                              cond_series=cond_series, cond_levels=[np.asarray(x) for x in levels])
+
+    def _compile_night_creep(self, rule: NightCreepRule, assets: Sequence[AssetChannels]) -> Slots | None:
+        keys, outlet, flow = [], [], []
+        for asset in self._applicable(rule, assets):
+            if rule.outlet_channel in asset.channels and rule.flow_channel in asset.channels:
+                keys.append((asset.asset_id, rule.outlet_channel))
+                outlet.append(self._series[(asset.asset_id, rule.outlet_channel)])
+                flow.append(self._series[(asset.asset_id, rule.flow_channel)])
+        if not keys:
+            return None
+        return NightCreepSlots(rule, keys, np.asarray(outlet, dtype=np.int64), n_series=len(self._units),
+                               units=self._units, flow_series=np.asarray(flow, dtype=np.int64))
 
     def batch(self, samples: Sequence[Sample]) -> SampleBatch:
         """Columnar view of samples; unknown series and bad-quality samples are dropped."""
@@ -163,78 +193,25 @@ class RulesEngine:
         good = ~np.isnan(batch.value)
         series, ts, value = batch.series[good], batch.ts[good], batch.value[good]
         # Sort once by (series, time): every rule's slots follow series order, so each
-        # rule's subset below stays sorted by (slot, time) without sorting again.
+        # rule's subset stays sorted by (slot, time) without sorting again.
         order = np.lexsort((ts, series))
         series, ts, value = series[order], ts[order], value[order]
-        rank = _rank_within_groups(series) if len(series) else series
-        out: list[AlertTransition] = []
+        n = len(series)
+        rank = _rank_within_groups(series) if n else series
+        last = np.ones(n, dtype=bool)
+        if n:
+            last[:-1] = series[1:] != series[:-1]
+        sorted_batch = SortedBatch(series, ts, value, rank, last, int(rank.max()) + 1 if n else 0)
+        out = self._out = []
         for slots in self._rules:
-            index = slots.slot_of[series]
-            mine = index >= 0
-            if isinstance(slots, _ThresholdSlots):
-                self._threshold(slots, index[mine], ts[mine], value[mine], rank[mine], out)
-                self._threshold_held(slots, now_s, out)
-            else:
-                self._no_data(slots, index[mine], ts[mine], now_s, out)
+            slots.apply(sorted_batch, now_s, self)
         if self._flapping is not None:
             self._settle_flapping(now_s, out)
         return out
 
-    def _threshold(
-        self, r: _ThresholdSlots, slot: np.ndarray, t: np.ndarray, v: np.ndarray, rank: np.ndarray, out: list
-    ) -> None:
-        if len(slot) == 0:
-            return
-        depth = int(rank.max()) + 1
-        for k in range(depth):
-            if depth == 1:  # the usual case: one sample per series in this batch
-                s, tk, vk = slot, t, v
-            else:
-                at_rank = rank == k
-                s, tk, vk = slot[at_rank], t[at_rank], v[at_rank]
-            signed = r.sign * vk
-            old = r.state[s]
-            beyond = signed > r.level[s]
-            since = np.where(old == NORMAL, tk, r.since[s])
-            new = np.where(
-                old == FIRING,
-                np.where(signed < r.clear[s], NORMAL, FIRING),
-                np.where(beyond, np.where(tk - since >= r.rule.for_s, FIRING, PENDING), NORMAL),
-            ).astype(np.int8)
-            changed = new != old
-            if changed.any():
-                self._emit(r, s, old, new, tk, vk, out)
-                r.since[s] = np.where(changed, tk, r.since[s])
-                r.value[s] = np.where(changed & (new == PENDING), vk, r.value[s])
-                r.state[s] = new
+    # The Emitter protocol (rules.slots): what the kinds report.
 
-    def _threshold_held(self, r: _ThresholdSlots, now_s: float, out: list) -> None:
-        """Fire pending alerts whose duration has passed with no newer sample: event-driven
-        channels (an alarm host reports mains loss once) have no next sample to wait for."""
-        held = (r.state == PENDING) & (now_s - r.since >= r.rule.for_s)
-        if not held.any():
-            return
-        s = np.flatnonzero(held)
-        at = r.since[s] + r.rule.for_s
-        self._emit(r, s, r.state[s], np.full(len(s), FIRING, dtype=np.int8), at, r.value[s], out)
-        r.since[s] = at
-        r.state[s] = FIRING
-
-    def _no_data(self, r: _NoDataSlots, slot: np.ndarray, t: np.ndarray, now_s: float, out: list) -> None:
-        if len(slot):
-            np.maximum.at(r.last_good, slot, t)
-        silent = now_s - r.last_good > r.rule.after_s
-        old = r.state
-        new = np.where(silent, FIRING, NORMAL).astype(np.int8)
-        # A no-data alert fires at the moment the silence exceeded the limit and resolves at
-        # the first good sample after it, not at the (later) tick that noticed.
-        at = np.where(new == FIRING, r.last_good + r.rule.after_s, r.last_good)
-        all_slots = np.arange(len(old))
-        self._emit(r, all_slots, old, new, at, np.full(len(old), np.nan), out)
-        r.since = np.where(new != old, at, r.since)
-        r.state = new
-
-    def _emit(self, r: _Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray, out: list) -> None:
+    def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
         fired = (new == FIRING) & (old != FIRING)
         resolved = (old == FIRING) & (new != FIRING)
         for i in np.flatnonzero(fired | resolved):
@@ -244,12 +221,21 @@ class RulesEngine:
             admit = Admit.PASS if self._flapping is None else self._flapping.admit(transition.fingerprint, float(t[i]))
             if admit is Admit.START:
                 transition = dataclasses.replace(
-                    transition, state=AlertState.FIRING,
+                    transition, state=AlertState.FIRING, flapping=True,
                     summary=f"{transition.asset_id}: {transition.channel} flapping "
                             f"({self._flapping.transitions} changes within {self._flapping.window_s:g} s)",
                 )
             if admit is not Admit.HOLD:
-                out.append(transition)
+                self._out.append(transition)
+
+    def stage_up(self, r: Slots, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+        """A firing alert raised to critical: one more FIRING for the same fingerprint, which
+        the writer treats as an escalation. Not a state change: flapping does not count it,
+        and while flapping it is held back."""
+        for i in range(len(s)):
+            transition = self._transition(r, int(s[i]), AlertState.FIRING, float(t[i]), float(v[i]))
+            if self._flapping is None or not self._flapping.is_flapping(transition.fingerprint):
+                self._out.append(transition)
 
     def _settle_flapping(self, now_s: float, out: list) -> None:
         """Announce where a fingerprint that stopped flapping has settled: resolved unless
@@ -262,7 +248,7 @@ class RulesEngine:
                 if fingerprint(asset_id, r.rule.id, channel) in settled and r.state[i] != FIRING:
                     out.append(self._transition(r, i, AlertState.RESOLVED, now_s, float(r.value[i])))
 
-    def _transition(self, r: _Slots, slot: int, state: AlertState, at: float, value: float) -> AlertTransition:
+    def _transition(self, r: Slots, slot: int, state: AlertState, at: float, value: float) -> AlertTransition:
         asset_id, channel = r.keys[slot]
         unit = self._units[int(r.series[slot])]
         rule = r.rule
@@ -273,10 +259,10 @@ class RulesEngine:
             channel=channel,
             state=state,
             at=datetime.fromtimestamp(at, UTC),
-            severity=Severity(rule.severity),
+            severity=r.severity(slot),
             value=None if np.isnan(value) else value,
             unit=unit,
-            summary=_summary(r, slot, state, value, unit),
+            summary=r.summary(slot, state, value, unit),
         )
 
     # -- inspection and durability ----------------------------------------------------
@@ -299,14 +285,27 @@ class RulesEngine:
         return found
 
     def snapshot(self) -> bytes:
-        """Per-fingerprint state as JSON, keyed by fingerprint so a changed config still restores."""
+        """Per-fingerprint state as JSON, keyed by fingerprint so a changed config still restores.
+
+        Each entry is [state, since, last_good] (no-data rules' last good sample), followed
+        by a dict of what the kind needs to resume (the value an alert reports, critical
+        stage, flatline stretch, composite values, night-creep minimum, baseline statistics)
+        when there is any. The rate window's few seconds of history are not kept: after a
+        restart a rate is judged again once ``window_s`` of samples have arrived.
+        """
         data = {}
         for r in self._rules:
-            last_good = getattr(r, "last_good", None)
             for i, (asset_id, channel) in enumerate(r.keys):
-                entry = [int(r.state[i]), _num(r.since[i]), _num(last_good[i]) if last_good is not None else None]
-                if entry[0] != NORMAL or entry[2] is not None:
-                    data[fingerprint(asset_id, r.rule.id, channel)] = entry
+                if r.state[i] == NORMAL and not r.worth_keeping(i):
+                    continue
+                extra = dict(r.extra(i) or {})
+                if r.state[i] != NORMAL:  # what the alert's summaries report
+                    extra.update({k: float(a[i]) for k, a in (("value", r.value), ("detail", r.detail))
+                                  if not np.isnan(a[i])})
+                entry = [int(r.state[i]), _num(r.since[i]), extra.pop("last_good", None)]
+                if extra:
+                    entry.append(extra)
+                data[fingerprint(asset_id, r.rule.id, channel)] = entry
         return json.dumps(data, separators=(",", ":")).encode()
 
     def restore(self, payload: bytes) -> int:
@@ -318,24 +317,38 @@ class RulesEngine:
                 entry = data.get(fingerprint(asset_id, r.rule.id, channel))
                 if entry is None:
                     continue
-                state, since, last_good = entry
+                state, since, last_good = entry[:3]
+                extra = dict(entry[3]) if len(entry) > 3 else {}
+                if last_good is not None:
+                    extra["last_good"] = last_good
                 r.state[i] = state
                 r.since[i] = np.nan if since is None else since
-                if last_good is not None and isinstance(r, _NoDataSlots):
-                    r.last_good[i] = last_good
+                r.value[i] = extra.pop("value", np.nan)
+                r.detail[i] = extra.pop("detail", np.nan)
+                r.restore_extra(i, extra)
                 restored += 1
         return restored
 
 
-def _threshold_levels(rule: ThresholdRule, limits: ChannelLimits | None) -> tuple[float | None, float | None]:
+def _threshold_levels(
+    rule: ThresholdRule, limits: ChannelLimits | None, settings: Mapping[str, float]
+) -> tuple[float, float, float] | None:
+    """(level, clear, critical) for one asset's channel; None when nothing sets a level."""
+    critical = np.nan if rule.critical_level is None else rule.critical_level
+    if rule.relative_to is not None:
+        base = settings.get(rule.relative_to)
+        if base is None or rule.level is None:
+            return None  # no regulator settings: nothing to be relative to
+        clear = rule.level if rule.clear_level is None else rule.clear_level
+        return base + rule.level, base + clear, base + critical
     if limits is not None:
         if rule.direction == "above" and limits.high is not None:
-            return limits.high, limits.high_clear if limits.high_clear is not None else limits.high
+            return limits.high, limits.high_clear if limits.high_clear is not None else limits.high, critical
         if rule.direction == "below" and limits.low is not None:
-            return limits.low, limits.low_clear if limits.low_clear is not None else limits.low
+            return limits.low, limits.low_clear if limits.low_clear is not None else limits.low, critical
     if rule.level is None:
-        return None, None
-    return rule.level, rule.clear_level if rule.clear_level is not None else rule.level
+        return None
+    return rule.level, rule.clear_level if rule.clear_level is not None else rule.level, critical
 
 
 def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
@@ -346,24 +359,6 @@ def _rank_within_groups(sorted_keys: np.ndarray) -> np.ndarray:
     starts[0] = True
     starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
     return positions - np.maximum.accumulate(np.where(starts, positions, 0))
-
-
-def _summary(r: _Slots, slot: int, state: AlertState, value: float, unit: str) -> str:
-    asset_id, channel = r.keys[slot]
-    rule = r.rule
-    if isinstance(rule, NoDataRule):
-        if state is AlertState.FIRING:
-            return f"{asset_id}: no {channel} data for more than {rule.after_s:g} s"
-        return f"{asset_id}: {channel} data again"
-    assert isinstance(r, _ThresholdSlots)
-    level = float(r.sign * r.level[slot])
-    clear = float(r.sign * r.clear[slot])
-    word = "above" if rule.direction == "above" else "below"
-    if state is AlertState.FIRING:
-        held = f" for {rule.for_s:g} s" if rule.for_s else ""
-        return f"{asset_id}: {channel} {value:.3f} {unit} {word} {level:g} {unit}{held}"
-    back = "below" if rule.direction == "above" else "above"
-    return f"{asset_id}: {channel} {value:.3f} {unit} back {back} {clear:g} {unit}"
 
 
 def _num(x: float) -> float | None:

@@ -123,7 +123,11 @@ def asset_channels(config: Config) -> list[AssetChannels]:
         else:
             assert asset.onvif is not None
             channels = camera_channels(asset.onvif)
-        out.append(AssetChannels(asset.id, asset.kind, channels, asset.limits))
+        # Regulator pressures by name, for rules written relative to them (relative_to);
+        # the site's zone, for rules that learn per local hour of day (baseline).
+        settings = asset.regulator.model_dump() if asset.regulator is not None else {}
+        out.append(AssetChannels(asset.id, asset.kind, channels, asset.limits, settings=settings,
+                                 time_zone=config.site(asset.site).time_zone))
     return out
 
 

@@ -111,7 +111,15 @@ class TicketWriter:
 
     def _step_up(self, session: Session, alert: AlertRow, t: AlertTransition) -> tuple[str, ...]:
         """A firing alert reported again: a higher severity (gas warning -> critical) raises
-        the alert and its open ticket; anything else was already applied."""
+        the alert and its open ticket; flapping is marked on it; anything else was already
+        applied."""
+        if t.flapping and t.summary != alert.summary:
+            # The change that made it flapping may be a resolve turned into "firing": the
+            # alert already fires, so say it flaps rather than drop the news.
+            alert.summary = t.summary
+            audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id), action="flapping",
+                  detail={"summary": t.summary})
+            return ("ignored",)
         if PRIORITY[t.severity] >= PRIORITY[Severity(alert.severity)]:
             return ("ignored",)
         old = alert.severity

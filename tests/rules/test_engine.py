@@ -168,3 +168,41 @@ def test_flapping_becomes_one_alert_and_settles_once_quiet():
     assert engine.evaluate(engine.batch([]), now=quiet_from + timedelta(seconds=599)) == []
     [settled] = engine.evaluate(engine.batch([]), now=quiet_from + timedelta(seconds=601))
     assert settled.state is AlertState.RESOLVED, "it settled below the clear level: resolved, once"
+
+
+def test_flapping_guards_every_kind_not_only_thresholds():
+    from rules.flapping import FlapGuard
+    from rules.models import CompositeRule, StateRule
+
+    door = StateRule(kind="state", id="door-open", channel="door_open", alarm_values=(1,))
+    both = CompositeRule(kind="composite", id="door-and-gas", mode="all",
+                         conditions=[{"channel": "door_open", "op": ">", "value": 0.5},
+                                     {"channel": "gas_lel_pct", "op": ">", "value": 10}])
+    rs = AssetChannels("rs-1", "regulator_station", {"door_open": "state", "gas_lel_pct": "%LEL"})
+    engine = RulesEngine(rules=[door, both], assets=[rs], started_at=T0, flapping=FlapGuard(transitions=4, window_s=600))
+    chatter = [s for i in range(20) for s in (
+        Sample("rs-1", "door_open", T0 + timedelta(seconds=10 * i), float(i % 2 == 0), "state"),
+        Sample("rs-1", "gas_lel_pct", T0 + timedelta(seconds=10 * i), 15.0, "%LEL"))]
+    out = [t for s in range(0, 40, 2) for t in run(engine, chatter[s:s + 2])]
+    for rule_id in ("door-open", "door-and-gas"):
+        mine = [t for t in out if t.rule_id == rule_id]
+        assert [t.state for t in mine] == [AlertState.FIRING, AlertState.RESOLVED, AlertState.FIRING, AlertState.FIRING]
+        assert "flapping" in mine[-1].summary
+    settled = engine.evaluate(engine.batch([]), now=chatter[-1].ts + timedelta(seconds=601))
+    assert sorted((t.rule_id, t.state) for t in settled) == [
+        ("door-and-gas", AlertState.RESOLVED), ("door-open", AlertState.RESOLVED)], "the last sample closed the door"
+
+
+def test_a_stage_up_is_not_a_flapping_change():
+    from rules.flapping import FlapGuard
+
+    gas = ThresholdRule(kind="threshold", id="gas", channel="gas_lel_pct", direction="above", level=20,
+                        clear_level=10, critical_level=50, severity="warning")
+    rs = AssetChannels("rs-1", "regulator_station", {"gas_lel_pct": "%LEL"})
+    engine = RulesEngine(rules=[gas], assets=[rs], started_at=T0, flapping=FlapGuard(transitions=3, window_s=600))
+    values = [25, 55, 5, 25]  # fire, stage up, resolve, fire: three changes, the stage-up not counted
+    stream = [Sample("rs-1", "gas_lel_pct", T0 + timedelta(seconds=i), v, "%LEL") for i, v in enumerate(values)]
+    out = run(engine, stream)
+    assert [(t.state, t.severity.value) for t in out] == [
+        ("firing", "warning"), ("firing", "critical"), ("resolved", "critical"), ("firing", "warning")]
+    assert "flapping" in out[-1].summary, "the third change, not the fourth transition"

@@ -1,0 +1,149 @@
+"""Kinds over several channels of one asset: composite conditions and night creep."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+import numpy as np
+
+from domain.alerts import AlertState
+from rules.models import CompositeRule, NightCreepRule
+from rules.slots import NORMAL, Emitter, SeriesSlots, Slots, SortedBatch, fmt, held_for
+
+OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def _slot_map(n_series: int, series: np.ndarray) -> np.ndarray:
+    slot_of = np.full(n_series, -1, dtype=np.int64)
+    slot_of[series] = np.arange(len(series))
+    return slot_of
+
+
+class CompositeSlots(Slots):
+    """Per slot (asset) the latest good value of each condition's channel. Each batch
+    updates them from the newest sample per series, then judges the assets it touched at
+    the time of their newest sample; pending alerts also fire when for_s passes."""
+
+    held = True
+    rule: CompositeRule
+
+    def __init__(self, *args, cond_series: Sequence[np.ndarray], cond_levels: Sequence[np.ndarray],
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        n_series = len(self.slot_of)
+        self.cond_series = list(cond_series)
+        self.cond_slot_of = [_slot_map(n_series, s) for s in cond_series]
+        self.cond_levels = list(cond_levels)
+        self.ops = [OPS[c.op] for c in self.rule.conditions]
+        self.latest = np.full((len(self.series), len(self.ops)), np.nan)
+
+    def apply(self, batch: SortedBatch, now_s: float, em: Emitter) -> None:
+        last = batch.last
+        series, ts, value = batch.series[last], batch.ts[last], batch.value[last]
+        touched = np.full(len(self.series), -np.inf)
+        for c, slot_of in enumerate(self.cond_slot_of):
+            index = slot_of[series]
+            mine = index >= 0
+            s = index[mine]  # one newest sample per series: no slot twice
+            self.latest[s, c] = value[mine]
+            touched[s] = np.maximum(touched[s], ts[mine])
+        s = np.flatnonzero(touched > -np.inf)
+        if len(s):
+            met = np.stack([op(self.latest[s, c], self.cond_levels[c][s]) for c, op in enumerate(self.ops)])
+            cond = met.all(axis=0) if self.rule.mode == "all" else met.any(axis=0)
+            self.step(s, touched[s], self.latest[s, 0], cond, ~cond, em)
+        self.hold(now_s, em)
+
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+        asset_id, _ = self.keys[slot]
+        parts = []
+        for c, condition in enumerate(self.rule.conditions):
+            unit_c = self.units[int(self.cond_series[c][slot])]
+            parts.append(f"{condition.channel} {fmt(float(self.latest[slot, c]))} {unit_c} "
+                         f"({condition.op} {float(self.cond_levels[c][slot]):g})")
+        joined = (" and " if self.rule.mode == "all" else " or ").join(parts)
+        if state is AlertState.FIRING:
+            return f"{asset_id}: {self.rule.id}: {joined}{held_for(self.rule)}"
+        return f"{asset_id}: {self.rule.id} over: {', '.join(parts)}"
+
+    def extra(self, slot: int) -> dict | None:
+        found = super().extra(slot) or {}
+        found["latest"] = [None if np.isnan(x) else float(x) for x in self.latest[slot]]
+        return found
+
+    def restore_extra(self, slot: int, extra: dict) -> None:
+        super().restore_extra(slot, extra)
+        latest = extra.get("latest")
+        if latest is not None and len(latest) == self.latest.shape[1]:
+            self.latest[slot] = [np.nan if x is None else x for x in latest]
+
+
+class NightCreepSlots(SeriesSlots):
+    """Per slot (asset) the latest flow and the outlet's minimum since low flow began (NaN
+    outside low flow). The batch's newest flow sample is applied first; then its outlet
+    samples are walked rank by rank."""
+
+    rule: NightCreepRule
+
+    def __init__(self, *args, flow_series: np.ndarray, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        n = len(self.series)
+        self.flow_series = flow_series
+        self.flow_slot_of = _slot_map(len(self.slot_of), flow_series)
+        self.flow = np.full(n, np.nan)
+        self.low_min = np.full(n, np.nan)
+
+    def apply(self, batch: SortedBatch, now_s: float, em: Emitter) -> None:
+        last = batch.last
+        index = self.flow_slot_of[batch.series[last]]
+        mine = index >= 0
+        if mine.any():
+            s, t = index[mine], batch.ts[last][mine]
+            self.flow[s] = batch.value[last][mine]
+            ended = ~(self.flow[s] < self.rule.low_flow)
+            self.low_min[s[ended]] = np.nan  # the low-flow period is over: a new one starts afresh
+            # Flow rose: clear now, without waiting for the next outlet sample.
+            clear = ended & (self.state[s] != NORMAL)
+            if clear.any():
+                s, t = s[clear], t[clear]
+                none = np.zeros(len(s), dtype=bool)
+                self.step(s, t, self.value[s], none, ~none, em, detail=np.zeros(len(s)))
+        super().apply(batch, now_s, em)
+
+    def judge(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, em: Emitter) -> None:
+        low = self.flow[s] < self.rule.low_flow
+        lowest = np.where(low, np.fmin(self.low_min[s], vk), np.nan)
+        self.low_min[s] = lowest
+        rise = vk - lowest
+        cond = low & (rise >= self.rule.rise)
+        clear = ~low | (rise < self.rule.rise / 2)
+        self.step(s, tk, vk, cond, clear, em, detail=rise)
+
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+        asset_id, channel = self.keys[slot]
+        rule = self.rule
+        flow_unit = self.units[int(self.flow_series[slot])]
+        flow = fmt(float(self.flow[slot]))
+        rise = float(self.detail[slot])
+        if state is AlertState.FIRING:
+            return (f"{asset_id}: {channel} crept up {rise:.3f} {unit} (limit {rule.rise:g} {unit}) to {fmt(value)} {unit} "
+                    f"at low flow ({rule.flow_channel} {flow} {flow_unit} < {rule.low_flow:g}){held_for(rule)}: "
+                    f"regulator not locking up")
+        return f"{asset_id}: {channel} holding again ({fmt(value)} {unit}, {rule.flow_channel} {flow} {flow_unit})"
+
+    def extra(self, slot: int) -> dict | None:
+        found = super().extra(slot) or {}
+        if not np.isnan(self.low_min[slot]):
+            found["low_min"] = float(self.low_min[slot])
+        if not np.isnan(self.flow[slot]):
+            found["flow"] = float(self.flow[slot])
+        return found or None
+
+    def restore_extra(self, slot: int, extra: dict) -> None:
+        super().restore_extra(slot, extra)
+        self.low_min[slot] = extra.get("low_min", np.nan)
+        self.flow[slot] = extra.get("flow", np.nan)
+
+    def worth_keeping(self, slot: int) -> bool:
+        return not np.isnan(self.low_min[slot])  # a creep measured from before the restart
