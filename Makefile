@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_stores
 	$(BIN)/python -m bench.bench_onvif
 	$(BIN)/python -m bench.bench_picture
+	$(BIN)/python -m bench.bench_review
 
 clean:
 	rm -rf $(VENV) .venv-peers var build *.egg-info

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -184,8 +185,9 @@ class InspectionIn(BaseModel):
 
     site_id: str
     asset_id: str | None = None  # None: the whole site
+    # A plan kind (GET /api/inspection-plans): regulator_round, security_monthly, ...
     kind: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")
-    in_charge: str = Field(min_length=1, max_length=100)
+    in_charge: str = Field(min_length=1, max_length=100)  # a regulator_round needs one more in people
     people: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=2000)
 
@@ -207,3 +209,152 @@ class InspectionPublic(_Out):
     ended_at: datetime | None
     started_by: str
     note: str
+
+
+# --- inspections: plans, due lists, records, evidence, contracts ----------------------
+
+
+class PlanPublic(BaseModel):
+    kind: str
+    title: str
+    source: str
+    target_kinds: list[str]
+    every_months: int | None
+    every_days: int | None
+    seasons: list[str]  # e.g. "spring 03-01..05-31"
+    overhaul_years: dict[str, int] | None
+    after_rain_days: int | None
+    min_people: int
+    min_dn_mm: int | None
+    below_dn_mm: int | None
+    compare_with_scada: bool
+    items: list[dict[str, str]]  # {"key", "text"}
+
+
+class DuePublic(BaseModel):
+    site_id: str
+    target_id: str
+    target_kind: str
+    target_name: str
+    kind: str  # the plan, and the inspection kind that does it
+    title: str
+    status: str  # overdue | due | scheduled
+    due_on: date  # site-local: the last day it may be done
+    window_start: date | None
+    last_done_on: date | None  # site-local
+    reason: str
+    technician: str | None
+
+
+class ResultEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: str = Field(min_length=1, max_length=64)
+    outcome: Literal["ok", "fault", "na"]
+    note: str = Field(default="", max_length=2000)
+    target_id: str | None = Field(default=None, max_length=64)  # default: the inspection's asset, else the site
+
+
+class ResultsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    results: list[ResultEntryIn] = Field(min_length=1, max_length=200)
+
+
+class ResultPublic(_Out):
+    target_id: str
+    item: str
+    outcome: str
+    note: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+class ReadingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: str | None = None  # default: the inspection's asset
+    channel: str = Field(min_length=1, max_length=64)  # a SCADA channel: inlet_mpa, outlet_kpa, gas_lel_pct
+    value: float = Field(allow_inf_nan=False)
+    unit: str = Field(min_length=1, max_length=16)  # must be the channel's unit: kPa is not MPa
+    taken_at: AwareDatetime | None = None  # when it was read; default: now
+
+
+class ReadingPublic(_Out):
+    id: int
+    asset_id: str
+    channel: str
+    value: float
+    unit: str
+    taken_at: datetime
+    scada_value: float | None
+    scada_ts: datetime | None
+    difference: float | None
+    tolerance: float | None
+    within_tolerance: bool | None
+    ticket_id: int | None
+
+
+class PressureTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: str | None = None
+    path: Literal["running", "standby"]
+    operating_kpa: float = Field(gt=0, allow_inf_nan=False)
+    lock_up_kpa: float = Field(gt=0, allow_inf_nan=False)
+    relief_kpa: float = Field(gt=0, allow_inf_nan=False)
+    slam_shut_kpa: float = Field(gt=0, allow_inf_nan=False)
+
+
+class PressureTestPublic(_Out):
+    id: int
+    asset_id: str
+    path: str
+    operating_kpa: float
+    lock_up_kpa: float
+    relief_kpa: float
+    slam_shut_kpa: float
+    compliant: bool
+    findings: list[str]
+    ticket_id: int | None
+    repair_by: datetime | None
+
+
+class FlagPublic(_Out):
+    id: int
+    inspection_id: int
+    asset_id: str
+    kind: str  # door-never-opened | door-no-data
+    detail: str
+    raised_at: datetime
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+    review_note: str
+
+
+class FlagReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class InspectionDetail(InspectionPublic):
+    results: list[ResultPublic]
+    readings: list[ReadingPublic]
+    pressure_tests: list[PressureTestPublic]
+    flags: list[FlagPublic]
+
+
+class RainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime | None = None  # default: now
+    note: str = Field(default="", max_length=2000)
+
+
+class ContractPublic(BaseModel):
+    site_id: str
+    what: str  # free-maintenance-end | contract-end
+    ends_on: date
+    days_left: int
+    remind_on: list[date]  # 3 months and 1 month before

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from collector.modbus.config import ModbusEndpoint, ModbusProfile
 from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
+from inspections.plans import PLAN_KINDS
 from rules.models import Rule
 from tickets.maintenance import MaintenanceWindow
 
@@ -38,6 +39,27 @@ class Customer(Frozen):
     phone: str | None = None
 
 
+class PlantItem(Frozen):
+    """Field plant inspected on a plan but not polled (DOMAIN.md "Inspections"): a buried
+    valve well, a valve, a cathodic-protection test point."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["valve_well", "valve", "cathodic_protection"]
+    name: str = ""
+    dn_mm: int | None = Field(default=None, gt=0, le=2000)  # valves: DN65 and up yearly, smaller every 3 years
+    low_lying: bool = False  # valve wells: inspected again after every rain
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> "PlantItem":
+        if self.kind == "valve" and self.dn_mm is None:
+            raise ValueError(f"valve {self.id!r} needs dn_mm (its nominal size decides how often it is inspected)")
+        if self.kind != "valve" and self.dn_mm is not None:
+            raise ValueError(f"{self.kind} {self.id!r}: dn_mm is for valves")
+        if self.kind != "valve_well" and self.low_lying:
+            raise ValueError(f"{self.kind} {self.id!r}: low_lying is for valve wells")
+        return self
+
+
 class Site(Frozen):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     customer: str
@@ -45,6 +67,13 @@ class Site(Frozen):
     address: str = ""
     time_zone: str = "Asia/Shanghai"
     sla_zone: str
+    # The maintenance contract (DOMAIN.md: free-maintenance end reminded 3 months before,
+    # contract end 1 month before), in the site's calendar.
+    free_maintenance_until: dt.date | None = None
+    contract_until: dt.date | None = None
+    # Who does the site's inspections: plan kind (inspections/plans.py) or "default" -> name.
+    technicians: dict[str, str] = Field(default_factory=dict)
+    plant: tuple[PlantItem, ...] = ()
 
     @field_validator("time_zone")
     @classmethod
@@ -117,6 +146,16 @@ class Asset(Frozen):
     # The asset this one is reached through (a camera behind an encoder, a station's devices
     # behind its RTU): while that one is offline, this one's alerts are recorded, not paged.
     depends_on: str | None = None
+    # Regulators: when it went into service and where it was made decide its overhaul by
+    # the maker (DOMAIN.md: imported after 8 years running, domestic after 5).
+    installed_on: dt.date | None = None
+    regulator_origin: Literal["domestic", "imported"] | None = None
+
+    @model_validator(mode="after")
+    def _origin_for_regulators(self) -> "Asset":
+        if self.regulator_origin is not None and CONNECTION_OF_KIND[self.kind] != "modbus":
+            raise ValueError(f"asset {self.id!r}: regulator_origin is for regulator stations, cabinets and boxes")
+        return self
 
     @model_validator(mode="after")
     def _one_connection(self) -> "Asset":
@@ -228,6 +267,32 @@ class RulesSettings(Frozen):
     release_grace_s: float = Field(default=60.0, ge=0)
 
 
+class FieldCheckSettings(Frozen):
+    """When a technician's field reading and SCADA disagree (DOMAIN.md: "these three field
+    readings are compared with SCADA to judge whether SCADA is right"). One place for the
+    inspection that records the reading and the daily review that flags it."""
+
+    # The channel's own absolute tolerance, in the channel's unit; other channels: a share of
+    # the field value.
+    tolerance_by_channel: dict[str, float] = Field(
+        default_factory=lambda: {"inlet_mpa": 0.01, "outlet_kpa": 0.1, "gas_lel_pct": 2.0})
+    tolerance_fraction: float = Field(default=0.05, gt=0, lt=1)
+    match_window_s: float = Field(default=60.0, gt=0)  # the SCADA sample this close is "the same moment"
+
+    def tolerance(self, channel: str, field_value: float) -> float:
+        if channel in self.tolerance_by_channel:
+            return self.tolerance_by_channel[channel]
+        return abs(field_value) * self.tolerance_fraction
+
+
+class ReviewSettings(Frozen):
+    """The daily regulator station review (DOMAIN.md "The daily 08:30 review", §12 art. 6)."""
+
+    at: dt.time = dt.time(8, 30)  # site-local: the log covers the 24 h (23/25 on DST days) before it
+    completeness_min_ratio: float = Field(default=0.95, gt=0, le=1)  # good / expected samples
+    pdf_font_file: Path | None = None  # a TTF embedded in PDFs for non-Latin names (core font otherwise)
+
+
 class Config(Frozen):
     customers: tuple[Customer, ...]
     sites: tuple[Site, ...]
@@ -243,6 +308,8 @@ class Config(Frozen):
     mqtt: MqttSettings | None = None  # the broker alarm hosts publish to
     duty: DutySettings = DutySettings()
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    review: ReviewSettings = ReviewSettings()
+    field_check: FieldCheckSettings = FieldCheckSettings()
     _indexes: dict[str, tuple] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -266,6 +333,15 @@ class Config(Frozen):
             if site.sla_zone not in self.sla.zones:
                 raise ValueError(f"site {site.id!r}: unknown sla_zone {site.sla_zone!r}")
         sites = {s.id for s in self.sites}
+        plant_ids = [p.id for s in self.sites for p in s.plant]
+        _unique("plant", plant_ids)
+        clash = sorted(set(plant_ids) & {a.id for a in self.assets})
+        if clash:
+            raise ValueError(f"plant id(s) also used by assets: {', '.join(clash)}")
+        for site in self.sites:
+            unknown_plans = set(site.technicians) - {"default", *PLAN_KINDS}
+            if unknown_plans:
+                raise ValueError(f"site {site.id!r}: technicians for unknown plan(s) {sorted(unknown_plans)}")
         profiles = {p.name: p for p in self.modbus_profiles}
         asset_ids = {a.id for a in self.assets}
         for asset in self.assets:

@@ -1,6 +1,13 @@
 """Technicians on site: an inspection is started when they arrive and finished when they
 leave. While it runs, the site's (or the asset's) alerts are recorded but page nobody
 (tickets/holds.py); anything still firing when it finishes is announced.
+
+An inspection is of one plan's kind (inspections/plans.py), on a configured asset, a
+plant item of the site (valve well, valve, cathodic-protection point) or the whole site.
+A regulator round needs at least two people, one of them in charge (rule book 12 art. 7).
+Checklist results and field readings are recorded while it runs (inspections/records.py);
+when it finishes, the station's door sensor is asked whether anyone was there
+(inspections/evidence.py).
 """
 
 from __future__ import annotations
@@ -11,16 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.models import Config
+from inspections.errors import InspectionNotFound, InspectionRefused
+from inspections.evidence import check_door_evidence
+from inspections.plans import PLAN_KINDS, plan
 from storage.repository import audit
 from storage.tables import InspectionRow
+from storage.timeseries import TimeSeriesStore
 
-
-class InspectionNotFound(LookupError):
-    pass
-
-
-class InspectionRefused(ValueError):
-    pass
+__all__ = ["InspectionNotFound", "InspectionRefused", "finish_inspection", "get_inspection", "list_inspections",
+           "start_inspection"]
 
 
 def start_inspection(
@@ -31,14 +37,24 @@ def start_inspection(
         config.site(site_id)
     except KeyError:
         raise InspectionNotFound(f"site {site_id!r} does not exist") from None
+    if kind not in PLAN_KINDS:
+        raise InspectionRefused(f"no inspection plan {kind!r}; known: {', '.join(sorted(PLAN_KINDS))}")
+    the_plan = plan(kind)
     if asset_id is not None:
-        try:
-            asset = config.asset(asset_id)
-        except KeyError:
-            raise InspectionNotFound(f"asset {asset_id!r} does not exist") from None
-        if asset.site != site_id:
-            raise InspectionRefused(f"asset {asset_id!r} is on site {asset.site!r}, not {site_id!r}")
-    crew = list(dict.fromkeys([in_charge, *people]))  # the one in charge is one of the crew
+        target_kind, target_site = _target(config, asset_id)
+        if target_site != site_id:
+            raise InspectionRefused(f"asset {asset_id!r} is on site {target_site!r}, not {site_id!r}")
+        if target_kind not in the_plan.target_kinds:
+            raise InspectionRefused(f"a {kind} is not done on {asset_id!r} ({target_kind})")
+    # The one in charge is one of the crew; blank names and repeats do not count as people.
+    crew = list(dict.fromkeys(name.strip() for name in [in_charge, *people] if name.strip()))
+    if not in_charge.strip():
+        raise InspectionRefused("an inspection needs the name of the one in charge")
+    if len(crew) < the_plan.min_people:
+        raise InspectionRefused(
+            f"a {kind} needs at least {the_plan.min_people} people, one of them in charge; "
+            f"got {len(crew)}: {', '.join(crew)}"
+        )
     row = InspectionRow(site_id=site_id, asset_id=asset_id, kind=kind, in_charge=in_charge, people=crew,
                         started_at=at, started_by=actor, note=note)
     session.add(row)
@@ -48,7 +64,12 @@ def start_inspection(
     return row
 
 
-def finish_inspection(session: Session, inspection_id: int, *, actor: str, at: datetime, note: str = "") -> InspectionRow:
+def finish_inspection(
+    session: Session, inspection_id: int, *, actor: str, at: datetime, note: str = "",
+    config: Config | None = None, store: TimeSeriesStore | None = None,
+) -> InspectionRow:
+    """Finish it; given the config and the time-series store, also check the door sensors of
+    the stations it covered and flag it for the manager if nobody seems to have been there."""
     row = session.get(InspectionRow, inspection_id, with_for_update=True)
     if row is None:
         raise InspectionNotFound(f"inspection {inspection_id} does not exist")
@@ -59,7 +80,30 @@ def finish_inspection(session: Session, inspection_id: int, *, actor: str, at: d
         row.note = f"{row.note}\n{note}".strip()
     audit(session, at=at, actor=actor, entity="inspection", entity_id=str(inspection_id), action="finished",
           detail={"note": note})
+    if config is not None and store is not None:
+        check_door_evidence(session, config, store, row, at=at, actor=actor)
     return row
+
+
+def get_inspection(session: Session, inspection_id: int) -> InspectionRow:
+    row = session.get(InspectionRow, inspection_id)
+    if row is None:
+        raise InspectionNotFound(f"inspection {inspection_id} does not exist")
+    return row
+
+
+def _target(config: Config, target_id: str) -> tuple[str, str]:
+    """(kind, site) of an asset or a plant item."""
+    try:
+        asset = config.asset(target_id)
+        return asset.kind, asset.site
+    except KeyError:
+        pass
+    for site in config.sites:
+        for item in site.plant:
+            if item.id == target_id:
+                return item.kind, site.id
+    raise InspectionNotFound(f"asset {target_id!r} does not exist")
 
 
 def list_inspections(session: Session, *, in_progress: bool = False, site_id: str | None = None) -> list[InspectionRow]:

@@ -34,6 +34,7 @@ from config.models import Config
 from domain.alerts import AlertTransition
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
+from inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S, DailyChecks
 from rules.engine import AssetChannels, RulesEngine
 from rules.flapping import FlapGuard
 from storage.database import create_schema, make_engine, session_factory
@@ -41,6 +42,7 @@ from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, record_reported_facts, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
+from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S, DailyReviews
 from tickets.writer import TicketWriter
 from vault.cache import CachedCredential
 from vault.keys import load_key
@@ -273,6 +275,9 @@ class Pipeline:
         )
         self._writer = TicketWriter(sessions=parts.sessions, config=parts.config)
         self._deadlines = Deadlines(sessions=parts.sessions, config=parts.config)
+        self._reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions,
+                                     clock=parts.clock)
+        self._daily = DailyChecks(sessions=parts.sessions, config=parts.config)  # plans and contracts
         # Accepted but not yet stored: kept until a write succeeds. Touched only by
         # _store_batch, under the lock, so shutdown waits for a write still in flight.
         self._unwritten: list[Sample] = []
@@ -295,6 +300,8 @@ class Pipeline:
                     group.create_task(self.alarm_hosts.run(), name="alarm-hosts")
                 group.create_task(self._store_loop(), name="store-writer")
                 group.create_task(self._rules_loop(), name="rules")
+                group.create_task(self._review_loop(), name="daily-review")
+                group.create_task(self._daily_loop(), name="inspections-daily")
         finally:
             # Whatever is still queued was accepted: write it and keep the rules' state.
             await asyncio.shield(asyncio.to_thread(self._shutdown))
@@ -364,6 +371,24 @@ class Pipeline:
         if ticks % SLA_CHECK_EVERY_TICKS == 0:
             self._deadlines.check_arrivals(now=now)
             self._deadlines.check_resolutions(now=now)
+
+    async def _daily_loop(self) -> None:
+        """Contract reminders and overdue inspections: at start-up, then every hour."""
+        while True:
+            try:
+                await asyncio.to_thread(self._daily.run, now=self.parts.clock.now())
+            except SQLAlchemyError as exc:
+                log.error("inspections: daily check skipped, database unavailable: %s", exc)
+            await asyncio.sleep(DAILY_CHECK_EVERY_S)
+
+    async def _review_loop(self) -> None:
+        """Each site's operation log, generated once its local review time has passed."""
+        while True:
+            await asyncio.sleep(REVIEW_CHECK_EVERY_S)
+            try:
+                await asyncio.to_thread(self._reviews.generate_due, self.parts.clock.now())
+            except (SQLAlchemyError, TimeSeriesError) as exc:
+                log.error("daily review: not generated this time, will retry: %s", exc)
 
     async def _rules_loop(self) -> None:
         engine = self.parts.engine

@@ -207,3 +207,119 @@ class CredentialRow(Base):
     def __repr__(self) -> str:
         # The default repr would print the ciphertext columns; keep it to metadata.
         return f"CredentialRow(name={self.name!r}, key_id={self.key_id!r}, uses={self.uses})"
+
+
+# --- inspections: checklist results, field readings, pressure tests, evidence, rain -----
+
+
+class InspectionResultRow(Base):
+    """One checklist item of an inspection, for its target (an asset, a plant item or the
+    site: "site:<id>"). Re-recorded while the inspection runs; every change is audited."""
+
+    __tablename__ = "inspection_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[int] = mapped_column(Integer, index=True)
+    target_id: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(8))  # ok | fault | na
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("uq_inspection_result", "inspection_id", "target_id", "item", unique=True),)
+
+
+class FieldReadingRow(Base):
+    """A value read on site (U-tube manometer, gauge, portable detector) and SCADA's value of
+    the same channel at the same moment: the check that SCADA is right (rule book 12 art. 8)."""
+
+    __tablename__ = "field_readings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[int] = mapped_column(Integer, index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    scada_value: Mapped[float | None] = mapped_column(Float)  # None: no good sample near taken_at
+    scada_ts: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    difference: Mapped[float | None] = mapped_column(Float)  # field - SCADA, in unit
+    tolerance: Mapped[float | None] = mapped_column(Float)
+    within_tolerance: Mapped[bool | None] = mapped_column(Boolean)
+    ticket_id: Mapped[int | None] = mapped_column(Integer)  # the calibration ticket it opened or joined
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class PressureTestRow(Base):
+    """Spring/autumn test of one regulator path: operating, lock-up, relief and slam-shut
+    pressure (kPa). Not compliant: the maker repairs within two weeks, tracked by a ticket."""
+
+    __tablename__ = "pressure_tests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[int] = mapped_column(Integer, index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(16))  # running | standby
+    operating_kpa: Mapped[float] = mapped_column(Float)
+    lock_up_kpa: Mapped[float] = mapped_column(Float)
+    relief_kpa: Mapped[float] = mapped_column(Float)
+    slam_shut_kpa: Mapped[float] = mapped_column(Float)
+    compliant: Mapped[bool] = mapped_column(Boolean)
+    findings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    repair_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class InspectionFlagRow(Base):
+    """Evidence against an inspection, for the manager (DOMAIN.md: an inspection reported
+    but not done is the worst offence): e.g. the station's door never opened meanwhile."""
+
+    __tablename__ = "inspection_flags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[int] = mapped_column(Integer, index=True)
+    asset_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # door-never-opened | door-no-data
+    detail: Mapped[str] = mapped_column(Text, default="")
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    review_note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("uq_inspection_flag", "inspection_id", "asset_id", "kind", unique=True),)
+
+
+class RainEventRow(Base):
+    """It rained at a site: its low-lying valve wells are due again (rule book 12 art. 11)."""
+
+    __tablename__ = "rain_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class DailyReviewRow(Base):
+    """One site's regulator station operation log for one day (review/). ``content`` is the
+    canonical JSON whose SHA-256 is ``content_sha256``; once ``signed_at`` is set nothing in
+    the row may change (review/sign.py refuses it before it reaches the database)."""
+
+    __tablename__ = "daily_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # site-local date the window ends on, YYYY-MM-DD
+    content: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    abnormal_stations: Mapped[int] = mapped_column(Integer)
+    generated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    generated_by: Mapped[str] = mapped_column(String(100))
+    signed_by: Mapped[str | None] = mapped_column(String(200))  # the manager's name as signed
+    signed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    signed_actor: Mapped[str | None] = mapped_column(String(100))  # the authenticated account
+    # Field-check tickets opened for its abnormal stations: {station_id: ticket_id}; not part
+    # of the signed content (the tickets live on after the log is signed).
+    field_check_tickets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("uq_daily_reviews_site_day", "site_id", "day", unique=True),)

@@ -1,0 +1,216 @@
+"""The daily 08:30 review: the regulator station operation logs, their exports, signing.
+
+Reads are open; generating and signing need a writer's bearer token (like tickets). A
+signed log is immutable: regenerating or signing it again answers 409 with the signer,
+time and hash. There is no route that edits or deletes a log.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import ComponentsDep, SessionDep, WriterDep
+from domain.time import to_local
+from review.export import Signature, environment, to_csv, to_html, to_pdf
+from review.models import SiteReview
+from review.schedule import latest_due_day
+from review.service import DailyReviews
+from review.sign import (
+    ReviewChanged,
+    ReviewNotFound,
+    ReviewSigned,
+    canonical_json,
+    get_review,
+    list_reviews,
+    load_content,
+    sha256_of,
+    sign_review,
+    verify,
+)
+from sitewatch.runtime import Components
+from storage.tables import DailyReviewRow
+
+router = APIRouter(tags=["daily review"])
+
+
+class ReviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    site_id: str
+    day: date
+    content_sha256: str
+    hash_verified: bool  # the stored content still hashes to content_sha256
+    abnormal_stations: int
+    generated_at: datetime
+    generated_by: str
+    signed_by: str | None
+    signed_at: datetime | None
+    signed_actor: str | None
+    field_check_tickets: dict[str, int]
+
+
+class ReviewDetail(ReviewPublic):
+    content: SiteReview
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signer: str = Field(min_length=1, max_length=200, description="the manager's name, as signed")
+    content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the hash of the version read")
+
+
+class VerifyPublic(BaseModel):
+    site_id: str
+    day: date
+    stored_sha256: str
+    recomputed_sha256: str
+    identical: bool
+
+
+def _reviews(parts: Components) -> DailyReviews:
+    return DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions, clock=parts.clock)
+
+
+def _public(row: DailyReviewRow) -> dict[str, Any]:
+    return {
+        "site_id": row.site_id, "day": date.fromisoformat(row.day), "content_sha256": row.content_sha256,
+        "hash_verified": verify(row), "abnormal_stations": row.abnormal_stations, "generated_at": row.generated_at,
+        "generated_by": row.generated_by, "signed_by": row.signed_by, "signed_at": row.signed_at,
+        "signed_actor": row.signed_actor, "field_check_tickets": dict(row.field_check_tickets or {}),
+    }
+
+
+def _site_with_log(parts: Components, site_id: str) -> None:
+    if site_id not in {s.id for s in _reviews(parts).sites()}:
+        raise HTTPException(404, detail=f"site {site_id!r} has no regulator stations, so no operation log")
+
+
+def _row(session, site_id: str, day: date) -> DailyReviewRow:  # noqa: ANN001
+    row = get_review(session, site_id, day)
+    if row is None:
+        raise HTTPException(404, detail=f"no operation log of {day.isoformat()} for site {site_id!r} yet "
+                                        f"(POST /api/reviews/{site_id}/{day.isoformat()}/generate makes it)")
+    return row
+
+
+def _signature(row: DailyReviewRow) -> Signature:
+    return Signature(content_sha256=row.content_sha256, generated_at=row.generated_at, signed_by=row.signed_by,
+                     signed_at=row.signed_at, field_check_tickets=dict(row.field_check_tickets or {}))
+
+
+@router.get("/api/reviews", response_model=list[ReviewPublic])
+def reviews(session: SessionDep, site_id: str | None = None,
+            limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
+    """Stored logs, newest day first."""
+    return [_public(r) for r in list_reviews(session, site_id=site_id, limit=limit)]
+
+
+@router.get("/api/reviews/{site_id}/{day}", response_model=ReviewDetail)
+def review(site_id: str, day: date, session: SessionDep):
+    row = _row(session, site_id, day)
+    return {**_public(row), "content": load_content(row)}
+
+
+@router.post("/api/reviews/{site_id}/{day}/generate", response_model=ReviewPublic)
+def generate(site_id: str, day: date, actor: WriterDep, parts: ComponentsDep):
+    """Make the day's log from the stored data, or make it again while unsigned (409 once
+    signed). Each abnormal station gets one field-check ticket."""
+    _site_with_log(parts, site_id)
+    try:
+        stored = _reviews(parts).generate(site_id, day, actor=actor)
+    except ReviewSigned as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+    except IntegrityError as exc:  # the runtime made the same day's log at the same moment
+        raise HTTPException(409, detail=f"the log of {day.isoformat()} for site {site_id!r} was being made "
+                                        "at the same time; read it, or try again") from exc
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    return _public(stored.row)
+
+
+@router.post("/api/reviews/{site_id}/{day}/sign", response_model=ReviewPublic)
+def sign(site_id: str, day: date, body: SignIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+    """The manager signs the version they read (its content_sha256); afterwards it is immutable."""
+    try:
+        row = sign_review(session, site_id, day, signer=body.signer, content_sha256=body.content_sha256,
+                          actor=actor, at=parts.clock.now())
+        session.commit()
+    except ReviewNotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    except (ReviewSigned, ReviewChanged) as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+    return _public(row)
+
+
+@router.get("/api/reviews/{site_id}/{day}/verify", response_model=VerifyPublic)
+def verify_day(site_id: str, day: date, parts: ComponentsDep, session: SessionDep):
+    """Recompute the day from the stored data (nothing is written) and compare hashes."""
+    row = _row(session, site_id, day)
+    recomputed = sha256_of(canonical_json(_reviews(parts).compute(session, site_id, day)))
+    return VerifyPublic(site_id=site_id, day=day, stored_sha256=row.content_sha256, recomputed_sha256=recomputed,
+                        identical=recomputed == row.content_sha256)
+
+
+def _filename(row: DailyReviewRow, ext: str) -> dict[str, str]:
+    return {"Content-Disposition": f'inline; filename="operation-log-{row.site_id}-{row.day}.{ext}"'}
+
+
+@router.get("/api/reviews/{site_id}/{day}/log.csv")
+def export_csv(site_id: str, day: date, session: SessionDep):
+    row = _row(session, site_id, day)
+    return Response(to_csv(load_content(row)), media_type="text/csv; charset=utf-8", headers=_filename(row, "csv"))
+
+
+@router.get("/api/reviews/{site_id}/{day}/log.html", response_class=HTMLResponse)
+def export_html(site_id: str, day: date, session: SessionDep):
+    row = _row(session, site_id, day)
+    return HTMLResponse(to_html(load_content(row), _signature(row)), headers=_filename(row, "html"))
+
+
+@router.get("/api/reviews/{site_id}/{day}/log.pdf")
+def export_pdf(site_id: str, day: date, parts: ComponentsDep, session: SessionDep):
+    row = _row(session, site_id, day)
+    pdf = to_pdf(load_content(row), _signature(row), font_file=parts.config.review.pdf_font_file)
+    return Response(pdf, media_type="application/pdf", headers=_filename(row, "pdf"))
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@router.get("/review", response_class=HTMLResponse, include_in_schema=False)
+def today_page(request: Request, parts: ComponentsDep, session: SessionDep):
+    """Today's log of every site (generated or not yet, signed or not) and the past days."""
+    now = parts.clock.now()
+    at = parts.config.review.at
+    sites = []
+    for site in _reviews(parts).sites():
+        day = latest_due_day(now, at=at, time_zone=site.time_zone)
+        row = get_review(session, site.id, day)
+        sites.append({"site": site, "day": day, "row": row, "local_now": to_local(now, site.time_zone),
+                      "signed_at": to_local(row.signed_at, site.time_zone) if row and row.signed_at else None})
+    past = list_reviews(session, limit=200)
+    zones = {s.id: s.time_zone for s in parts.config.sites}
+    html = environment().get_template("today.html").render(
+        sites=sites, past=past, zones=zones, to_local=to_local, at=at, now=now)
+    return HTMLResponse(html)
+
+
+@router.get("/review/{site_id}/{day}", response_class=HTMLResponse, include_in_schema=False)
+def day_page(site_id: str, day: date, session: SessionDep):
+    row = _row(session, site_id, day)
+    one = timedelta(days=1)
+    page = {
+        "api": f"/api/reviews/{site_id}/{day.isoformat()}",
+        "base": f"/api/reviews/{site_id}/{day.isoformat()}/log",
+        "previous": f"/review/{site_id}/{(day - one).isoformat()}" if get_review(session, site_id, day - one) else None,
+        "next": f"/review/{site_id}/{(day + one).isoformat()}" if get_review(session, site_id, day + one) else None,
+    }
+    return HTMLResponse(to_html(load_content(row), _signature(row), page=page))
+

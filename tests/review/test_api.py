@@ -1,0 +1,131 @@
+"""The review over a real socket: generate, read, export, sign; nothing changes a signed log."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from pypdf import PdfReader
+
+from api.app import create_app
+from api.routes import review as review_routes
+from config.load import config_from_dict
+from sitewatch.runtime import build_components
+from sitewatch.serve import EmbeddedServer
+from tests.review.conftest import FixedClock
+from tests.review.simulated_day import WINDOW_END, build, raw_config
+
+TOKEN = "review-manager-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DAY = "2026-11-27"
+NORTH = [f"rs-{i:02d}" for i in range(1, 7)]
+
+
+@pytest.fixture
+async def served(tmp_path):
+    raw = raw_config(str(tmp_path))
+    raw["api"] = {"tokens": [{"name": "ops-manager", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
+    parts = build_components(config_from_dict(raw))
+    parts.clock = FixedClock(WINDOW_END + timedelta(minutes=2))
+    build(parts.store, str(tmp_path))
+    app = create_app(parts)
+    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the API server did not start"
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
+        yield client, app, parts
+    server.should_exit = True
+    await task
+    parts.close()
+
+
+async def test_generate_read_export_and_sign_then_every_write_is_refused(served):
+    api, app, parts = served
+    page = (await api.get("/review")).text
+    assert "North district" in page and "not generated yet" in page
+
+    refused = await api.post(f"/api/reviews/north/{DAY}/generate")
+    assert refused.status_code == 401, "generating needs the bearer token"
+    made = await api.post(f"/api/reviews/north/{DAY}/generate", headers=AUTH)
+    assert made.status_code == 200, made.text
+    made = made.json()
+    # No field readings in this database: the stuck sensor of rs-08 (south) stays hidden.
+    assert made["abnormal_stations"] == 3 and set(made["field_check_tickets"]) == {"rs-02", "rs-04", "rs-06"}
+    digest = made["content_sha256"]
+
+    detail = (await api.get(f"/api/reviews/north/{DAY}")).json()
+    assert detail["hash_verified"] and [s["station_id"] for s in detail["content"]["stations"]] == NORTH
+    assert (await api.get(f"/api/reviews/north/{DAY}/verify")).json()["identical"] is True
+
+    pdf = await api.get(f"/api/reviews/north/{DAY}/log.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    names = [parts.config.asset(s).name for s in NORTH]
+    assert [n for n in names if n not in text] == [], "every station's name must be in the PDF"
+    assert digest in text.replace("\n", "") and "NOT SIGNED" in text
+
+    rows = list(csv.DictReader(io.StringIO((await api.get(f"/api/reviews/north/{DAY}/log.csv")).text)))
+    assert len(rows) == 6 * 12 and "mean (in unit)" in rows[0] and "completeness (ratio 0-1)" in rows[0]
+    gas = next(r for r in rows if r["station_id"] == "rs-02" and r["channel"] == "gas_lel_pct")
+    assert gas["verdict"] == "abnormal" and gas["unit"] == "%LEL" and float(gas["max (in unit)"]) > 20
+    html = (await api.get(f"/api/reviews/north/{DAY}/log.html")).text
+    assert all(n in html for n in names) and "Not signed" in html and "Min (unit)" in html
+
+    anonymous = await api.post(f"/api/reviews/north/{DAY}/sign", json={"signer": "Wang Li", "content_sha256": digest})
+    assert anonymous.status_code == 401, "signing needs an authenticated writer"
+    stale = await api.post(f"/api/reviews/north/{DAY}/sign", headers=AUTH,
+                           json={"signer": "Wang Li", "content_sha256": "0" * 64})
+    assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
+    signed = await api.post(f"/api/reviews/north/{DAY}/sign", headers=AUTH,
+                            json={"signer": "Wang Li", "content_sha256": digest})
+    assert signed.status_code == 200, signed.text
+    assert (signed.json()["signed_by"], signed.json()["signed_actor"]) == ("Wang Li", "ops-manager")
+
+    # Every write route of the review, and every other method on its paths: nothing changes it.
+    attempts = []
+    paths = {p for p in app.openapi()["paths"] if p.startswith(("/api/reviews", "/review"))}
+    paths |= {r.path for r in review_routes.router.routes}
+    assert len(paths) >= 9, sorted(paths)
+    for template in sorted(paths):
+        path = template.replace("{site_id}", "north").replace("{day}", DAY)
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            body = {"signer": "Forger", "content_sha256": digest}
+            answer = await api.request(method, path, headers=AUTH, json=body)
+            attempts.append((method, path, answer.status_code))
+            assert answer.status_code in (405, 409), f"{method} {path} answered {answer.status_code}: {answer.text}"
+            if answer.status_code == 409:
+                assert "Wang Li" in answer.json()["detail"] and digest in answer.json()["detail"]
+    assert ("POST", f"/api/reviews/north/{DAY}/generate", 409) in attempts
+    assert ("POST", f"/api/reviews/north/{DAY}/sign", 409) in attempts
+    after = (await api.get(f"/api/reviews/north/{DAY}")).json()
+    assert (after["content_sha256"], after["content"], after["signed_by"]) == (digest, detail["content"], "Wang Li")
+    assert after["hash_verified"]
+
+    page = (await api.get("/review")).text
+    assert "signed</span> by Wang Li" in page and digest in page
+    day_page = (await api.get(f"/review/north/{DAY}")).text
+    assert "Signed by <b>Wang Li</b>" in day_page and "<form" not in day_page, "no signing form once signed"
+    signed_pdf = await api.get(f"/api/reviews/north/{DAY}/log.pdf")
+    assert "Signed by Wang Li" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(signed_pdf.content)).pages)
+
+
+async def test_a_day_not_over_yet_cannot_be_generated_and_a_past_day_can_be_browsed(served):
+    api, _app, _parts = served
+    early = await api.post("/api/reviews/north/2026-11-28/generate", headers=AUTH)
+    assert early.status_code == 422 and "has not ended yet" in early.json()["detail"]
+    assert (await api.get("/api/reviews/north/2026-11-26")).status_code == 404
+    assert (await api.post("/api/reviews/north/2026-11-26/generate", headers=AUTH)).status_code == 200
+    assert (await api.post(f"/api/reviews/north/{DAY}/generate", headers=AUTH)).status_code == 200
+    listed = (await api.get("/api/reviews", params={"site_id": "north"})).json()
+    assert [r["day"] for r in listed] == [DAY, "2026-11-26"]
+    page = (await api.get(f"/review/north/{DAY}")).text
+    assert "/review/north/2026-11-26" in page and "<form" in page, "previous day linked; unsigned: the form"
+    assert (await api.post("/api/reviews/nowhere/2026-11-26/generate", headers=AUTH)).status_code == 404
