@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from config.models import Asset, Config, Site
+from config.models import Asset, Config
 from domain.time import UTC
 from review.compute import REGULATOR_KINDS, FieldReading, ScadaSample, StationInputs
 from review.models import AlertEntry, TicketEntry

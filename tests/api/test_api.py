@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from config.load import config_from_dict
@@ -19,21 +16,11 @@ from domain.samples import Quality, Sample
 from domain.time import UTC
 from sitewatch.demo import example_config
 from sitewatch.runtime import build_components
-from sitewatch.serve import EmbeddedServer
+from tests.serving import FixedClock, served
 from tickets.writer import TicketWriter
 
 TOKEN = "s3cret-desk-token"
 
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return 0.0
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -59,16 +46,8 @@ async def api(tmp_path):
     with parts.sessions() as session:
         sync_inventory(session, parts.config, actor="test", now=NOW)
         session.commit()
-    server = EmbeddedServer(uvicorn.Config(create_app(parts), host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API server did not start"
-        await asyncio.sleep(0.01)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+    async with served(create_app(parts)) as client:
         yield client
-    server.should_exit = True
-    await task
     parts.close()
 
 

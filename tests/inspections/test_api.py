@@ -4,20 +4,17 @@ contracts, the plan catalogue."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from config.load import config_from_dict
 from domain.samples import Sample
 from domain.time import UTC
 from sitewatch.runtime import build_components
-from sitewatch.serve import EmbeddedServer
+from tests.serving import FixedClock, served
 from storage.repository import sync_inventory
 from tests.inspections.conftest import raw_config
 
@@ -26,19 +23,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now_value = now
-
-    def now(self) -> datetime:
-        return self.now_value
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
 @pytest.fixture
-async def served(tmp_path):
+async def api(tmp_path):
     raw = raw_config()
     raw["assets"] = [a for a in raw["assets"] if a["kind"] != "camera"]  # no vault needed here
     raw["storage"] = {"data_dir": str(tmp_path)}
@@ -48,21 +34,13 @@ async def served(tmp_path):
     with parts.sessions() as session:
         sync_inventory(session, parts.config, actor="test", now=NOW)
         session.commit()
-    server = EmbeddedServer(uvicorn.Config(create_app(parts), host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API server did not start"
-        await asyncio.sleep(0.01)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+    async with served(create_app(parts)) as client:
         yield client, parts
-    server.should_exit = True
-    await task
     parts.close()
 
 
-async def test_a_regulator_round_recorded_end_to_end(served):
-    api, parts = served
+async def test_a_regulator_round_recorded_end_to_end(api):
+    api, parts = api
     body = {"site_id": "north", "asset_id": "rs-north-01", "kind": "regulator_round", "in_charge": "Zhang San"}
     alone = await api.post("/api/inspections", json=body, headers=AUTH)
     assert alone.status_code == 409 and "at least 2 people, one of them in charge" in alone.json()["detail"]
@@ -111,8 +89,8 @@ async def test_a_regulator_round_recorded_end_to_end(served):
         "scheduled", "2026-12-11", "2026-11-27")
 
 
-async def test_a_round_whose_door_never_opened_is_flagged_and_reviewed(served):
-    api, parts = served
+async def test_a_round_whose_door_never_opened_is_flagged_and_reviewed(api):
+    api, parts = api
     parts.store.write([Sample("rs-north-01", "door_open", NOW - timedelta(minutes=m), 0.0, "state") for m in range(30)])
     started = await api.post("/api/inspections", json={"site_id": "north", "kind": "regulator_round",
                                                        "in_charge": "Zhang San", "people": ["Li Si"]}, headers=AUTH)
@@ -126,8 +104,8 @@ async def test_a_round_whose_door_never_opened_is_flagged_and_reviewed(served):
     assert (await api.get("/api/inspections/flags", params={"unreviewed": True})).json() == []
 
 
-async def test_due_lists_per_technician_rain_contracts_and_plans(served):
-    api, _parts = served
+async def test_due_lists_per_technician_rain_contracts_and_plans(api):
+    api, _parts = api
     anna = (await api.get("/api/inspections/due", params={"technician": "Anna"})).json()
     assert {d["site_id"] for d in anna} == {"berlin"} and {d["technician"] for d in anna} == {"Anna"}
     assert (await api.get("/api/inspections/due", params={"site_id": "nowhere"})).status_code == 404

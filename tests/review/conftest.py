@@ -10,17 +10,6 @@ from storage.duckdb_store import DuckDBStore
 from tests.review.simulated_day import SimulatedDay, build
 
 
-class FixedClock:
-    def __init__(self, now) -> None:  # noqa: ANN001
-        self.at = now
-
-    def now(self):  # noqa: ANN201
-        return self.at
-
-    def monotonic(self) -> float:
-        return 0.0
-
-
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DuckDBStore, SimulatedDay]]:
     folder = tmp_path_factory.mktemp("simulated-day")

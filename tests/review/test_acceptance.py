@@ -13,7 +13,7 @@ from review.models import FlagKind, Verdict
 from review.service import DailyReviews, field_check_fingerprint
 from review.sign import canonical_json, sha256_of
 from storage.tables import TicketRow
-from tests.review.conftest import FixedClock
+from tests.serving import FixedClock
 from tests.review.simulated_day import DAY, EXPECTED_ABNORMAL, INTERVAL_S, WINDOW_END, WINDOW_START
 
 

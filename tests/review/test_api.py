@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import io
 from datetime import timedelta
 
-import httpx
 import pytest
-import uvicorn
 from pypdf import PdfReader
 
 from api.app import create_app
 from api.routes import review as review_routes
 from config.load import config_from_dict
 from sitewatch.runtime import build_components
-from sitewatch.serve import EmbeddedServer
-from tests.review.conftest import FixedClock
+from tests.serving import served
+from tests.serving import FixedClock
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 
 TOKEN = "review-manager-token"
@@ -28,27 +25,20 @@ NORTH = [f"rs-{i:02d}" for i in range(1, 7)]
 
 
 @pytest.fixture
-async def served(tmp_path):
+async def api(tmp_path):
     raw = raw_config(str(tmp_path))
     raw["api"] = {"tokens": [{"name": "ops-manager", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
     parts = build_components(config_from_dict(raw))
     parts.clock = FixedClock(WINDOW_END + timedelta(minutes=2))
     build(parts.store, str(tmp_path))
     app = create_app(parts)
-    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API server did not start"
-        await asyncio.sleep(0.01)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
+    async with served(app, timeout_s=30) as client:
         yield client, app, parts
-    server.should_exit = True
-    await task
     parts.close()
 
 
-async def test_generate_read_export_and_sign_then_every_write_is_refused(served):
-    api, app, parts = served
+async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
+    api, app, parts = api
     page = (await api.get("/review")).text
     assert "North district" in page and "not generated yet" in page
 
@@ -117,8 +107,8 @@ async def test_generate_read_export_and_sign_then_every_write_is_refused(served)
     assert "Signed by Wang Li" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(signed_pdf.content)).pages)
 
 
-async def test_a_day_not_over_yet_cannot_be_generated_and_a_past_day_can_be_browsed(served):
-    api, _app, _parts = served
+async def test_a_day_not_over_yet_cannot_be_generated_and_a_past_day_can_be_browsed(api):
+    api, _app, _parts = api
     early = await api.post("/api/reviews/north/2026-11-28/generate", headers=AUTH)
     assert early.status_code == 422 and "has not ended yet" in early.json()["detail"]
     assert (await api.get("/api/reviews/north/2026-11-26")).status_code == 404

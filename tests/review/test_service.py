@@ -12,7 +12,7 @@ from review.models import Verdict
 from review.service import DailyReviews
 from storage.database import UtcDateTime, make_engine
 from storage.tables import DailyReviewRow
-from tests.review.conftest import FixedClock
+from tests.serving import FixedClock
 from tests.review.simulated_day import DAY, FIELD_AT, WINDOW_END
 
 
@@ -23,11 +23,11 @@ def test_each_sites_log_is_generated_once_a_minute_after_0830_site_time(simulate
     made = reviews.generate_due()
     assert [s.row.day for s in made] == [(DAY - timedelta(days=1)).isoformat()] * 2, \
         "within the grace minute the newest due log is yesterday's"
-    clock.at = WINDOW_END + timedelta(minutes=1)
+    clock.now_value = WINDOW_END + timedelta(minutes=1)
     made = reviews.generate_due()
     assert sorted((s.row.site_id, s.row.day) for s in made) == [("north", DAY.isoformat()), ("south", DAY.isoformat())]
     assert reviews.generate_due() == [], "already made: nothing more"
-    clock.at = WINDOW_END + timedelta(days=7)
+    clock.now_value = WINDOW_END + timedelta(days=7)
     assert reviews.generate_due() == [], "no sample in that day's window: no automatic log, no field checks"
     with db_session_factory() as session:
         assert len(session.scalars(select(DailyReviewRow)).all()) == 4

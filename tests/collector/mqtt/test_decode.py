@@ -109,7 +109,7 @@ def test_malformed_payloads_raise_precise_errors(payload: object, leaf: str, mes
         (f"{PREFIX}/ah-999/event", "ah-999", "unknown host 'ah-999'"),
         (f"{PREFIX}/ah-001/other", f"{PREFIX}/ah-001/other", "not in the alarm-host scheme"),
         (f"{PREFIX}/ah-001/event/extra", f"{PREFIX}/ah-001/event/extra", "not in the alarm-host scheme"),
-        (f"elsewhere/ah-001/event", "elsewhere/ah-001/event", "not in the alarm-host scheme"),
+        ("elsewhere/ah-001/event", "elsewhere/ah-001/event", "not in the alarm-host scheme"),
     ],
 )
 def test_unknown_hosts_and_foreign_topics_are_refused(topic: str, device_id: str, message: str) -> None:
