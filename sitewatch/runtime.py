@@ -12,7 +12,7 @@ import functools
 import gc
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -300,8 +300,10 @@ class Pipeline:
                     group.create_task(self.alarm_hosts.run(), name="alarm-hosts")
                 group.create_task(self._store_loop(), name="store-writer")
                 group.create_task(self._rules_loop(), name="rules")
-                group.create_task(self._review_loop(), name="daily-review")
-                group.create_task(self._daily_loop(), name="inspections-daily")
+                group.create_task(self._every("daily review", REVIEW_CHECK_EVERY_S, self._reviews.generate_due),
+                                  name="daily-review")
+                group.create_task(self._every("inspections and contracts", DAILY_CHECK_EVERY_S,
+                                              lambda now: self._daily.run(now=now)), name="inspections-daily")
         finally:
             # Whatever is still queued was accepted: write it and keep the rules' state.
             await asyncio.shield(asyncio.to_thread(self._shutdown))
@@ -372,23 +374,15 @@ class Pipeline:
             self._deadlines.check_arrivals(now=now)
             self._deadlines.check_resolutions(now=now)
 
-    async def _daily_loop(self) -> None:
-        """Contract reminders and overdue inspections: at start-up, then every hour."""
+    async def _every(self, what: str, every_s: float, job: Callable[[datetime], object]) -> None:
+        """A daily chore (contract reminders, overdue inspections, the 08:30 logs): now, then
+        every ``every_s``; a database or store outage skips one round, never the loop."""
         while True:
             try:
-                await asyncio.to_thread(self._daily.run, now=self.parts.clock.now())
-            except SQLAlchemyError as exc:
-                log.error("inspections: daily check skipped, database unavailable: %s", exc)
-            await asyncio.sleep(DAILY_CHECK_EVERY_S)
-
-    async def _review_loop(self) -> None:
-        """Each site's operation log, generated once its local review time has passed."""
-        while True:
-            await asyncio.sleep(REVIEW_CHECK_EVERY_S)
-            try:
-                await asyncio.to_thread(self._reviews.generate_due, self.parts.clock.now())
+                await asyncio.to_thread(job, self.parts.clock.now())
             except (SQLAlchemyError, TimeSeriesError) as exc:
-                log.error("daily review: not generated this time, will retry: %s", exc)
+                log.error("%s: skipped this round, will retry: %s", what, exc)
+            await asyncio.sleep(every_s)
 
     async def _rules_loop(self) -> None:
         engine = self.parts.engine
