@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.routes import inspections, inventory, pages, review, tickets
+from api.routes import inspections, inventory, pages, reports, review, tickets
 from domain.health import HealthState
 from sitewatch.runtime import Components
 from inspections.visits import InspectionNotFound, InspectionRefused
@@ -37,6 +37,7 @@ def create_app(components: Components) -> FastAPI:
     app.include_router(inspections.router)
     app.include_router(pages.router)
     app.include_router(review.router)
+    app.include_router(reports.router)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def docs() -> HTMLResponse:

@@ -358,3 +358,29 @@ class ContractPublic(BaseModel):
     ends_on: date
     days_left: int
     remind_on: list[date]  # 3 months and 1 month before
+
+
+# --- reports: the complaint register -------------------------------------------------------
+
+
+class ComplaintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=64)
+    site_id: str | None = Field(default=None, max_length=64)
+    ticket_id: int | None = None  # the service call it is about
+    received_at: AwareDatetime | None = None  # default: now
+    complaint_class: Literal["quality", "non_quality", "other"]  # non_quality: human (attitude, conduct)
+    description: str = Field(min_length=1, max_length=4000)
+
+
+class ComplaintPublic(_Out):
+    id: int
+    customer_id: str
+    site_id: str | None
+    ticket_id: int | None
+    received_at: datetime
+    complaint_class: str
+    description: str
+    recorded_at: datetime
+    recorded_by: str

@@ -323,3 +323,23 @@ class DailyReviewRow(Base):
     field_check_tickets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("uq_daily_reviews_site_day", "site_id", "day", unique=True),)
+
+
+# --- reports: the complaint register ------------------------------------------------------
+
+
+class ComplaintRow(Base):
+    """A customer's complaint (DOMAIN.md "Tickets", rule book 11), classified quality,
+    non_quality (human) or other; counted in the monthly complaint rate. Recorded once and
+    audited; reports/complaints.py refuses any later change before it reaches the database."""
+
+    __tablename__ = "complaints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(Integer)  # the service call it is about, if any
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    complaint_class: Mapped[str] = mapped_column(String(16))  # quality | non_quality | other
+    description: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
