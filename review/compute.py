@@ -33,10 +33,16 @@ REGULATOR_KINDS = frozenset({"regulator_station", "regulator_cabinet", "regulato
 
 @dataclass(frozen=True, slots=True)
 class FieldReading:
-    """A station's last field reading (inspections/): when, and channel -> value in its unit."""
+    """A station's last field readings (one inspection's): channel -> value in its unit, and
+    when. A round reads inlet, operating and closing pressure minutes apart, so each channel
+    may carry its own time (``times``); ``taken_at`` is the last of them."""
 
     taken_at: datetime
     values: Mapping[str, float]
+    times: Mapping[str, datetime] = field(default_factory=dict)
+
+    def at(self, channel: str) -> datetime:
+        return self.times.get(channel, self.taken_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +138,7 @@ def _field_comparisons(inputs: StationInputs, units: Mapping[str, str],
         tolerance = field_check.tolerance(channel, field_value)
         agrees = None if scada is None else abs(scada.value - field_value) <= tolerance
         out.append(FieldComparison(
-            channel=channel, unit=units.get(channel, ""), field_value=field_value, taken_at=reading.taken_at,
+            channel=channel, unit=units.get(channel, ""), field_value=field_value, taken_at=reading.at(channel),
             scada_value=None if scada is None else scada.value, scada_at=None if scada is None else scada.at,
             tolerance=tolerance, agrees=agrees,
         ))

@@ -10,20 +10,16 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.models import Asset, Config
-from domain.time import UTC
 from review.compute import REGULATOR_KINDS, FieldReading, ScadaSample, StationInputs
 from review.models import AlertEntry, TicketEntry
 from review.schedule import Window
-from storage.tables import AlertRow, TicketRow
+from storage.tables import AlertRow, FieldReadingRow, TicketRow
 from storage.timeseries import TimeSeriesStore
 
-# Where inspections/ is expected to keep field readings (one row per channel read); until
-# that table exists, field readings are given to the review by the caller.
-FIELD_READINGS_TABLE = "field_readings"
 
 
 def regulator_stations(config: Config, site_id: str) -> list[Asset]:
@@ -114,43 +110,44 @@ def tickets_of_window(session: Session, asset_ids: Sequence[str], window: Window
 
 def scada_near(store: TimeSeriesStore, asset_id: str, reading: FieldReading, *,
                match_s: float) -> dict[str, ScadaSample]:
-    """Per channel read in the field, the good SCADA sample nearest the reading's time."""
+    """Per channel read in the field, the good SCADA sample nearest that channel's reading
+    (within ``match_s``)."""
     span = timedelta(seconds=match_s)
-    samples = store.query(asset_id=asset_id, start=reading.taken_at - span, end=reading.taken_at + span)
+    times = [reading.at(c) for c in reading.values]
+    samples = store.query(asset_id=asset_id, start=min(times) - span, end=max(times) + span)
     best: dict[str, ScadaSample] = {}
     for s in samples:
         if s.channel not in reading.values or not s.is_good:
             continue
+        at = reading.at(s.channel)
+        if abs(s.ts - at) > span:
+            continue
         current = best.get(s.channel)
         # Nearest first; on a tie the earlier sample (what SCADA showed as the reading was taken).
-        if current is None or abs(s.ts - reading.taken_at) < abs(current.at - reading.taken_at):
+        if current is None or abs(s.ts - at) < abs(current.at - at):
             best[s.channel] = ScadaSample(s.ts, s.value)
     return best
 
 
 def field_readings_from_database(session: Session, asset_ids: Sequence[str], *,
                                  before: datetime) -> dict[str, FieldReading]:
-    """Each station's last field reading before ``before``, from the ``field_readings`` table
-    (columns asset_id, channel, value, taken_at) once inspections/ creates it; {} until then."""
-    if not asset_ids or not inspect(session.connection()).has_table(FIELD_READINGS_TABLE):
+    """Each station's field readings from its last inspection with readings before
+    ``before``: per channel the last value read in it, each with its own time."""
+    if not asset_ids:
         return {}
     rows = session.execute(
-        text(f"SELECT asset_id, channel, value, taken_at FROM {FIELD_READINGS_TABLE} "
-             "WHERE taken_at < :before ORDER BY asset_id, taken_at"),
-        {"before": before.replace(tzinfo=None) if session.bind.dialect.name == "sqlite" else before},
-    )
-    wanted = set(asset_ids)
-    latest: dict[str, tuple[datetime, dict[str, float]]] = {}
-    for asset_id, channel, value, taken_at in rows:
-        if asset_id not in wanted or value is None:
-            continue
-        if isinstance(taken_at, str):
-            taken_at = datetime.fromisoformat(taken_at)
-        if taken_at.tzinfo is None:
-            taken_at = taken_at.replace(tzinfo=UTC)
-        seen = latest.get(asset_id)
-        if seen is None or taken_at > seen[0]:
-            latest[asset_id] = (taken_at, {channel: float(value)})
-        elif taken_at == seen[0]:
-            seen[1][channel] = float(value)
-    return {a: FieldReading(taken_at=t, values=v) for a, (t, v) in latest.items()}
+        select(FieldReadingRow.asset_id, FieldReadingRow.inspection_id, FieldReadingRow.channel,
+               FieldReadingRow.value, FieldReadingRow.taken_at)
+        .where(FieldReadingRow.asset_id.in_(asset_ids), FieldReadingRow.taken_at < before)
+        .order_by(FieldReadingRow.asset_id, FieldReadingRow.taken_at, FieldReadingRow.id)
+    ).all()
+    last_inspection: dict[str, tuple[datetime, int]] = {}
+    for asset_id, inspection_id, _channel, _value, taken_at in rows:
+        last_inspection[asset_id] = max(last_inspection.get(asset_id, (taken_at, inspection_id)),
+                                        (taken_at, inspection_id))
+    values: dict[str, dict[str, float]] = defaultdict(dict)
+    times: dict[str, dict[str, datetime]] = defaultdict(dict)
+    for asset_id, inspection_id, channel, value, taken_at in rows:  # in time order: the last one wins
+        if inspection_id == last_inspection[asset_id][1]:
+            values[asset_id][channel], times[asset_id][channel] = float(value), taken_at
+    return {a: FieldReading(taken_at=max(times[a].values()), values=values[a], times=times[a]) for a in values}

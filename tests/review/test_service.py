@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Column, Float, MetaData, String, Table, insert, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from review.gather import FIELD_READINGS_TABLE, field_readings_from_database
+from review.gather import field_readings_from_database
 from review.models import Verdict
 from review.service import DailyReviews
-from storage.database import UtcDateTime, make_engine
-from storage.tables import DailyReviewRow
+from storage.tables import DailyReviewRow, FieldReadingRow
 from tests.serving import FixedClock
 from tests.review.simulated_day import DAY, FIELD_AT, WINDOW_END
 
@@ -33,47 +31,43 @@ def test_each_sites_log_is_generated_once_a_minute_after_0830_site_time(simulate
         assert len(session.scalars(select(DailyReviewRow)).all()) == 4
 
 
-def test_no_field_readings_table_means_no_readings():
-    engine = make_engine("sqlite://")
-    with Session(engine) as session:
+def reading(inspection_id: int, channel: str, value: float, taken_at, unit: str = "kPa") -> FieldReadingRow:  # noqa: ANN001
+    return FieldReadingRow(inspection_id=inspection_id, asset_id="rs-08", channel=channel, value=value, unit=unit,
+                           taken_at=taken_at, recorded_at=taken_at, recorded_by="zhang.san")
+
+
+def test_a_station_without_field_readings_has_none(db_session_factory):
+    with db_session_factory() as session:
         assert field_readings_from_database(session, ["rs-08"], before=WINDOW_END) == {}
-    engine.dispose()
 
 
-def _filler(column):  # noqa: ANN001, ANN202
-    """A value for a required column this reader does not use (the table is inspections/')."""
-    python = column.type.python_type
-    return {int: 0, float: 0.0, str: "x", bool: False}.get(python, WINDOW_END)
-
-
-def test_field_readings_come_from_the_database_table_when_it_exists(simulated, db_session_factory):
+def test_the_last_inspections_readings_each_keep_their_own_time(simulated, db_session_factory):
     store, day = simulated
     real = day.field_readings["rs-08"].values["outlet_kpa"]
-    wanted = [
-        {"asset_id": "rs-08", "channel": "outlet_kpa", "value": 2.5, "taken_at": FIELD_AT - timedelta(days=14)},
-        {"asset_id": "rs-08", "channel": "outlet_kpa", "value": real, "taken_at": FIELD_AT},
-        {"asset_id": "rs-08", "channel": "outlet_kpa", "value": 9.9, "taken_at": WINDOW_END + timedelta(hours=1)},
-    ]
+    inlet_at = FIELD_AT - timedelta(minutes=20)  # a round reads inlet first, outlet later
     with db_session_factory.begin() as session:
-        if not inspect(session.connection()).has_table(FIELD_READINGS_TABLE):
-            Table(FIELD_READINGS_TABLE, MetaData(), Column("asset_id", String(64)), Column("channel", String(64)),
-                  Column("value", Float), Column("taken_at", UtcDateTime)).create(session.connection())
-        table = Table(FIELD_READINGS_TABLE, MetaData(), autoload_with=session.connection())
-        required = [c for c in table.columns if not c.nullable and not c.primary_key and c.name not in wanted[0]]
-        rows = [row | {c.name: _filler(c) for c in required} for row in wanted]
-        for row in rows:  # reflected DateTime columns take aware UTC on PostgreSQL, naive UTC on SQLite
-            if session.bind.dialect.name == "sqlite":
-                row.update({k: v.replace(tzinfo=None) for k, v in row.items() if hasattr(v, "tzinfo")})
-        session.execute(insert(table), rows)
+        session.add_all([
+            reading(1, "outlet_kpa", 2.5, FIELD_AT - timedelta(days=14)),  # the round before
+            reading(1, "inlet_mpa", 0.2, FIELD_AT - timedelta(days=14), unit="MPa"),
+            reading(2, "inlet_mpa", 0.3, inlet_at, unit="MPa"),
+            reading(2, "outlet_kpa", 2.0, FIELD_AT - timedelta(minutes=5)),  # re-read: the later one counts
+            reading(2, "outlet_kpa", real, FIELD_AT),
+            reading(3, "outlet_kpa", 9.9, WINDOW_END + timedelta(hours=1)),  # after the day under review
+        ])
     with db_session_factory() as session:
         readings = field_readings_from_database(session, ["rs-08", "rs-07"], before=WINDOW_END)
         assert set(readings) == {"rs-08"}
-        assert (readings["rs-08"].taken_at, dict(readings["rs-08"].values)) == (FIELD_AT, {"outlet_kpa": real})
+        got = readings["rs-08"]
+        assert dict(got.values) == {"outlet_kpa": real, "inlet_mpa": 0.3}, "the last inspection's, not a mix"
+        assert (got.taken_at, got.at("inlet_mpa"), got.at("outlet_kpa")) == (FIELD_AT, inlet_at, FIELD_AT)
         reviews = DailyReviews(config=day.config, store=store, sessions=db_session_factory,
                                clock=FixedClock(WINDOW_END + timedelta(minutes=5)))
         south = reviews.compute(session, "south", DAY)  # no readings given: the database's
     rs08 = next(s for s in south.stations if s.station_id == "rs-08")
-    assert rs08.verdict is Verdict.ABNORMAL and [f.agrees for f in rs08.field_readings] == [False]
+    by_channel = {f.channel: f for f in rs08.field_readings}
+    assert rs08.verdict is Verdict.ABNORMAL and by_channel["outlet_kpa"].agrees is False
+    assert by_channel["inlet_mpa"].taken_at == inlet_at and by_channel["inlet_mpa"].scada_value is not None, \
+        "each channel is compared with SCADA at its own moment"
 
 
 def test_the_alerts_and_tickets_of_the_window_are_in_the_log_as_they_stood_at_its_end(simulated, db_session_factory):
