@@ -9,6 +9,7 @@ and composite.py; the engine (engine.py) owns emission, flapping and durability.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -53,7 +54,7 @@ class Emitter(Protocol):
     def stage_up(self, r: Slots, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None: ...
 
 
-class Slots:
+class Slots(ABC):
     """The per-fingerprint state of one rule. Subclasses implement ``apply`` and ``summary``."""
 
     held = False  # a pending alert fires when for_s passes without a newer sample
@@ -132,14 +133,16 @@ class Slots:
 
     # -- per kind ---------------------------------------------------------------------
 
+    @abstractmethod
     def apply(self, batch: SortedBatch, now_s: float, em: Emitter) -> None:
-        raise NotImplementedError
+        """Judge this rule's share of a batch, then the passage of time up to ``now_s``."""
 
     def severity(self, slot: int) -> Severity:
         return Severity.CRITICAL if self.stage[slot] else Severity(self.rule.severity)
 
+    @abstractmethod
     def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
-        raise NotImplementedError
+        """One line for the control room, with the unit."""
 
     def extra(self, slot: int) -> dict | None:
         """Kind-specific state a restart needs (JSON-able), beyond state and since."""
@@ -169,8 +172,9 @@ class SeriesSlots(Slots):
         if self.held:
             self.hold(now_s, em)
 
+    @abstractmethod
     def judge(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, em: Emitter) -> None:
-        raise NotImplementedError
+        """Apply the k-th sample of each series at once (``s`` slots, times, values)."""
 
 
 def held_for(rule: Any) -> str:
