@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -26,6 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.errors import AuthFailed, CollectorError, DeviceUnreachable
 from collector.mqtt.config import MqttSettings
+from domain.threads import call_in_own_thread
 
 QOS_AT_LEAST_ONCE = 1
 
@@ -112,7 +112,7 @@ class MqttClient:
         client.disconnect()
         # loop_stop joins paho's thread, which can sit in a 1 s select or back-off sleep:
         # join it from a short-lived thread rather than blocking the event loop.
-        await _call_in_thread(client.loop_stop, name=f"mqtt-stop-{self._settings.client_id}")
+        await call_in_own_thread(client.loop_stop, name=f"mqtt-stop-{self._settings.client_id}")
         self.connected = False
 
     def _where(self) -> str:
@@ -181,20 +181,3 @@ class MqttClient:
             else:
                 waiting.append((after, waiter))
         self._subscription_waiters = waiting
-
-
-async def _call_in_thread(function: Callable[[], object], *, name: str) -> None:
-    """Run a blocking call in a thread of its own that ends with it (no executor left behind)."""
-    loop = asyncio.get_running_loop()
-    finished = loop.create_future()
-
-    def target() -> None:
-        try:
-            function()
-        finally:
-            loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(None))
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    await finished
-    thread.join()

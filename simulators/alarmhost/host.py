@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from domain.threads import call_in_own_thread
 from domain.time import Clock
 from simulators.alarmhost.errors import HostOffline, InvalidAction
 from simulators.alarmhost.spec import FleetConfig, HostSpec
@@ -91,7 +91,7 @@ class SimulatedHost:
         except BaseException:  # timed out or cancelled: end paho's thread, it would retry forever
             await self._detach()
             client.disconnect()
-            await _call_in_thread(client.loop_stop, name=f"sim-abort-{self.spec.host_id}")
+            await call_in_own_thread(client.loop_stop, name=f"sim-abort-{self.spec.host_id}")
             raise
         self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat:{self.spec.host_id}")
 
@@ -104,7 +104,7 @@ class SimulatedHost:
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)  # FIN now; nothing more reaches the broker
         client.disconnect()  # only stops paho's thread reconnecting: the socket is already shut
-        await _call_in_thread(client.loop_stop, name=f"sim-offline-{self.spec.host_id}")
+        await call_in_own_thread(client.loop_stop, name=f"sim-offline-{self.spec.host_id}")
 
     async def stop(self, *, flush_timeout_s: float = 5.0) -> None:
         """Say goodbye properly: a retained offline status, then a clean disconnect (no will)."""
@@ -115,7 +115,7 @@ class SimulatedHost:
         client = await self._detach()
         if client is not None:
             client.disconnect()
-            await _call_in_thread(client.loop_stop, name=f"sim-stop-{self.spec.host_id}")
+            await call_in_own_thread(client.loop_stop, name=f"sim-stop-{self.spec.host_id}")
 
     async def flush(self, *, timeout_s: float) -> None:
         """Wait until the broker has acknowledged every QoS 1 message published so far."""
@@ -215,20 +215,3 @@ class SimulatedHost:
         waiter = self._pending.pop(mid, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-
-async def _call_in_thread(function: Callable[[], object], *, name: str) -> None:
-    """Run a blocking call in a thread of its own that ends with it (no executor left behind)."""
-    loop = asyncio.get_running_loop()
-    finished = loop.create_future()
-
-    def target() -> None:
-        try:
-            function()
-        finally:
-            loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(None))
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    await finished
-    thread.join()
