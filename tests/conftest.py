@@ -14,6 +14,7 @@ from psycopg import sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.database import create_schema, make_engine, session_factory
+from storage.duckdb_store import DuckDBStore
 
 @pytest.fixture(autouse=True)
 async def no_leaked_tasks() -> AsyncIterator[None]:
@@ -68,3 +69,11 @@ def db_session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
         yield session_factory(engine)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBStore]:
+    """An empty embedded time-series store in the test's folder."""
+    s = DuckDBStore(tmp_path / "samples.duckdb")
+    yield s
+    s.close()

@@ -1,5 +1,5 @@
 """A configuration with two sites in two time zones, field plant, technicians and contract
-dates; a real DuckDB store for SCADA samples."""
+dates (the `store` fixture, a real DuckDB store for SCADA samples, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.duckdb_store import DuckDBStore
 
 
 def raw_config() -> dict:
@@ -38,10 +37,3 @@ def raw_config() -> dict:
 @pytest.fixture(scope="module")
 def config():
     return config_from_dict(raw_config())
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = DuckDBStore(tmp_path / "samples.duckdb")
-    yield s
-    s.close()

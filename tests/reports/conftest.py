@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from config.load import config_from_dict
-from storage.duckdb_store import DuckDBStore
 from tests.inspections.conftest import raw_config as inspections_raw_config
 
 ZONES = {"north": "Asia/Shanghai", "berlin": "Europe/Berlin", "harbour": "America/New_York"}
@@ -29,10 +28,3 @@ def raw_config() -> dict:
 @pytest.fixture(scope="module")
 def config():
     return config_from_dict(raw_config())
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = DuckDBStore(tmp_path / "samples.duckdb")
-    yield s
-    s.close()
