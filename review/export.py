@@ -79,16 +79,12 @@ def _exact(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}")
-    return env
-
-
 @functools.cache
 def environment() -> Environment:
     """The templates of review/templates, built on first use (not at import)."""
-    return _environment()
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}")
+    return env
 
 
 def to_html(review: SiteReview, signature: Signature, *, page: dict[str, Any] | None = None) -> str:
