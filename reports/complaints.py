@@ -12,11 +12,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.models import Config
 from domain.time import require_utc
+from storage.immutable import freeze
 from storage.repository import audit
 from storage.tables import ComplaintRow, TicketRow
 
@@ -90,13 +91,5 @@ def list_complaints(
     return list(session.scalars(stmt))
 
 
-@event.listens_for(ComplaintRow, "before_update")
-def _refuse_changes(_mapper, _connection, target: ComplaintRow) -> None:  # noqa: ANN001
-    changed = sorted(a.key for a in inspect(target).attrs if a.history.has_changes())
-    raise ComplaintImmutable(f"complaint {target.id} was recorded by {target.recorded_by} at "
-                             f"{target.recorded_at.isoformat()}; refused change to {', '.join(changed)}")
-
-
-@event.listens_for(ComplaintRow, "before_delete")
-def _refuse_deleting(_mapper, _connection, target: ComplaintRow) -> None:  # noqa: ANN001
-    raise ComplaintImmutable(f"complaint {target.id} is on the register; refused deleting it")
+freeze(ComplaintRow, error=ComplaintImmutable,
+       frozen=lambda c: f"complaint {c.id} was recorded by {c.recorded_by} at {c.recorded_at.isoformat()}")

@@ -14,11 +14,12 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.time import require_utc
 from review.models import SiteReview
+from storage.immutable import before_flush, freeze
 from storage.repository import audit
 from storage.tables import DailyReviewRow
 
@@ -138,20 +139,9 @@ def _signed_message(row: DailyReviewRow) -> str:
             f"{row.signed_at.isoformat()} (sha256 {row.content_sha256}); a signed log cannot be changed")
 
 
-@event.listens_for(DailyReviewRow, "before_update")
-def _refuse_changes_once_signed(_mapper, _connection, target: DailyReviewRow) -> None:  # noqa: ANN001
+def _signed_before_this_flush(row: DailyReviewRow) -> str | None:
     """Whatever code path tries it: a row signed before this flush stays as it is."""
-    state = inspect(target)
-    history = state.attrs.signed_at.history
-    before = history.deleted if history.has_changes() else history.unchanged
-    if any(value is not None for value in before):
-        changed = sorted(a.key for a in state.attrs if a.history.has_changes())
-        raise ReviewSigned(f"{_signed_message(target)}; refused change to {', '.join(changed)}")
+    return _signed_message(row) if before_flush(row, "signed_at") is not None else None
 
 
-@event.listens_for(DailyReviewRow, "before_delete")
-def _refuse_deleting_once_signed(_mapper, _connection, target: DailyReviewRow) -> None:  # noqa: ANN001
-    history = inspect(target).attrs.signed_at.history
-    before = history.deleted if history.has_changes() else history.unchanged
-    if any(value is not None for value in before):
-        raise ReviewSigned(f"{_signed_message(target)}; refused deleting it")
+freeze(DailyReviewRow, frozen=_signed_before_this_flush, error=ReviewSigned)
