@@ -18,7 +18,7 @@ from domain.tickets import TicketState
 from rules.models import ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
-from tickets.writer import PRIORITY
+from tickets.writer import PRIORITY, open_ticket_for
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,7 @@ class Deadlines:
                 alert.severity, alert.escalated_at = rule.escalate_to.value, now
                 audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
                       detail={"from": old, "to": alert.severity, "unacknowledged_s": rule.escalate_after_s})
-                ticket = session.scalars(
-                    select(TicketRow).where(TicketRow.fingerprint == alert.fingerprint,
-                                            TicketRow.state != TicketState.CLOSED.value)
-                ).one_or_none()
+                ticket = open_ticket_for(session, alert.fingerprint)
                 if ticket is not None and PRIORITY[rule.escalate_to] < ticket.priority:
                     ticket.severity, ticket.priority, ticket.updated_at = alert.severity, PRIORITY[rule.escalate_to], now
                     audit(session, at=now, actor=self._actor, entity="ticket", entity_id=str(ticket.id),

@@ -58,8 +58,10 @@ class TicketWriter:
         if not transitions:
             return WriteSummary()
         fired = [Fired(t.asset_id, t.rule_id) for t in transitions if t.state is AlertState.FIRING]
-        with self._sessions() as session:
-            ctx = self._holds.context(session, at=max(t.at for t in transitions), fresh=fired)
+        ctx = None  # what may hold an alert: only read when something fires
+        if fired:
+            with self._sessions() as session:
+                ctx = self._holds.context(session, at=max(t.at for t in transitions), fresh=fired)
         for transition in transitions:
             # One transaction per transition: a conflict on one never rolls back another.
             with self._sessions() as session:
@@ -73,7 +75,7 @@ class TicketWriter:
                 counts[key] += 1
         return WriteSummary(**counts)
 
-    def _apply_one(self, session: Session, t: AlertTransition, ctx: HoldContext) -> tuple[str, ...]:
+    def _apply_one(self, session: Session, t: AlertTransition, ctx: HoldContext | None) -> tuple[str, ...]:
         firing = session.scalars(
             select(AlertRow).where(AlertRow.fingerprint == t.fingerprint, AlertRow.state == AlertState.FIRING.value)
         ).one_or_none()
@@ -84,7 +86,7 @@ class TicketWriter:
             firing.resolved_at = t.at
             audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(firing.id),
                   action="resolved", detail={"fingerprint": t.fingerprint, "summary": t.summary})
-            ticket = self._open_ticket(session, t.fingerprint)
+            ticket = open_ticket_for(session, t.fingerprint)
             if ticket is not None:
                 # The ticket stays open: a technician still has to find out why it happened.
                 audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
@@ -92,6 +94,7 @@ class TicketWriter:
             return ("alerts_resolved",)
         if firing is not None:
             return self._step_up(session, firing, t)
+        assert ctx is not None  # built whenever the batch has a firing transition
         held = self._holds.reason(ctx, Fired(t.asset_id, t.rule_id), at=t.at)
         if held is not None and held.startswith(f"{SITE_DOWN}:"):
             self._site_ticket(session, held.partition(":")[2], t.at)  # the site's ticket speaks for it
@@ -126,7 +129,7 @@ class TicketWriter:
         alert.severity, alert.value, alert.summary = t.severity.value, t.value, t.summary
         audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
               detail={"from": old, "to": t.severity.value, "summary": t.summary})
-        ticket = self._open_ticket(session, t.fingerprint)
+        ticket = open_ticket_for(session, t.fingerprint)
         if ticket is not None and PRIORITY[t.severity] < ticket.priority:
             ticket.severity, ticket.priority, ticket.title, ticket.updated_at = (
                 t.severity.value, PRIORITY[t.severity], t.summary, t.at)
@@ -137,7 +140,7 @@ class TicketWriter:
 
     def _ticket_for(self, session: Session, t: AlertTransition) -> str:
         """An occurrence on the fault's open ticket, or a new ticket (marked if a repeat)."""
-        ticket = self._open_ticket(session, t.fingerprint)
+        ticket = open_ticket_for(session, t.fingerprint)
         if ticket is not None:
             ticket.occurrences += 1
             ticket.updated_at = t.at
@@ -166,7 +169,7 @@ class TicketWriter:
 
     def _site_ticket(self, session: Session, site_id: str, at: datetime) -> None:
         fp = f"site:{site_id}/site-down/network"
-        if self._open_ticket(session, fp) is not None:
+        if open_ticket_for(session, fp) is not None:
             return
         site = self._config.site(site_id)
         ticket = TicketRow(
@@ -242,10 +245,6 @@ class TicketWriter:
             state=AlertState.FIRING, at=at, severity=Severity(alert.severity), value=alert.value, unit=alert.unit,
             summary=alert.summary,
         )
-
-    @staticmethod
-    def _open_ticket(session: Session, fp: str) -> TicketRow | None:
-        return open_ticket_for(session, fp)
 
     def _new_ticket(self, t: AlertTransition) -> TicketRow:
         asset = self._config.asset(t.asset_id)
