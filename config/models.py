@@ -267,6 +267,34 @@ class RulesSettings(Frozen):
     release_grace_s: float = Field(default=60.0, ge=0)
 
 
+class FaultGroup(Frozen):
+    """Alerts that are symptoms of one fault on one asset (DOMAIN.md: one ticket per fault)."""
+
+    label: str = ""
+    # Groups whose open ticket on the same asset also takes this group's alerts: a
+    # slam-shut trip and the outlet bleeding down after over-pressure are the regulator's
+    # fault, not a second one.
+    follows: tuple[str, ...] = ()
+
+
+class CorrelationSettings(Frozen):
+    """Which alerts share a ticket (tickets/correlation.py)."""
+
+    # A new alert joins its group's open ticket on the asset while one of the ticket's
+    # alerts still fires, or the last one began less than this long ago; later, it opens
+    # a ticket of its own.
+    window_s: float = Field(default=1800.0, gt=0)
+    faults: dict[str, FaultGroup] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _follows_known(self) -> "CorrelationSettings":
+        for name, group in self.faults.items():
+            unknown = sorted(set(group.follows) - set(self.faults))
+            if unknown:
+                raise ValueError(f"fault {name!r}: follows unknown fault group(s) {unknown}")
+        return self
+
+
 class FieldCheckSettings(Frozen):
     """When a technician's field reading and SCADA disagree (DOMAIN.md: "these three field
     readings are compared with SCADA to judge whether SCADA is right"). One place for the
@@ -310,6 +338,7 @@ class Config(Frozen):
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     review: ReviewSettings = ReviewSettings()
     field_check: FieldCheckSettings = FieldCheckSettings()
+    correlation: CorrelationSettings = CorrelationSettings()
     _indexes: dict[str, tuple] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -326,6 +355,10 @@ class Config(Frozen):
         _unique("assets", [a.id for a in self.assets])
         _unique("modbus_profiles", [p.name for p in self.modbus_profiles])
         _unique("rules", [r.id for r in self.rules])
+        for rule in self.rules:
+            if rule.fault is not None and rule.fault not in self.correlation.faults:
+                raise ValueError(f"rule {rule.id!r}: unknown fault group {rule.fault!r} "
+                                 f"(declare it under [correlation.faults])")
         customers = {c.id for c in self.customers}
         for site in self.sites:
             if site.customer not in customers:

@@ -15,6 +15,9 @@ from domain.alerts import Severity
 
 # The regulator pressures a rule may be written relative to (config.models.RegulatorSettings).
 Setting = Literal["set_point_kpa", "lock_up_kpa", "relief_kpa", "slam_shut_kpa"]
+# Why an alert may page nobody (tickets/holds.py).
+HoldKind = Literal["maintenance", "inspection", "offline", "site-down"]
+ALL_HOLDS: tuple[HoldKind, ...] = ("maintenance", "inspection", "offline", "site-down")
 
 
 class _Base(BaseModel):
@@ -26,6 +29,14 @@ class _Base(BaseModel):
     # While an alert of this rule fires, its asset counts as offline: the asset's other new
     # alerts, and those of assets that depend on it, are recorded but page nobody.
     offline: bool = False
+    # The fault this rule's alerts are symptoms of (a [correlation.faults] group: pressure
+    # control, gas, power ...): alerts of one asset in one group share one ticket. None: a
+    # ticket of its own per fingerprint.
+    fault: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    # What may hold this rule's alerts back from paging (tickets/holds.py). A gas alarm
+    # says ["maintenance"]: only an explicit maintenance window silences it, never an
+    # inspection in progress or an outage just ended.
+    held_by: tuple[HoldKind, ...] = ALL_HOLDS
 
 
 class _Rule(_Base):
