@@ -109,6 +109,9 @@ class AlarmHostLink(Frozen):
 
     host_id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     zones: int = Field(default=8, ge=1, le=999)
+    # "arrival": the host's clock is known to be wrong, so every message is stamped with the
+    # time it reaches us instead of the time it claims (collector/mqtt/README.md).
+    timestamps: Literal["device", "arrival"] = "device"
 
 
 class RegulatorSettings(Frozen):
@@ -221,6 +224,11 @@ class CollectorSettings(Frozen):
     offline_after_failures: int = Field(default=3, ge=1)
     backoff_max_s: float = Field(default=60.0, gt=0)
     jitter_fraction: float = Field(default=0.1, ge=0, le=0.5)
+    # A device timestamp older than this, or further ahead than the lead, is refused: a
+    # future time would pin the live value and open tickets whose arrive-by never passes.
+    # Capped at ten years so the window stays a representable datetime range.
+    max_timestamp_age_s: float = Field(default=604800.0, gt=0, le=315_576_000)
+    max_timestamp_lead_s: float = Field(default=300.0, gt=0, le=315_576_000)
 
 
 class StorageSettings(Frozen):
