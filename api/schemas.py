@@ -84,6 +84,7 @@ class AlertPublic(_Out):
     muted_until: datetime | None
     muted_by: str | None
     mute_reason: str
+    ticket_id: int | None  # the ticket it paged on: opened it, or joined it as a symptom of the same fault
 
 
 class AcknowledgeIn(BaseModel):
@@ -105,6 +106,7 @@ class TicketPublic(_Out):
     asset_id: str
     site_id: str
     rule_id: str | None
+    fault: str | None  # the fault group ([correlation.faults]) whose alerts join this ticket
     title: str
     severity: str
     priority: int

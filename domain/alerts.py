@@ -42,3 +42,8 @@ class AlertTransition:
     # The fingerprint started flapping: from now on one firing alert stands for the chatter
     # (rules/flapping.py) until it has been quiet for a window.
     flapping: bool = False
+    # FIRING only: when the alert's condition began, UTC — the start of the pending stretch
+    # (``at`` for a rule without a duration), the last good sample for no-data (when the
+    # silence began). Tells a fault that began on fresh samples after an outage from one
+    # that began during it. None on RESOLVED transitions.
+    began_at: datetime | None = None

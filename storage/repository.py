@@ -178,14 +178,29 @@ def list_alerts(
     return list(session.scalars(stmt))
 
 
-def alerts_of_fault(session: Session, fingerprint: str, *, since: datetime) -> list[AlertRow]:
-    """A fault's alerts (one per firing) still firing at ``since`` or later, oldest first: one
-    held through a maintenance window started before the ticket it was announced into."""
+def alerts_of_ticket(session: Session, ticket: TicketRow) -> list[AlertRow]:
+    """The alerts that paged on a ticket — the one that opened it, its occurrences and the
+    symptoms that joined it — oldest first. Alerts recorded before alerts were linked to
+    tickets are found by the ticket's fingerprint, as far as they overlap it."""
+    legacy = (AlertRow.ticket_id.is_(None) & (AlertRow.fingerprint == ticket.fingerprint)
+              & (AlertRow.suppressed_by.is_(None)) & (AlertRow.resolved_at.is_(None) | (AlertRow.resolved_at >= ticket.opened_at)))
     return list(session.scalars(
-        select(AlertRow).where(AlertRow.fingerprint == fingerprint,
-                               AlertRow.resolved_at.is_(None) | (AlertRow.resolved_at >= since))
-        .order_by(AlertRow.started_at, AlertRow.id)
+        select(AlertRow).where((AlertRow.ticket_id == ticket.id) | legacy).order_by(AlertRow.started_at, AlertRow.id)
     ))
+
+
+def symptoms_of(session: Session, tickets: list[TicketRow]) -> dict[int, list[AlertRow]]:
+    """Per ticket, the alerts that joined it as symptoms (not the one that named it, nor
+    its re-fires), oldest first."""
+    if not tickets:
+        return {}
+    named = {t.id: t.fingerprint for t in tickets}
+    found: dict[int, list[AlertRow]] = {}
+    rows = session.scalars(select(AlertRow).where(AlertRow.ticket_id.in_(named)).order_by(AlertRow.started_at, AlertRow.id))
+    for alert in rows:
+        if alert.fingerprint != named[alert.ticket_id]:
+            found.setdefault(alert.ticket_id, []).append(alert)
+    return found
 
 
 def list_tickets(

@@ -73,6 +73,9 @@ class AlertRow(Base):
     muted_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     muted_by: Mapped[str | None] = mapped_column(String(100))
     mute_reason: Mapped[str] = mapped_column(Text, default="")
+    # The ticket it paged on: the one it opened, or the fault's ticket it joined as a
+    # symptom (tickets/correlation.py). None while held or never paged.
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
 
     __table_args__ = (
         Index(
@@ -96,6 +99,8 @@ class TicketRow(Base):
     site_id: Mapped[str] = mapped_column(String(64), index=True)
     rule_id: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(64))
+    # The fault group (a rule's ``fault``): its other alerts on the asset join this ticket.
+    fault: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(400))
     severity: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer)  # 1 = most urgent

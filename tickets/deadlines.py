@@ -18,7 +18,7 @@ from domain.tickets import TicketState
 from rules.models import ThresholdRule
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
-from tickets.writer import PRIORITY, open_ticket_for
+from tickets.writer import raise_ticket, ticket_of
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,10 @@ class Deadlines:
                 alert.severity, alert.escalated_at = rule.escalate_to.value, now
                 audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
                       detail={"from": old, "to": alert.severity, "unacknowledged_s": rule.escalate_after_s})
-                ticket = open_ticket_for(session, alert.fingerprint)
-                if ticket is not None and PRIORITY[rule.escalate_to] < ticket.priority:
-                    ticket.severity, ticket.priority, ticket.updated_at = alert.severity, PRIORITY[rule.escalate_to], now
-                    audit(session, at=now, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
-                          action="escalated", detail={"severity": alert.severity, "priority": ticket.priority,
-                                                      "reason": f"alert not acknowledged within {rule.escalate_after_s:g} s"})
+                ticket = ticket_of(session, alert)
+                if ticket is not None:
+                    raise_ticket(session, ticket, rule.escalate_to, at=now, actor=self._actor,
+                                 reason=f"alert not acknowledged within {rule.escalate_after_s:g} s")
                 escalated += 1
             session.commit()
         return escalated

@@ -6,9 +6,15 @@ An alert is *held* (``AlertRow.suppressed_by``) when, at the moment it fires:
 * ``inspection:<id>`` — technicians are at work on its site or asset (DOMAIN.md: testing
   lock-up pressure must not page the control room);
 * ``offline:<asset>`` — its asset, or one it depends on (``Asset.depends_on``), is offline
-  (an alert of a rule marked ``offline`` fires on it): the offline alert speaks for it;
+  (an alert of a rule marked ``offline`` fires on it): the offline alert speaks for it.
+  For ``release_grace_s`` after the asset is back it still holds what the outage caused:
+  alerts that fired during it, and no-data alerts (their silence began during it). A
+  fault whose condition began on fresh samples after the return pages at once;
 * ``site-down:<site>`` — enough of its site's devices went silent together that the site
   (network, power) is the fault; only no-data alerts are held so, under one site ticket.
+
+A rule says which of these may hold its alerts (``Rule.held_by``): a gas alarm lists only
+``maintenance`` — an explicit window is the one thing that may keep a leak from paging.
 
 The writer asks when an alert fires, and again on every tick for alerts still held: when
 the reason has ended and the alert still fires, it is announced (a ticket opens). A
@@ -40,6 +46,7 @@ class Fired:
 
     asset_id: str
     rule_id: str
+    began_at: datetime | None = None  # when its condition began; None: when it fired
 
 
 @dataclass(slots=True)
@@ -58,6 +65,7 @@ class Holds:
         self._config = config
         self._offline_rules = frozenset(r.id for r in config.rules if r.offline)
         self._no_data_rules = frozenset(r.id for r in config.rules if r.kind == "no_data")
+        self._held_by = {r.id: frozenset(r.held_by) for r in config.rules}
         # How long an asset must have been back before what it held is announced: its
         # dependants' own data comes back within a poll or two and resolves them first.
         self._grace = timedelta(seconds=config.rules_engine.release_grace_s)
@@ -96,32 +104,42 @@ class Holds:
         at = at or ctx.at
         asset = self._config.asset(fired.asset_id)
         site = self._config.site(asset.site)
-        window = covering(self._config.maintenance_windows, at, asset_id=asset.id, site_id=site.id,
-                          time_zone=site.time_zone)
-        if window is not None:
-            return f"{MAINTENANCE}:{window.id}"
-        for inspection_id, site_id, asset_id in ctx.inspections:
-            if site_id == site.id and asset_id in (None, asset.id):
-                return f"{INSPECTION}:{inspection_id}"
-        # Its own offline alert is the one that speaks; anything else on it, or on an asset
-        # reached through it, is a consequence.
-        if fired.rule_id not in self._offline_rules and self._offline_or_settling(ctx, asset.id, at):
-            return f"{OFFLINE}:{asset.id}"
-        for parent in self._ancestors(asset.id):
-            if self._offline_or_settling(ctx, parent, at):
-                return f"{OFFLINE}:{parent}"
-        if site.id in ctx.sites_down and fired.rule_id in self._no_data_rules:
+        allowed = self._held_by.get(fired.rule_id, frozenset())
+        if MAINTENANCE in allowed:
+            window = covering(self._config.maintenance_windows, at, asset_id=asset.id, site_id=site.id,
+                              time_zone=site.time_zone)
+            if window is not None:
+                return f"{MAINTENANCE}:{window.id}"
+        if INSPECTION in allowed:
+            for inspection_id, site_id, asset_id in ctx.inspections:
+                if site_id == site.id and asset_id in (None, asset.id):
+                    return f"{INSPECTION}:{inspection_id}"
+        if OFFLINE in allowed:
+            # Its own offline alert is the one that speaks; anything else on it, or on an
+            # asset reached through it, is a consequence.
+            began = fired.began_at or at
+            if fired.rule_id not in self._offline_rules and self._outage_caused(ctx, asset.id, fired, began, at):
+                return f"{OFFLINE}:{asset.id}"
+            for parent in self._ancestors(asset.id):
+                if self._outage_caused(ctx, parent, fired, began, at):
+                    return f"{OFFLINE}:{parent}"
+        if SITE_DOWN in allowed and site.id in ctx.sites_down and fired.rule_id in self._no_data_rules:
             return f"{SITE_DOWN}:{site.id}"
         return None
 
     def releasable(self, reason: str) -> bool:
         return not reason.startswith(f"{SITE_DOWN}:")
 
-    def _offline_or_settling(self, ctx: HoldContext, asset_id: str, at: datetime) -> bool:
+    def _outage_caused(self, ctx: HoldContext, asset_id: str, fired: Fired, began: datetime, at: datetime) -> bool:
+        """Whether ``asset_id`` being offline (or just back) explains the alert: while it is
+        offline, anything; within the grace after its return, only what began before the
+        return, and silences (no-data), whose cause is the outage itself."""
         if asset_id in ctx.offline:
             return True
         back = ctx.back_since.get(asset_id)
-        return back is not None and at - back < self._grace
+        if back is None or at - back >= self._grace:
+            return False
+        return began < back or fired.rule_id in self._no_data_rules
 
     def _ancestors(self, asset_id: str) -> list[str]:
         found, current = [], self._config.asset(asset_id).depends_on

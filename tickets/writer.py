@@ -3,8 +3,14 @@
 Applying the same transition twice, from two processes, or after a restart changes
 nothing the second time: the partial unique indexes (one firing alert, one open ticket
 per fingerprint) are the arbiter, and losing that race is treated as "already done".
-Whether a firing alert pages (opens a ticket) or is only recorded is decided in
-tickets/holds.py; held alerts still firing when their reason ends are announced here.
+Whether a firing alert pages or is only recorded is decided in tickets/holds.py; which
+ticket a paging alert opens or joins (one ticket per fault) in tickets/correlation.py;
+held alerts still firing when their reason ends are announced here.
+
+A transition the writer fails on for any reason other than the database (a bug, a value
+no code path expected) never stops the others: it is logged with its traceback and tried
+again with the next batch, and after ``ATTEMPTS`` failures set aside (``set_aside``,
+shown in /healthz) so one poisoned transition cannot block every later one.
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.models import Config, Site
@@ -23,6 +29,7 @@ from domain.alerts import AlertState, AlertTransition, Severity
 from domain.tickets import ServiceType, TicketState
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
+from tickets.correlation import Correlation
 from tickets.duty import desk_for
 from tickets.holds import SITE_DOWN, Fired, HoldContext, Holds
 from tickets.sla import arrive_by, same_day_resolve_by
@@ -30,9 +37,7 @@ from tickets.sla import arrive_by, same_day_resolve_by
 log = logging.getLogger(__name__)
 
 PRIORITY = {Severity.CRITICAL: 1, Severity.MAJOR: 2, Severity.WARNING: 3, Severity.INFO: 4}
-# DOMAIN.md: the same problem must not be repaired twice; a re-fire this soon after closing
-# opens a new ticket marked as a repeat, one priority step higher.
-REPEAT_WINDOW = timedelta(days=30)
+ATTEMPTS = 3  # unexpected failures of one transition before it is set aside
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +46,20 @@ class WriteSummary:
     alerts_resolved: int = 0
     tickets_opened: int = 0
     occurrences_added: int = 0
+    symptoms_added: int = 0  # joined the open ticket of its fault (tickets/correlation.py)
     escalated: int = 0  # a firing alert stepped up (e.g. gas warning -> critical)
     suppressed: int = 0  # held (maintenance, inspection, offline, site down): recorded, no ticket yet
     ignored: int = 0  # already applied (restart, duplicate, another process won)
+    failed: int = 0  # an unexpected error: retried with the next batch, set aside after ATTEMPTS
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A transition the writer gave up on after ATTEMPTS unexpected failures."""
+
+    transition: AlertTransition
+    error: str
+    attempts: int
 
 
 class TicketWriter:
@@ -52,30 +68,68 @@ class TicketWriter:
         self._config = config
         self._actor = actor
         self._holds = Holds(config)
+        self._correlation = Correlation(config)
+        self._retry: list[AlertTransition] = []  # failed unexpectedly: first in the next batch
+        self._attempts: dict[AlertTransition, int] = {}
+        self.set_aside: list[SetAside] = []
 
     def apply(self, transitions: Sequence[AlertTransition]) -> WriteSummary:
+        """Apply in order. A database error propagates (the caller keeps the batch and tries
+        again: applying twice is harmless); any other error costs only its own transition."""
         counts = dict.fromkeys(WriteSummary.__slots__, 0)
+        transitions, self._retry = [*self._retry, *transitions], []
         if not transitions:
             return WriteSummary()
-        fired = [Fired(t.asset_id, t.rule_id) for t in transitions if t.state is AlertState.FIRING]
+        fired = [Fired(t.asset_id, t.rule_id, t.began_at) for t in transitions if t.state is AlertState.FIRING]
         ctx = None  # what may hold an alert: only read when something fires
         if fired:
             with self._sessions() as session:
                 ctx = self._holds.context(session, at=max(t.at for t in transitions), fresh=fired)
+        failed: set[str] = set()  # fingerprints with a failed transition: the later ones wait, in order
         for transition in transitions:
-            # One transaction per transition: a conflict on one never rolls back another.
-            with self._sessions() as session:
-                try:
-                    outcome = self._apply_one(session, transition, ctx)
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
-                    outcome = ("ignored",)
+            if transition.fingerprint in failed:
+                self._retry.append(transition)
+                continue
+            try:
+                outcome = self._apply_in_own_transaction(transition, ctx)
+            except SQLAlchemyError:
+                self._retry = []
+                raise
+            except Exception as exc:  # noqa: BLE001 — the guard that keeps one transition from stopping the rest
+                failed.add(transition.fingerprint)
+                outcome = ("failed",)
+                self._failed(transition, exc)
             for key in outcome:
                 counts[key] += 1
         return WriteSummary(**counts)
 
+    def _apply_in_own_transaction(self, t: AlertTransition, ctx: HoldContext | None) -> tuple[str, ...]:
+        # One transaction per transition: a conflict on one never rolls back another.
+        with self._sessions() as session:
+            try:
+                outcome = self._apply_one(session, t, ctx)
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                outcome = ("ignored",)
+        self._attempts.pop(t, None)
+        return outcome
+
+    def _failed(self, t: AlertTransition, exc: Exception) -> None:
+        attempts = self._attempts.get(t, 0) + 1
+        log.exception("rules: transition %s %s at %s failed (attempt %d of %d)", t.fingerprint, t.state.value,
+                      t.at.isoformat(), attempts, ATTEMPTS)
+        if attempts >= ATTEMPTS:
+            self._attempts.pop(t, None)
+            self.set_aside.append(SetAside(t, repr(exc), attempts))
+            log.error("rules: transition %s set aside after %d failures: %r", t.fingerprint, attempts, exc)
+            return
+        self._attempts[t] = attempts
+        self._retry.append(t)
+
     def _apply_one(self, session: Session, t: AlertTransition, ctx: HoldContext | None) -> tuple[str, ...]:
+        if t.state is AlertState.FIRING:
+            self._correlation.serialise(session, t.asset_id)
         firing = session.scalars(
             select(AlertRow).where(AlertRow.fingerprint == t.fingerprint, AlertRow.state == AlertState.FIRING.value)
         ).one_or_none()
@@ -86,16 +140,16 @@ class TicketWriter:
             firing.resolved_at = t.at
             audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(firing.id),
                   action="resolved", detail={"fingerprint": t.fingerprint, "summary": t.summary})
-            ticket = open_ticket_for(session, t.fingerprint)
+            ticket = ticket_of(session, firing)
             if ticket is not None:
                 # The ticket stays open: a technician still has to find out why it happened.
                 audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
-                      action="alert_resolved", detail={"summary": t.summary})
+                      action="alert_resolved", detail={"summary": t.summary, "alert_id": firing.id})
             return ("alerts_resolved",)
         if firing is not None:
             return self._step_up(session, firing, t)
         assert ctx is not None  # built whenever the batch has a firing transition
-        held = self._holds.reason(ctx, Fired(t.asset_id, t.rule_id), at=t.at)
+        held = self._holds.reason(ctx, Fired(t.asset_id, t.rule_id, t.began_at), at=t.at)
         if held is not None and held.startswith(f"{SITE_DOWN}:"):
             self._site_ticket(session, held.partition(":")[2], t.at)  # the site's ticket speaks for it
         alert = AlertRow(
@@ -110,7 +164,7 @@ class TicketWriter:
         if held is not None:
             # Recorded, but nobody is paged; announced by release_held if it outlasts the reason.
             return ("alerts_opened", "suppressed")
-        return ("alerts_opened", self._ticket_for(session, t))
+        return ("alerts_opened", self._page(session, t, alert))
 
     def _step_up(self, session: Session, alert: AlertRow, t: AlertTransition) -> tuple[str, ...]:
         """A firing alert reported again: a higher severity (gas warning -> critical) raises
@@ -129,38 +183,44 @@ class TicketWriter:
         alert.severity, alert.value, alert.summary = t.severity.value, t.value, t.summary
         audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
               detail={"from": old, "to": t.severity.value, "summary": t.summary})
-        ticket = open_ticket_for(session, t.fingerprint)
-        if ticket is not None and PRIORITY[t.severity] < ticket.priority:
-            ticket.severity, ticket.priority, ticket.title, ticket.updated_at = (
-                t.severity.value, PRIORITY[t.severity], t.summary, t.at)
-            audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id), action="escalated",
-                  detail={"severity": t.severity.value, "priority": ticket.priority, "reason": t.summary})
-            log.warning("ticket %d escalated to %s: %s", ticket.id, t.severity.value, t.summary)
+        ticket = ticket_of(session, alert)
+        if ticket is not None:
+            raise_ticket(session, ticket, t.severity, at=t.at, actor=self._actor, reason=t.summary, title=t.summary)
         return ("escalated",)
 
-    def _ticket_for(self, session: Session, t: AlertTransition) -> str:
-        """An occurrence on the fault's open ticket, or a new ticket (marked if a repeat)."""
-        ticket = open_ticket_for(session, t.fingerprint)
-        if ticket is not None:
-            ticket.occurrences += 1
-            ticket.updated_at = t.at
-            audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
-                  action="occurrence", detail={"summary": t.summary, "occurrences": ticket.occurrences})
-            return "occurrences_added"
-        ticket = self._new_ticket(t)
-        previous = session.scalars(
-            select(TicketRow)
-            .where(TicketRow.fingerprint == t.fingerprint, TicketRow.closed_at >= t.at - REPEAT_WINDOW)
-            .order_by(TicketRow.closed_at.desc())
-            .limit(1)
-        ).one_or_none()
+    def _page(self, session: Session, t: AlertTransition, alert: AlertRow) -> str:
+        """Put a paging alert on its ticket: an occurrence, a symptom of its fault's open
+        ticket (a more severe one raises and names it), or a new ticket (marked if a repeat)."""
+        joined = self._correlation.ticket_to_join(session, t)
+        if joined is not None:
+            ticket = joined.ticket
+            alert.ticket_id, ticket.updated_at = ticket.id, t.at
+            if not joined.as_symptom:
+                ticket.occurrences += 1
+                audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
+                      action="occurrence", detail={"summary": t.summary, "occurrences": ticket.occurrences,
+                                                   "alert_id": alert.id})
+                return "occurrences_added"
+            audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id), action="symptom",
+                  detail={"fingerprint": t.fingerprint, "summary": t.summary, "severity": t.severity.value,
+                          "alert_id": alert.id})
+            raise_ticket(session, ticket, t.severity, at=t.at, actor=self._actor, reason=t.summary, title=t.summary)
+            return "symptoms_added"
+        asset = self._config.asset(t.asset_id)
+        ticket = new_ticket(
+            self._config, site=self._config.site(asset.site), at=t.at, fingerprint=t.fingerprint,
+            asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel, fault=self._correlation.fault_of(t.rule_id),
+            title=t.summary, severity=t.severity, service_type=ServiceType.B_CONTRACT, source="rules",
+        )
+        previous = self._correlation.repeated(session, t)
         if previous is not None:
             ticket.repeat_of = previous.id
             ticket.priority = max(1, ticket.priority - 1)
         session.add(ticket)
         session.flush()
+        alert.ticket_id = ticket.id
         audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id),
-              action="opened", detail={"fingerprint": t.fingerprint, "title": ticket.title,
+              action="opened", detail={"fingerprint": t.fingerprint, "title": ticket.title, "fault": ticket.fault,
                                        "arrive_by": ticket.arrive_by.isoformat(),
                                        "resolve_by": ticket.resolve_by.isoformat(), "repeat_of": ticket.repeat_of})
         log.warning("ticket %d opened for the %s desk: %s (arrive by %s)", ticket.id, ticket.desk, ticket.title,
@@ -172,12 +232,10 @@ class TicketWriter:
         if open_ticket_for(session, fp) is not None:
             return
         site = self._config.site(site_id)
-        ticket = TicketRow(
-            fingerprint=fp, asset_id=f"site:{site_id}", site_id=site_id, rule_id="site-down", channel=None,
-            title=f"{site.name}: its devices went silent together — network or power at the site?",
-            severity=Severity.CRITICAL.value, priority=1, state=TicketState.REGISTERED.value,
-            service_type=ServiceType.B_CONTRACT.value, source="rules", opened_at=at, occurrences=1, updated_at=at,
-            desk=_desk(self._config, at, site), **_deadlines(self._config, at, site),
+        ticket = new_ticket(
+            self._config, site=site, at=at, fingerprint=fp, asset_id=f"site:{site_id}", rule_id="site-down",
+            channel=None, fault=None, title=f"{site.name}: its devices went silent together — network or power at the site?",
+            severity=Severity.CRITICAL, service_type=ServiceType.B_CONTRACT, source="rules",
         )
         session.add(ticket)
         session.flush()
@@ -201,7 +259,8 @@ class TicketWriter:
                 if not self._holds.releasable(alert.suppressed_by):
                     continue
                 try:
-                    reason = self._holds.reason(ctx, Fired(alert.asset_id, alert.rule_id))
+                    # It fired during the reason: an outage's consequence waits out the grace.
+                    reason = self._holds.reason(ctx, Fired(alert.asset_id, alert.rule_id, alert.started_at))
                 except KeyError:
                     continue  # an asset no longer configured: nothing to page about
                 if reason == alert.suppressed_by:
@@ -215,7 +274,7 @@ class TicketWriter:
                     continue
                 audit(session, at=now, actor=self._actor, entity="alert", entity_id=str(alert.id),
                       action="announced", detail={"after": old})
-                self._ticket_for(session, self._as_transition(alert, now))
+                self._page(session, self._as_transition(alert, now), alert)
                 announced += 1
             session.commit()
         return announced
@@ -246,16 +305,28 @@ class TicketWriter:
             summary=alert.summary,
         )
 
-    def _new_ticket(self, t: AlertTransition) -> TicketRow:
-        asset = self._config.asset(t.asset_id)
-        site = self._config.site(asset.site)
-        return TicketRow(
-            desk=_desk(self._config, t.at, site),
-            fingerprint=t.fingerprint, asset_id=t.asset_id, site_id=site.id, rule_id=t.rule_id,
-            channel=t.channel, title=t.summary, severity=t.severity.value, priority=PRIORITY[t.severity],
-            state=TicketState.REGISTERED.value, service_type=ServiceType.B_CONTRACT.value, source="rules",
-            opened_at=t.at, occurrences=1, updated_at=t.at, **_deadlines(self._config, t.at, site),
-        )
+
+def ticket_of(session: Session, alert: AlertRow) -> TicketRow | None:
+    """The open ticket an alert paged on (the one it opened or joined)."""
+    if alert.ticket_id is not None:
+        ticket = session.get(TicketRow, alert.ticket_id)
+        return ticket if ticket is not None and ticket.state != TicketState.CLOSED.value else None
+    return open_ticket_for(session, alert.fingerprint)  # alerts recorded before tickets were linked
+
+
+def raise_ticket(session: Session, ticket: TicketRow, severity: Severity, *, at: datetime, actor: str, reason: str,
+                 title: str | None = None) -> bool:
+    """Raise an open ticket to ``severity`` if that is more urgent than it is (a step-up, a
+    more severe symptom, an unanswered alarm); ``title``: the alert that now names it."""
+    if PRIORITY[severity] >= ticket.priority:
+        return False
+    ticket.severity, ticket.priority, ticket.updated_at = severity.value, PRIORITY[severity], at
+    if title is not None:
+        ticket.title = title
+    audit(session, at=at, actor=actor, entity="ticket", entity_id=str(ticket.id), action="escalated",
+          detail={"severity": severity.value, "priority": ticket.priority, "reason": reason})
+    log.warning("ticket %d escalated to %s: %s", ticket.id, severity.value, reason)
+    return True
 
 
 def open_ticket_for(session: Session, fingerprint: str) -> TicketRow | None:
@@ -279,13 +350,9 @@ def open_work_ticket(
     existing = open_ticket_for(session, fingerprint)
     if existing is not None:
         return existing, False
-    site = config.site(site_id)
-    ticket = TicketRow(
-        fingerprint=fingerprint, asset_id=asset_id or f"site:{site_id}", site_id=site_id, rule_id=None,
-        channel=None, title=title, severity=severity.value, priority=PRIORITY[severity],
-        state=TicketState.REGISTERED.value, service_type=service_type.value, source=source, opened_at=at,
-        occurrences=1, updated_at=at, desk=_desk(config, at, site), **_deadlines(config, at, site),
-    )
+    ticket = new_ticket(config, site=config.site(site_id), at=at, fingerprint=fingerprint,
+                        asset_id=asset_id or f"site:{site_id}", rule_id=None, channel=None, fault=None, title=title,
+                        severity=severity, service_type=service_type, source=source)
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -295,6 +362,19 @@ def open_work_ticket(
           detail={"fingerprint": fingerprint, "title": title, "source": source, "service_type": service_type.value})
     log.warning("ticket %d opened (%s) for the %s desk: %s", ticket.id, source, ticket.desk, title)
     return ticket, True
+
+
+def new_ticket(
+    config: Config, *, site: Site, at: datetime, fingerprint: str, asset_id: str, rule_id: str | None,
+    channel: str | None, fault: str | None, title: str, severity: Severity, service_type: ServiceType, source: str,
+) -> TicketRow:
+    """A registered ticket with the desk on duty and the SLA deadlines of its site."""
+    return TicketRow(
+        fingerprint=fingerprint, asset_id=asset_id, site_id=site.id, rule_id=rule_id, channel=channel, fault=fault,
+        title=title, severity=severity.value, priority=PRIORITY[severity], state=TicketState.REGISTERED.value,
+        service_type=service_type.value, source=source, opened_at=at, occurrences=1, updated_at=at,
+        desk=_desk(config, at, site), **_deadlines(config, at, site),
+    )
 
 
 def _desk(config: Config, at: datetime, site: Site) -> str:

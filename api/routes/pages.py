@@ -54,6 +54,7 @@ def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
     assets = [asset_view(parts, r, values.get(r.id, [])) for r in rows]
     open_tickets = repository.list_tickets(session, open_only=True)
     firing = repository.list_alerts(session, state="firing")
+    symptoms = repository.symptoms_of(session, open_tickets)
     site_of = {a.id: a.site_id for a in assets}
     context = {
         "now": now,
@@ -68,6 +69,8 @@ def dashboard(request: Request, parts: ComponentsDep, session: SessionDep):
                 "arrive_by": to_local(t.arrive_by, zones[t.site_id]),
                 "countdown": countdown(t.arrive_by, now) if t.arrived_at is None else "arrived",
                 "overdue": t.arrived_at is None and t.arrive_by < now,
+                # the fault's other alerts, one line each (a regulator failure: relief venting ...)
+                "symptoms": symptoms.get(t.id, []),
             }
             for t in open_tickets
         ],

@@ -71,7 +71,7 @@ def ticket(ticket_id: int, session: SessionDep):
         raise HTTPException(404, detail=f"no ticket {ticket_id}")
     history = [AuditPublic.model_validate(a) for a in repository.ticket_history(session, ticket_id)]
     alerts = [AlertPublic.model_validate(a)
-              for a in repository.alerts_of_fault(session, row.fingerprint, since=row.opened_at)]
+              for a in repository.alerts_of_ticket(session, row)]
     return TicketDetail(**TicketPublic.model_validate(row).model_dump(), history=history, alerts=alerts)
 
 

@@ -5,6 +5,7 @@ Runs on SQLite and on the machine's PostgreSQL (the ``database_url`` fixture).""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -127,3 +128,64 @@ def test_a_firing_alert_that_steps_up_raises_its_ticket_once(db_session_factory,
         assert (alert.severity, ticket.severity, ticket.priority) == ("critical", "critical", 1)
         actions = session.scalars(select(AuditRow.action).where(AuditRow.entity == "ticket").order_by(AuditRow.id)).all()
         assert actions == ["opened", "escalated"]
+
+
+def began(transition: AlertTransition, at: datetime) -> AlertTransition:
+    return dataclasses.replace(transition, began_at=at)
+
+
+def test_after_the_return_only_what_the_outage_caused_waits_a_new_fault_pages_at_once(db_session_factory, config):
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    writer.apply([fired("rs-north-01", "no-data", "outlet_kpa", T0)])
+    back = T0 + timedelta(minutes=5)
+    writer.apply([fired("rs-north-01", "no-data", "outlet_kpa", back, state=AlertState.RESOLVED)])
+    soon = back + timedelta(seconds=10)
+    summary = writer.apply([
+        # a pressure fault whose condition began on samples taken after the return: new
+        began(fired("rs-north-01", "outlet-high", "outlet_kpa", soon, severity=Severity.CRITICAL), soon),
+        # the camera behind the station: its silence began during the outage — a consequence
+        began(fired("cam-north-01", "camera-offline", "reachable", soon), T0 - timedelta(seconds=30)),
+        # a condition that began before the return (the pending stretch spans it): a consequence
+        began(fired("rs-north-01", "door-open", "door_open", soon), back - timedelta(seconds=5)),
+    ])
+    assert (summary.tickets_opened, summary.suppressed) == (1, 2)
+    assert held_by(db_session_factory) == {
+        "rs-north-01/no-data/outlet_kpa": None,
+        "rs-north-01/outlet-high/outlet_kpa": None,
+        "cam-north-01/camera-offline/reachable": "offline:rs-north-01",
+        "rs-north-01/door-open/door_open": "offline:rs-north-01",
+    }
+
+
+@pytest.mark.parametrize("hold", ["inspection", "offline", "settling"])
+def test_gas_pages_whatever_holds_other_alerts(db_session_factory, config, hold):
+    """The example's gas rule says held_by = ["maintenance"]: an inspection in progress, an
+    offline station or one just back never keeps a leak from paging."""
+    writer = TicketWriter(sessions=db_session_factory, config=config)
+    at = T0 + timedelta(minutes=1)
+    if hold == "inspection":
+        with db_session_factory() as session:
+            start_inspection(session, config, site_id="north", asset_id="rs-north-01", kind="regulator_round",
+                             in_charge="Zhang San", people=["Li Si"], actor="zhang.san", at=T0)
+            session.commit()
+    else:
+        writer.apply([fired("rs-north-01", "no-data", "outlet_kpa", T0)])
+        if hold == "settling":
+            writer.apply([fired("rs-north-01", "no-data", "outlet_kpa", at, state=AlertState.RESOLVED)])
+            at += timedelta(seconds=GRACE_S / 2)
+    leak = fired("rs-north-01", "gas", "gas_lel_pct", at, severity=Severity.WARNING)
+    door = fired("rs-north-01", "door-open", "door_open", at - timedelta(seconds=GRACE_S))  # began long before
+    summary = writer.apply([began(leak, at - timedelta(seconds=GRACE_S)), door])
+    assert summary.suppressed == 1, "the door is held, as before"
+    assert held_by(db_session_factory)["rs-north-01/gas/gas_lel_pct"] is None
+    assert "rs-north-01/gas/gas_lel_pct" in ticket_fingerprints(db_session_factory)
+
+
+def test_a_maintenance_window_holds_gas_too(db_session_factory):
+    raw = example_config()
+    raw["maintenance_windows"] = [{"id": "mw-1", "reason": "purging the station", "assets": ["rs-north-01"],
+                                   "start": T0 - timedelta(hours=1), "end": T0 + timedelta(hours=1)}]
+    writer = TicketWriter(sessions=db_session_factory, config=config_from_dict(raw))
+    writer.apply([fired("rs-north-01", "gas", "gas_lel_pct", T0, severity=Severity.WARNING)])
+    assert held_by(db_session_factory) == {"rs-north-01/gas/gas_lel_pct": "maintenance:mw-1"}
+    assert ticket_fingerprints(db_session_factory) == []
