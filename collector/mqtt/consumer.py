@@ -1,8 +1,11 @@
 """Alarm-host messages in, Samples out: validation, deduplication and per-host health.
 
-A bad payload is never fatal: it is counted against its host (or as an unknown host) and
-kept, with the error, among the last few set aside for inspection. QoS 1 means "at least
-once": redeliveries are dropped by (host, event_id) within a bounded window.
+Anyone who can reach the broker can publish on our topics, so no message may stop the
+consumer. A bad payload is counted against its host (or as an unknown host) and kept, with
+the error, among the last few set aside for inspection; so is one that trips a bug of ours,
+which is also logged with its traceback. Every message lands in exactly one of
+``counters()``. QoS 1 means "at least once": redeliveries are dropped by (host, event_id)
+within a bounded window.
 """
 
 from __future__ import annotations
@@ -16,11 +19,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from collector.errors import DecodeError
+from collector.errors import DecodeError, TimestampOutOfRange, TimestampWindow
 from collector.mqtt.client import MqttClient, MqttMessage
 from collector.mqtt.config import MqttSettings
-from collector.mqtt.decode import AlarmEvent, HostStatus, decode_message, host_of, subscriptions, to_samples
+from collector.mqtt.decode import (
+    AlarmEvent,
+    HostStatus,
+    TimestampPolicy,
+    decode_message,
+    host_of,
+    subscriptions,
+    to_samples,
+)
 from collector.scheduler import SampleSink
+from config.models import Config
 from domain.time import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -34,12 +46,29 @@ class HostHealth:
     last_message_at: datetime | None = None  # arrival time of the last valid message
     events: int = 0  # distinct valid events
     malformed: int = 0
-    duplicates_dropped: int = 0
+    bad_timestamps: int = 0  # refused: outside the window around their arrival
+    duplicates_dropped: int = 0  # QoS 1 redeliveries and the retained status sent again
     last_error: str | None = None
 
 
+# The keys of ``AlarmHostConsumer.counters()``: each message handled adds one to exactly one.
+COUNTER_KEYS = ("accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates")
+
+
+def timestamp_policy(config: Config) -> TimestampPolicy:
+    """The window of ``[collector]`` and the hosts whose ``alarm_host.timestamps`` is "arrival"."""
+    return TimestampPolicy(
+        window=TimestampWindow(
+            max_age_s=config.collector.max_timestamp_age_s, max_lead_s=config.collector.max_timestamp_lead_s
+        ),
+        arrival_hosts=frozenset(
+            a.alarm_host.host_id for a in config.assets if a.alarm_host is not None and a.alarm_host.timestamps == "arrival"
+        ),
+    )
+
+
 class SetAside(NamedTuple):
-    """A payload that failed validation, kept verbatim for whoever investigates."""
+    """A payload that failed validation (or tripped a bug of ours), kept verbatim for whoever investigates."""
 
     received_at: datetime
     topic: str
@@ -57,16 +86,19 @@ class AlarmHostConsumer:
         hosts: Mapping[str, str],
         sink: SampleSink,
         clock: Clock | None = None,
+        timestamps: TimestampPolicy = TimestampPolicy(),
     ) -> None:
         self._settings = settings
         self._hosts = dict(hosts)  # host_id -> asset_id
         self._sink = sink
         self._clock = clock or SystemClock()
+        self._timestamps = timestamps
         self._health = {h: HostHealth(host_id=h, asset_id=a) for h, a in self._hosts.items()}
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._last_status: dict[str, HostStatus] = {}
         self._set_aside: deque[SetAside] = deque(maxlen=settings.bad_payloads_kept)
-        self._unknown_host_messages = 0
+        self._counts = dict.fromkeys(COUNTER_KEYS, 0)
+        self._bugs_logged: set[str] = set()
         self._queue: asyncio.Queue[MqttMessage] = asyncio.Queue()
         self._client = MqttClient(
             settings=settings, topics=subscriptions(settings.topic_prefix), on_message=self._queue.put_nowait
@@ -77,10 +109,11 @@ class AlarmHostConsumer:
         """Connection state, last connection error and subscription count."""
         return self._client
 
-    @property
-    def unknown_host_messages(self) -> int:
-        """Messages on our topics from hosts not configured, or on topics outside the scheme."""
-        return self._unknown_host_messages
+    def counters(self) -> dict[str, int]:
+        """Totals across hosts since start, keyed by ``COUNTER_KEYS``; one per message handled.
+
+        ``unknown_host`` also counts messages on topics outside the scheme."""
+        return dict(self._counts)
 
     def health(self, host_id: str) -> HostHealth:
         return self._health[host_id]
@@ -105,21 +138,32 @@ class AlarmHostConsumer:
             await self._client.stop()
 
     async def handle(self, message: MqttMessage) -> None:
-        """Validate, deduplicate and publish one message; bad ones are counted, never raised."""
+        """Validate, deduplicate and publish one message. Never raises: whatever a message
+        holds, the consumer goes on with the next one."""
         received_at = self._clock.now()
         try:
-            decoded = decode_message(
-                topic=message.topic,
-                payload=message.payload,
-                prefix=self._settings.topic_prefix,
-                hosts=self._hosts,
-                received_at=received_at,
-            )
+            await self._accept(message, received_at=received_at)
         except DecodeError as exc:
             self._reject(message, exc, received_at=received_at)
-            return
+        except Exception as exc:  # the one top-level guard: a bug must not stop the consumer
+            self._internal_error(message, exc, received_at=received_at)
+
+    async def _accept(self, message: MqttMessage, *, received_at: datetime) -> None:
+        decoded = decode_message(
+            topic=message.topic,
+            payload=message.payload,
+            prefix=self._settings.topic_prefix,
+            hosts=self._hosts,
+            received_at=received_at,
+            timestamps=self._timestamps,
+        )
         if self._is_repeat(decoded):
+            health = self._health[decoded.host_id]
+            self._health[decoded.host_id] = dataclasses.replace(health, duplicates_dropped=health.duplicates_dropped + 1)
+            self._count("duplicates")
             return
+        await self._sink.publish(to_samples(decoded))
+        # Counted once published: a failure above is counted as what it is, not twice.
         health = self._health[decoded.host_id]
         changes: dict[str, object] = {"last_message_at": received_at}
         if isinstance(decoded, HostStatus):
@@ -129,21 +173,22 @@ class AlarmHostConsumer:
             if decoded.type == "heartbeat":
                 changes["online"] = True
         self._health[decoded.host_id] = dataclasses.replace(health, **changes)
-        await self._sink.publish(to_samples(decoded))
+        self._count("accepted")
 
     def _is_repeat(self, decoded: AlarmEvent | HostStatus) -> bool:
         if isinstance(decoded, HostStatus):
             # The retained status comes again on every reconnect: the same one adds nothing.
             last = self._last_status.get(decoded.host_id)
-            if last is not None and last.online == decoded.online and (last.ts == decoded.ts or last.from_will and decoded.from_will):
-                return True
+            if last is not None and last.online == decoded.online:
+                if decoded.host_id in self._timestamps.arrival_hosts:
+                    return True  # every copy is stamped anew on arrival: only the value tells
+                if last.ts == decoded.ts or last.from_will and decoded.from_will:
+                    return True
             self._last_status[decoded.host_id] = decoded
             return False
         key = (decoded.host_id, decoded.event_id)
         if key in self._seen:
             self._seen.move_to_end(key)
-            health = self._health[decoded.host_id]
-            self._health[decoded.host_id] = dataclasses.replace(health, duplicates_dropped=health.duplicates_dropped + 1)
             return True
         self._seen[key] = None
         if len(self._seen) > self._settings.dedup_window:
@@ -152,12 +197,39 @@ class AlarmHostConsumer:
 
     def _reject(self, message: MqttMessage, error: DecodeError, *, received_at: datetime) -> None:
         self._set_aside.append(SetAside(received_at, message.topic, message.payload, str(error)))
-        parsed = host_of(message.topic, prefix=self._settings.topic_prefix)
-        health = self._health.get(parsed[0]) if parsed else None
+        health = self._host_health(message.topic)
         if health is None:
-            self._unknown_host_messages += 1
+            self._count("unknown_host")
             log.warning("alarm host message set aside: %s", error)
             return
-        if health.malformed == 0:
-            log.warning("alarm host %s sent a malformed payload (further ones are counted): %s", health.host_id, error)
-        self._health[health.host_id] = dataclasses.replace(health, malformed=health.malformed + 1, last_error=str(error))
+        if isinstance(error, TimestampOutOfRange):
+            self._count("bad_timestamp")
+            if health.bad_timestamps == 0:
+                log.warning("alarm host %s: clock out of range (further ones are counted): %s", health.host_id, error)
+            changes = {"bad_timestamps": health.bad_timestamps + 1}
+        else:
+            self._count("malformed")
+            if health.malformed == 0:
+                log.warning("alarm host %s sent a malformed payload (further ones are counted): %s", health.host_id, error)
+            changes = {"malformed": health.malformed + 1}
+        self._health[health.host_id] = dataclasses.replace(health, **changes, last_error=str(error))
+
+    def _internal_error(self, message: MqttMessage, error: Exception, *, received_at: datetime) -> None:
+        """A bug of ours met this message: counted and set aside; each kind is logged once, with its traceback."""
+        self._count("internal_error")
+        text = f"internal error: {error!r}"[:300]  # the repr may quote a whole payload
+        self._set_aside.append(SetAside(received_at, message.topic, message.payload, text))
+        kind = type(error).__qualname__
+        if kind not in self._bugs_logged:
+            self._bugs_logged.add(kind)
+            log.exception("alarm host message %s tripped a bug (further %s are counted)", message.topic, kind)
+        health = self._host_health(message.topic)
+        if health is not None:
+            self._health[health.host_id] = dataclasses.replace(health, last_error=text)
+
+    def _host_health(self, topic: str) -> HostHealth | None:
+        parsed = host_of(topic, prefix=self._settings.topic_prefix)
+        return self._health.get(parsed[0]) if parsed else None
+
+    def _count(self, key: str) -> None:
+        self._counts[key] += 1

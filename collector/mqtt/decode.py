@@ -7,22 +7,38 @@ Topics (``{prefix}`` defaults to ``sitewatch/alarmhost``):
 - ``{prefix}/{host_id}/event``   QoS 1 ``EventPayload``.
 
 Every failure is a ``DecodeError`` naming the host (or the topic, for an unknown host) and
-saying exactly what is wrong, so the consumer can count it and set the payload aside.
+saying exactly what is wrong, so the consumer can count it and set the payload aside. Anyone
+who can reach the broker can publish here, so nothing a payload holds may raise anything
+else: not nesting deep enough to exhaust the parser's recursion, not an integer too long for
+``int()``, not NaN or 1e400, not a time that UTC cannot hold. A device time outside the
+window around its arrival is a ``TimestampOutOfRange`` (see ``TimestampPolicy``).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from itertools import accumulate
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
-from collector.errors import DecodeError
+from collector.errors import DecodeError, TimestampWindow
 from domain.samples import Sample
-from domain.time import require_utc
 
 EventType = Literal[
     "heartbeat",
@@ -60,6 +76,34 @@ _STATE_OF: dict[str, tuple[str, float]] = {
 }
 
 MAX_PAYLOAD_BYTES = 4096  # a real event is ~150 bytes; anything this big is not one of ours
+# Our payloads are flat objects (depth 1). The limit is checked before parsing, because
+# json.loads recurses once per level and ~1,000 nested "[" end in RecursionError.
+MAX_NESTING = 4
+# zone <= 999 and battery_v <= 60 V: no field needs more digits; int() of a 4,301-digit
+# string raises a plain ValueError and costs quadratic time below that.
+MAX_INTEGER_DIGITS = 20
+MAX_MESSAGE_CHARS = 300
+
+TimestampSource = Literal["device", "arrival"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampPolicy:
+    """Whose clock stamps a message: the host's, checked against ``window``, or ours on arrival."""
+
+    window: TimestampWindow = TimestampWindow()
+    arrival_hosts: frozenset[str] = field(default_factory=frozenset)  # hosts with a clock known to be wrong
+
+
+def _iso_8601(value: object) -> datetime:
+    # pydantic's lax datetime also takes numbers and digit strings as Unix times; hosts are
+    # documented to send ISO 8601 text, and a number here means a host out of spec.
+    if not isinstance(value, str):
+        raise ValueError(f"must be ISO 8601 text, not {type(value).__name__}")
+    return datetime.fromisoformat(value)
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
 
 
 class _Payload(BaseModel):
@@ -72,17 +116,19 @@ class StatusPayload(_Payload):
     online: StrictBool
     # Absent in the last will: the will is registered when the host connects, long before
     # the broker sends it, so any time in it would be wrong. The consumer stamps arrival time.
-    ts: AwareDatetime | None = None
+    ts: IsoTime | None = None
 
 
 class EventPayload(_Payload):
     """Published at QoS 1, not retained, on ``{prefix}/{host_id}/event``."""
 
     event_id: str = Field(min_length=1, max_length=64, description="unique per host; used to drop redeliveries")
-    ts: AwareDatetime = Field(description="when the host saw it, ISO 8601 with offset")
+    ts: IsoTime = Field(description="when the host saw it, ISO 8601 with offset")
     type: EventType
     zone: StrictInt | None = Field(default=None, ge=1, le=999, description="required for zone_* types, else absent")
-    battery_v: float | None = Field(default=None, ge=0, le=60, description="battery voltage, V")
+    battery_v: float | None = Field(
+        default=None, ge=0, le=60, strict=True, allow_inf_nan=False, description="battery voltage, V"
+    )
 
     @model_validator(mode="after")
     def _zone_where_relevant(self) -> EventPayload:
@@ -139,9 +185,15 @@ def host_of(topic: str, *, prefix: str) -> tuple[str, str] | None:
 
 
 def decode_message(
-    *, topic: str, payload: bytes, prefix: str, hosts: Mapping[str, str], received_at: datetime
+    *,
+    topic: str,
+    payload: bytes,
+    prefix: str,
+    hosts: Mapping[str, str],
+    received_at: datetime,
+    timestamps: TimestampPolicy = TimestampPolicy(),
 ) -> Message:
-    """Validate one message; ``hosts`` maps host_id -> asset_id. Raises DecodeError."""
+    """Validate one message; ``hosts`` maps host_id -> asset_id. Raises DecodeError only."""
     parsed = host_of(topic, prefix=prefix)
     if parsed is None:
         raise DecodeError(device_id=topic, message="topic is not in the alarm-host scheme", where=topic)
@@ -151,35 +203,113 @@ def decode_message(
         raise DecodeError(device_id=host_id, message=f"unknown host {host_id!r}", where=topic)
 
     def bad(message: str) -> DecodeError:
-        return DecodeError(device_id=host_id, message=message, where=topic)
+        return DecodeError(device_id=host_id, message=_bounded(message), where=topic)
 
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise bad(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad(f"not JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise bad(f"expected a JSON object, got {type(document).__name__}")
+        document = _json_object(payload)
+    except _Unusable as exc:
+        raise bad(str(exc)) from None
     model = StatusPayload if kind == "status" else EventPayload
     try:
         valid = model.model_validate(document)
     except ValidationError as exc:
         raise bad(f"{kind} payload: {_errors(exc)}") from None
+    if valid.ts is None or host_id in timestamps.arrival_hosts:
+        ts = received_at
+    else:
+        ts = timestamps.window.check(valid.ts, received_at=received_at, device_id=host_id, where=topic)
     if isinstance(valid, StatusPayload):
-        ts = received_at if valid.ts is None else valid.ts
-        return HostStatus(
-            host_id=host_id, asset_id=asset_id, online=valid.online, ts=require_utc(ts), from_will=valid.ts is None
-        )
+        return HostStatus(host_id=host_id, asset_id=asset_id, online=valid.online, ts=ts, from_will=valid.ts is None)
     return AlarmEvent(
         host_id=host_id,
         asset_id=asset_id,
         event_id=valid.event_id,
-        ts=require_utc(valid.ts),
+        ts=ts,
         type=valid.type,
         zone=valid.zone,
         battery_v=valid.battery_v,
     )
+
+
+class _Unusable(Exception):
+    """The payload is not a JSON object we can even look at; the text says why."""
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NESTING_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _json_object(payload: bytes) -> dict[str, object]:
+    if not payload:
+        raise _Unusable("empty payload")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise _Unusable(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        # Explicitly UTF-8: json.loads(bytes) would also guess UTF-16 and UTF-32.
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unusable(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    brackets = (_NESTING_STEP[c] for c in _JSON_STRING.sub("", text) if c in _NESTING_STEP)
+    depth = max(accumulate(brackets, initial=0))
+    if depth > MAX_NESTING:
+        raise _Unusable(f"nested {depth} levels deep; payloads are flat objects (at most {MAX_NESTING})")
+    try:
+        document = json.loads(
+            text,
+            parse_int=_integer,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+            object_pairs_hook=_json_object_pairs,
+        )
+    except json.JSONDecodeError as exc:
+        raise _Unusable(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _Unusable(f"expected a JSON object, got {type(document).__name__}")
+    return document
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _Unusable(f"integer of {len(text.lstrip('-'))} digits (at most {MAX_INTEGER_DIGITS})")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unusable(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    # Python's json accepts NaN, Infinity and -Infinity; JSON does not, and neither do we.
+    raise _Unusable(f"{name} is not a JSON number")
+
+
+def _json_object_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document: dict[str, object] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _Unusable(f"duplicate key {key!r}: which of its values is meant is ambiguous")
+        for text in (key, value) if isinstance(value, str) else (key,):
+            if not _is_utf8_encodable(text):
+                # JSON allows "\ud800" alone; no log handler or API response can encode it.
+                raise _Unusable(f"{text!r} holds an unpaired surrogate: not text")
+        document[key] = value
+    return document
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bounded(message: str) -> str:
+    # Errors quote the payload's own text (an unknown key, a bad time): keep log lines short.
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
 def host_channels(zones: int) -> dict[str, str]:

@@ -43,7 +43,11 @@ class RecordingSink:
 
 
 class SteppingClock:
-    """Each reading is one second after the last: every event gets a distinct timestamp."""
+    """Each reading is one second after the last: every event gets a distinct timestamp.
+
+    Shared by a simulated host and the consumer, it keeps the hosts' times just before their
+    arrival, inside the consumer's timestamp window.
+    """
 
     def __init__(self) -> None:
         self._now = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
@@ -71,6 +75,18 @@ def settings_for(host: str, port: int, *, prefix: str) -> MqttSettings:
         reconnect_min_delay_s=1,
         reconnect_max_delay_s=2,
     )
+
+
+async def mosquitto_pub(topic: str, payload: bytes, *, retain: bool = False, port: int = MACHINE_BROKER[1]) -> None:
+    """Publish at QoS 1 with Mosquitto's own client; returns once the broker acknowledged it."""
+    args = ["-h", MACHINE_BROKER[0], "-p", str(port), "-q", "1", "-t", topic]
+    args += ["-r"] if retain else []
+    args += ["-n"] if not payload else ["-s"]
+    process = await asyncio.create_subprocess_exec(
+        "mosquitto_pub", *args, stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(payload), timeout=10)
+    assert process.returncode == 0, f"mosquitto_pub failed: {stderr.decode()}"
 
 
 @contextlib.asynccontextmanager

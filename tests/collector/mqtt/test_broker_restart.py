@@ -17,8 +17,9 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(private_mosquitto
     broker = private_mosquitto
     prefix = unique_prefix()
     sink = RecordingSink()
+    clock = SteppingClock()  # shared: the hosts' times are always just before their arrival
     consumer = AlarmHostConsumer(
-        settings_for(broker.host, broker.port, prefix=prefix), hosts={"ah-001": "alarm-1"}, sink=sink
+        settings_for(broker.host, broker.port, prefix=prefix), hosts={"ah-001": "alarm-1"}, sink=sink, clock=clock
     )
     fleet = build(
         {
@@ -28,7 +29,7 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(private_mosquitto
             "run_id": "restart",
             "hosts": [{"host_id": "ah-001", "zones": 1, "heartbeat_s": 3600}],
         },
-        clock=SteppingClock(),
+        clock=clock,
     )
     host = fleet.host("ah-001")
     published = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -13,20 +12,9 @@ from domain.samples import Sample
 from sitewatch.broker import amqtt_broker
 from simulators.alarmhost.fleet import build
 
-from .conftest import MACHINE_BROKER, RecordingSink, SteppingClock, running, settings_for, unique_prefix
+from .conftest import MACHINE_BROKER, RecordingSink, SteppingClock, mosquitto_pub, running, settings_for, unique_prefix
 
 HOSTS = {"ah-001": "alarm-north-01"}
-
-
-async def mosquitto_pub(topic: str, payload: bytes, *, retain: bool = False, port: int = MACHINE_BROKER[1]) -> None:
-    args = ["-h", MACHINE_BROKER[0], "-p", str(port), "-q", "1", "-t", topic]
-    args += ["-r"] if retain else []
-    args += ["-n"] if not payload else ["-s"]
-    process = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", *args, stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(payload), timeout=10)
-    assert process.returncode == 0, f"mosquitto_pub failed: {stderr.decode()}"
 
 
 @pytest.fixture
@@ -40,7 +28,8 @@ async def prefix() -> AsyncIterator[str]:
 
 async def test_hand_written_event_arrives_as_samples(prefix: str) -> None:
     sink = RecordingSink()
-    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink)
+    # The events are dated 2025: the consumer's clock must be there too, or they are refused as old.
+    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=SteppingClock())
     event = {"event_id": "e-1", "ts": "2025-03-01T16:00:00+08:00", "type": "zone_alarm", "zone": 7, "battery_v": 12.9}
     async with running(consumer):
         await mosquitto_pub(f"{prefix}/ah-001/event", json.dumps(event).encode())
@@ -56,7 +45,7 @@ async def test_hand_written_event_arrives_as_samples(prefix: str) -> None:
 
 async def test_garbage_is_counted_and_set_aside_and_later_events_still_arrive(prefix: str) -> None:
     sink = RecordingSink()
-    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink)
+    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=SteppingClock())
     garbage = [
         b"not json at all",
         json.dumps({"event_id": "g-2", "type": "tamper"}).encode(),  # no ts
@@ -72,7 +61,7 @@ async def test_garbage_is_counted_and_set_aside_and_later_events_still_arrive(pr
         assert not task.done(), "garbage stopped the consumer"
     health = consumer.health("ah-001")
     assert (health.malformed, health.events) == (3, 1)
-    assert consumer.unknown_host_messages == 1
+    assert consumer.counters()["unknown_host"] == 1
     aside = consumer.set_aside()
     assert [a.payload for a in aside] == [*garbage, json.dumps(good).encode()]
     assert "not JSON" in aside[0].error
@@ -84,7 +73,7 @@ async def test_garbage_is_counted_and_set_aside_and_later_events_still_arrive(pr
 
 async def test_redelivered_event_id_is_dropped(prefix: str) -> None:
     sink = RecordingSink()
-    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink)
+    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=SteppingClock())
     first = {"event_id": "same", "ts": "2025-03-01T08:00:01Z", "type": "armed"}
     after = {"event_id": "next", "ts": "2025-03-01T08:00:02Z", "type": "disarmed"}
     async with running(consumer):
@@ -97,10 +86,11 @@ async def test_redelivered_event_id_is_dropped(prefix: str) -> None:
 
 async def test_host_vanishing_triggers_its_last_will(prefix: str) -> None:
     sink = RecordingSink()
-    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink)
+    clock = SteppingClock()
+    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=clock)
     fleet = build(
         {"topic_prefix": prefix, "run_id": prefix.split("/")[0], "hosts": [{"host_id": "ah-001", "heartbeat_s": 3600}]},
-        clock=SteppingClock(),
+        clock=clock,
     )
     async with running(consumer), fleet:
         await sink.wait_for("the host's online status", lambda: [s.value for s in sink.channel("online")] == [1.0])
@@ -116,10 +106,11 @@ async def test_end_to_end_through_embedded_amqtt() -> None:
     async with amqtt_broker() as (host, port):
         prefix = unique_prefix()
         sink = RecordingSink()
-        consumer = AlarmHostConsumer(settings_for(host, port, prefix=prefix), hosts=HOSTS, sink=sink)
+        clock = SteppingClock()
+        consumer = AlarmHostConsumer(settings_for(host, port, prefix=prefix), hosts=HOSTS, sink=sink, clock=clock)
         fleet = build(
             {"broker_host": host, "broker_port": port, "topic_prefix": prefix, "hosts": [{"host_id": "ah-001", "heartbeat_s": 3600}]},
-            clock=SteppingClock(),
+            clock=clock,
         )
         async with running(consumer), fleet:
             sent = await fleet.act("ah-001", "zone_fault", zone=2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -76,14 +76,14 @@ def test_status_with_time_and_last_will_without() -> None:
 @pytest.mark.parametrize(
     ("payload", "leaf", "message"),
     [
-        (b"\xff\xfe", "event", "not JSON"),
+        (b"\xff\xfe", "event", "not UTF-8 text"),
         (b"{not json", "event", "not JSON"),
         (b"[1, 2]", "event", "expected a JSON object, got list"),
         (b"x" * 5000, "event", "exceeds 4096"),
         ({"ts": TS_TEXT, "type": "tamper"}, "event", "event_id: Field required"),
         ({"event_id": "e", "ts": TS_TEXT, "type": "explosion"}, "event", "type: Input should be"),
         ({"event_id": "e", "ts": "2025-03-01T08:00:00", "type": "tamper"}, "event", "ts: Input should have timezone info"),
-        ({"event_id": "e", "ts": "yesterday", "type": "tamper"}, "event", "ts: Input should be a valid datetime"),
+        ({"event_id": "e", "ts": "yesterday", "type": "tamper"}, "event", "ts: Value error, Invalid isoformat string"),
         ({"event_id": "e", "ts": TS_TEXT, "type": "zone_alarm"}, "event", "zone_alarm needs a zone"),
         ({"event_id": "e", "ts": TS_TEXT, "type": "tamper", "zone": 2}, "event", "tamper takes no zone"),
         ({"event_id": "e", "ts": TS_TEXT, "type": "zone_alarm", "zone": "2"}, "event", "zone: Input should be a valid integer"),
@@ -126,5 +126,5 @@ def test_published_schema_file_matches_the_models() -> None:
 
 
 def test_status_time_is_kept_in_utc() -> None:
-    status = _decode({"online": True, "ts": "2025-03-01T08:00:00-02:00"}, leaf="status")
-    assert status.ts == TS + timedelta(hours=2) and status.ts.tzinfo is timezone.utc
+    status = _decode({"online": True, "ts": "2025-03-01T06:00:00-02:00"}, leaf="status")
+    assert status.ts == TS and status.ts.tzinfo is timezone.utc
