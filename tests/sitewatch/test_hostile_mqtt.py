@@ -11,26 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections import Counter
 from datetime import datetime
 
-import httpx
-import pytest
-
 from domain.time import UTC
-from simulators.alarmhost.fleet import build
-from simulators.alarmhost.spec import FleetConfig, HostSpec
-from sitewatch.demo import example_config
 from tests.collector.mqtt.conftest import mosquitto_pub
 from tests.collector.mqtt.hostile import Hostile, hostile_cases
-from tests.sitewatch.service import Service, wait_until
+from tests.sitewatch.service import wait_until
+
+# The alarm-host service of the end-to-end tests: one host (ah-north-01, 4 zones), the
+# threshold rules, and the simulated fleet on a topic prefix of its own.
+from tests.sitewatch.test_alarm_hosts import setup  # noqa: F401  (a fixture)
 
 HOST = "ah-north-01"
 WAIT_S = 20.0
 
 
-def _issue_payloads(now: datetime) -> list[Hostile]:
+def _issue_payloads() -> list[Hostile]:
     """The three payloads of the issue, as they were reported."""
     event = {"event_id": "issue-9", "ts": "9999-12-31T20:00:00Z", "type": "zone_alarm", "zone": 1}
     return [
@@ -41,32 +38,10 @@ def _issue_payloads(now: datetime) -> list[Hostile]:
     ]
 
 
-@pytest.fixture
-async def running_service(tmp_path):
-    run = uuid.uuid4().hex[:8]
-    prefix = f"test-{run}/alarmhost"
-    fleet = build(FleetConfig(topic_prefix=prefix, run_id=run, hosts=(HostSpec(host_id=HOST, zones=4, heartbeat_s=3600),)))
-    raw = example_config()
-    raw["storage"] = {"data_dir": str(tmp_path), "flush_interval_s": 0.2}
-    raw["rules_engine"] = {"tick_s": 0.2}
-    raw["mqtt"] = raw["mqtt"] | {"client_id": f"sw-{run}", "topic_prefix": prefix}
-    raw["assets"] = [a for a in raw["assets"] if a["kind"] == "alarm_host"][:1]
-    raw["assets"][0]["alarm_host"] = {"host_id": HOST, "zones": 4}
-    raw["rules"] = [r for r in raw["rules"] if r["kind"] == "threshold" and not r["channel"].endswith("_kpa")]
-    async with Service(raw) as service:
-        await service.parts_ready_for_mqtt()
-        await fleet.start()
-        try:
-            async with httpx.AsyncClient(base_url=service.url, timeout=5) as api:
-                yield fleet, api, service, prefix
-        finally:
-            await fleet.stop()
-
-
-async def test_hostile_payloads_are_counted_once_and_the_real_fault_still_opens_its_ticket(running_service):
-    fleet, api, service, prefix = running_service
+async def test_hostile_payloads_are_counted_once_and_the_real_fault_still_opens_its_ticket(setup):
+    fleet, api, service, prefix = setup
     consumer = service.parts_consumer()
-    bad = _issue_payloads(datetime.now(UTC)) + hostile_cases(datetime.now(UTC))
+    bad = _issue_payloads() + hostile_cases(datetime.now(UTC))
     unknown = [
         (f"{prefix}/ah-404/event", json.dumps({"event_id": "u-1", "ts": datetime.now(UTC).isoformat(), "type": "tamper"}).encode()),
         (f"{prefix}/ah-404/status", b"[" * 2000),  # an unknown host is counted as such, whatever it sends
