@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from domain.alerts import AlertState
-from rules.models import CompositeRule, NightCreepRule
-from rules.slots import NORMAL, Emitter, SeriesSlots, Slots, SortedBatch, fmt, held_for
+from rules.models import CompositeRule, NightCreepRule, Rule
+from rules.slots import NORMAL, PENDING, Emitter, SeriesSlots, Slots, SortedBatch, fmt, held_for
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
@@ -79,10 +79,25 @@ class CompositeSlots(Slots):
             self.latest[slot] = [np.nan if x is None else x for x in latest]
 
 
+def check_restart_on(rules: Sequence[Rule]) -> None:
+    """Night creep restarts on rules that exist and are judged before it in every batch."""
+    by_id = {r.id: r for r in rules}
+    for rule in rules:
+        for name in getattr(rule, "restart_on", ()):
+            if name not in by_id:
+                raise ValueError(f"rule {rule.id!r}: restart_on names unknown rule {name!r}")
+            if isinstance(by_id[name], NightCreepRule):
+                raise ValueError(f"rule {rule.id!r}: restart_on names night_creep rule {name!r} "
+                                 f"(night creep is judged after the rules it restarts on)")
+
+
 class NightCreepSlots(SeriesSlots):
-    """Per slot (asset) the latest flow and the outlet's minimum since low flow began (NaN
-    outside low flow). The batch's newest flow sample is applied first; then its outlet
-    samples are walked rank by rank."""
+    """Per slot (asset) the latest flow and the outlet's minimum since the baseline began
+    (NaN outside low flow and after a restart until the outlet is tracked again). Each
+    batch: its newest flow sample first, then the restarts the rules in ``restart_on`` and
+    technicians at work call for, then its outlet samples rank by rank (gaps restart too).
+    The engine judges night creep after every other rule, so those rules' states already
+    include this batch."""
 
     rule: NightCreepRule
 
@@ -93,6 +108,18 @@ class NightCreepSlots(SeriesSlots):
         self.flow_slot_of = _slot_map(len(self.slot_of), flow_series)
         self.flow = np.full(n, np.nan)
         self.low_min = np.full(n, np.nan)
+        self.last_t = np.full(n, np.nan)  # the newest outlet sample, epoch s: a longer gap restarts
+        self.restart_at = np.full(n, -np.inf)  # the latest restart, epoch s: tracked again settle_s after it
+        self.slot_of_asset = {asset_id: i for i, (asset_id, _) in enumerate(self.keys)}  # one slot per asset
+        self.watched: list[tuple[Slots, np.ndarray, np.ndarray]] = []  # (rule, its slots, ours on the asset)
+
+    def watch(self, rules: Sequence[Slots]) -> None:
+        """Restart on the alerts of ``rules`` (the compiled ``restart_on``) on our assets."""
+        for r in rules:
+            pairs = [(i, self.slot_of_asset[a]) for i, (a, _) in enumerate(r.keys) if a in self.slot_of_asset]
+            if pairs:
+                theirs, ours = np.asarray(pairs, dtype=np.int64).T
+                self.watched.append((r, theirs, ours))
 
     def apply(self, batch: SortedBatch, now_s: float, em: Emitter) -> None:
         last = batch.last
@@ -109,9 +136,43 @@ class NightCreepSlots(SeriesSlots):
                 s, t = s[clear], t[clear]
                 none = np.zeros(len(s), dtype=bool)
                 self.step(s, t, self.value[s], none, ~none, em, detail=np.zeros(len(s)))
+        self.restart_while_busy(batch.at_work, now_s, em)
         super().apply(batch, now_s, em)
 
+    def restart_while_busy(self, at_work: frozenset[str], now_s: float, em: Emitter) -> None:
+        """Restart where a watched alert is pending or firing or technicians are at work (as
+        of ``now_s``), or where a watched alert ended since the last restart (at its end:
+        a pending-only blip inside one batch counts too)."""
+        n = len(self)
+        busy = np.zeros(n, dtype=bool)
+        until = np.full(n, -np.inf)
+        for r, theirs, ours in self.watched:
+            busy[ours[r.state[theirs] != NORMAL]] = True
+            np.fmax.at(until, ours, r.since[theirs])  # an alert back to normal: since it ended
+        busy[[self.slot_of_asset[a] for a in at_work if a in self.slot_of_asset]] = True
+        until[busy] = now_s
+        s = np.flatnonzero(until > self.restart_at)
+        if len(s):
+            self.restart(s, until[s], em)
+
+    def restart(self, s: np.ndarray, at: np.ndarray, em: Emitter) -> None:
+        """The baseline starts again ``settle_s`` after ``at``; a pending creep is dropped."""
+        self.restart_at[s] = np.fmax(self.restart_at[s], at)
+        self.low_min[s] = np.nan
+        pending = self.state[s] == PENDING
+        if pending.any():
+            p = s[pending]
+            none = np.zeros(len(p), dtype=bool)
+            self.step(p, at[pending], self.value[p], none, none, em)
+
     def judge(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, em: Emitter) -> None:
+        resumed = tk - self.last_t[s] > self.rule.gap_s  # no earlier sample: NaN, not a gap
+        self.last_t[s] = tk
+        if resumed.any():
+            self.restart(s[resumed], tk[resumed], em)
+        tracked = tk > self.restart_at[s] + self.rule.settle_s
+        if not tracked.all():
+            s, tk, vk = s[tracked], tk[tracked], vk[tracked]
         low = self.flow[s] < self.rule.low_flow
         lowest = np.where(low, np.fmin(self.low_min[s], vk), np.nan)
         self.low_min[s] = lowest
@@ -134,16 +195,19 @@ class NightCreepSlots(SeriesSlots):
 
     def extra(self, slot: int) -> dict | None:
         found = super().extra(slot) or {}
-        if not np.isnan(self.low_min[slot]):
-            found["low_min"] = float(self.low_min[slot])
-        if not np.isnan(self.flow[slot]):
-            found["flow"] = float(self.flow[slot])
+        for name, a in (("low_min", self.low_min), ("flow", self.flow), ("last_t", self.last_t),
+                        ("restart_at", self.restart_at)):
+            if np.isfinite(a[slot]):
+                found[name] = float(a[slot])
         return found or None
 
     def restore_extra(self, slot: int, extra: dict) -> None:
         super().restore_extra(slot, extra)
         self.low_min[slot] = extra.get("low_min", np.nan)
         self.flow[slot] = extra.get("flow", np.nan)
+        self.last_t[slot] = extra.get("last_t", np.nan)
+        self.restart_at[slot] = extra.get("restart_at", -np.inf)
 
     def worth_keeping(self, slot: int) -> bool:
-        return not np.isnan(self.low_min[slot])  # a creep measured from before the restart
+        # A creep measured from before the restart, and the gap the restart itself makes.
+        return not np.isnan(self.last_t[slot])

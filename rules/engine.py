@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,7 +24,7 @@ from domain.alerts import AlertState, AlertTransition, fingerprint
 from domain.samples import Quality, Sample
 from domain.time import UTC, require_utc
 from rules.baseline import BaselineSlots
-from rules.composite import CompositeSlots, NightCreepSlots
+from rules.composite import CompositeSlots, NightCreepSlots, check_restart_on
 from rules.flapping import Admit, FlapGuard
 from rules.models import (BaselineRule, CompositeRule, FlatlineRule, NightCreepRule, NoDataRule, RateOfChangeRule,
                           Rule, StateRule, ThresholdRule)
@@ -85,11 +85,18 @@ class RulesEngine:
                 self._series[(asset.asset_id, channel)] = len(self._units)
                 self._units.append(unit)
         start = require_utc(started_at).timestamp()
+        check_restart_on(rules)
         self._rules: list[Slots] = []
         for rule in rules:
             slots = self._compile(rule, assets, start)
             if slots is not None:
                 self._rules.append(slots)
+        # Night creep last, whatever the config order: it restarts on what the rules it
+        # names found in the same batch.
+        self._rules.sort(key=lambda r: isinstance(r, NightCreepSlots))
+        for creep in self._rules:
+            if isinstance(creep, NightCreepSlots):
+                creep.watch([r for r in self._rules if r.rule.id in creep.rule.restart_on])
         self._out: list[AlertTransition] = []
         # Rules over the same series share one series -> slot map: see SortedBatch.select.
         interned: dict[bytes, np.ndarray] = {}
@@ -187,8 +194,12 @@ class RulesEngine:
 
     # -- evaluation -----------------------------------------------------------------
 
-    def evaluate(self, batch: SampleBatch, *, now: datetime) -> list[AlertTransition]:
-        """Apply a batch, then the passage of time up to ``now``; return what changed."""
+    def evaluate(self, batch: SampleBatch, *, now: datetime,
+                 at_work: Collection[str] = ()) -> list[AlertTransition]:
+        """Apply a batch, then the passage of time up to ``now``; return what changed.
+
+        ``at_work``: the assets where technicians are at work now (a maintenance window or
+        an inspection in progress); night creep does not judge them (NightCreepRule)."""
         now_s = require_utc(now).timestamp()
         good = ~np.isnan(batch.value)
         series, ts, value = batch.series[good], batch.ts[good], batch.value[good]
@@ -201,7 +212,8 @@ class RulesEngine:
         last = np.ones(n, dtype=bool)
         if n:
             last[:-1] = series[1:] != series[:-1]
-        sorted_batch = SortedBatch(series, ts, value, rank, last, int(rank.max()) + 1 if n else 0)
+        sorted_batch = SortedBatch(series, ts, value, rank, last, int(rank.max()) + 1 if n else 0,
+                                   at_work=frozenset(at_work))
         out = self._out = []
         for slots in self._rules:
             slots.apply(sorted_batch, now_s, self)
@@ -211,17 +223,22 @@ class RulesEngine:
 
     # The Emitter protocol (rules.slots): what the kinds report.
 
-    def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+    def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray,
+             began: np.ndarray | None = None) -> None:
         fired = (new == FIRING) & (old != FIRING)
         resolved = (old == FIRING) & (new != FIRING)
+        if began is None:  # the no-data kind fires after_s after the silence began
+            began = t - r.rule.after_s if isinstance(r.rule, NoDataRule) else t
+        r.began[s[fired]] = began[fired]
         for i in np.flatnonzero(fired | resolved):
             state = AlertState.FIRING if fired[i] else AlertState.RESOLVED
             r.value[s[i]] = v[i]
             transition = self._transition(r, int(s[i]), state, float(t[i]), float(v[i]))
             admit = Admit.PASS if self._flapping is None else self._flapping.admit(transition.fingerprint, float(t[i]))
             if admit is Admit.START:
+                # Started on a resolve, which has no began_at: the flapping one begins now.
                 transition = dataclasses.replace(
-                    transition, state=AlertState.FIRING, flapping=True,
+                    transition, state=AlertState.FIRING, flapping=True, began_at=transition.began_at or transition.at,
                     summary=f"{transition.asset_id}: {transition.channel} flapping "
                             f"({self._flapping.transitions} changes within {self._flapping.window_s:g} s)",
                 )
@@ -249,9 +266,11 @@ class RulesEngine:
                     out.append(self._transition(r, i, AlertState.RESOLVED, now_s, float(r.value[i])))
 
     def _transition(self, r: Slots, slot: int, state: AlertState, at: float, value: float) -> AlertTransition:
+        """``began_at`` of a FIRING one comes from ``r.began``, set by ``emit`` as it fires."""
         asset_id, channel = r.keys[slot]
         unit = self._units[int(r.series[slot])]
         rule = r.rule
+        began = float(r.began[slot])
         return AlertTransition(
             fingerprint=fingerprint(asset_id, rule.id, channel),
             asset_id=asset_id,
@@ -263,6 +282,8 @@ class RulesEngine:
             value=None if np.isnan(value) else value,
             unit=unit,
             summary=r.summary(slot, state, value, unit),
+            # NaN: restored from a snapshot that predates began_at
+            began_at=None if state is not AlertState.FIRING or np.isnan(began) else datetime.fromtimestamp(began, UTC),
         )
 
     # -- inspection and durability ----------------------------------------------------
@@ -288,9 +309,9 @@ class RulesEngine:
         """Per-fingerprint state as JSON, keyed by fingerprint so a changed config still restores.
 
         Each entry is [state, since, last_good] (no-data rules' last good sample), followed
-        by a dict of what the kind needs to resume (the value an alert reports, critical
-        stage, flatline stretch, composite values, night-creep minimum, baseline statistics)
-        when there is any. The rate window's few seconds of history are not kept: after a
+        by a dict of what the kind needs to resume (the value an alert reports, when its
+        condition began, critical stage, flatline stretch, composite values, night-creep
+        minimum, last outlet sample and last restart, baseline statistics) when there is any. The rate window's few seconds of history are not kept: after a
         restart a rate is judged again once ``window_s`` of samples have arrived.
         """
         data = {}
@@ -300,8 +321,8 @@ class RulesEngine:
                     continue
                 extra = dict(r.extra(i) or {})
                 if r.state[i] != NORMAL:  # what the alert's summaries report
-                    extra.update({k: float(a[i]) for k, a in (("value", r.value), ("detail", r.detail))
-                                  if not np.isnan(a[i])})
+                    kept = (("value", r.value), ("detail", r.detail), ("began", r.began))
+                    extra.update({k: float(a[i]) for k, a in kept if not np.isnan(a[i])})
                 entry = [int(r.state[i]), _num(r.since[i]), extra.pop("last_good", None)]
                 if extra:
                     entry.append(extra)
@@ -325,6 +346,7 @@ class RulesEngine:
                 r.since[i] = np.nan if since is None else since
                 r.value[i] = extra.pop("value", np.nan)
                 r.detail[i] = extra.pop("detail", np.nan)
+                r.began[i] = extra.pop("began", np.nan)
                 r.restore_extra(i, extra)
                 restored += 1
         return restored

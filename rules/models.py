@@ -212,9 +212,29 @@ class NightCreepRule(_Base):
 
     A low-flow period begins when the flow (``flow_channel``) is below ``low_flow`` (flow
     unit, e.g. Nm3/h) and ends when it is not. During it the engine tracks the outlet's
-    lowest value; the rule fires when outlet − that minimum ≥ ``rise`` (outlet unit, kPa)
-    for ``for_s``, and clears when the rise is below ``rise`` / 2 or the flow rises.
-    Judged per batch: the batch's latest flow first, then its outlet samples in time order.
+    lowest value (the baseline); the rule fires when outlet − that minimum ≥ ``rise``
+    (outlet unit, kPa) for ``for_s``, and clears when the rise is below ``rise`` / 2 or
+    the flow rises. Judged per batch: the batch's latest flow first, then its outlet
+    samples in time order.
+
+    Only a creep from a settled outlet counts, so the baseline starts again (a pending
+    night creep returns to normal; a firing one clears on its own judgement later):
+
+    - while an alert of a rule in ``restart_on`` is pending or firing on the asset, and
+      when it ends (a failed regulator climbing; a slam-shut trip bleeding the outlet to 0,
+      whose return to 2.5 kPa is no creep; no data). Those rules are judged before night
+      creep in every batch, whatever their order in the file. Never name one that a real
+      creep itself raises before ``for_s`` (the outlet above lock-up at low flow): the
+      creep would inhibit itself;
+    - while technicians are at work at the asset (a maintenance window or an inspection:
+      ``at_work`` of ``RulesEngine.evaluate``), operating valves;
+    - when outlet samples resume after a gap longer than ``gap_s`` (a comm loss, the
+      service down): nobody saw what the outlet did meanwhile.
+
+    After each of these the outlet is not tracked for ``settle_s`` (repressurising after a
+    slam-shut reset takes tens of seconds). Engine start is no restart: the station did
+    nothing because the service started; a restore keeps the baseline and measures the gap
+    from the last sample before the restart.
     """
 
     kind: Literal["night_creep"]
@@ -223,6 +243,15 @@ class NightCreepRule(_Base):
     low_flow: float = Field(gt=0)
     rise: float = Field(gt=0)
     for_s: float = Field(default=0.0, ge=0)
+    restart_on: tuple[str, ...] = ()  # rule ids (not night_creep rules)
+    gap_s: float = Field(default=60.0, gt=0)
+    settle_s: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _not_restarted_by_itself(self) -> "NightCreepRule":
+        if self.id in self.restart_on:
+            raise ValueError("restart_on names the rule itself: it would never fire")
+        return self
 
     @property
     def channel(self) -> str:

@@ -31,6 +31,9 @@ class SortedBatch:
     rank: np.ndarray
     last: np.ndarray  # bool: the newest sample of its series in this batch
     depth: int  # the most samples any series has in this batch
+    # Assets where technicians are at work as of the evaluation (a maintenance window or an
+    # inspection in progress): night creep restarts there (composite.NightCreepSlots).
+    at_work: frozenset[str] = frozenset()
     _selected: dict = field(default_factory=dict)
 
     def select(self, slot_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -47,9 +50,12 @@ class SortedBatch:
 
 
 class Emitter(Protocol):
-    """What a rule kind tells the engine: state changes and stage-ups (engine.py)."""
+    """What a rule kind tells the engine: state changes and stage-ups (engine.py). ``began``:
+    when the condition of each alert that fires began (epoch s); None for kinds whose alerts
+    fire a fixed time after it began (no-data: ``after_s`` after the last good sample)."""
 
-    def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray) -> None: ...
+    def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray,
+             began: np.ndarray | None = None) -> None: ...
 
     def stage_up(self, r: Slots, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None: ...
 
@@ -73,6 +79,7 @@ class Slots(ABC):
         self.value = np.full(n, np.nan)  # value that caused the last change, in the channel's unit
         self.detail = np.full(n, np.nan)  # kind-specific figure for the summary (a rate, a rise ...)
         self.stage = np.zeros(n, dtype=np.int8)  # 1: stepped up to critical while firing
+        self.began = np.full(n, np.nan)  # firing: when its condition began (a stage-up reports it again)
         self.for_s = float(getattr(rule, "for_s", 0.0))
 
     def __len__(self) -> int:
@@ -85,14 +92,17 @@ class Slots(ABC):
         """(old, new) states of slots ``s`` at times ``tk``. ``start``: when the condition
         began (default: now), for kinds whose condition is judged over a stretch."""
         old = self.state[s]
-        begun = tk if start is None else start
-        since = np.where(old == NORMAL, begun, self.since[s])
+        since = self.began_at(s, old, tk, start)
         new = np.where(
             old == FIRING,
             np.where(clear, NORMAL, FIRING),
             np.where(cond, np.where(tk - since >= self.for_s, FIRING, PENDING), NORMAL),
         ).astype(np.int8)
         return old, new
+
+    def began_at(self, s: np.ndarray, old: np.ndarray, tk: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+        """When the condition judged at ``tk`` began: pending slots' since, else now (or ``start``)."""
+        return np.where(old == NORMAL, tk if start is None else start, self.since[s])
 
     def commit(self, s: np.ndarray, old: np.ndarray, new: np.ndarray, tk: np.ndarray, vk: np.ndarray,
                em: Emitter, *, start: np.ndarray | None = None, detail: np.ndarray | None = None) -> None:
@@ -101,7 +111,7 @@ class Slots(ABC):
             return
         if detail is not None:
             self.detail[s[changed]] = detail[changed]
-        em.emit(self, s, old, new, tk, vk)
+        em.emit(self, s, old, new, tk, vk, self.began_at(s, old, tk, start))
         pending = changed & (new == PENDING)
         since = tk if start is None else np.where(pending & (old == NORMAL), start, tk)
         self.since[s] = np.where(changed, since, self.since[s])
@@ -124,7 +134,7 @@ class Slots(ABC):
         s = np.flatnonzero(held)
         at = self.since[s] + self.for_s
         self.before_held_fire(s)
-        em.emit(self, s, self.state[s], np.full(len(s), FIRING, dtype=np.int8), at, self.value[s])
+        em.emit(self, s, self.state[s], np.full(len(s), FIRING, dtype=np.int8), at, self.value[s], self.since[s])
         self.since[s] = at
         self.state[s] = FIRING
 

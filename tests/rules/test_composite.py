@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from domain.alerts import AlertState
 from domain.samples import Sample
 from domain.time import UTC
 from rules.engine import AssetChannels, RulesEngine
-from rules.models import CompositeRule, NightCreepRule
+from rules.models import CompositeRule, NightCreepRule, ThresholdRule
 from tests.rules import simulated
 
 T0 = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai: the night's low flow
@@ -127,5 +129,64 @@ def test_a_restart_keeps_the_low_flow_minimum_of_a_creep_in_progress():
     judge(first, [poll("rs", 0, flow_nm3h=100, outlet_kpa=2.45), poll("rs", 5, flow_nm3h=100, outlet_kpa=2.52)])
     second = RulesEngine(rules=[CREEP], assets=assets, started_at=at(10))
     second.restore(first.snapshot())
-    out = judge(second, [poll("rs", 30, outlet_kpa=2.56), poll("rs", 95, outlet_kpa=2.58)])
+    out = judge(second, [poll("rs", 30, outlet_kpa=2.56), poll("rs", 60, outlet_kpa=2.57),
+                         poll("rs", 95, outlet_kpa=2.58)])  # 35 s apart at most: no gap restarts the baseline
     assert [(t.state, t.at) for t in out] == [(AlertState.FIRING, at(95))], "pending since 30 s, from the 2.45 minimum"
+
+
+def creep_engine(rule: NightCreepRule, *others) -> RulesEngine:
+    return RulesEngine(rules=[rule, *others], assets=[AssetChannels("rs", "regulator_station", CHANNELS)],
+                       started_at=T0)
+
+
+def creep_polls(outlets: dict[float, float]) -> list[list[Sample]]:
+    return [poll("rs", t, flow_nm3h=100, outlet_kpa=v) for t, v in outlets.items()]
+
+
+def states(out: list) -> list[tuple[str, AlertState, float]]:
+    return [(t.rule_id, t.state, (t.at - T0).total_seconds()) for t in out]
+
+
+def test_night_creep_is_judged_after_the_rules_it_restarts_on_whatever_the_config_order():
+    high = ThresholdRule(kind="threshold", id="outlet-high", channel="outlet_kpa", direction="above", level=2.9)
+    rule = CREEP.model_copy(update={"for_s": 10, "restart_on": ("outlet-high",)})
+    # pending since 5 s; at 15 s its 10 s are up, but the same sample raises outlet-high first
+    out = judge(creep_engine(rule, high), creep_polls({0: 2.45, 5: 2.56, 15: 3.0}))
+    assert states(out) == [("outlet-high", AlertState.FIRING, 15.0)]
+
+
+def test_restart_on_must_name_rules_that_exist_and_are_not_night_creep():
+    with pytest.raises(ValueError, match="unknown rule 'outlet-hihg'"):
+        creep_engine(CREEP.model_copy(update={"restart_on": ("outlet-hihg",)}))
+    other = CREEP.model_copy(update={"id": "other-creep"})
+    with pytest.raises(ValueError, match="night_creep rule 'other-creep'"):
+        creep_engine(CREEP.model_copy(update={"restart_on": ("other-creep",)}), other)
+    with pytest.raises(ValueError, match="the rule itself"):
+        NightCreepRule(kind="night_creep", id="night-creep", low_flow=200, rise=0.1, restart_on=["night-creep"])
+
+
+@pytest.mark.parametrize(("gap_s", "fired_at"), [(50, [50.0]), (95, [145.0])])
+def test_outlet_samples_resuming_after_a_gap_start_the_baseline_afresh_once_settled(gap_s, fired_at):
+    rule = CREEP.model_copy(update={"for_s": 0, "gap_s": 60, "settle_s": 30})
+    outlets = {0: 2.40, 5: 2.42, gap_s: 2.55, 120: 2.50, 135: 2.52, 140: 2.60, 145: 2.63}
+    out = judge(creep_engine(rule), creep_polls(outlets))
+    # 50 s: no gap, +0.15 over the 2.40 minimum. 95 s: a gap; 120 s is still settling; the
+    # baseline starts at 135 s (2.52), so 2.60 is +0.08 only and 2.63 is +0.11
+    assert [(t.state, (t.at - T0).total_seconds()) for t in out if t.state is AlertState.FIRING] == [
+        (AlertState.FIRING, t) for t in fired_at]
+
+
+def test_work_at_the_station_drops_a_pending_creep_and_leaves_a_firing_one_to_clear_itself():
+    rule = CREEP.model_copy(update={"for_s": 10, "settle_s": 20})
+    engine = creep_engine(rule)
+    polls = creep_polls({0: 2.40, 5: 2.52, 10: 2.55, 15: 2.56, 35: 2.56, 40: 2.57, 60: 2.58})
+    out = [t for p in polls for t in engine.evaluate(engine.batch(p), now=p[0].ts,
+                                                     at_work={"rs"} if p[0].ts == at(10) else ())]
+    assert out == [], "pending since 5 s, dropped at 10 s; the baseline starts again at 35 s (2.56)"
+
+    engine = creep_engine(rule.model_copy(update={"for_s": 0}))
+    polls = creep_polls({0: 2.40, 5: 2.52, 10: 2.60, 30: 2.60, 35: 2.60})
+    out = [t for p in polls for t in engine.evaluate(engine.batch(p), now=p[0].ts,
+                                                     at_work={"rs"} if p[0].ts == at(10) else ())]
+    assert [(t.state, t.at) for t in out] == [(AlertState.FIRING, at(5)), (AlertState.RESOLVED, at(35))], \
+        "firing through the work and its settle; the new baseline (2.60 at 35 s) shows no rise"

@@ -206,3 +206,49 @@ def test_a_stage_up_is_not_a_flapping_change():
     assert [(t.state, t.severity.value) for t in out] == [
         ("firing", "warning"), ("firing", "critical"), ("resolved", "critical"), ("firing", "warning")]
     assert "flapping" in out[-1].summary, "the third change, not the fourth transition"
+
+
+def test_began_at_is_when_the_condition_began():
+    from rules.models import FlatlineRule
+
+    def began(out):
+        return [((t.at - T0).total_seconds(), (t.began_at - T0).total_seconds()) for t in out
+                if t.state is AlertState.FIRING]
+
+    engine = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    out = run(engine, samples([2.5, 3.0, 3.0, 3.0, 2.5]))
+    assert began(out) == [(15.0, 5.0)], "threshold with for_s: the start of the pending stretch"
+    assert [t.began_at for t in out if t.state is AlertState.RESOLVED] == [None]
+
+    held = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    assert run(held, samples([3.0], start=T0 + timedelta(seconds=2))) == []
+    assert began(run(held, [], now=T0 + timedelta(seconds=30))) == [(12.0, 2.0)], "held fire: the pending start"
+
+    silent = RulesEngine(rules=[NO_DATA], assets=[station()], started_at=T0)
+    run(silent, samples([2.5, 2.5]))
+    assert began(run(silent, [], now=T0 + timedelta(seconds=60))) == [(35.0, 5.0)], "no-data: the last good sample"
+
+    at_once = RulesEngine(rules=[LOW], assets=[station()], started_at=T0)
+    assert began(run(at_once, samples([2.5, 1.5]))) == [(5.0, 5.0)], "no duration: the same as at"
+
+    stuck = FlatlineRule(kind="flatline", id="stuck", channel="outlet_kpa", tolerance=0.001, for_s=10)
+    frozen = RulesEngine(rules=[stuck], assets=[station()], started_at=T0)
+    assert began(run(frozen, samples([2.4, 2.5, 2.5, 2.5, 2.5]))) == [(15.0, 5.0)], "flatline: the stretch's start"
+
+
+def test_a_stage_up_reports_when_the_condition_began_also_after_a_restart():
+    gas = ThresholdRule(kind="threshold", id="gas", channel="gas_lel_pct", direction="above", level=20,
+                        clear_level=10, critical_level=50, for_s=5, severity="warning")
+    rs = AssetChannels("rs-1", "regulator_station", {"gas_lel_pct": "%LEL"})
+
+    def leak(values: list[float], start_s: float) -> list[Sample]:
+        return [Sample("rs-1", "gas_lel_pct", T0 + timedelta(seconds=start_s + 5 * i), v, "%LEL")
+                for i, v in enumerate(values)]
+
+    first = RulesEngine(rules=[gas], assets=[rs], started_at=T0)
+    [fired] = run(first, leak([5, 25, 30], 0))
+    assert (fired.at - T0, fired.began_at - T0) == (timedelta(seconds=10), timedelta(seconds=5))
+    second = RulesEngine(rules=[gas], assets=[rs], started_at=T0 + timedelta(seconds=20))
+    second.restore(first.snapshot())
+    [critical] = run(second, leak([55], 25))
+    assert critical.severity.value == "critical" and critical.began_at == fired.began_at
