@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -51,6 +53,10 @@ class OnvifEndpoint(_Frozen):
     # Pull events on their own schedule, this often, instead of once per poll: a tamper or a
     # video loss reaches the control room in seconds, not at the next (slower) health poll.
     events_interval_s: float | None = Field(default=None, ge=0.2, le=3600)
+    # Event times are moved onto our clock by the measured offset and refused outside the
+    # [collector] window. "arrival": the camera stamps events wrongly (local time as UTC, a
+    # clock apart from the one GetSystemDateAndTime reads): stamp them when pulled instead.
+    timestamps: Literal["device", "arrival"] = "device"
     workarounds: OnvifWorkarounds = OnvifWorkarounds()
 
     @property

@@ -1,14 +1,17 @@
 """Pure: ONVIF replies (plain mappings from client.py, event messages as XML elements) → values.
 
-Nothing here does I/O or imports zeep, so every vendor variant has a golden test.
+Nothing here does I/O or imports zeep, so every vendor variant has a golden test. A reply
+is whatever the camera sent: zeep hands over None for a reply to another operation, and a
+camera's dates, numbers and URLs may be anything. Nothing here raises but DecodeError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from collector.errors import DecodeError
 from domain.time import UTC
@@ -47,11 +50,16 @@ class CameraEvent:
     state: bool
     at: datetime  # UTC, on the camera's clock
     source: str  # e.g. the video source token; "" when the camera names none
+    # PropertyOperation "Initialized": the state held when the subscription began, which a
+    # camera may date from when that state began (a storage failure weeks ago), not from now.
+    initialized: bool = False
 
 
-def device_info(reply: Mapping[str, Any]) -> DeviceInfo:
+def device_info(reply: Mapping[str, Any] | None) -> DeviceInfo:
+    fields = reply if isinstance(reply, Mapping) else {}  # no reply: every field missing
+
     def text(key: str) -> str:
-        value = reply.get(key)
+        value = fields.get(key)
         return "" if value is None else str(value).strip()
 
     return DeviceInfo(
@@ -65,19 +73,27 @@ def device_info(reply: Mapping[str, Any]) -> DeviceInfo:
 
 def camera_utc(reply: Mapping[str, Any], *, device_id: str) -> datetime:
     """The camera's UTC time from GetSystemDateAndTime (whole seconds, as cameras report it)."""
-    utc = reply.get("UTCDateTime")
+    utc = reply.get("UTCDateTime") if isinstance(reply, Mapping) else None
     if not utc:
         # LocalDateTime alone is useless without parsing the POSIX TimeZone string; no camera
         # seen so far omits UTCDateTime, so refuse rather than guess.
         raise DecodeError(device_id=device_id, message="GetSystemDateAndTime has no UTCDateTime")
     try:
         date, time = utc["Date"], utc["Time"]
-        return datetime(
+        camera = datetime(
             int(date["Year"]), int(date["Month"]), int(date["Day"]),
             int(time["Hour"]), int(time["Minute"]), int(time["Second"]), tzinfo=UTC,
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DecodeError(device_id=device_id, message=f"unusable UTCDateTime {utc!r}") from exc
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a year of 20 digits
+        raise DecodeError(device_id=device_id, message=f"unusable UTCDateTime {utc!r}"[:300]) from exc
+    if camera > _LAST_SIGNABLE:
+        # Calls are signed with our time plus the camera's offset, which would pass the
+        # end of the calendar (OverflowError inside zeep) a moment after this reading.
+        raise DecodeError(device_id=device_id, message=f"camera clock reads {camera.isoformat()}: the end of the calendar")
+    return camera
+
+
+_LAST_SIGNABLE = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
 def clock_offset_s(camera: datetime, *, sent: datetime, received: datetime) -> float:
@@ -90,17 +106,39 @@ def clock_offset_s(camera: datetime, *, sent: datetime, received: datetime) -> f
     return (camera - middle).total_seconds()
 
 
-def service_addresses(capabilities: Mapping[str, Any]) -> ServiceAddresses:
+def service_addresses(capabilities: Mapping[str, Any] | None) -> ServiceAddresses:
+    """A service whose XAddr is not a usable http(s) URL counts as absent."""
+
     def xaddr(name: str) -> str | None:
-        section = capabilities.get(name)
-        return (section.get("XAddr") or None) if isinstance(section, Mapping) else None
+        section = capabilities.get(name) if isinstance(capabilities, Mapping) else None
+        return usable_url(section.get("XAddr")) if isinstance(section, Mapping) else None
 
     return ServiceAddresses(media=xaddr("Media"), events=xaddr("Events"))
 
 
-def media_profiles(reply: Sequence[Mapping[str, Any]], *, device_id: str) -> tuple[MediaProfile, ...]:
+def usable_url(address: object) -> str | None:
+    """``address`` if an HTTP client can post to it, else None.
+
+    Camera-supplied URLs go straight to httpx, which raises InvalidURL (not a transport
+    error) for a bad port, an unclosed IPv6 bracket, a non-ASCII host or a control character.
+    """
+    if not isinstance(address, str) or not address.isprintable():
+        return None
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.hostname.isascii():
+        return None
+    return address
+
+
+def media_profiles(reply: Sequence[Mapping[str, Any]] | None, *, device_id: str) -> tuple[MediaProfile, ...]:
     profiles = tuple(
-        MediaProfile(token=str(p["token"]), name=str(p.get("Name") or "")) for p in reply if p.get("token")
+        MediaProfile(token=str(p["token"]), name=str(p.get("Name") or ""))
+        for p in (reply if isinstance(reply, Sequence) else ())
+        if isinstance(p, Mapping) and p.get("token")
     )
     if not profiles:
         raise DecodeError(device_id=device_id, message="GetProfiles returned no profile with a token")
@@ -159,9 +197,14 @@ def _utc_time(text: str | None, *, device_id: str) -> datetime:
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise DecodeError(device_id=device_id, message=f"event UtcTime {text!r} is not ISO 8601") from exc
+        raise DecodeError(device_id=device_id, message=f"event UtcTime {text[:60]!r} is not ISO 8601") from exc
     # Some firmwares omit the zone although the attribute is defined as UTC.
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00
+        raise DecodeError(device_id=device_id, message=f"event UtcTime {text!r} cannot be represented in UTC") from None
 
 
 def camera_event(topic: str, message: Any, *, device_id: str) -> CameraEvent | None:
@@ -196,6 +239,7 @@ def camera_event(topic: str, message: Any, *, device_id: str) -> CameraEvent | N
         state=raw.strip().lower() in _TRUE,
         at=_utc_time(message.get("UtcTime"), device_id=device_id),
         source=next(iter(source.values()), ""),
+        initialized=message.get("PropertyOperation") == "Initialized",
     )
 
 

@@ -3,16 +3,26 @@
 Called by the poller within a poll; it never sleeps or loops. Expiry is tracked on our
 monotonic clock from the lifetime the camera states (TerminationTime - CurrentTime on the
 camera's own clock), so a camera whose clock is hours off still gets renewed in time.
+Event times are moved onto our clock by the measured offset, then must fall in the
+timestamp window around the pull (``TimestampOutOfRange`` otherwise, reported with the
+unreadable messages), unless the endpoint says ``timestamps = "arrival"``.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from collector.errors import AuthFailed, DecodeError, DeviceTimeout, DeviceUnreachable
+from collector.errors import (
+    AuthFailed,
+    DecodeError,
+    DeviceTimeout,
+    DeviceUnreachable,
+    TimestampOutOfRange,
+    TimestampWindow,
+)
 from collector.onvif.client import CameraClient, CameraFault
 from collector.onvif.config import OnvifEndpoint
-from collector.onvif.decode import CameraEvent, camera_events
+from collector.onvif.decode import CameraEvent, camera_events, usable_url
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
 
@@ -33,12 +43,19 @@ class PullPointSession:
     """One subscription to one camera's event service."""
 
     def __init__(
-        self, *, asset_id: str, endpoint: OnvifEndpoint, camera: CameraClient, clock: Clock | None = None
+        self,
+        *,
+        asset_id: str,
+        endpoint: OnvifEndpoint,
+        camera: CameraClient,
+        clock: Clock | None = None,
+        window: TimestampWindow = TimestampWindow(),
     ) -> None:
         self._asset_id = asset_id
         self._endpoint = endpoint
         self._camera = camera
         self._clock = clock or SystemClock()
+        self._window = window
         self._address: str | None = None
         self._expires_at = 0.0  # monotonic s
         self._renewed_at = 0.0  # monotonic s, of the last create or renew
@@ -74,7 +91,8 @@ class PullPointSession:
             # PullMessages extends the subscription on some cameras; trust what it says.
             self._expires_at = self._clock.monotonic() + pulled.lifetime_s
         events, errors = camera_events(pulled.notifications, device_id=self._asset_id)
-        return self._samples(events), list(errors)
+        samples, refused = self._samples(events)
+        return samples, errors + refused
 
     async def close(self) -> None:
         """Unsubscribe, unless the camera is known to cancel everyone's subscriptions then."""
@@ -99,6 +117,12 @@ class PullPointSession:
         subscription = await self._camera.create_pullpoint(
             events_address, lifetime_s=self._endpoint.workarounds.subscription_s
         )
+        if usable_url(subscription.address) is None:
+            raise DecodeError(
+                device_id=self._asset_id,
+                message=f"subscription address {str(subscription.address)[:100]!r} is not an http(s) URL",
+                where=events_address,
+            )
         self._address = subscription.address
         self.created += 1
         self._started(subscription.lifetime_s)
@@ -109,10 +133,32 @@ class PullPointSession:
         self._renewed_at = now
         self._expires_at = now + lifetime_s
 
-    def _samples(self, events: list[CameraEvent]) -> list[Sample]:
-        # Event times are on the camera's clock: shift them onto ours.
-        shift = timedelta(seconds=self._camera.clock_offset_s)
-        return [
-            Sample(self._asset_id, e.kind, e.at - shift, 1.0 if e.state else 0.0, "state")
-            for e in events
-        ]
+    def _samples(self, events: list[CameraEvent]) -> tuple[list[Sample], list[DecodeError]]:
+        received_at = self._clock.now()
+        samples: list[Sample] = []
+        refused: list[DecodeError] = []
+        for event in events:
+            try:
+                at = received_at if self._endpoint.timestamps == "arrival" else self._our_time(event, received_at)
+            except DecodeError as error:
+                refused.append(error)
+                continue
+            samples.append(Sample(self._asset_id, event.kind, at, 1.0 if event.state else 0.0, "state"))
+        return samples, refused
+
+    def _our_time(self, event: CameraEvent, received_at: datetime) -> datetime:
+        """The event's time on our clock, checked against the window."""
+        offset_s = self._camera.clock_offset_s
+        try:
+            at = event.at - timedelta(seconds=offset_s)  # the camera's clock onto ours
+        except OverflowError:
+            raise DecodeError(
+                device_id=self._asset_id,
+                message=f"event time {event.at.isoformat()} less the clock offset {offset_s:g} s is outside the calendar",
+            ) from None
+        try:
+            return self._window.check(at, received_at=received_at, device_id=self._asset_id, where=event.kind)
+        except TimestampOutOfRange:
+            if event.initialized and at < received_at:
+                return received_at  # a state that began long ago and still holds: it holds now
+            raise

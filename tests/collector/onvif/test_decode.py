@@ -19,6 +19,7 @@ from collector.onvif.decode import (
     media_profiles,
     service_addresses,
     topic_path,
+    usable_url,
 )
 
 UTC = timezone.utc
@@ -130,3 +131,38 @@ def test_ignored_and_broken_messages() -> None:
     )
     assert [e.kind for e in events] == ["video_loss"]
     assert len(errors) == 2 and all(isinstance(e, DecodeError) for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("address", "usable"),
+    [
+        ("http://192.168.1.64/onvif/events", True),
+        ("https://cam.site.internal:8443/onvif/events", True),
+        ("http://[::1", False),  # httpx: InvalidURL
+        ("http://127.0.0.1:999999/e", False),  # port out of range
+        ("http://\u2603/e", False),  # non-ASCII host
+        ("http://cam\t1/e", False),  # control character
+        ("ftp://cam/e", False),
+        ("/onvif/events", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_usable_url_keeps_what_an_http_client_can_post_to(address: object, usable: bool) -> None:
+    assert usable_url(address) == (address if usable else None)
+
+
+@pytest.mark.parametrize("reply", [None, "garbage", [1, 2]])
+def test_a_reply_that_is_not_a_mapping_is_no_data_not_a_crash(reply: object) -> None:
+    assert device_info(reply) == device_info({})
+    assert service_addresses(reply) == service_addresses({})
+    with pytest.raises(DecodeError, match="no UTCDateTime"):
+        camera_utc(reply, device_id="c")
+    with pytest.raises(DecodeError, match="no profile with a token"):
+        media_profiles(reply, device_id="c")
+
+
+def test_an_event_time_utc_cannot_hold_is_a_decode_error() -> None:
+    motion = _item("State", "true")
+    with pytest.raises(DecodeError, match="cannot be represented in UTC"):
+        camera_event("tns1:VideoSource/MotionAlarm", _message(motion, at="0001-01-01T00:00:00+05:00"), device_id="c")
