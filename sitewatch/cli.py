@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import signal
 import sys
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--data-dir", default=None, help="where the demo keeps its stores (default: a new temp folder)")
     demo.add_argument("--poll-interval-s", type=float, default=5.0, help="poll interval of every station (default 5)")
     demo.add_argument("--no-schedule", action="store_true", help="do not inject faults on a schedule")
+    demo.add_argument("--site-time", default=None, metavar="HH:MM", type=_site_time,
+                      help="start the demo's clock at this local time at the sites (e.g. 03:00 to see the night's "
+                           "low flows now); default: the real time")
 
     run = commands.add_parser("run", help="run the service from a configuration file",
                               description="Run the collector, the rules and the API as configured.")
@@ -79,8 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = DemoOptions(
         stations=args.stations, cameras=args.cameras, alarm_hosts=args.alarm_hosts, host=args.host,
         port=args.port, data_dir=args.data_dir, poll_interval_s=args.poll_interval_s, schedule=not args.no_schedule,
+        site_time=args.site_time,
     )
     return _until_signal(lambda stop: run_demo(options, stop=stop))
+
+
+def _site_time(text: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day such as 03:00") from None
 
 
 def _load(path: str) -> Config | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -20,8 +21,10 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from config.load import config_from_dict
+from domain.time import Clock, ShiftedClock, SystemClock
 from simulators.alarmhost.control import ControlServer as HostControl
 from simulators.alarmhost.fleet import AlarmHostFleet
 from simulators.alarmhost.fleet import build as build_hosts
@@ -77,6 +80,7 @@ class DemoOptions:
     poll_interval_s: float = 5.0
     camera_interval_s: float = 30.0
     schedule: bool = True
+    site_time: dt.time | None = None  # start the clock at this local time at the sites (None: real time)
 
 
 @dataclass
@@ -144,12 +148,13 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
     data_dir = Path(options.data_dir) if options.data_dir else Path(tempfile.mkdtemp(prefix="sitewatch-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(16)
+    clock = demo_clock(options.site_time)
     async with contextlib.AsyncExitStack() as stack:
-        stations = build(FleetConfig(stations=make_station_specs(options.stations, seed=2026)))
-        cameras = build_cameras(CameraFleetConfig(cameras=make_camera_specs(options.cameras, seed=2026)))
+        stations = build(FleetConfig(stations=make_station_specs(options.stations, seed=2026)), clock=clock)
+        cameras = build_cameras(CameraFleetConfig(cameras=make_camera_specs(options.cameras, seed=2026)), clock=clock)
         broker = await stack.enter_async_context(demo_broker())
         hosts = build_hosts(HostFleetConfig(broker_host=broker[0], broker_port=broker[1], topic_prefix=TOPIC_PREFIX,
-                                            run_id="demo", hosts=make_host_specs(options.alarm_hosts)))
+                                            run_id="demo", hosts=make_host_specs(options.alarm_hosts)), clock=clock)
         fleets = Fleets(stations, cameras, hosts)
         controls = [ControlServer(stations), CameraControl(cameras), HostControl(hosts)]
         for part in (stations, cameras, *controls):
@@ -162,7 +167,7 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
                               token_sha256=hashlib.sha256(token.encode()).hexdigest())
         add_security_assets(raw, fleets, broker=broker, options=options, key_file=_key_file(data_dir))
         config = config_from_dict(raw, source="demo")
-        parts = build_components(config)
+        parts = build_components(config, clock=clock)
         stack.callback(parts.close)
         assert parts.vault is not None
         for spec in cameras.cameras:  # as the after-sales lead would with `sitewatch vault set`
@@ -197,6 +202,15 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
             if schedule is not None:
                 schedule.cancel()
                 await asyncio.gather(schedule, return_exceptions=True)
+
+
+def demo_clock(site_time: dt.time | None) -> Clock:
+    """The real clock, or one that starts today at ``site_time`` at the demo's sites (they
+    share one zone) and runs on at the real pace: simulators and service alike follow it."""
+    if site_time is None:
+        return SystemClock()
+    zone = ZoneInfo(SITES[0][4])
+    return ShiftedClock(dt.datetime.combine(dt.datetime.now(zone).date(), site_time, zone))
 
 
 def _key_file(data_dir: Path) -> Path:

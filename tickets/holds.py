@@ -127,6 +127,24 @@ class Holds:
             return f"{SITE_DOWN}:{site.id}"
         return None
 
+    def at_work(self, session: Session, *, at: datetime) -> frozenset[str]:
+        """The assets technicians may be operating at ``at``: under a maintenance window or
+        an inspection in progress (of the asset, or of its whole site). The rules engine
+        restarts what it learnt of such an asset's normal behaviour (night creep)."""
+        inspected = session.execute(
+            select(InspectionRow.site_id, InspectionRow.asset_id).where(
+                InspectionRow.ended_at.is_(None), InspectionRow.started_at <= at)
+        ).all()
+        sites = {site_id for site_id, asset_id in inspected if asset_id is None}
+        assets = {asset_id for _, asset_id in inspected if asset_id is not None}
+        found = set()
+        for asset in self._config.assets:
+            time_zone = self._config.site(asset.site).time_zone
+            if asset.site in sites or asset.id in assets or covering(
+                    self._config.maintenance_windows, at, asset_id=asset.id, site_id=asset.site, time_zone=time_zone):
+                found.add(asset.id)
+        return frozenset(found)
+
     def releasable(self, reason: str) -> bool:
         return not reason.startswith(f"{SITE_DOWN}:")
 

@@ -3,14 +3,18 @@ caused in the alerts and tickets tables, compared against what the service recor
 
 The expectation table is data: one ``Fault`` row per script step, listing the alerts the
 step must raise (``fires(...)``; empty = must raise nothing). Tickets are derived from the
-alerts (one ticket per fingerprint, an occurrence per non-suppressed firing) unless a
-``Tickets`` override says otherwise (a repeat after a closed ticket, an announcement after
-maintenance). Every alert row and ticket row in the database must be matched by an
-expectation: anything else is reported as unexpected (a storm is a failure).
+alerts: one ticket per fault — per asset and fault group (the rules' ``fault``; a rule
+without one: per fingerprint) — carrying every paged alert of the group as a symptom, one
+occurrence plus one per re-fire of an alert already on it, at the priority of its most
+severe rule; a ``Tickets`` override says otherwise (a repeat after a closed ticket, an
+announcement after maintenance, a stage-up). Every alert row and ticket row in the
+database must be matched by an expectation: anything else is reported as unexpected (a
+storm is a failure).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,14 +63,16 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class Tickets:
-    """Overrides the derived ticket expectation for one fingerprint."""
+    """The tickets of one fault: ``key`` is "<asset>/<fault group>" (or the fingerprint of
+    a rule without a group). Derived from the table, or given as an override."""
 
-    fingerprint: str
+    key: str
     occurrences: tuple[int, ...]  # one entry per ticket, in opening order
     priorities: tuple[int, ...]
     repeat_of_previous: tuple[bool, ...] = ()  # ticket i marked as a repeat of ticket i-1
     closed: tuple[bool, ...] = ()
     opened_after: datetime | None = None  # e.g. the end of a maintenance window
+    fingerprints: frozenset[str] = frozenset()  # the alerts that must page on these tickets (derived)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,40 +217,64 @@ def _check_one(
                                      "no_data" if no_data else getattr(rule, "kind", "?"), delay, resolve_s))
 
 
+def ticket_key(asset_id: str, fault: str | None, fingerprint: str) -> str:
+    return f"{asset_id}/{fault}" if fault is not None else fingerprint
+
+
 def expected_tickets(
     table: Sequence[Fault], applied: Mapping[str, Applied], *, rules: Mapping[str, object],
     overrides: Sequence[Tickets] = (),
 ) -> dict[str, Tickets]:
-    """One ticket per fingerprint with an occurrence per paged firing, unless overridden."""
-    derived: dict[str, Tickets] = {}
+    """One ticket per fault (asset and group), unless overridden; an override keeps the
+    derived set of fingerprints that must page on it."""
+    grouped: dict[str, list[tuple[str, list[_Expected]]]] = {}
     for fp, items in expected_alerts(table, applied).items():
-        paged = [e for e in items if e.alert.suppressed_by is None]
+        rule = rules[items[0].alert.rule]
+        key = ticket_key(items[0].fault.step.device_id, getattr(rule, "fault", None), fp)
+        grouped.setdefault(key, []).append((fp, [e for e in items if e.alert.suppressed_by is None]))
+    derived: dict[str, Tickets] = {}
+    for key, members in grouped.items():
+        paged = [(fp, items) for fp, items in members if items]
+        fps = frozenset(fp for fp, _ in paged)
         if not paged:
             continue
-        severity = Severity(rules[items[0].alert.rule].severity)
-        derived[fp] = Tickets(fp, occurrences=(len(paged),), priorities=(PRIORITY[severity],))
+        occurrences = 1 + sum(len(items) - 1 for _, items in paged)
+        priority = min(PRIORITY[Severity(rules[items[0].alert.rule].severity)] for _, items in paged)
+        derived[key] = Tickets(key, occurrences=(occurrences,), priorities=(priority,), fingerprints=fps)
     for override in overrides:
-        derived[override.fingerprint] = override
-    return {fp: t for fp, t in derived.items() if t.occurrences}
+        fps = derived[override.key].fingerprints if override.key in derived else frozenset()
+        derived[override.key] = dataclasses.replace(override, fingerprints=fps)
+    return {k: t for k, t in derived.items() if t.occurrences}
 
 
-def check_tickets(expected: Mapping[str, Tickets], tickets: Iterable[TicketRow]) -> Outcome:
+def check_tickets(expected: Mapping[str, Tickets], tickets: Iterable[TicketRow],
+                  alerts: Iterable[AlertRow] = ()) -> Outcome:
     outcome = Outcome()
     rows: dict[str, list[TicketRow]] = {}
     for row in tickets:
-        rows.setdefault(row.fingerprint, []).append(row)
+        rows.setdefault(ticket_key(row.asset_id, row.fault, row.fingerprint), []).append(row)
     for items in rows.values():
         items.sort(key=lambda r: r.opened_at)
-    for fp in sorted(set(rows) - set(expected)):
-        outcome.fail(f"unexpected ticket(s) for {fp}: {[(r.id, r.title) for r in rows[fp]]}")
-    for fp, want in expected.items():
-        got = rows.get(fp, [])
+    for key in sorted(set(rows) - set(expected)):
+        outcome.fail(f"unexpected ticket(s) for {key}: {[(r.id, r.title) for r in rows[key]]}")
+    paged_on: dict[str, list[AlertRow]] = {}
+    for alert in alerts:
+        if alert.suppressed_by is None:
+            paged_on.setdefault(alert.fingerprint, []).append(alert)
+    for key, want in expected.items():
+        got = rows.get(key, [])
         if len(got) != len(want.occurrences):
-            outcome.fail(f"{fp}: expected {len(want.occurrences)} ticket(s), found {len(got)}: "
-                         f"{[(r.id, r.state, r.occurrences) for r in got]}")
+            outcome.fail(f"{key}: expected {len(want.occurrences)} ticket(s), found {len(got)}: "
+                         f"{[(r.id, r.state, r.occurrences, r.title) for r in got]}")
             continue
+        ids = {r.id for r in got}
+        for fp in sorted(want.fingerprints):
+            for alert in paged_on.get(fp, []):
+                if alert.ticket_id not in ids:
+                    outcome.fail(f"{key}: alert {alert.id} {fp} ({alert.summary!r}) paged on ticket "
+                                 f"{alert.ticket_id}, not on its fault's ticket(s) {sorted(ids)}")
         for i, row in enumerate(got):
-            where = f"{fp} ticket #{i + 1} (id {row.id})"
+            where = f"{key} ticket #{i + 1} (id {row.id})"
             if row.occurrences != want.occurrences[i]:
                 outcome.fail(f"{where}: {row.occurrences} occurrence(s), expected {want.occurrences[i]}")
             if row.priority != want.priorities[i]:

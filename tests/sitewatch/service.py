@@ -7,6 +7,7 @@ import time
 
 from config.load import config_from_dict
 from domain.health import HealthState
+from domain.time import Clock
 from sitewatch.runtime import Pipeline, build_components
 from sitewatch.serve import serve
 
@@ -14,8 +15,8 @@ from sitewatch.serve import serve
 class Service:
     """One running Sitewatch process (pipeline + API) in this event loop."""
 
-    def __init__(self, raw: dict) -> None:
-        self.parts = build_components(config_from_dict(raw))
+    def __init__(self, raw: dict, *, clock: Clock | None = None) -> None:
+        self.parts = build_components(config_from_dict(raw), clock=clock)
         self.stop = asyncio.Event()
         self._ready = asyncio.Event()
         self.url = ""

@@ -17,6 +17,7 @@ from domain.time import UTC
 from inspections.visits import InspectionRefused, finish_inspection, start_inspection
 from sitewatch.demo import example_config
 from storage.tables import AlertRow, AuditRow, TicketRow
+from tickets.holds import Holds
 from tickets.writer import TicketWriter
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -189,3 +190,19 @@ def test_a_maintenance_window_holds_gas_too(db_session_factory):
     writer.apply([fired("rs-north-01", "gas", "gas_lel_pct", T0, severity=Severity.WARNING)])
     assert held_by(db_session_factory) == {"rs-north-01/gas/gas_lel_pct": "maintenance:mw-1"}
     assert ticket_fingerprints(db_session_factory) == []
+
+
+def test_at_work_names_the_assets_under_a_window_or_an_inspection(db_session_factory):
+    raw = example_config()
+    raw["maintenance_windows"] = [{"id": "mw-1", "reason": "lock-up test", "assets": ["rs-north-01"],
+                                   "start": T0, "end": T0 + timedelta(hours=1)}]
+    config = config_from_dict(raw)
+    holds = Holds(config)
+    with db_session_factory() as session:
+        assert holds.at_work(session, at=T0 - timedelta(seconds=1)) == frozenset()
+        assert holds.at_work(session, at=T0) == {"rs-north-01"}
+        start_inspection(session, config, site_id="north", asset_id=None, kind="security_monthly",
+                         in_charge="Zhang San", people=[], actor="zhang.san", at=T0 + timedelta(hours=2))
+        session.commit()
+        assert holds.at_work(session, at=T0 + timedelta(hours=2)) == {"rs-north-01", "ah-north-01"}, "the whole site"
+        assert holds.at_work(session, at=T0 + timedelta(hours=1, minutes=30)) == frozenset()
