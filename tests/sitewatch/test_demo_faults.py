@@ -24,6 +24,7 @@ from sitewatch.demo import SCHEDULE, SITES, demo_raw_config
 from sitewatch.runtime import build_components
 from storage.repository import sync_inventory
 from storage.tables import AlertRow, TicketRow
+from tests.serving import FixedClock
 from tickets.writer import TicketWriter
 
 DAY = date(2026, 12, 3)
@@ -31,17 +32,6 @@ POLL_S = 5.0  # the demo's poll interval
 RUN = timedelta(minutes=15)
 LEAD = timedelta(minutes=5)  # the demo starts its schedule this long after the stations came up here
 STATIONS = 12
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def station_faults(start: datetime) -> dict[str, list[ActiveFault]]:
