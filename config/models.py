@@ -363,7 +363,11 @@ class Config(Frozen):
         _unique("assets", [a.id for a in self.assets])
         _unique("modbus_profiles", [p.name for p in self.modbus_profiles])
         _unique("rules", [r.id for r in self.rules])
+        rule_ids = {r.id for r in self.rules}
         for rule in self.rules:
+            unknown = sorted(set(getattr(rule, "restart_on", ())) - rule_ids)
+            if unknown:
+                raise ValueError(f"rule {rule.id!r}: restart_on names unknown rule(s) {unknown}")
             if rule.fault is not None and rule.fault not in self.correlation.faults:
                 raise ValueError(f"rule {rule.id!r}: unknown fault group {rule.fault!r} "
                                  f"(declare it under [correlation.faults])")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.load import ConfigError, load_config, parse_config
+from config.load import ConfigError, config_from_dict, load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"
 
@@ -63,3 +63,17 @@ def test_broken_references_and_toml_are_refused_with_the_reason():
         parse_config("[storage\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config("/nonexistent/sitewatch.toml")
+
+
+def test_a_rule_naming_an_unknown_fault_group_or_restart_rule_is_refused():
+    from sitewatch.demo import example_config
+
+    raw = example_config()
+    raw["rules"][0]["fault"] = "pressure-contrl"
+    with pytest.raises(ConfigError, match="unknown fault group 'pressure-contrl'"):
+        config_from_dict(raw)
+    raw = example_config()
+    creep = next(r for r in raw["rules"] if r["kind"] == "night_creep")
+    creep["restart_on"] = [*creep["restart_on"], "outlet-hihg"]
+    with pytest.raises(ConfigError, match="restart_on names unknown rule"):
+        config_from_dict(raw)
