@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
-from collector.errors import AuthFailed, CollectorError, DecodeError
+from collector.errors import AuthFailed, CollectorError, DecodeError, TimestampWindow
 from collector.onvif.client import CameraClient, CameraFault, Credentials, OnvifClients
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.decode import (
@@ -55,13 +55,17 @@ class OnvifPoller:
         credentials: Credentials,
         clients: OnvifClients,
         clock: Clock | None = None,
+        window: TimestampWindow = TimestampWindow(),
     ) -> None:
+        """``window``: how far event times may stray from the pull, from ``[collector]``'s
+        ``max_timestamp_age_s`` / ``max_timestamp_lead_s``; unused when the endpoint says
+        ``timestamps = "arrival"``. The default is those settings' defaults."""
         self._asset_id = asset_id
         self._endpoint = endpoint
         self._camera = CameraClient(asset_id=asset_id, endpoint=endpoint, credentials=credentials, clients=clients)
         self._pictures = PictureChecker(asset_id=asset_id) if endpoint.snapshot else None
         self._events = (
-            PullPointSession(asset_id=asset_id, endpoint=endpoint, camera=self._camera, clock=clock)
+            PullPointSession(asset_id=asset_id, endpoint=endpoint, camera=self._camera, clock=clock, window=window)
             if endpoint.events
             else None
         )

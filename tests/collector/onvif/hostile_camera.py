@@ -22,11 +22,11 @@ NAMESPACES = (
     'xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
     'xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '
     'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" xmlns:wsa="http://www.w3.org/2005/08/addressing" '
-    'xmlns:tns1="http://www.onvif.org/ver10/topics"'
+    'xmlns:tns1="http://www.onvif.org/ver10/topics" xmlns:trt="http://www.onvif.org/ver10/media/wsdl"'
 )
 _OPERATION = re.compile(
     rb"<(?:\w+:)?(GetSystemDateAndTime|GetDeviceInformation|GetCapabilities|CreatePullPointSubscription"
-    rb"|PullMessages|Renew|Unsubscribe)\b"
+    rb"|PullMessages|Renew|Unsubscribe|GetProfiles|GetStreamUri|GetSnapshotUri)\b"
 )
 
 
@@ -86,6 +86,15 @@ def pulled(*notifications: str) -> Callable[[], bytes]:
     return reply
 
 
+def media_uri(operation: str, uri: str) -> bytes:
+    """GetStreamUri / GetSnapshotUri answering ``uri``."""
+    return envelope(
+        f"<trt:{operation}Response><trt:MediaUri><tt:Uri>{uri}</tt:Uri><tt:InvalidAfterConnect>false"
+        "</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout>"
+        f"</trt:MediaUri></trt:{operation}Response>"
+    )
+
+
 class HostileCamera:
     def __init__(self) -> None:
         self.port = 0
@@ -93,6 +102,22 @@ class HostileCamera:
         self.status: dict[str, int] = {}
         self.calls: list[str] = []
         self._connections: set[asyncio.Task[None]] = set()
+
+    def with_media(self, *, snapshot_uri: str) -> None:
+        """A media service with one profile, whose snapshot is at ``snapshot_uri``; no events."""
+        self.replies |= {
+            "GetCapabilities": envelope(
+                "<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media>"
+                f"<tt:XAddr>http://127.0.0.1:{self.port}/onvif/media</tt:XAddr></tt:Media>"
+                "</tds:Capabilities></tds:GetCapabilitiesResponse>"
+            ),
+            "GetProfiles": envelope(
+                '<trt:GetProfilesResponse><trt:Profiles token="p0"><tt:Name>main</tt:Name></trt:Profiles>'
+                "</trt:GetProfilesResponse>"
+            ),
+            "GetStreamUri": media_uri("GetStreamUri", f"rtsp://127.0.0.1:{self.port}/main"),
+            "GetSnapshotUri": media_uri("GetSnapshotUri", snapshot_uri),
+        }
 
     def defaults(self) -> dict[str, Reply]:
         base = f"http://127.0.0.1:{self.port}"
