@@ -28,3 +28,8 @@ class MqttSettings(BaseModel):
     # second per host, 4096 covers well over the minutes a redelivery can lag.
     dedup_window: int = Field(default=4096, ge=16, le=1_000_000)
     bad_payloads_kept: int = Field(default=20, ge=1, le=1000)
+    # Messages received but not yet handled. paho's thread hands each one over at once (it must
+    # never wait on us); past this many the newest are dropped and counted as "overflow", so
+    # a flood costs at most this many messages of memory. At ~150 bytes an event, 10,000 is a
+    # few MB and minutes of a whole site's normal traffic.
+    max_queued_messages: int = Field(default=10_000, ge=1, le=1_000_000)

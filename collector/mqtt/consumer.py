@@ -5,7 +5,8 @@ consumer. A bad payload is counted against its host (or as an unknown host) and 
 the error, among the last few set aside for inspection; so is one that trips a bug of ours,
 which is also logged with its traceback. Every message lands in exactly one of
 ``counters()``. QoS 1 means "at least once": redeliveries are dropped by (host, event_id)
-within a bounded window.
+within a bounded window. Messages wait for their turn in a bounded queue: a flood beyond
+``max_queued_messages`` is dropped and counted as ``overflow``, never held without limit.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class HostHealth:
     last_error: str | None = None
 
 
-# The keys of ``AlarmHostConsumer.counters()``: each message handled adds one to exactly one.
-COUNTER_KEYS = ("accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates")
+# The keys of ``AlarmHostConsumer.counters()``: each message received adds one to exactly one.
+COUNTER_KEYS = ("accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates", "overflow")
 
 
 def timestamp_policy(config: Config) -> TimestampPolicy:
@@ -65,6 +66,11 @@ def timestamp_policy(config: Config) -> TimestampPolicy:
             a.alarm_host.host_id for a in config.assets if a.alarm_host is not None and a.alarm_host.timestamps == "arrival"
         ),
     )
+
+
+def host_zones(config: Config) -> dict[str, int]:
+    """host_id -> its configured zone count (``alarm_host.zones``), for ``zones``."""
+    return {a.alarm_host.host_id: a.alarm_host.zones for a in config.assets if a.alarm_host is not None}
 
 
 class SetAside(NamedTuple):
@@ -87,9 +93,13 @@ class AlarmHostConsumer:
         sink: SampleSink,
         clock: Clock | None = None,
         timestamps: TimestampPolicy = TimestampPolicy(),
+        zones: Mapping[str, int] | None = None,
     ) -> None:
+        """``zones``: host_id -> zone count (``host_zones(config)``); an event for a zone above
+        it is malformed. Left out, any zone up to 999 is taken."""
         self._settings = settings
         self._hosts = dict(hosts)  # host_id -> asset_id
+        self._zones = dict(zones) if zones is not None else None
         self._sink = sink
         self._clock = clock or SystemClock()
         self._timestamps = timestamps
@@ -99,10 +109,9 @@ class AlarmHostConsumer:
         self._set_aside: deque[SetAside] = deque(maxlen=settings.bad_payloads_kept)
         self._counts = dict.fromkeys(COUNTER_KEYS, 0)
         self._bugs_logged: set[str] = set()
-        self._queue: asyncio.Queue[MqttMessage] = asyncio.Queue()
-        self._client = MqttClient(
-            settings=settings, topics=subscriptions(settings.topic_prefix), on_message=self._queue.put_nowait
-        )
+        self._queue: asyncio.Queue[MqttMessage] = asyncio.Queue(maxsize=settings.max_queued_messages)
+        self._overflowing = False  # in a burst of dropped messages, which is logged once
+        self._client = MqttClient(settings=settings, topics=subscriptions(settings.topic_prefix), on_message=self._enqueue)
 
     @property
     def client(self) -> MqttClient:
@@ -110,9 +119,10 @@ class AlarmHostConsumer:
         return self._client
 
     def counters(self) -> dict[str, int]:
-        """Totals across hosts since start, keyed by ``COUNTER_KEYS``; one per message handled.
+        """Totals across hosts since start, keyed by ``COUNTER_KEYS``; one per message received.
 
-        ``unknown_host`` also counts messages on topics outside the scheme."""
+        ``unknown_host`` also counts messages on topics outside the scheme; ``overflow``
+        counts those dropped unread because the queue was full."""
         return dict(self._counts)
 
     def health(self, host_id: str) -> HostHealth:
@@ -137,6 +147,27 @@ class AlarmHostConsumer:
         finally:
             await self._client.stop()
 
+    def _enqueue(self, message: MqttMessage) -> None:
+        """Queue a message for ``run``, or drop and count it when the queue is full.
+
+        Runs in the event loop's thread (MqttClient hands paho's messages over with
+        call_soon_threadsafe), so the counters need no lock; paho's thread never waits here.
+        The first drop of a burst is logged; the burst ends once the queue has drained to half,
+        so a flood that keeps it at the brim logs once, not at every message let in.
+        """
+        if self._queue.full():
+            self._count("overflow")
+            if not self._overflowing:
+                self._overflowing = True
+                log.warning(
+                    "alarm-host messages arrive faster than they are handled: the queue holds %d; dropping the "
+                    "newest until it drains to half (counted as overflow)", self._queue.maxsize,
+                )
+            return
+        if self._overflowing and self._queue.qsize() <= self._queue.maxsize // 2:
+            self._overflowing = False
+        self._queue.put_nowait(message)
+
     async def handle(self, message: MqttMessage) -> None:
         """Validate, deduplicate and publish one message. Never raises: whatever a message
         holds, the consumer goes on with the next one."""
@@ -156,6 +187,7 @@ class AlarmHostConsumer:
             hosts=self._hosts,
             received_at=received_at,
             timestamps=self._timestamps,
+            zones=self._zones,
         )
         if self._is_repeat(decoded):
             health = self._health[decoded.host_id]

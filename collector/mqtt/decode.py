@@ -192,8 +192,13 @@ def decode_message(
     hosts: Mapping[str, str],
     received_at: datetime,
     timestamps: TimestampPolicy = TimestampPolicy(),
+    zones: Mapping[str, int] | None = None,
 ) -> Message:
-    """Validate one message; ``hosts`` maps host_id -> asset_id. Raises DecodeError only."""
+    """Validate one message; ``hosts`` maps host_id -> asset_id. Raises DecodeError only.
+
+    ``zones`` maps host_id -> its configured zone count (``alarm_host.zones``): a zone above
+    it would set a channel no rule judges. A host absent from it takes any zone up to 999.
+    """
     parsed = host_of(topic, prefix=prefix)
     if parsed is None:
         raise DecodeError(device_id=topic, message="topic is not in the alarm-host scheme", where=topic)
@@ -214,6 +219,9 @@ def decode_message(
         valid = model.model_validate(document)
     except ValidationError as exc:
         raise bad(f"{kind} payload: {_errors(exc)}") from None
+    zone_count = zones.get(host_id) if zones is not None else None
+    if isinstance(valid, EventPayload) and valid.zone is not None and zone_count is not None and valid.zone > zone_count:
+        raise bad(f"zone {valid.zone} is above the host's {zone_count} zones (alarm_host.zones)")
     if valid.ts is None or host_id in timestamps.arrival_hosts:
         ts = received_at
     else:

@@ -66,7 +66,7 @@ def unique_prefix() -> str:
     return f"sw-test-{uuid.uuid4().hex[:10]}/alarmhost"
 
 
-def settings_for(host: str, port: int, *, prefix: str) -> MqttSettings:
+def settings_for(host: str, port: int, *, prefix: str, max_queued_messages: int = 10_000) -> MqttSettings:
     return MqttSettings(
         host=host,
         port=port,
@@ -74,6 +74,7 @@ def settings_for(host: str, port: int, *, prefix: str) -> MqttSettings:
         topic_prefix=prefix,
         reconnect_min_delay_s=1,
         reconnect_max_delay_s=2,
+        max_queued_messages=max_queued_messages,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from collector.errors import TimestampWindow
-from collector.mqtt.consumer import COUNTER_KEYS, AlarmHostConsumer, timestamp_policy
+from collector.mqtt.consumer import COUNTER_KEYS, AlarmHostConsumer, host_zones, timestamp_policy
 from collector.mqtt.decode import TimestampPolicy
 from config.load import config_from_dict
 from domain.samples import Sample
@@ -38,6 +38,10 @@ def _event(event_id: str, ts: str, event_type: str = "tamper") -> bytes:
     return json.dumps({"event_id": event_id, "ts": ts, "type": event_type}).encode()
 
 
+def _zone_event(event_id: str, ts: str, *, zone: int) -> bytes:
+    return json.dumps({"event_id": event_id, "ts": ts, "type": "zone_fault", "zone": zone}).encode()
+
+
 async def test_a_bug_downstream_is_counted_set_aside_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     prefix = unique_prefix()
     sink = FailingOnceSink()
@@ -60,7 +64,9 @@ async def test_a_bug_downstream_is_counted_set_aside_and_logged_once(caplog: pyt
 async def test_counters_sum_one_per_message_by_kind() -> None:
     prefix = unique_prefix()
     sink = RecordingSink()
-    consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=SteppingClock())
+    consumer = AlarmHostConsumer(
+        settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=SteppingClock(), zones={"ah-002": 4}
+    )
     published = [
         ("ah-001/event", _event("a-1", "2025-03-01T08:00:00Z")),  # accepted
         ("ah-001/event", _event("a-1", "2025-03-01T08:00:00Z")),  # duplicate
@@ -68,6 +74,7 @@ async def test_counters_sum_one_per_message_by_kind() -> None:
         ("ah-002/event", _event("b-1", "9999-12-31T20:00:00Z")),  # bad_timestamp
         ("ah-002/status", json.dumps({"online": True, "ts": "0001-01-01T00:00:00+05:00"}).encode()),  # malformed
         ("ah-404/event", _event("c-1", "2025-03-01T08:00:00Z")),  # unknown_host
+        ("ah-002/event", _zone_event("b-9", "2025-03-01T08:00:08Z", zone=5)),  # malformed: the host has 4 zones
         ("ah-002/event", _event("b-2", "2025-03-01T08:00:09Z", "armed")),  # accepted, last
     ]
     async with running(consumer):
@@ -75,11 +82,14 @@ async def test_counters_sum_one_per_message_by_kind() -> None:
             await mosquitto_pub(f"{prefix}/{leaf}", payload)
         await sink.wait_for("the last event", lambda: bool(sink.channel("armed")))
     assert consumer.counters() == {
-        "accepted": 2, "malformed": 2, "bad_timestamp": 1, "unknown_host": 1, "internal_error": 0, "duplicates": 1,
+        "accepted": 2, "malformed": 3, "bad_timestamp": 1, "unknown_host": 1, "internal_error": 0, "duplicates": 1,
+        "overflow": 0,
     }
     one, two = consumer.health("ah-001"), consumer.health("ah-002")
     assert (one.events, one.duplicates_dropped, one.malformed, one.bad_timestamps) == (1, 1, 1, 0)
-    assert (two.events, two.malformed, two.bad_timestamps) == (1, 1, 1)
+    assert (two.events, two.malformed, two.bad_timestamps) == (1, 2, 1)
+    assert not sink.channel("zone_05_fault")
+    assert "zone 5 is above the host's 4 zones" in consumer.set_aside()[-1].error
     assert "max_timestamp_lead_s" in consumer.set_aside()[1].error
 
 
@@ -113,6 +123,14 @@ def test_the_policy_comes_from_the_configuration() -> None:
     assert policy == TimestampPolicy(
         window=TimestampWindow(max_age_s=3600.0, max_lead_s=10.0), arrival_hosts=frozenset({host["alarm_host"]["host_id"]})
     )
+
+
+def test_zone_counts_come_from_the_configuration() -> None:
+    raw = example_config()
+    hosts = [a["alarm_host"] for a in raw["assets"] if a["kind"] == "alarm_host"]
+    hosts[0]["zones"] = 3
+    zones = host_zones(config_from_dict(raw))
+    assert zones == {h["host_id"]: h.get("zones", 8) for h in hosts} and zones[hosts[0]["host_id"]] == 3
 
 
 def test_the_default_policy_is_the_configuration_default() -> None:

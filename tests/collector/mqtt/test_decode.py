@@ -128,3 +128,30 @@ def test_published_schema_file_matches_the_models() -> None:
 def test_status_time_is_kept_in_utc() -> None:
     status = _decode({"online": True, "ts": "2025-03-01T06:00:00-02:00"}, leaf="status")
     assert status.ts == TS and status.ts.tzinfo is timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("zones", "zone", "refused"),
+    [
+        ({"ah-001": 8}, 9, True),  # its channel would be stored and never judged
+        ({"ah-001": 8}, 999, True),
+        ({"ah-001": 8}, 8, False),
+        ({"ah-001": 8}, 1, False),
+        ({"ah-002": 1}, 9, False),  # the count of another host says nothing about this one
+        (None, 999, False),  # no counts given: the schema's 1-999 only
+    ],
+)
+def test_a_zone_above_the_hosts_zone_count_is_refused(zones: dict[str, int] | None, zone: int, refused: bool) -> None:
+    payload = json.dumps({"event_id": "e-1", "ts": TS_TEXT, "type": "zone_fault", "zone": zone}).encode()
+    topic = f"{PREFIX}/ah-001/event"
+
+    def decode() -> AlarmEvent | HostStatus:
+        return decode_message(topic=topic, payload=payload, prefix=PREFIX, hosts=HOSTS, received_at=ARRIVED, zones=zones)
+
+    if not refused:
+        assert decode().zone == zone
+        return
+    with pytest.raises(DecodeError) as caught:
+        decode()
+    assert (caught.value.device_id, caught.value.where) == ("ah-001", topic)
+    assert caught.value.message == f"zone {zone} is above the host's 8 zones (alarm_host.zones)"

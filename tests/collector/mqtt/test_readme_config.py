@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from collector.mqtt.config import MqttSettings
+from config.models import AlarmHostLink
 
 README = Path(__file__).resolve().parents[3] / "collector" / "mqtt" / "README.md"
 
@@ -19,4 +20,9 @@ def test_readme_sample_config_loads() -> None:
     assert (settings.port, settings.client_id, settings.keepalive_s) == (8883, "sitewatch-collector", 30)
     assert settings.password is not None and settings.password.get_secret_value() == "from-the-secret-store"
     assert "from-the-secret-store" not in repr(settings), "the password must not show in logs"
-    assert document["alarm_hosts"] == {"ah-001": "alarm-north-01", "ah-002": "alarm-north-02"}
+    assert settings.max_queued_messages == 10_000
+    links = {a["id"]: AlarmHostLink.model_validate(a["alarm_host"]) for a in document["assets"]}
+    assert {asset: (link.host_id, link.zones, link.timestamps) for asset, link in links.items()} == {
+        "alarm-north-01": ("ah-001", 8, "device"),
+        "alarm-north-02": ("ah-002", 16, "arrival"),
+    }
