@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.routes import inspections, inventory, pages, reports, review, tickets
+from api.schemas import LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from sitewatch.runtime import Components
 from inspections.visits import InspectionNotFound, InspectionRefused
@@ -50,12 +51,17 @@ def create_app(components: Components) -> FastAPI:
         )
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict:
+    def healthz() -> ServiceHealthPublic:
+        """200 even when degraded: the process answers; the body says what is wrong."""
         states = [h.state for h in components.health.all()]
-        return {
-            "status": "ok",
-            "devices": {s.value: states.count(s) for s in HealthState},
-        }
+        service = components.service
+        return ServiceHealthPublic(
+            status="degraded" if service.degraded(now=components.clock.now()) else "ok",
+            devices={s.value: states.count(s) for s in HealthState},
+            loops={name: LoopPublic.model_validate(loop) for name, loop in service.loops().items()},
+            set_aside=service.set_aside(),
+            inputs=service.inputs(),
+        )
 
     return app
 

@@ -386,3 +386,19 @@ class ComplaintPublic(_Out):
     description: str
     recorded_at: datetime
     recorded_by: str
+
+
+class LoopPublic(_Out):
+    state: Literal["running", "restarting"]
+    restarts: int
+    errors: int  # unexpected errors, each logged with its traceback
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+class ServiceHealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]  # degraded: a loop is restarting or failed in the last minutes
+    devices: dict[str, int]  # polled devices by health state
+    loops: dict[str, LoopPublic]
+    set_aside: dict[str, int]  # by kind: what could not be processed and was put aside
+    inputs: dict[str, dict[str, int]]  # e.g. alarm_hosts: accepted, malformed, duplicates...

@@ -7,12 +7,12 @@ TicketWriter), so a stage can later move to its own process behind a broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import gc
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,9 @@ from storage.repository import load_rules_state, record_reported_facts, save_rul
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
 from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S, DailyReviews
+from sitewatch.bus import SampleBus, drain
+from sitewatch.store_writer import StoreWriter
+from sitewatch.supervise import ServiceHealth, Supervisor
 from tickets.writer import TicketWriter
 from vault.cache import CachedCredential
 from vault.keys import load_key
@@ -53,27 +56,8 @@ log = logging.getLogger(__name__)
 RULES_STATE_KEY = "engine"
 SNAPSHOT_EVERY_TICKS = 10
 SLA_CHECK_EVERY_TICKS = 10  # arrive-by deadlines are hours long: every ~10 s is plenty
-
-
-class SampleBus:
-    """In-process fan-out. Each subscriber gets every batch; nothing is dropped: a slow
-    subscriber makes the collector wait rather than lose samples."""
-
-    def __init__(self) -> None:
-        self._queues: list[asyncio.Queue[Sequence[Sample]]] = []
-
-    def subscribe(self, *, max_batches: int = 10_000) -> asyncio.Queue[Sequence[Sample]]:
-        queue: asyncio.Queue[Sequence[Sample]] = asyncio.Queue(max_batches)
-        self._queues.append(queue)
-        return queue
-
-    async def publish(self, samples: Sequence[Sample]) -> None:
-        # Batches are shared, not copied: pollers hand over tuples nobody changes.
-        for queue in self._queues:
-            if queue.full():
-                await queue.put(samples)
-            else:
-                queue.put_nowait(samples)
+STORE = "store-writer"  # loop names, as /healthz shows them
+RULES = "rules"
 
 
 def tune_garbage_collector() -> None:
@@ -89,13 +73,6 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(100_000, 20, 100)
 
 
-def drain(queue: asyncio.Queue[Sequence[Sample]]) -> list[Sample]:
-    out: list[Sample] = []
-    while not queue.empty():
-        out.extend(queue.get_nowait())
-    return out
-
-
 @dataclass
 class Components:
     """What the API and the CLI need to see of a running process."""
@@ -108,6 +85,7 @@ class Components:
     engine: RulesEngine
     clock: Clock
     vault: Vault | None  # None when no asset needs credentials
+    service: ServiceHealth  # the process's own loops, for /healthz
 
     def close(self) -> None:
         self.store.close()
@@ -153,7 +131,7 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).
     needs_vault = any(a.onvif is not None for a in config.assets)
     vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
-    return Components(config, store, db, sessions, health, engine, clock, vault)
+    return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth())
 
 
 def modbus_jobs(config: Config) -> list[PollJob]:
@@ -249,7 +227,8 @@ async def _poll_camera(poller: OnvifPoller, facts: ReportedFacts, ts: datetime) 
 
 
 class Pipeline:
-    """Runs the collector, the store writer and the rules worker until cancelled."""
+    """Runs the collector, the store writer and the rules worker until cancelled; each loop
+    under the supervisor, so nothing but cancellation ends the process."""
 
     def __init__(self, parts: Components, *, jobs: Sequence[PollJob] | None = None) -> None:
         self.parts = parts
@@ -273,19 +252,21 @@ class Pipeline:
             if hosts and parts.config.mqtt is not None
             else None
         )
-        self._writer = TicketWriter(sessions=parts.sessions, config=parts.config)
+        self.store_writer = StoreWriter(parts.store)
+        self.writer = TicketWriter(sessions=parts.sessions, config=parts.config)
         self._deadlines = Deadlines(sessions=parts.sessions, config=parts.config)
         self._reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions,
                                      clock=parts.clock)
         self._daily = DailyChecks(sessions=parts.sessions, config=parts.config)  # plans and contracts
-        # Accepted but not yet stored: kept until a write succeeds. Touched only by
-        # _store_batch, under the lock, so shutdown waits for a write still in flight.
-        self._unwritten: list[Sample] = []
-        self._store_lock = threading.Lock()
-        # Transitions the database has not taken yet (it was down); re-applied every tick.
-        # The writer is idempotent, so applying one twice is harmless.
+        # Transitions the database has not taken yet (it was down, or the writer failed);
+        # re-applied every tick. The writer is idempotent: applying one twice is harmless.
         self._unapplied: list[AlertTransition] = []
-        self.samples_written = 0
+        self._ticks = 0
+        self._supervisor = Supervisor(parts.service, clock=parts.clock)
+        parts.service.count_set_aside("samples", lambda: self.store_writer.samples_set_aside)
+        parts.service.count_set_aside("transitions", lambda: len(self.writer.set_aside))
+        if self.alarm_hosts is not None:
+            parts.service.count_input("alarm_hosts", self.alarm_hosts.counters)
 
     async def run(self) -> None:
         await asyncio.to_thread(self._startup)
@@ -293,17 +274,23 @@ class Pipeline:
             jobs=self._jobs, sink=self.bus, health=self.parts.health,
             settings=self.parts.config.collector, clock=self.parts.clock,
         )
+        storage, rules = self.parts.config.storage, self.parts.config.rules_engine
+        every, keep_running = self._supervisor.every, self._supervisor.keep_running
+        chores = (
+            ("daily-review", REVIEW_CHECK_EVERY_S, self._reviews.generate_due),
+            ("inspections-daily", DAILY_CHECK_EVERY_S, lambda now: self._daily.run(now=now)),
+        )
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(scheduler.run(), name="collector")
+                group.create_task(every(STORE, storage.flush_interval_s, self._flush), name=STORE)
+                group.create_task(every(RULES, rules.tick_s, self._rules_tick), name=RULES)
+                for name, every_s, job in chores:
+                    chore = functools.partial(self._chore, name, job)
+                    group.create_task(every(name, every_s, chore, first_now=True), name=name)
+                if self._jobs:  # a scheduler with nothing to poll would end at once
+                    group.create_task(keep_running("collector", scheduler.run), name="collector")
                 if self.alarm_hosts is not None:
-                    group.create_task(self.alarm_hosts.run(), name="alarm-hosts")
-                group.create_task(self._store_loop(), name="store-writer")
-                group.create_task(self._rules_loop(), name="rules")
-                group.create_task(self._every("daily review", REVIEW_CHECK_EVERY_S, self._reviews.generate_due),
-                                  name="daily-review")
-                group.create_task(self._every("inspections and contracts", DAILY_CHECK_EVERY_S,
-                                              lambda now: self._daily.run(now=now)), name="inspections-daily")
+                    group.create_task(keep_running("alarm-hosts", self.alarm_hosts.run), name="alarm-hosts")
         finally:
             # Whatever is still queued was accepted: write it and keep the rules' state.
             await asyncio.shield(asyncio.to_thread(self._shutdown))
@@ -324,83 +311,83 @@ class Pipeline:
 
     def _shutdown(self) -> None:
         try:
-            self._store_batch(drain(self._to_store))
+            # The last flush sets a bad sample aside rather than lose the batch with it.
+            self.store_writer.flush(drain(self._to_store), last=True)
         except TimeSeriesError as exc:
-            log.error("store: %d sample(s) could not be written at shutdown: %s", len(self._unwritten), exc)
-        transitions = self.parts.engine.evaluate(
-            self.parts.engine.batch(drain(self._to_rules)), now=self.parts.clock.now()
-        )
+            log.error("store: %d sample(s) could not be written at shutdown: %s", self.store_writer.unwritten, exc)
         try:
-            self._writer.apply(self._unapplied + transitions)
+            self._judge(drain(self._to_rules))
+            self.writer.apply(self._unapplied)
             self._save_snapshot()
         except SQLAlchemyError as exc:
             log.error("rules: database unavailable at shutdown, %d transition(s) not written: %s",
-                      len(self._unapplied) + len(transitions), exc)
+                      len(self._unapplied), exc)
+        except Exception:  # the last guard: the process is ending, say what is lost and end
+            log.exception("rules: unexpected error at shutdown, %d transition(s) not written", len(self._unapplied))
 
-    def _store_batch(self, new: list[Sample]) -> None:
-        with self._store_lock:
-            batch, self._unwritten = self._unwritten + new, []
-            if not batch:
-                return
-            try:
-                self.samples_written += self.parts.store.write(batch)
-            except TimeSeriesError:
-                self._unwritten = batch
-                raise
+    async def _flush(self) -> None:
+        try:
+            await asyncio.to_thread(self.store_writer.flush, drain(self._to_store))
+        except TimeSeriesError as exc:
+            # The store is failing (disk full, file locked): keep every sample and retry
+            # at the next flush rather than stop collecting or drop data.
+            log.error("store: write failed, %d sample(s) kept for the next attempt: %s",
+                      self.store_writer.unwritten, exc)
 
     def _save_snapshot(self) -> None:
         with self.parts.sessions() as session:
             save_rules_state(session, RULES_STATE_KEY, self.parts.engine.snapshot(), self.parts.clock.now())
             session.commit()
 
-    async def _store_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.parts.config.storage.flush_interval_s)
-            try:
-                await asyncio.to_thread(self._store_batch, drain(self._to_store))
-            except TimeSeriesError as exc:
-                # The store is failing (disk full, file locked): keep every sample and retry
-                # at the next flush rather than stop collecting or drop data.
-                log.error("store: write failed, %d sample(s) kept for the next attempt: %s",
-                          len(self._unwritten), exc)
+    def _judge(self, samples: list[Sample]) -> None:
+        """The one call of the rules engine: what came in, judged now."""
+        engine = self.parts.engine
+        self._unapplied += engine.evaluate(engine.batch(samples), now=self.parts.clock.now())
+
+    async def _rules_tick(self) -> None:
+        """Judge what came in, write what changed, let time act on alerts and tickets. Each
+        step is guarded on its own, so a bug in one never holds up the others; transitions
+        stay in _unapplied until the writer has taken them."""
+        self._ticks += 1
+        with self._supervisor.guard(RULES):
+            # A batch the engine fails on is not judged again: the engine is pure, it would
+            # fail again. The samples are stored all the same, and a lasting fault shows in
+            # the next ones.
+            self._judge(drain(self._to_rules))
+        with self._supervisor.guard(RULES), self._database_outage():
+            await asyncio.to_thread(self._housekeeping, self._ticks)
+        with self._supervisor.guard(RULES), self._database_outage():
+            if self._unapplied:
+                summary = await asyncio.to_thread(self.writer.apply, self._unapplied)
+                self._unapplied = []
+                log.info("rules: %s", summary)
+                await asyncio.to_thread(self._save_snapshot)
+            elif self._ticks % SNAPSHOT_EVERY_TICKS == 0:
+                await asyncio.to_thread(self._save_snapshot)
+
+    @contextlib.contextmanager
+    def _database_outage(self) -> Iterator[None]:
+        """The database being down is expected, not a bug: one line, and the next tick retries."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            log.error("rules: database unavailable, %d transition(s) kept for the next tick: %s",
+                      len(self._unapplied), exc)
 
     def _housekeeping(self, ticks: int) -> None:
         """What the passage of time does to alerts and tickets, once per tick."""
         now = self.parts.clock.now()
         self._deadlines.escalate_unacknowledged(now=now)
-        self._writer.release_held(now=now)
-        self._writer.end_mutes(now=now)
+        self.writer.release_held(now=now)
+        self.writer.end_mutes(now=now)
         if ticks % SLA_CHECK_EVERY_TICKS == 0:
             self._deadlines.check_arrivals(now=now)
             self._deadlines.check_resolutions(now=now)
 
-    async def _every(self, what: str, every_s: float, job: Callable[[datetime], object]) -> None:
-        """A daily chore (contract reminders, overdue inspections, the 08:30 logs): now, then
-        every ``every_s``; a database or store outage skips one round, never the loop."""
-        while True:
-            try:
-                await asyncio.to_thread(job, self.parts.clock.now())
-            except (SQLAlchemyError, TimeSeriesError) as exc:
-                log.error("%s: skipped this round, will retry: %s", what, exc)
-            await asyncio.sleep(every_s)
-
-    async def _rules_loop(self) -> None:
-        engine = self.parts.engine
-        ticks = 0
-        while True:
-            await asyncio.sleep(self.parts.config.rules_engine.tick_s)
-            batch = engine.batch(drain(self._to_rules))
-            self._unapplied += engine.evaluate(batch, now=self.parts.clock.now())
-            ticks += 1
-            try:
-                await asyncio.to_thread(self._housekeeping, ticks)
-                if self._unapplied:
-                    summary = await asyncio.to_thread(self._writer.apply, self._unapplied)
-                    self._unapplied = []
-                    log.info("rules: %s", summary)
-                    await asyncio.to_thread(self._save_snapshot)
-                elif ticks % SNAPSHOT_EVERY_TICKS == 0:
-                    await asyncio.to_thread(self._save_snapshot)
-            except SQLAlchemyError as exc:
-                log.error("rules: database unavailable, %d transition(s) kept for the next tick: %s",
-                          len(self._unapplied), exc)
+    async def _chore(self, name: str, job: Callable[[datetime], object]) -> None:
+        """A daily chore (contract reminders, overdue inspections, the 08:30 logs): a database
+        or store outage skips one round, never the loop."""
+        try:
+            await asyncio.to_thread(job, self.parts.clock.now())
+        except (SQLAlchemyError, TimeSeriesError) as exc:
+            log.error("%s: skipped this round, will retry: %s", name, exc)

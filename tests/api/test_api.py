@@ -16,6 +16,7 @@ from domain.samples import Quality, Sample
 from domain.time import UTC
 from sitewatch.demo import example_config
 from sitewatch.runtime import build_components
+from sitewatch.supervise import Supervisor
 from tests.serving import FixedClock, served
 from tickets.writer import TicketWriter
 
@@ -189,3 +190,29 @@ async def test_inspections_start_and_finish_with_a_token(api):
     assert (await api.post(url, json={"note": "all normal"}, headers=AUTH)).status_code == 200
     assert (await api.post(url, json={}, headers=AUTH)).status_code == 409
     assert (await api.get("/api/inspections", params={"in_progress": True})).json() == []
+
+
+async def test_healthz_is_degraded_while_a_loop_error_is_recent_and_answers_200_either_way(tmp_path):
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(tmp_path)}
+    parts = build_components(config_from_dict(raw))
+    clock = parts.clock = FixedClock(NOW)
+    supervisor = Supervisor(parts.service, clock=clock)
+    with supervisor.guard("rules"):
+        raise KeyError("a bug")
+    parts.service.count_set_aside("samples", lambda: 2)
+    parts.service.count_input("alarm_hosts", lambda: {"accepted": 5, "malformed": 1})
+    async with served(create_app(parts)) as api:
+        degraded = await api.get("/healthz")
+        assert degraded.status_code == 200
+        assert degraded.json() == {
+            "status": "degraded",
+            "devices": {"unknown": 0, "online": 0, "degraded": 0, "offline": 0},
+            "loops": {"rules": {"state": "running", "restarts": 0, "errors": 1, "last_error": "KeyError: 'a bug'",
+                                "last_error_at": NOW.isoformat().replace("+00:00", "Z")}},
+            "set_aside": {"samples": 2},
+            "inputs": {"alarm_hosts": {"accepted": 5, "malformed": 1}},
+        }
+        clock.now_value = NOW + timedelta(hours=1)
+        assert (await api.get("/healthz")).json()["status"] == "ok", "an hour-old error is history"
+    parts.close()

@@ -1,21 +1,30 @@
-"""The pipeline keeps every accepted sample even while the store is failing."""
+"""The pipeline keeps every accepted sample and every transition, whatever fails under it:
+a store or database outage, or an error no code path expected."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from sqlalchemy import select
 
 from config.load import config_from_dict
+from domain.alerts import AlertState
 from domain.samples import Sample
 from domain.time import UTC
-from sitewatch.demo import example_config
-from sitewatch.runtime import Pipeline, build_components
+from simulators.regulator.fleet import RegulatorFleet, build
+from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.demo import demo_raw_config, example_config
+from sitewatch.runtime import RULES, STORE, Pipeline, build_components
 from storage.tables import TicketRow
 from storage.timeseries import TimeSeriesError
+from tests.sitewatch.service import Service, wait_until
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -57,7 +66,7 @@ async def test_samples_survive_store_failures_and_shutdown(tmp_path):
         await asyncio.gather(task, return_exceptions=True)
     stored = real.query(asset_id="rs-north-01", start=T0, end=T0 + timedelta(hours=1))
     assert len(stored) == 100, "every accepted sample is stored, failures and shutdown notwithstanding"
-    assert pipeline.samples_written == 100
+    assert pipeline.store_writer.samples_written == 100
     parts.close()
 
 
@@ -96,4 +105,108 @@ async def test_a_fault_seen_while_the_database_is_down_still_opens_its_ticket(da
     with parts.sessions() as session:
         [ticket] = session.scalars(select(TicketRow)).all()
         assert ticket.fingerprint == "rs-north-01/outlet-high/outlet_kpa"
+    parts.close()
+
+
+@pytest.fixture
+async def stations() -> AsyncIterator[RegulatorFleet]:
+    fleet = build(FleetConfig(stations=make_station_specs(2, seed=11)))
+    await fleet.start()
+    yield fleet
+    await fleet.stop()
+
+
+def station_config(fleet: RegulatorFleet, data_dir: Path, database_url: str) -> dict:
+    ports = {s.station_id: fleet.port_of(s.station_id) for s in fleet.stations}
+    raw = demo_raw_config(ports, data_dir=data_dir, host="127.0.0.1", port=0, poll_interval_s=0.5,
+                          token_sha256="0" * 64)
+    raw["rules"] = [r | {"for_s": 1.0} for r in raw["rules"] if r["kind"] == "threshold"]
+    raw["rules_engine"] = {"tick_s": 0.2}
+    raw["storage"] |= {"flush_interval_s": 0.2, "database_url": database_url}
+    raw["collector"] = {"jitter_fraction": 0.0}
+    return raw
+
+
+def logged_with_traceback(caplog: pytest.LogCaptureFixture, loop: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info and r.getMessage().startswith(loop)]
+
+
+async def test_an_unexpected_store_error_is_logged_and_the_batch_written_at_the_next_flush(
+    stations, tmp_path, database_url, caplog
+):
+    service = Service(station_config(stations, tmp_path, database_url))
+    store = service.parts.store
+    write = store.write
+    refused: list[Sample] = []
+
+    def write_failing_once(samples):  # a bug in the store, once
+        if not refused:
+            refused.extend(samples)
+            raise RuntimeError("injected: a bug in the store")
+        return write(samples)
+
+    store.write = write_failing_once
+    async with service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+        await service.parts.service.wait_for(STORE, lambda h: h.errors == 1, timeout_s=10)
+        health = (await api.get("/healthz")).json()
+        assert health["status"] == "degraded"
+        loop = health["loops"][STORE]
+        assert (loop["state"], loop["errors"], loop["restarts"]) == ("running", 1, 0)
+        assert loop["last_error"] == "RuntimeError: injected: a bug in the store" and loop["last_error_at"]
+        assert health["set_aside"] == {"samples": 0, "transitions": 0}
+        assert logged_with_traceback(caplog, STORE), "logged with its traceback"
+
+        def stored(sample: Sample) -> bool:
+            rows = store.query(asset_id=sample.asset_id, channel=sample.channel, start=sample.ts,
+                               end=sample.ts + timedelta(microseconds=1))
+            return [(r.ts, r.value) for r in rows] == [(sample.ts, sample.value)]
+
+        later = refused[-1].ts + timedelta(seconds=1)
+
+        async def landed() -> bool:
+            newer = store.query(asset_id=refused[0].asset_id, start=later, end=later + timedelta(hours=1))
+            return bool(newer) and all(map(stored, refused))
+
+        await wait_until(landed, timeout_s=10)  # the refused batch retried, and later samples too
+        assert service.pipeline.store_writer.samples_set_aside == 0
+
+
+async def test_an_unexpected_ticket_writer_error_is_logged_and_the_ticket_still_opens(
+    stations, tmp_path, database_url, caplog
+):
+    async with Service(station_config(stations, tmp_path, database_url)) as service, \
+            httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+        writer = service.pipeline.writer
+        apply = writer.apply
+        failed = []
+
+        def apply_failing_once(transitions):  # a bug in the writer, on the batch with the fault
+            if not failed and any(t.state is AlertState.FIRING for t in transitions):
+                failed.append(transitions)
+                raise RuntimeError("injected: a bug in the ticket writer")
+            return apply(transitions)
+
+        writer.apply = apply_failing_once
+        station = stations.stations[1].station_id
+        await stations.inject(station, "regulator_failure")
+        await service.parts.service.wait_for(RULES, lambda h: h.errors == 1, timeout_s=10)
+        assert logged_with_traceback(caplog, RULES), "logged with its traceback"
+
+        async def tickets() -> list:
+            return (await api.get("/api/tickets")).json()
+
+        [ticket] = await wait_until(tickets, timeout_s=10)
+        assert (ticket["asset_id"], ticket["rule_id"]) == (station, "outlet-high")
+        health = (await api.get("/healthz")).json()
+        assert health["status"] == "degraded" and health["loops"][RULES]["errors"] == 1
+
+
+def test_healthz_reads_the_alarm_host_counters_through_the_components(tmp_path):
+    raw = example_config()  # with an alarm host on the broker
+    raw["storage"] = {"data_dir": str(tmp_path)}
+    parts = build_components(config_from_dict(raw))
+    Pipeline(parts, jobs=[])
+    counters = parts.service.inputs()["alarm_hosts"]
+    assert {"accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates"} <= set(counters)
+    assert parts.service.set_aside() == {"samples": 0, "transitions": 0}
     parts.close()
