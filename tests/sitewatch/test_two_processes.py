@@ -41,7 +41,7 @@ def config_text(*, data_dir: Path, database_url: str, station_port: int) -> str:
     text = EXAMPLE.read_text()
     # Only the regulator station: alarm hosts would share one MQTT client id between the two.
     text = text[: text.index("[mqtt]")] + text[text.index("[rules_engine]"):]
-    text = text[: text.index('[[assets]]\nid = "ah-north-01"')] + text[text.index("# Rules. An asset's own"):]
+    text = text[: text.index('[[assets]]\nid = "ah-north-01"')] + text[text.index("# One ticket per fault"):]
     for old, new in [
         ('data_dir = "var"', f'data_dir = "{data_dir}"'),
         ('database_url = "sqlite:///{data_dir}/sitewatch.db"', f'database_url = "{database_url}"'),
