@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
 from collector.modbus.poller import ModbusPoller
-from collector.mqtt.consumer import AlarmHostConsumer
+from collector.errors import TimestampWindow
+from collector.mqtt.consumer import AlarmHostConsumer, host_zones, timestamp_policy
 from collector.mqtt.decode import host_channels
 from collector.onvif.client import OnvifClients
 from collector.onvif.events import EVENT_CHANNELS
@@ -42,6 +43,7 @@ from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, record_reported_facts, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
+from tickets.holds import Holds
 from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S, DailyReviews
 from sitewatch.bus import SampleBus, drain
 from sitewatch.store_writer import StoreWriter
@@ -180,13 +182,17 @@ def camera_jobs(
     config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock, facts: ReportedFacts
 ) -> list[PollJob]:
     jobs = []
+    # Camera event times outside this window are refused (or, for cameras with a known bad
+    # clock, replaced by the arrival time): the same window as the alarm hosts'.
+    window = TimestampWindow(max_age_s=config.collector.max_timestamp_age_s,
+                             max_lead_s=config.collector.max_timestamp_lead_s)
     for asset in config.assets:
         if asset.onvif is None:
             continue
         credentials = CachedCredential(vault, asset.onvif.credential, purpose=f"onvif {asset.id}",
                                        actor="collector", clock=clock)
         poller = OnvifPoller(asset_id=asset.id, endpoint=asset.onvif, credentials=credentials,
-                             clients=clients, clock=clock)
+                             clients=clients, clock=clock, window=window)
         jobs.append(
             PollJob(
                 device_id=asset.id,
@@ -248,7 +254,8 @@ class Pipeline:
                                           facts=facts)
         hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}
         self.alarm_hosts = (
-            AlarmHostConsumer(parts.config.mqtt, hosts=hosts, sink=self.bus, clock=parts.clock)
+            AlarmHostConsumer(parts.config.mqtt, hosts=hosts, sink=self.bus, clock=parts.clock,
+                              timestamps=timestamp_policy(parts.config), zones=host_zones(parts.config))
             if hosts and parts.config.mqtt is not None
             else None
         )
@@ -262,6 +269,10 @@ class Pipeline:
         # re-applied every tick. The writer is idempotent: applying one twice is harmless.
         self._unapplied: list[AlertTransition] = []
         self._ticks = 0
+        # Assets under a maintenance window or an inspection, read once per tick: the engine
+        # restarts what it learnt of their normal behaviour (night creep's low-flow baseline).
+        self._holds = Holds(parts.config)
+        self._at_work: frozenset[str] = frozenset()
         self._supervisor = Supervisor(parts.service, clock=parts.clock)
         parts.service.count_set_aside("samples", lambda: self.store_writer.samples_set_aside)
         parts.service.count_set_aside("transitions", lambda: len(self.writer.set_aside))
@@ -342,7 +353,7 @@ class Pipeline:
     def _judge(self, samples: list[Sample]) -> None:
         """The one call of the rules engine: what came in, judged now."""
         engine = self.parts.engine
-        self._unapplied += engine.evaluate(engine.batch(samples), now=self.parts.clock.now())
+        self._unapplied += engine.evaluate(engine.batch(samples), now=self.parts.clock.now(), at_work=self._at_work)
 
     async def _rules_tick(self) -> None:
         """Judge what came in, write what changed, let time act on alerts and tickets. Each
@@ -377,6 +388,8 @@ class Pipeline:
     def _housekeeping(self, ticks: int) -> None:
         """What the passage of time does to alerts and tickets, once per tick."""
         now = self.parts.clock.now()
+        with self.parts.sessions() as session:
+            self._at_work = self._holds.at_work(session, at=now)
         self._deadlines.escalate_unacknowledged(now=now)
         self.writer.release_held(now=now)
         self.writer.end_mutes(now=now)
