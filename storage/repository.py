@@ -183,7 +183,8 @@ def alerts_of_ticket(session: Session, ticket: TicketRow) -> list[AlertRow]:
     symptoms that joined it — oldest first. Alerts recorded before alerts were linked to
     tickets are found by the ticket's fingerprint, as far as they overlap it."""
     legacy = (AlertRow.ticket_id.is_(None) & (AlertRow.fingerprint == ticket.fingerprint)
-              & (AlertRow.suppressed_by.is_(None)) & (AlertRow.resolved_at.is_(None) | (AlertRow.resolved_at >= ticket.opened_at)))
+              & AlertRow.suppressed_by.is_(None)
+              & (AlertRow.resolved_at.is_(None) | (AlertRow.resolved_at >= ticket.opened_at)))
     return list(session.scalars(
         select(AlertRow).where((AlertRow.ticket_id == ticket.id) | legacy).order_by(AlertRow.started_at, AlertRow.id)
     ))
@@ -196,8 +197,8 @@ def symptoms_of(session: Session, tickets: list[TicketRow]) -> dict[int, list[Al
         return {}
     named = {t.id: t.fingerprint for t in tickets}
     found: dict[int, list[AlertRow]] = {}
-    rows = session.scalars(select(AlertRow).where(AlertRow.ticket_id.in_(named)).order_by(AlertRow.started_at, AlertRow.id))
-    for alert in rows:
+    rows = select(AlertRow).where(AlertRow.ticket_id.in_(named)).order_by(AlertRow.started_at, AlertRow.id)
+    for alert in session.scalars(rows):
         if alert.fingerprint != named[alert.ticket_id]:
             found.setdefault(alert.ticket_id, []).append(alert)
     return found

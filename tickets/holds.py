@@ -87,14 +87,7 @@ class Holds:
                 elif resolved_at is not None:
                     ctx.back_since[asset_id] = max(resolved_at, ctx.back_since.get(asset_id, resolved_at))
             ctx.offline.update(f.asset_id for f in fresh if f.rule_id in self._offline_rules)
-        ctx.inspections = [
-            tuple(row)
-            for row in session.execute(
-                select(InspectionRow.id, InspectionRow.site_id, InspectionRow.asset_id).where(
-                    InspectionRow.ended_at.is_(None), InspectionRow.started_at <= at
-                )
-            ).all()
-        ]
+        ctx.inspections = _inspections_in_progress(session, at)
         ctx.sites_down = self._sites_down(session, fresh)
         return ctx
 
@@ -131,12 +124,11 @@ class Holds:
         """The assets technicians may be operating at ``at``: under a maintenance window or
         an inspection in progress (of the asset, or of its whole site). The rules engine
         restarts what it learnt of such an asset's normal behaviour (night creep)."""
-        inspected = session.execute(
-            select(InspectionRow.site_id, InspectionRow.asset_id).where(
-                InspectionRow.ended_at.is_(None), InspectionRow.started_at <= at)
-        ).all()
-        sites = {site_id for site_id, asset_id in inspected if asset_id is None}
-        assets = {asset_id for _, asset_id in inspected if asset_id is not None}
+        inspected = _inspections_in_progress(session, at)
+        if not inspected and not self._config.maintenance_windows:
+            return frozenset()  # the usual tick: nobody at work anywhere
+        sites = {site_id for _, site_id, asset_id in inspected if asset_id is None}
+        assets = {asset_id for _, _, asset_id in inspected if asset_id is not None}
         found = set()
         for asset in self._config.assets:
             time_zone = self._config.site(asset.site).time_zone
@@ -188,3 +180,11 @@ class Holds:
             if len(assets) >= settings.site_down_min_assets and len(assets) >= settings.site_down_fraction * total:
                 down.add(site_id)
         return down
+
+
+def _inspections_in_progress(session: Session, at: datetime) -> list[tuple[int, str, str | None]]:
+    """(id, site, asset or None for the whole site) of the inspections under way at ``at``."""
+    return [tuple(row) for row in session.execute(
+        select(InspectionRow.id, InspectionRow.site_id, InspectionRow.asset_id).where(
+            InspectionRow.ended_at.is_(None), InspectionRow.started_at <= at)
+    ).all()]

@@ -248,7 +248,8 @@ def expected_tickets(
 
 
 def check_tickets(expected: Mapping[str, Tickets], tickets: Iterable[TicketRow],
-                  alerts: Iterable[AlertRow] = ()) -> Outcome:
+                  alerts: Iterable[AlertRow]) -> Outcome:
+    """The tickets per fault, and every paged alert of a fault on one of its tickets."""
     outcome = Outcome()
     rows: dict[str, list[TicketRow]] = {}
     for row in tickets:
