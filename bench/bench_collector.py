@@ -49,7 +49,9 @@ from config.load import config_from_dict
 from config.models import Config
 from domain.time import UTC
 from sitewatch.demo import example_config
-from sitewatch.runtime import Pipeline, SampleBus, build_components, drain, modbus_jobs, tune_garbage_collector
+from sitewatch.bus import SampleBus, drain
+from sitewatch.jobs import modbus_jobs
+from sitewatch.runtime import Pipeline, build_components, tune_garbage_collector
 from storage.duckdb_store import DuckDBStore
 
 PROFILE = "regulator-v1"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import gc
 import logging
@@ -22,14 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
-from collector.modbus.poller import ModbusPoller
-from collector.errors import TimestampWindow
 from collector.mqtt.consumer import AlarmHostConsumer, host_zones, timestamp_policy
 from collector.mqtt.decode import host_channels
 from collector.onvif.client import OnvifClients
-from collector.onvif.events import EVENT_CHANNELS
-from collector.onvif.poller import OnvifPoller, camera_channels
-from collector.results import PollResult
+from collector.onvif.poller import camera_channels
 from collector.scheduler import PollJob, Scheduler
 from config.models import Config
 from domain.alerts import AlertTransition
@@ -40,16 +35,16 @@ from rules.engine import AssetChannels, RulesEngine
 from rules.flapping import FlapGuard
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
-from storage.repository import load_rules_state, record_reported_facts, save_rules_state, sync_inventory
+from storage.repository import load_rules_state, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
 from tickets.holds import Holds
 from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S, DailyReviews
 from sitewatch.bus import SampleBus, drain
+from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import ServiceHealth, Supervisor
 from tickets.writer import TicketWriter
-from vault.cache import CachedCredential
 from vault.keys import load_key
 from vault.store import Vault
 
@@ -134,102 +129,6 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     needs_vault = any(a.onvif is not None for a in config.assets)
     vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
     return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth())
-
-
-def modbus_jobs(config: Config) -> list[PollJob]:
-    jobs = []
-    for asset in config.assets:
-        if asset.modbus is None:
-            continue
-        profile = config.profile(asset.modbus.profile)
-        poller = ModbusPoller(asset_id=asset.id, endpoint=asset.modbus, profile=profile)
-        reads = poller.reads_per_poll
-        jobs.append(
-            PollJob(
-                device_id=asset.id,
-                interval_s=asset.poll_interval_s,
-                # every read may take its full timeout, plus one connect
-                timeout_s=asset.modbus.timeout_s * (reads + 1),
-                poll=poller.poll,
-                channels=poller.channels,
-                close=poller.close,
-            )
-        )
-    return jobs
-
-
-class ReportedFacts:
-    """Writes what cameras report about themselves to the inventory, only when it changed."""
-
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
-        self._sessions = sessions
-        self._clock = clock
-        self._last: dict[str, dict] = {}
-
-    async def record(self, asset_id: str, facts: dict) -> None:
-        if self._last.get(asset_id) == facts:
-            return
-        await asyncio.to_thread(self._write, asset_id, facts)
-        self._last[asset_id] = facts
-
-    def _write(self, asset_id: str, facts: dict) -> None:
-        with self._sessions() as session:
-            record_reported_facts(session, asset_id, facts, actor="collector", now=self._clock.now())
-            session.commit()
-
-
-def camera_jobs(
-    config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock, facts: ReportedFacts
-) -> list[PollJob]:
-    jobs = []
-    # Camera event times outside this window are refused (or, for cameras with a known bad
-    # clock, replaced by the arrival time): the same window as the alarm hosts'.
-    window = TimestampWindow(max_age_s=config.collector.max_timestamp_age_s,
-                             max_lead_s=config.collector.max_timestamp_lead_s)
-    for asset in config.assets:
-        if asset.onvif is None:
-            continue
-        credentials = CachedCredential(vault, asset.onvif.credential, purpose=f"onvif {asset.id}",
-                                       actor="collector", clock=clock)
-        poller = OnvifPoller(asset_id=asset.id, endpoint=asset.onvif, credentials=credentials,
-                             clients=clients, clock=clock, window=window)
-        jobs.append(
-            PollJob(
-                device_id=asset.id,
-                interval_s=asset.poll_interval_s,
-                # clock, inventory (first poll), snapshot URI and fetch, events pull
-                timeout_s=asset.onvif.timeout_s * 6 + asset.onvif.events_pull_timeout_s,
-                poll=functools.partial(_poll_camera, poller, facts),
-                channels=poller.channels,
-                close=poller.close,
-            )
-        )
-        if asset.onvif.events and asset.onvif.events_interval_s is not None:
-            jobs.append(
-                PollJob(
-                    # A health record of its own: "cam-001/events" failing while "cam-001"
-                    # answers means the event service is the problem.
-                    device_id=f"{asset.id}/events",
-                    interval_s=asset.onvif.events_interval_s,
-                    timeout_s=asset.onvif.timeout_s + asset.onvif.events_pull_timeout_s,
-                    poll=poller.poll_events,
-                    channels=EVENT_CHANNELS,
-                    close=_nothing_to_close,  # the camera's main job closes the subscription
-                )
-            )
-    return jobs
-
-
-async def _nothing_to_close() -> None:
-    return None
-
-
-async def _poll_camera(poller: OnvifPoller, facts: ReportedFacts, ts: datetime) -> PollResult:
-    result = await poller.poll(ts)
-    info = poller.device_info
-    if info is not None:
-        await facts.record(poller.asset_id, dataclasses.asdict(info))
-    return result
 
 
 class Pipeline:
