@@ -224,11 +224,9 @@ class RulesEngine:
     # The Emitter protocol (rules.slots): what the kinds report.
 
     def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray,
-             began: np.ndarray | None = None) -> None:
+             began: np.ndarray) -> None:
         fired = (new == FIRING) & (old != FIRING)
         resolved = (old == FIRING) & (new != FIRING)
-        if began is None:  # the no-data kind fires after_s after the silence began
-            began = t - r.rule.after_s if isinstance(r.rule, NoDataRule) else t
         r.began[s[fired]] = began[fired]
         for i in np.flatnonzero(fired | resolved):
             state = AlertState.FIRING if fired[i] else AlertState.RESOLVED

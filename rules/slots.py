@@ -51,11 +51,10 @@ class SortedBatch:
 
 class Emitter(Protocol):
     """What a rule kind tells the engine: state changes and stage-ups (engine.py). ``began``:
-    when the condition of each alert that fires began (epoch s); None for kinds whose alerts
-    fire a fixed time after it began (no-data: ``after_s`` after the last good sample)."""
+    when the condition of each alert that fires began (epoch s; no-data: the last good sample)."""
 
     def emit(self, r: Slots, s: np.ndarray, old: np.ndarray, new: np.ndarray, t: np.ndarray, v: np.ndarray,
-             began: np.ndarray | None = None) -> None: ...
+             began: np.ndarray) -> None: ...
 
     def stage_up(self, r: Slots, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None: ...
 

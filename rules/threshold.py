@@ -108,7 +108,8 @@ class NoDataSlots(Slots):
         changed = new != old
         if changed.any():
             s = np.flatnonzero(changed)
-            em.emit(self, s, old[s], new[s], at[s], np.full(len(s), np.nan))
+            # The silence began at the last good sample.
+            em.emit(self, s, old[s], new[s], at[s], np.full(len(s), np.nan), self.last_good[s])
             self.since[s] = at[s]
             self.state = new
 
