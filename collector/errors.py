@@ -3,14 +3,13 @@
 Each protocol's ``client.py`` translates its library's exceptions into these at the boundary.
 An error says which device (``device_id``: the configured asset id, not a Modbus unit id),
 what went wrong (``message``) and where (``where``: endpoint and address range), so that
-``str(error)`` is a complete log line. ``TimestampWindow`` is here too: every protocol that
-carries a device's own time refuses it, with ``TimestampOutOfRange``, by the same rule.
+``str(error)`` is a complete log line. ``TimestampOutOfRange`` is what
+``collector.timestamps.TimestampWindow`` raises for a device time it refuses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 # Modbus exception codes (Modbus Application Protocol V1.1b3, section 7).
 MODBUS_EXCEPTION_MEANINGS: dict[int, str] = {
@@ -95,26 +94,11 @@ class TimestampOutOfRange(DecodeError):
         self.received_at = received_at
 
 
-@dataclass(frozen=True, slots=True)
-class TimestampWindow:
-    """How far a device's own timestamp may stray from its arrival time ([collector] settings)."""
+def __getattr__(name: str) -> object:
+    # TimestampWindow moved to collector.timestamps; sitewatch/runtime.py still imports it
+    # from here. Lazy, because collector.timestamps imports this module.
+    if name == "TimestampWindow":
+        from collector.timestamps import TimestampWindow
 
-    max_age_s: float = 604800.0  # 7 days: a host replaying a week-old buffer is still believed
-    max_lead_s: float = 300.0  # 5 min: clock jitter and NTP steps, not a clock set to the future
-
-    def check(self, ts: datetime, *, received_at: datetime, device_id: str, where: str = "") -> datetime:
-        """``ts`` (timezone-aware) in UTC; DecodeError if UTC cannot hold it, TimestampOutOfRange if outside."""
-        try:
-            utc = ts.astimezone(timezone.utc)
-        except OverflowError:
-            # e.g. 0001-01-01T00:00:00+05:00: valid ISO 8601, but before year 1 in UTC.
-            raise DecodeError(
-                device_id=device_id, message=f"timestamp {ts.isoformat()} cannot be represented in UTC", where=where
-            ) from None
-        if utc > received_at + timedelta(seconds=self.max_lead_s):
-            limit = f"at most {self.max_lead_s:g} s ahead: max_timestamp_lead_s"
-        elif utc < received_at - timedelta(seconds=self.max_age_s):
-            limit = f"at most {self.max_age_s:g} s old: max_timestamp_age_s"
-        else:
-            return utc
-        raise TimestampOutOfRange(device_id=device_id, ts=utc, received_at=received_at, limit=limit, where=where)
+        return TimestampWindow
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from collector.errors import DecodeError, TimestampOutOfRange, TimestampWindow
+from collector.errors import DecodeError, TimestampOutOfRange
 from collector.mqtt.client import MqttClient, MqttMessage
 from collector.mqtt.config import MqttSettings
 from collector.mqtt.decode import (
@@ -33,6 +33,7 @@ from collector.mqtt.decode import (
     to_samples,
 )
 from collector.scheduler import SampleSink
+from collector.timestamps import TimestampWindow
 from config.models import Config
 from domain.time import Clock, SystemClock
 

@@ -37,7 +37,8 @@ from pydantic import (
     model_validator,
 )
 
-from collector.errors import DecodeError, TimestampWindow
+from collector.errors import DecodeError
+from collector.timestamps import TimestampWindow
 from domain.samples import Sample
 
 EventType = Literal[

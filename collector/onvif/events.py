@@ -18,11 +18,11 @@ from collector.errors import (
     DeviceTimeout,
     DeviceUnreachable,
     TimestampOutOfRange,
-    TimestampWindow,
 )
 from collector.onvif.client import CameraClient, CameraFault
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.decode import CameraEvent, camera_events, usable_url
+from collector.timestamps import TimestampWindow
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
-from collector.errors import AuthFailed, CollectorError, DecodeError, TimestampWindow
+from collector.errors import AuthFailed, CollectorError, DecodeError
 from collector.onvif.client import CameraClient, CameraFault, Credentials, OnvifClients
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.decode import (
@@ -26,6 +26,7 @@ from collector.onvif.decode import (
 from collector.onvif.events import EVENT_CHANNELS, PullPointSession
 from collector.onvif.picture import PICTURE_CHANNELS, PictureChecker
 from collector.results import PollResult
+from collector.timestamps import TimestampWindow
 from domain.samples import Sample
 from domain.time import UTC, Clock, require_utc
 

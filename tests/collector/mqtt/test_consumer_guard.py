@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector.errors import TimestampWindow
 from collector.mqtt.consumer import COUNTER_KEYS, AlarmHostConsumer, host_zones, timestamp_policy
 from collector.mqtt.decode import TimestampPolicy
+from collector.timestamps import TimestampWindow
 from config.load import config_from_dict
 from domain.samples import Sample
 from sitewatch.demo import example_config

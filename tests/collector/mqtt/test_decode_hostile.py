@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from collector.errors import DecodeError, TimestampOutOfRange, TimestampWindow
+from collector.errors import DecodeError, TimestampOutOfRange
 from collector.mqtt.decode import AlarmEvent, HostStatus, Message, TimestampPolicy, decode_message
+from collector.timestamps import TimestampWindow
 
 from .hostile import Hostile, hostile_cases, time_cases
 

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from collector.errors import AuthFailed, CollectorError, DecodeError, TimestampOutOfRange, TimestampWindow
+from collector.errors import AuthFailed, CollectorError, DecodeError, TimestampOutOfRange
 from collector.onvif.client import CameraFault, OnvifClients
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.poller import OnvifPoller
 from collector.results import PollResult
+from collector.timestamps import TimestampWindow
 from domain.time import UTC
 
 from .hostile_camera import HostileCamera, Reply, camera_now, envelope, hostile_camera, notification, pulled, system_time, xs
