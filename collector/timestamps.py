@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from collector.errors import DecodeError, TimestampOutOfRange
+
+if TYPE_CHECKING:
+    from config.models import CollectorSettings  # which imports the protocols' configs, so not at run time
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +23,11 @@ class TimestampWindow:
 
     max_age_s: float = 604800.0  # 7 days: a host replaying a week-old buffer is still believed
     max_lead_s: float = 300.0  # 5 min: clock jitter and NTP steps, not a clock set to the future
+
+    @classmethod
+    def of(cls, collector: CollectorSettings) -> TimestampWindow:
+        """The window ``[collector]`` sets (``max_timestamp_age_s``, ``max_timestamp_lead_s``)."""
+        return cls(max_age_s=collector.max_timestamp_age_s, max_lead_s=collector.max_timestamp_lead_s)
 
     def check(self, ts: datetime, *, received_at: datetime, device_id: str, where: str = "") -> datetime:
         """``ts`` (timezone-aware) in UTC; DecodeError if UTC cannot hold it, TimestampOutOfRange if outside."""

@@ -60,9 +60,7 @@ COUNTER_KEYS = ("accepted", "malformed", "bad_timestamp", "unknown_host", "inter
 def timestamp_policy(config: Config) -> TimestampPolicy:
     """The window of ``[collector]`` and the hosts whose ``alarm_host.timestamps`` is "arrival"."""
     return TimestampPolicy(
-        window=TimestampWindow(
-            max_age_s=config.collector.max_timestamp_age_s, max_lead_s=config.collector.max_timestamp_lead_s
-        ),
+        window=TimestampWindow.of(config.collector),
         arrival_hosts=frozenset(
             a.alarm_host.host_id for a in config.assets if a.alarm_host is not None and a.alarm_host.timestamps == "arrival"
         ),
