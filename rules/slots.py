@@ -87,30 +87,28 @@ class Slots(ABC):
     # -- the shared state machine ---------------------------------------------------
 
     def decide(self, s: np.ndarray, tk: np.ndarray, cond: np.ndarray, clear: np.ndarray,
-               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(old, new) states of slots ``s`` at times ``tk``. ``start``: when the condition
-        began (default: now), for kinds whose condition is judged over a stretch."""
+               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(old, new, began) of slots ``s`` at times ``tk``; ``began``: when the condition
+        began (pending: since; else now, or ``start`` for kinds whose condition is judged
+        over a stretch)."""
         old = self.state[s]
-        since = self.began_at(s, old, tk, start)
+        began = np.where(old == NORMAL, tk if start is None else start, self.since[s])
         new = np.where(
             old == FIRING,
             np.where(clear, NORMAL, FIRING),
-            np.where(cond, np.where(tk - since >= self.for_s, FIRING, PENDING), NORMAL),
+            np.where(cond, np.where(tk - began >= self.for_s, FIRING, PENDING), NORMAL),
         ).astype(np.int8)
-        return old, new
+        return old, new, began
 
-    def began_at(self, s: np.ndarray, old: np.ndarray, tk: np.ndarray, start: np.ndarray | None) -> np.ndarray:
-        """When the condition judged at ``tk`` began: pending slots' since, else now (or ``start``)."""
-        return np.where(old == NORMAL, tk if start is None else start, self.since[s])
-
-    def commit(self, s: np.ndarray, old: np.ndarray, new: np.ndarray, tk: np.ndarray, vk: np.ndarray,
-               em: Emitter, *, start: np.ndarray | None = None, detail: np.ndarray | None = None) -> None:
+    def commit(self, s: np.ndarray, old: np.ndarray, new: np.ndarray, began: np.ndarray, tk: np.ndarray,
+               vk: np.ndarray, em: Emitter, *, start: np.ndarray | None = None,
+               detail: np.ndarray | None = None) -> None:
         changed = new != old
         if not changed.any():
             return
         if detail is not None:
             self.detail[s[changed]] = detail[changed]
-        em.emit(self, s, old, new, tk, vk, self.began_at(s, old, tk, start))
+        em.emit(self, s, old, new, tk, vk, began)
         pending = changed & (new == PENDING)
         since = tk if start is None else np.where(pending & (old == NORMAL), start, tk)
         self.since[s] = np.where(changed, since, self.since[s])
@@ -120,8 +118,8 @@ class Slots(ABC):
 
     def step(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, cond: np.ndarray, clear: np.ndarray,
              em: Emitter, *, start: np.ndarray | None = None, detail: np.ndarray | None = None) -> np.ndarray:
-        old, new = self.decide(s, tk, cond, clear, start)
-        self.commit(s, old, new, tk, vk, em, start=start, detail=detail)
+        old, new, began = self.decide(s, tk, cond, clear, start)
+        self.commit(s, old, new, began, tk, vk, em, start=start, detail=detail)
         return new
 
     def hold(self, now_s: float, em: Emitter) -> None:

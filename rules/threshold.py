@@ -28,14 +28,14 @@ class ThresholdSlots(SeriesSlots):
 
     def judge(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, em: Emitter) -> None:
         signed = self.sign * vk
-        old, new = self.decide(s, tk, signed > self.level[s], signed < self.clear[s])
+        old, new, began = self.decide(s, tk, signed > self.level[s], signed < self.clear[s])
         if self.critical is None:
-            self.commit(s, old, new, tk, vk, em)
+            self.commit(s, old, new, began, tk, vk, em)
             return
         beyond = (signed > self.critical[s]) & (new == FIRING) & (self.stage[s] == 0)
         # Fired straight beyond the critical level: one FIRING transition, already critical.
         self.stage[s[beyond & (old != FIRING)]] = 1
-        self.commit(s, old, new, tk, vk, em)
+        self.commit(s, old, new, began, tk, vk, em)
         up = beyond & (old == FIRING)
         if up.any():
             self.stage[s[up]] = 1
