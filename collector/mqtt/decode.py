@@ -85,8 +85,6 @@ MAX_NESTING = 4
 MAX_INTEGER_DIGITS = 20
 MAX_MESSAGE_CHARS = 300
 
-TimestampSource = Literal["device", "arrival"]
-
 
 @dataclass(frozen=True, slots=True)
 class TimestampPolicy:
