@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from lxml import etree
 import zeep.exceptions
 import zeep.helpers
 from zeep import AsyncClient, Settings
@@ -41,6 +40,7 @@ from zeep.wsse.username import UsernameToken
 
 from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
 from collector.onvif.config import OnvifEndpoint
+from collector.onvif.guards import MalformedReply, checked_reply, url_problem
 from domain.time import UTC
 
 Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
@@ -73,7 +73,6 @@ class _Signing:
     offset_s: float  # camera clock minus ours
 
 
-_STRICT_PARSER = etree.XMLParser(recover=False, resolve_entities=False, no_network=True, huge_tree=True)
 _SIGNING: contextvars.ContextVar[_Signing | None] = contextvars.ContextVar("onvif_signing", default=None)
 _HTTP_STATUS: contextvars.ContextVar[int] = contextvars.ContextVar("onvif_http_status", default=0)
 _REPLY_XML: contextvars.ContextVar[Any] = contextvars.ContextVar("onvif_reply_xml", default=None)
@@ -98,70 +97,22 @@ class _Signer:
         """Cameras do not sign replies."""
 
 
-class _MalformedReply(Exception):
-    """A reply we refuse before zeep reads it; translated into DecodeError (or AuthFailed) by CameraClient."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class _Transport(AsyncTransport):
     """Records each reply's HTTP status (zeep's Fault does not carry it) and refuses broken XML.
 
     zeep parses with lxml's recover mode when ``strict=False`` (which cameras' schema
     deviations need), and recover mode turns a truncated reply into a silently empty one.
-    A strict well-formedness parse here costs ≈0.05 ms for a typical reply. The same parse
-    refuses what zeep would fail on with exceptions of its own: a DTD, and an envelope
-    without a Body (see ``_refusal``).
+    ``checked_reply`` parses strictly first (≈0.05 ms for a typical reply) and refuses what
+    zeep would fail on with exceptions of its own: a DTD, an envelope without a Body.
     """
 
     async def post_xml(self, address: str, envelope: Any, headers: Any) -> Any:
         response = await super().post_xml(address, envelope, headers)
-        status = response.status_code
-        _HTTP_STATUS.set(status)
+        _HTTP_STATUS.set(response.status_code)
         _REPLY_XML.set(None)
         if response.content:
-            try:
-                document = etree.fromstring(response.content, parser=_STRICT_PARSER)
-            except etree.XMLSyntaxError as exc:
-                raise _MalformedReply(f"HTTP {status}, not well-formed XML: {exc}", status=status) from exc
-            refusal = _refusal(document)
-            if refusal:
-                raise _MalformedReply(f"HTTP {status}, refused: {refusal}", status=status)
-            _REPLY_XML.set(document)
+            _REPLY_XML.set(checked_reply(response.content, status=response.status_code))
         return response
-
-
-def _refusal(document: Any) -> str:
-    """Why zeep must not read this well-formed reply, or "".
-
-    A DTD: SOAP 1.2 (Part 1, section 5) forbids one, and it is how entity bombs and external
-    entities arrive; zeep refuses those with EntitiesForbidden / DTDForbidden of its own.
-    (The strict parse above expands nothing: resolve_entities=False, and libxml2 stops an
-    amplifying entity with a syntax error.) An Envelope whose Body is missing, doubled or
-    holds no element: zeep 4.3.3 indexes the Body's first child and fails with TypeError or
-    IndexError. A root that is not an Envelope is left to zeep, which names what it found.
-    """
-    info = document.getroottree().docinfo
-    if info.doctype:
-        dtd = info.internalDTD
-        entities = sorted({entity.name for entity in dtd.iterentities()}) if dtd is not None else []
-        declared = f" declaring entities {', '.join(entities)}"[:120] if entities else ""
-        return f"a DTD{declared} (SOAP forbids one)"
-    if _local_name(document.tag) != "Envelope":
-        return ""
-    bodies = [child for child in document if _local_name(child.tag) == "Body"]
-    if len(bodies) != 1:
-        return f"a SOAP Envelope with {len(bodies)} Body elements" if bodies else "a SOAP Envelope without a Body"
-    if not any(isinstance(child.tag, str) for child in bodies[0]):
-        return "a SOAP Body without an element"
-    return ""
-
-
-def _local_name(tag: object) -> str:
-    # Comments and processing instructions have a function, not a string, as their tag.
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 class OnvifClients:
@@ -355,7 +306,7 @@ class CameraClient:
                 if exc.status_code in (401, 403):
                     raise AuthFailed(device_id=self._asset_id, message=f"HTTP {exc.status_code}", where=where) from exc
                 raise DecodeError(device_id=self._asset_id, message=f"unusable reply: {exc}"[:300], where=where) from exc
-            except _MalformedReply as exc:
+            except MalformedReply as exc:
                 if exc.status in (401, 403):
                     # A refusal is a refusal whatever its body (an HTML page, plain text).
                     raise AuthFailed(device_id=self._asset_id, message=f"HTTP {exc.status}", where=where) from exc
@@ -367,8 +318,14 @@ class CameraClient:
         return zeep.helpers.serialize_object(reply, dict)
 
     async def _guard(self, url: str, send: Callable[[], Awaitable[Any]], *, where: str) -> Any:
-        """``send()`` a request to ``url`` within the endpoint's timeout, httpx errors translated."""
-        self._check_url(url, where=where)
+        """``send()`` a request to ``url`` within the endpoint's timeout, httpx errors translated.
+
+        ``url`` came from the camera (a snapshot URI, an XAddr): one httpx cannot send to is
+        a DecodeError, not whatever httpx or anyio would raise (see ``url_problem``).
+        """
+        problem = url_problem(url)
+        if problem is not None:
+            raise DecodeError(device_id=self._asset_id, message=f"unusable URL: {problem}"[:300], where=where)
         timeout_s = self._endpoint.timeout_s
         try:
             async with asyncio.timeout(timeout_s):
@@ -377,28 +334,6 @@ class CameraClient:
             raise DeviceTimeout(device_id=self._asset_id, message=f"no reply within {timeout_s} s", where=where) from exc
         except httpx.TransportError as exc:  # refused, reset, DNS, closed mid-reply
             raise DeviceUnreachable(device_id=self._asset_id, message=f"{type(exc).__name__}: {exc}", where=where) from exc
-
-    def _check_url(self, url: str, *, where: str) -> None:
-        """DecodeError unless httpx can send to ``url``: the camera gave it (a snapshot URI, an XAddr).
-
-        httpx refuses some URLs only when sending, and not as a TransportError: InvalidURL (an
-        IPv6 literal it cannot read, a control character), UnsupportedProtocol (ftp://, a
-        relative path), IDNAError for a malformed ``xn--`` label. A port past 65535 it lets
-        through to anyio, whose connect then fails with an ExceptionGroup around OverflowError.
-        """
-        try:
-            parsed = httpx.URL(url)
-            host = parsed.host  # decodes an xn-- label: IDNAError (a ValueError) if malformed
-        except (httpx.InvalidURL, ValueError) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-        else:
-            if parsed.scheme not in ("http", "https") or not host:
-                problem = "not an absolute http(s) URL"
-            elif parsed.port is not None and not 1 <= parsed.port <= 65535:
-                problem = f"port {parsed.port} is outside 1-65535"
-            else:
-                return
-        raise DecodeError(device_id=self._asset_id, message=f"unusable URL: {problem}"[:300], where=where)
 
     def _fault(self, fault: zeep.exceptions.Fault, *, where: str) -> CollectorError:
         subcodes = tuple(str(getattr(code, "localname", code)).rsplit(":", 1)[-1] for code in fault.subcodes or ())
