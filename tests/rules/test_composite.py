@@ -31,8 +31,11 @@ def poll(asset_id: str, seconds: float, **values: float) -> list[Sample]:
     return [Sample(asset_id, c, at(seconds), v, CHANNELS[c]) for c, v in values.items()]
 
 
-def judge(engine: RulesEngine, polls: list[list[Sample]]) -> list:
-    return [t for p in polls for t in engine.evaluate(engine.batch(p), now=p[0].ts)]
+def judge(engine: RulesEngine, polls: list[list[Sample]], *, work_at_s: float | None = None) -> list:
+    """Every transition, one poll per batch; technicians at work at "rs" during the poll at ``work_at_s``."""
+    work = None if work_at_s is None else at(work_at_s)
+    return [t for p in polls for t in engine.evaluate(engine.batch(p), now=p[0].ts,
+                                                      at_work={"rs"} if p[0].ts == work else ())]
 
 
 def simulate(rule, seconds: float, *, every_s: float = 1.0, faults=(), start: datetime = T0, per_batch: int = 2):
@@ -180,13 +183,11 @@ def test_work_at_the_station_drops_a_pending_creep_and_leaves_a_firing_one_to_cl
     rule = CREEP.model_copy(update={"for_s": 10, "settle_s": 20})
     engine = creep_engine(rule)
     polls = creep_polls({0: 2.40, 5: 2.52, 10: 2.55, 15: 2.56, 35: 2.56, 40: 2.57, 60: 2.58})
-    out = [t for p in polls for t in engine.evaluate(engine.batch(p), now=p[0].ts,
-                                                     at_work={"rs"} if p[0].ts == at(10) else ())]
+    out = judge(engine, polls, work_at_s=10)
     assert out == [], "pending since 5 s, dropped at 10 s; the baseline starts again at 35 s (2.56)"
 
     engine = creep_engine(rule.model_copy(update={"for_s": 0}))
     polls = creep_polls({0: 2.40, 5: 2.52, 10: 2.60, 30: 2.60, 35: 2.60})
-    out = [t for p in polls for t in engine.evaluate(engine.batch(p), now=p[0].ts,
-                                                     at_work={"rs"} if p[0].ts == at(10) else ())]
+    out = judge(engine, polls, work_at_s=10)
     assert [(t.state, t.at) for t in out] == [(AlertState.FIRING, at(5)), (AlertState.RESOLVED, at(35))], \
         "firing through the work and its settle; the new baseline (2.60 at 35 s) shows no rise"
