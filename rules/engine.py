@@ -309,8 +309,9 @@ class RulesEngine:
         Each entry is [state, since, last_good] (no-data rules' last good sample), followed
         by a dict of what the kind needs to resume (the value an alert reports, when its
         condition began, critical stage, flatline stretch, composite values, night-creep
-        minimum, last outlet sample and last restart, baseline statistics) when there is any. The rate window's few seconds of history are not kept: after a
-        restart a rate is judged again once ``window_s`` of samples have arrived.
+        minimum, last outlet sample and last restart, baseline statistics) when there is
+        any. The rate window's few seconds of history are not kept: after a restart a rate
+        is judged again once ``window_s`` of samples have arrived.
         """
         data = {}
         for r in self._rules:
