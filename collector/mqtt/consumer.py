@@ -106,7 +106,8 @@ class AlarmHostConsumer:
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._last_status: dict[str, HostStatus] = {}
         self._set_aside: deque[SetAside] = deque(maxlen=settings.bad_payloads_kept)
-        self._counts = dict.fromkeys(COUNTER_KEYS, 0)
+        # What no host's health counts; malformed, bad_timestamp and duplicates are summed from it.
+        self._counts = dict.fromkeys(("accepted", "unknown_host", "internal_error", "overflow"), 0)
         self._bugs_logged: set[str] = set()
         self._queue: asyncio.Queue[MqttMessage] = asyncio.Queue(maxsize=settings.max_queued_messages)
         self._overflowing = False  # in a burst of dropped messages, which is logged once
@@ -122,7 +123,13 @@ class AlarmHostConsumer:
 
         ``unknown_host`` also counts messages on topics outside the scheme; ``overflow``
         counts those dropped unread because the queue was full."""
-        return dict(self._counts)
+        hosts = self._health.values()
+        totals = self._counts | {
+            "malformed": sum(h.malformed for h in hosts),
+            "bad_timestamp": sum(h.bad_timestamps for h in hosts),
+            "duplicates": sum(h.duplicates_dropped for h in hosts),
+        }
+        return {key: totals[key] for key in COUNTER_KEYS}
 
     def health(self, host_id: str) -> HostHealth:
         return self._health[host_id]
@@ -191,7 +198,6 @@ class AlarmHostConsumer:
         if self._is_repeat(decoded):
             health = self._health[decoded.host_id]
             self._health[decoded.host_id] = dataclasses.replace(health, duplicates_dropped=health.duplicates_dropped + 1)
-            self._count("duplicates")
             return
         await self._sink.publish(to_samples(decoded))
         # Counted once published: a failure above is counted as what it is, not twice.
@@ -234,12 +240,10 @@ class AlarmHostConsumer:
             log.warning("alarm host message set aside: %s", error)
             return
         if isinstance(error, TimestampOutOfRange):
-            self._count("bad_timestamp")
             if health.bad_timestamps == 0:
                 log.warning("alarm host %s: clock out of range (further ones are counted): %s", health.host_id, error)
             changes = {"bad_timestamps": health.bad_timestamps + 1}
         else:
-            self._count("malformed")
             if health.malformed == 0:
                 log.warning("alarm host %s sent a malformed payload (further ones are counted): %s", health.host_id, error)
             changes = {"malformed": health.malformed + 1}
