@@ -40,6 +40,7 @@ from zeep.wsse.username import UsernameToken
 
 from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
 from collector.onvif.config import OnvifEndpoint
+from collector.onvif.decode import usable_url
 from collector.onvif.guards import MalformedReply, checked_reply, url_problem
 from domain.time import UTC
 
@@ -249,6 +250,9 @@ class CameraClient:
             address = reply["SubscriptionReference"]["Address"]["_value_1"]
         except (KeyError, TypeError) as exc:
             raise DecodeError(device_id=self._asset_id, message="subscription without address", where=events) from exc
+        if usable_url(address) is None:
+            message = f"subscription address {str(address)[:100]!r} is not an http(s) URL"
+            raise DecodeError(device_id=self._asset_id, message=message, where=events)
         lifetime = self._lifetime(reply)
         return Subscription(address=address, lifetime_s=lifetime if lifetime is not None else lifetime_s)
 

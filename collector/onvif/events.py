@@ -21,7 +21,7 @@ from collector.errors import (
 )
 from collector.onvif.client import CameraClient, CameraFault
 from collector.onvif.config import OnvifEndpoint
-from collector.onvif.decode import CameraEvent, camera_events, usable_url
+from collector.onvif.decode import CameraEvent, camera_events
 from collector.timestamps import TimestampWindow
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
@@ -117,12 +117,6 @@ class PullPointSession:
         subscription = await self._camera.create_pullpoint(
             events_address, lifetime_s=self._endpoint.workarounds.subscription_s
         )
-        if usable_url(subscription.address) is None:
-            raise DecodeError(
-                device_id=self._asset_id,
-                message=f"subscription address {str(subscription.address)[:100]!r} is not an http(s) URL",
-                where=events_address,
-            )
         self._address = subscription.address
         self.created += 1
         self._started(subscription.lifetime_s)
