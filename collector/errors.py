@@ -93,12 +93,3 @@ class TimestampOutOfRange(DecodeError):
         self.ts = ts
         self.received_at = received_at
 
-
-def __getattr__(name: str) -> object:
-    # TimestampWindow moved to collector.timestamps; sitewatch/runtime.py still imports it
-    # from here. Lazy, because collector.timestamps imports this module.
-    if name == "TimestampWindow":
-        from collector.timestamps import TimestampWindow
-
-        return TimestampWindow
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

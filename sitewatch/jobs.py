@@ -10,13 +10,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.errors import TimestampWindow
 from collector.modbus.poller import ModbusPoller
 from collector.onvif.client import OnvifClients
 from collector.onvif.events import EVENT_CHANNELS
 from collector.onvif.poller import OnvifPoller
 from collector.results import PollResult
 from collector.scheduler import PollJob
+from collector.timestamps import TimestampWindow
 from config.models import Config
 from domain.time import Clock
 from storage.repository import record_reported_facts
@@ -72,8 +72,7 @@ def camera_jobs(
     jobs = []
     # Camera event times outside this window are refused (or, for cameras with a known bad
     # clock, replaced by the arrival time): the same window as the alarm hosts'.
-    window = TimestampWindow(max_age_s=config.collector.max_timestamp_age_s,
-                             max_lead_s=config.collector.max_timestamp_lead_s)
+    window = TimestampWindow.of(config.collector)
     for asset in config.assets:
         if asset.onvif is None:
             continue
