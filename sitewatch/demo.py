@@ -210,7 +210,7 @@ def demo_clock(site_time: dt.time | None) -> Clock:
     if site_time is None:
         return SystemClock()
     zone = ZoneInfo(SITES[0][4])
-    return ShiftedClock(dt.datetime.combine(dt.datetime.now(zone).date(), site_time, zone))
+    return ShiftedClock(dt.datetime.combine(SystemClock().now().astimezone(zone).date(), site_time, zone))
 
 
 def _key_file(data_dir: Path) -> Path:

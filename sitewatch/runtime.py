@@ -147,7 +147,7 @@ class Pipeline:
             self._jobs = modbus_jobs(parts.config)
             if parts.vault is not None:  # built exactly when some asset is a camera
                 # One set of parsed WSDLs and HTTP pools for every camera of the process.
-                self._onvif = OnvifClients()
+                self._onvif = OnvifClients(clock=parts.clock)
                 facts = ReportedFacts(parts.sessions, parts.clock)
                 self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock,
                                           facts=facts)

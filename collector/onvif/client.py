@@ -42,7 +42,7 @@ from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTime
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.decode import usable_url
 from collector.onvif.guards import MalformedReply, checked_reply, url_problem
-from domain.time import UTC
+from domain.time import Clock, SystemClock
 
 Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
 
@@ -83,6 +83,9 @@ _WSNT = "{http://docs.oasis-open.org/wsn/b-2}"
 class _Signer:
     """zeep's ``wsse`` hook: a WS-UsernameToken (PasswordDigest) for the calling task's camera."""
 
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
     def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
         signing = _SIGNING.get()
         if signing is None:
@@ -90,7 +93,7 @@ class _Signer:
         # Created on the camera's clock: a camera drifted past its tolerance (ipycam: 300 s)
         # rejects a token stamped with ours. Must be UTC: zeep replaces the zone, it does not
         # convert.
-        created = datetime.now(UTC) + timedelta(seconds=signing.offset_s)
+        created = self._clock.now() + timedelta(seconds=signing.offset_s)
         token = UsernameToken(signing.username, signing.password, use_digest=True, created=created)
         return token.apply(envelope, headers)
 
@@ -123,15 +126,17 @@ class OnvifClients:
     ``wsdl_parses`` counts the parses, for tests and the benchmark.
     """
 
-    def __init__(self, *, wsdl_dir: Path | None = None) -> None:
+    def __init__(self, *, wsdl_dir: Path | None = None, clock: Clock | None = None) -> None:
         self._wsdl_dir = wsdl_dir
+        # Our side of every clock comparison and token date: the process's injected clock.
+        self.clock = clock or SystemClock()
         # trust_env=False: cameras are on the site LAN; an office http_proxy must not catch
         # their traffic (onvif-zeep deletes the proxy variables process-wide instead).
         self._http = httpx.AsyncClient(trust_env=False, timeout=None)
         self._wsdl_http = httpx.Client(trust_env=False)  # zeep wants one; our WSDLs are local files
         self._transport = _Transport(client=self._http, wsdl_client=self._wsdl_http)
         self._settings = Settings(strict=False, xml_huge_tree=True)  # cameras stray from the schema
-        self._signer = _Signer()
+        self._signer = _Signer(self.clock)
         self._clients: dict[str, AsyncClient] = {}
         self.wsdl_parses = 0
 
@@ -195,16 +200,17 @@ class CameraClient:
     async def system_time(self) -> tuple[Mapping[str, Any], datetime, datetime]:
         """GetSystemDateAndTime → (reply, sent, received), unauthenticated unless the camera demands it."""
         auth_first = self._endpoint.workarounds.auth_for_time
-        sent = datetime.now(UTC)
+        now = self._clients.clock.now
+        sent = now()
         try:
             reply = await self._call(_DEVICE, self._endpoint.device_url, "GetSystemDateAndTime", signed=auth_first)
         except AuthFailed:
             if auth_first:
                 raise
             # Not the spec, but ipycam 1.3 and some NVRs answer "not authorized" here.
-            sent = datetime.now(UTC)
+            sent = now()
             reply = await self._call(_DEVICE, self._endpoint.device_url, "GetSystemDateAndTime", signed=True)
-        return reply, sent, datetime.now(UTC)
+        return reply, sent, now()
 
     async def device_information(self) -> Mapping[str, Any]:
         return await self._call(_DEVICE, self._endpoint.device_url, "GetDeviceInformation")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from domain.health import HealthState
-from domain.time import UTC
+from domain.time import UTC, ShiftedClock
 from simulators.camera.fleet import build
 from simulators.camera.spec import FleetConfig, make_camera_specs
 from sitewatch.demo import example_config
@@ -80,3 +80,28 @@ async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(ca
         assert events.polls_ok > service.parts.health.get("cam-001").polls_ok, "events pulled on their own, faster"
         uses = service.parts.vault.describe("cam-001").uses
         assert 1 <= uses <= 2, f"credentials fetched once per change, not per SOAP call ({uses} uses)"
+
+
+async def test_on_a_shifted_clock_a_camera_in_step_with_it_has_no_clock_offset(tmp_path, monkeypatch):
+    """The demo at --site-time 03:00: cameras and service share one clock three hours off
+    the wall clock. The collector's side of the comparison (and of the WS-Security token
+    date) must be that clock, not the wall clock, or every camera reads hours adrift."""
+    clock = ShiftedClock(datetime.now(UTC) - timedelta(hours=3))
+    fleet = build(FleetConfig(cameras=make_camera_specs(1, seed=3)), clock=clock)
+    await fleet.start()
+    try:
+        monkeypatch.setenv("SITEWATCH_VAULT_KEY", generate_key())
+        raw = camera_config(fleet, tmp_path)
+        engine = make_engine(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+        create_schema(engine)
+        spec = fleet.cameras[0]
+        Vault(session_factory(engine), load_key()).put(spec.camera_id, username=spec.username,
+                                                       password=spec.password, actor="lead", now=clock.now())
+        engine.dispose()
+        async with Service(raw, clock=clock) as service:
+            await service.parts.health.wait_for(spec.camera_id, lambda h: h.polls_ok >= 2, timeout_s=10)
+            latest = service.parts.store.latest(asset_ids=[spec.camera_id])
+            [offset] = [s for s in latest if s.channel == "clock_offset_s"] or [None]
+    finally:
+        await fleet.stop()
+    assert offset is not None and abs(offset.value) < 2.0, f"camera clock offset {offset}"
