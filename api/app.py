@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import swagger_ui_bundle
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.routes import inspections, inventory, pages, reports, review, tickets
+from api.deps import LoginRequired, require_principal
+from api.pages import control_room, login
+from api.pages import inspections as inspection_pages
+from api.pages import review as review_pages
+from api.routes import inspections, inventory, reports, review, tickets
 from api.schemas import LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from sitewatch.runtime import Components
@@ -30,17 +35,20 @@ def create_app(components: Components) -> FastAPI:
         redoc_url=None,
     )
     app.mount("/static/docs", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.components = components
     app.state.templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
     _workflow_errors(app)
-    app.include_router(inventory.router)
-    app.include_router(tickets.router)
-    app.include_router(inspections.router)
-    app.include_router(pages.router)
-    app.include_router(review.router)
-    app.include_router(reports.router)
+    _login_required(app)
+    app.include_router(login.router)  # the only pages open to nobody-yet
+    # Everything else needs someone logged in (a session or a bearer token); what they may
+    # change is checked per route (auth/roles.py), what they may see by their customer scope.
+    someone = [Depends(require_principal)]
+    for router in (inventory.router, tickets.router, inspections.router, review.router, reports.router,
+                   control_room.router, review_pages.router, inspection_pages.router):
+        app.include_router(router, dependencies=someone)
 
-    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse, dependencies=someone)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url,
@@ -64,6 +72,20 @@ def create_app(components: Components) -> FastAPI:
         )
 
     return app
+
+
+def _login_required(app: FastAPI) -> None:
+    """Nobody logged in: a page sends the browser to the login form, the API answers 401."""
+
+    async def handler(request: Request, _exc: LoginRequired):  # noqa: ANN202
+        path = request.url.path
+        if path.startswith("/api/") or request.method != "GET" or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": "log in, or send a bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        target = path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    app.add_exception_handler(LoginRequired, handler)
 
 
 def _workflow_errors(app: FastAPI) -> None:

@@ -1,4 +1,10 @@
-"""Dependencies: the running components, a database session, and who is writing."""
+"""Dependencies: the running components, a database session, and who is asking.
+
+Who: a bearer token from the config (integrations) or a browser session cookie (people).
+Nobody anonymous reads or writes anything but the login page, /healthz and static files.
+A browser's unsafe request must echo its session's CSRF token (``X-CSRF-Token`` header
+or a ``csrf_token`` form field); the cookie is also SameSite=Lax.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,13 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from auth.roles import Permission, Principal, Role
+from auth.users import principal_of_session
 from sitewatch.runtime import Components
+
+SESSION_COOKIE = "sitewatch_session"
+LOCALE_COOKIE = "sitewatch_lang"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_components(request: Request) -> Components:
@@ -31,20 +43,72 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_writer(
-    parts: ComponentsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """No anonymous writes: a bearer token whose SHA-256 is in the config; returns its name."""
+class LoginRequired(Exception):
+    """Nobody is logged in: pages redirect to /login, the API answers 401 (api/app.py)."""
+
+
+def identify(request: Request, parts: Components,
+             credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
+    """The principal of a request, or None; cached on the request."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    principal = None
     if credentials is not None:
         digest = hashlib.sha256(credentials.credentials.encode()).hexdigest()
         for token in parts.config.api.tokens:
             if hmac.compare_digest(digest, token.sha256):
-                return token.name
-    raise HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        detail="a valid bearer token is required to change anything",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+                principal = Principal(name=token.name, role=Role(token.role),
+                                      customers=frozenset(token.customers) if token.customers else None,
+                                      display_name=token.name)
+                break
+        else:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="unknown bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        with parts.sessions() as session:
+            principal = principal_of_session(session, cookie, at=parts.clock.now())
+    request.state.principal = principal
+    return principal
 
 
-WriterDep = Annotated[str, Depends(require_writer)]
+def optional_principal(
+    request: Request, parts: ComponentsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    return identify(request, parts, credentials)
+
+
+async def require_principal(
+    request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+) -> Principal:
+    """Someone logged in; for a browser's unsafe request, with the session's CSRF token."""
+    if principal is None:
+        raise LoginRequired()
+    if principal.csrf_token is not None and request.method not in _SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token")
+        if sent is None and request.headers.get("content-type", "").startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")):
+            sent = (await request.form()).get("csrf_token")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent, principal.csrf_token):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token; reload the page")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+
+
+def allowed(permission: Permission):  # noqa: ANN201 (a FastAPI dependency)
+    """A dependency: the principal, if its role may ``permission``; 403 otherwise."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.can(permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                detail=f"role {principal.role.value!r} may not {permission.value}")
+        return principal
+
+    return check
+
+
+def may(permission: Permission) -> type[Principal]:
+    """``actor: may(Permission.TICKETS_WORK)`` in a route's signature."""
+    return Annotated[Principal, Depends(allowed(permission))]  # type: ignore[return-value]

@@ -240,16 +240,22 @@ class StorageSettings(Frozen):
 
 
 class ApiToken(Frozen):
-    """A writer's bearer token, kept as its SHA-256 so the file holds no secret."""
+    """An integration's bearer token, kept as its SHA-256 so the file holds no secret; it acts
+    with ``role`` (auth/roles.py) on ``customers`` (empty: every customer)."""
 
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    role: Literal["viewer", "dispatcher", "technician", "manager", "admin"] = "admin"
+    customers: tuple[str, ...] = ()
 
 
 class ApiSettings(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     tokens: tuple[ApiToken, ...] = ()
+    # Session cookies only over HTTPS. Browsers treat http://127.0.0.1 and localhost as
+    # secure, so this holds for the demo too; false only behind a plain-HTTP proxy.
+    secure_cookies: bool = True
 
 
 class VaultSettings(Frozen):

@@ -348,3 +348,47 @@ class ComplaintRow(Base):
     description: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+# --- people: users, their browser sessions, login attempts --------------------------------
+
+
+class UserRow(Base):
+    """A person who logs in. ``customers`` empty = every customer; otherwise the only
+    customers whose sites, assets, tickets, reports and complaints the user sees."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))  # Argon2id, with its own salt and parameters
+    role: Mapped[str] = mapped_column(String(16))  # viewer | dispatcher | technician | manager | admin
+    customers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    locale: Mapped[str | None] = mapped_column(String(16))  # None: the browser's language
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebSessionRow(Base):
+    """A logged-in browser. The cookie holds a random token; only its SHA-256 is kept, so a
+    copy of the database logs nobody in. Kept in the database, not in one process's memory,
+    so any API process can serve any browser and a restart logs nobody out."""
+
+    __tablename__ = "web_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class LoginAttemptRow(Base):
+    """Every password login, for the rate limit (by username and by address) and the audit."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    remote: Mapped[str] = mapped_column(String(64), index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Query
 
-from api.deps import ComponentsDep, SessionDep, WriterDep
+from auth.roles import Permission
+from api.deps import ComponentsDep, SessionDep, may
 from api.schemas import (
     ContractPublic,
     DuePublic,
@@ -32,12 +32,10 @@ from api.schemas import (
     ResultsIn,
 )
 from config.models import Config
-from domain.time import to_local
 from inspections.contracts import contract_view
 from inspections.due import DueItem, due_list, mark_rain
 from inspections.evidence import list_flags, review_flag
-from inspections.plans import PLAN_KINDS, PLANS, Plan, local_date
-from inspections.plans import plan as plan_of
+from inspections.plans import PLANS, Plan, local_date
 from inspections.records import (
     ResultEntry,
     pressure_tests_of,
@@ -76,8 +74,8 @@ def flags(session: SessionDep, site_id: str | None = None, unreviewed: bool = Fa
 
 
 @router.post("/api/inspections/flags/{flag_id}/review", response_model=FlagPublic)
-def review(flag_id: int, body: FlagReviewIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
-    row = review_flag(session, flag_id, actor=actor, at=parts.clock.now(), note=body.note)
+def review(flag_id: int, body: FlagReviewIn, actor: may(Permission.INSPECTIONS_REVIEW), parts: ComponentsDep, session: SessionDep):
+    row = review_flag(session, flag_id, actor=actor.name, at=parts.clock.now(), note=body.note)
     session.commit()
     return row
 
@@ -88,11 +86,11 @@ def inspections(session: SessionDep, in_progress: bool = False, site_id: str | N
 
 
 @router.post("/api/inspections", response_model=InspectionPublic, status_code=201)
-def start(body: InspectionIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def start(body: InspectionIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
     """Start on arrival. A regulator round needs at least two people, one in charge (409 otherwise)."""
     row = start_inspection(
         session, parts.config, site_id=body.site_id, asset_id=body.asset_id, kind=body.kind,
-        in_charge=body.in_charge, people=body.people, actor=actor, at=parts.clock.now(), note=body.note,
+        in_charge=body.in_charge, people=body.people, actor=actor.name, at=parts.clock.now(), note=body.note,
     )
     session.commit()
     return row
@@ -104,50 +102,50 @@ def inspection(inspection_id: int, session: SessionDep):
 
 
 @router.post("/api/inspections/{inspection_id}/results", response_model=list[ResultPublic])
-def results(inspection_id: int, body: ResultsIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def results(inspection_id: int, body: ResultsIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
     entries = [ResultEntry(r.item, r.outcome, r.note, r.target_id) for r in body.results]
-    rows = record_results(session, parts.config, inspection_id, entries, actor=actor, at=parts.clock.now())
+    rows = record_results(session, parts.config, inspection_id, entries, actor=actor.name, at=parts.clock.now())
     session.commit()
     return rows
 
 
 @router.post("/api/inspections/{inspection_id}/readings", response_model=ReadingPublic, status_code=201)
-def reading(inspection_id: int, body: ReadingIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def reading(inspection_id: int, body: ReadingIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
     """A field reading, compared with SCADA at the same moment; beyond tolerance it opens
     (or joins) the channel's calibration ticket, whose id it returns."""
     now = parts.clock.now()
     row = record_reading(session, parts.config, parts.store, inspection_id, asset_id=body.asset_id,
                          channel=body.channel, value=body.value, unit=body.unit, taken_at=body.taken_at or now,
-                         actor=actor, at=now)
+                         actor=actor.name, at=now)
     session.commit()
     return row
 
 
 @router.post("/api/inspections/{inspection_id}/pressure-tests", response_model=PressureTestPublic, status_code=201)
-def pressure_test(inspection_id: int, body: PressureTestIn, actor: WriterDep, parts: ComponentsDep,
+def pressure_test(inspection_id: int, body: PressureTestIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
                   session: SessionDep):
     row = record_pressure_test(session, parts.config, inspection_id, asset_id=body.asset_id, path=body.path,
                                operating_kpa=body.operating_kpa, lock_up_kpa=body.lock_up_kpa,
-                               relief_kpa=body.relief_kpa, slam_shut_kpa=body.slam_shut_kpa, actor=actor,
+                               relief_kpa=body.relief_kpa, slam_shut_kpa=body.slam_shut_kpa, actor=actor.name,
                                at=parts.clock.now())
     session.commit()
     return row
 
 
 @router.post("/api/inspections/{inspection_id}/finish", response_model=InspectionPublic)
-def finish(inspection_id: int, body: FinishIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def finish(inspection_id: int, body: FinishIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
     """Finish; the door sensors of the stations it covered are checked (see /inspections/flags)."""
-    row = finish_inspection(session, inspection_id, actor=actor, at=parts.clock.now(), note=body.note,
+    row = finish_inspection(session, inspection_id, actor=actor.name, at=parts.clock.now(), note=body.note,
                             config=parts.config, store=parts.store)
     session.commit()
     return row
 
 
 @router.post("/api/sites/{site_id}/rain", status_code=201, response_model=list[DuePublic])
-def rain(site_id: str, body: RainIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def rain(site_id: str, body: RainIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
     """It rained: the site's low-lying valve wells are due. Returns them."""
     now = parts.clock.now()
-    mark_rain(session, parts.config, site_id=site_id, at=body.at or now, actor=actor, note=body.note)
+    mark_rain(session, parts.config, site_id=site_id, at=body.at or now, actor=actor.name, note=body.note)
     session.commit()
     items = due_list(session, parts.config, now=now, site_id=site_id)
     return [_due_public(i) for i in items if i.due.kind == "valve_well_after_rain"]
@@ -156,30 +154,6 @@ def rain(site_id: str, body: RainIn, actor: WriterDep, parts: ComponentsDep, ses
 @router.get("/api/contracts", response_model=list[ContractPublic])
 def contracts(parts: ComponentsDep, site_id: str | None = None):
     return _contracts(parts.config, parts.clock.now(), site_id)
-
-
-@router.get("/inspections", response_class=HTMLResponse, include_in_schema=False)
-def page(request: Request, parts: ComponentsDep, session: SessionDep, site_id: str | None = None,
-         technician: str | None = None, within_days: HorizonDays = 7):
-    now = parts.clock.now()
-    config = parts.config
-    zones = {s.id: s.time_zone for s in config.sites}
-    running = list_inspections(session, in_progress=True, site_id=site_id)
-    context = {
-        "now": now,
-        "site_id": site_id or "",
-        "technician": technician or "",
-        "within_days": within_days,
-        "sites": config.sites,
-        "due": [_due_public(i) for i in due_list(session, config, now=now, site_id=site_id, technician=technician,
-                                                  horizon_days=within_days)],
-        "running": [{"i": i, "started": to_local(i.started_at, zones.get(i.site_id, "UTC")),
-                     "plan": plan_of(i.kind) if i.kind in PLAN_KINDS else None}
-                    for i in running],
-        "flags": list_flags(session, site_id=site_id, unreviewed=True),
-        "contracts": _contracts(config, now, site_id),
-    }
-    return request.app.state.templates.TemplateResponse(request, "inspections.html", context)
 
 
 def _detail(session, inspection_id: int) -> InspectionDetail:  # noqa: ANN001

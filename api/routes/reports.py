@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import ComponentsDep, SessionDep, WriterDep
+from auth.roles import Permission
+from api.deps import ComponentsDep, SessionDep, may
 from api.schemas import ComplaintIn, ComplaintPublic
 from reports.complaint_rate import complaint_rate_report
 from reports.complaints import ComplaintClass, ComplaintRefused, list_complaints, record_complaint
@@ -137,14 +138,14 @@ def complaint_rate(month: str, parts: ComponentsDep, session: SessionDep, custom
 
 
 @router.post("/api/complaints", response_model=ComplaintPublic, status_code=201)
-def record(body: ComplaintIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def record(body: ComplaintIn, actor: may(Permission.COMPLAINTS_RECORD), parts: ComponentsDep, session: SessionDep):
     """Register a complaint (audited); it cannot be changed afterwards."""
     now = parts.clock.now()
     try:
         row = record_complaint(session, parts.config, customer_id=body.customer_id, site_id=body.site_id,
                                ticket_id=body.ticket_id, received_at=body.received_at or now,
                                complaint_class=ComplaintClass(body.complaint_class), description=body.description,
-                               actor=actor, at=now)
+                               actor=actor.name, at=now)
     except ComplaintRefused as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     session.commit()

@@ -7,19 +7,18 @@ time and hash. There is no route that edits or deletes a log.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import ComponentsDep, SessionDep, WriterDep
-from domain.time import to_local
-from review.export import Signature, environment, to_csv, to_html, to_pdf
+from auth.roles import Permission
+from api.deps import ComponentsDep, SessionDep, may
+from review.export import Signature, to_csv, to_html, to_pdf
 from review.models import SiteReview
-from review.schedule import latest_due_day
 from review.service import DailyReviews
 from review.sign import (
     ReviewChanged,
@@ -119,12 +118,12 @@ def review(site_id: str, day: date, session: SessionDep):
 
 
 @router.post("/api/reviews/{site_id}/{day}/generate", response_model=ReviewPublic)
-def generate(site_id: str, day: date, actor: WriterDep, parts: ComponentsDep):
+def generate(site_id: str, day: date, actor: may(Permission.REVIEW_GENERATE), parts: ComponentsDep):
     """Make the day's log from the stored data, or make it again while unsigned (409 once
     signed). Each abnormal station gets one field-check ticket."""
     _site_with_log(parts, site_id)
     try:
-        stored = _reviews(parts).generate(site_id, day, actor=actor)
+        stored = _reviews(parts).generate(site_id, day, actor=actor.name)
     except ReviewSigned as exc:
         raise HTTPException(409, detail=str(exc)) from exc
     except IntegrityError as exc:  # the runtime made the same day's log at the same moment
@@ -136,11 +135,11 @@ def generate(site_id: str, day: date, actor: WriterDep, parts: ComponentsDep):
 
 
 @router.post("/api/reviews/{site_id}/{day}/sign", response_model=ReviewPublic)
-def sign(site_id: str, day: date, body: SignIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def sign(site_id: str, day: date, body: SignIn, actor: may(Permission.REVIEW_SIGN), parts: ComponentsDep, session: SessionDep):
     """The manager signs the version they read (its content_sha256); afterwards it is immutable."""
     try:
         row = sign_review(session, site_id, day, signer=body.signer, content_sha256=body.content_sha256,
-                          actor=actor, at=parts.clock.now())
+                          actor=actor.name, at=parts.clock.now())
         session.commit()
     except ReviewNotFound as exc:
         raise HTTPException(404, detail=str(exc)) from exc
@@ -179,38 +178,3 @@ def export_pdf(site_id: str, day: date, parts: ComponentsDep, session: SessionDe
     row = _row(session, site_id, day)
     pdf = to_pdf(load_content(row), _signature(row), font_file=parts.config.review.pdf_font_file)
     return Response(pdf, media_type="application/pdf", headers=_filename(row, "pdf"))
-
-
-# --- pages ------------------------------------------------------------------------------
-
-
-@router.get("/review", response_class=HTMLResponse, include_in_schema=False)
-def today_page(request: Request, parts: ComponentsDep, session: SessionDep):
-    """Today's log of every site (generated or not yet, signed or not) and the past days."""
-    now = parts.clock.now()
-    at = parts.config.review.at
-    sites = []
-    for site in _reviews(parts).sites():
-        day = latest_due_day(now, at=at, time_zone=site.time_zone)
-        row = get_review(session, site.id, day)
-        sites.append({"site": site, "day": day, "row": row, "local_now": to_local(now, site.time_zone),
-                      "signed_at": to_local(row.signed_at, site.time_zone) if row and row.signed_at else None})
-    past = list_reviews(session, limit=200)
-    zones = {s.id: s.time_zone for s in parts.config.sites}
-    html = environment().get_template("today.html").render(
-        sites=sites, past=past, zones=zones, to_local=to_local, at=at, now=now)
-    return HTMLResponse(html)
-
-
-@router.get("/review/{site_id}/{day}", response_class=HTMLResponse, include_in_schema=False)
-def day_page(site_id: str, day: date, session: SessionDep):
-    row = _row(session, site_id, day)
-    one = timedelta(days=1)
-    page = {
-        "api": f"/api/reviews/{site_id}/{day.isoformat()}",
-        "base": f"/api/reviews/{site_id}/{day.isoformat()}/log",
-        "previous": f"/review/{site_id}/{(day - one).isoformat()}" if get_review(session, site_id, day - one) else None,
-        "next": f"/review/{site_id}/{(day + one).isoformat()}" if get_review(session, site_id, day + one) else None,
-    }
-    return HTMLResponse(to_html(load_content(row), _signature(row), page=page))
-

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.deps import ComponentsDep, SessionDep, WriterDep
+from auth.roles import Permission
+from api.deps import ComponentsDep, PrincipalDep, SessionDep, may
 from api.schemas import (
     AcknowledgeIn,
     AlertPublic,
@@ -18,10 +19,13 @@ from api.schemas import (
     TicketPublic,
     TicketTransitionIn,
 )
+from domain.tickets import TicketState
 from storage import repository
 from tickets.workflow import Rating, Report, acknowledge_alert, commit_resolution, mute_alert, transition_ticket
 
 router = APIRouter(prefix="/api", tags=["alerts and tickets"])
+DESK_MOVES = {TicketState.DISPATCHED: Permission.TICKETS_DISPATCH, TicketState.FOLLOWED_UP: Permission.TICKETS_DISPATCH,
+              TicketState.CLOSED: Permission.TICKETS_DISPATCH}
 # Workflow refusals (unknown ticket or alert: 404, a move the lifecycle forbids: 409) are
 # turned into responses once, by the handlers in api/app.py.
 
@@ -37,17 +41,17 @@ def alerts(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
-def acknowledge(alert_id: int, body: AcknowledgeIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def acknowledge(alert_id: int, body: AcknowledgeIn, actor: may(Permission.ALERTS_ACKNOWLEDGE), parts: ComponentsDep, session: SessionDep):
     """The control room has seen the alert: silences its sound and stops its escalation."""
-    row = acknowledge_alert(session, alert_id, actor=actor, at=parts.clock.now(), comment=body.comment)
+    row = acknowledge_alert(session, alert_id, actor=actor.name, at=parts.clock.now(), comment=body.comment)
     session.commit()
     return row
 
 
 @router.post("/alerts/{alert_id}/mute", response_model=AlertPublic)
-def mute(alert_id: int, body: MuteIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def mute(alert_id: int, body: MuteIn, actor: may(Permission.ALERTS_ACKNOWLEDGE), parts: ComponentsDep, session: SessionDep):
     """No sound and no escalation for a while; announced again if it still fires then."""
-    row = mute_alert(session, alert_id, actor=actor, at=parts.clock.now(),
+    row = mute_alert(session, alert_id, actor=actor.name, at=parts.clock.now(),
                      duration=timedelta(minutes=body.minutes), reason=body.reason)
     session.commit()
     return row
@@ -76,14 +80,18 @@ def ticket(ticket_id: int, session: SessionDep):
 
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)
-def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: PrincipalDep, parts: ComponentsDep, session: SessionDep):
     """Move a ticket one step on; each target needs its part of the form (422 if missing):
     dispatched → assignee; resolved → cause and work_done; signed_off → customer_name and
-    rating; followed_up → note."""
+    rating; followed_up → note. The desk dispatches, follows up and closes; technicians
+    arrive, resolve and take the customer's sign-off."""
+    needed = DESK_MOVES.get(body.to, Permission.TICKETS_WORK)
+    if not actor.can(needed):
+        raise HTTPException(403, detail=f"role {actor.role.value!r} may not move a ticket to {body.to.value!r}")
     report = Report(body.cause, body.work_done, body.work_hours, body.parts_used) if body.cause or body.work_done else None
     rating = Rating(**body.rating.model_dump()) if body.rating is not None else None
     row = transition_ticket(
-        session, ticket_id, to=body.to, actor=actor, at=parts.clock.now(), note=body.note, assignee=body.assignee,
+        session, ticket_id, to=body.to, actor=actor.name, at=parts.clock.now(), note=body.note, assignee=body.assignee,
         service_type=body.service_type, report=report, customer_name=body.customer_name, rating=rating,
     )
     session.commit()
@@ -91,9 +99,9 @@ def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: WriterDep, part
 
 
 @router.post("/tickets/{ticket_id}/commitment", response_model=TicketPublic)
-def commit(ticket_id: int, body: CommitmentIn, actor: WriterDep, parts: ComponentsDep, session: SessionDep):
+def commit(ticket_id: int, body: CommitmentIn, actor: may(Permission.TICKETS_WORK), parts: ComponentsDep, session: SessionDep):
     """Not fixable today: the committed resolution time and why (replaces the same-day deadline)."""
-    row = commit_resolution(session, ticket_id, resolve_by=body.resolve_by, reason=body.reason, actor=actor,
+    row = commit_resolution(session, ticket_id, resolve_by=body.resolve_by, reason=body.reason, actor=actor.name,
                             at=parts.clock.now())
     session.commit()
     return row

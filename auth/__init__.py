@@ -1,0 +1,1 @@
+"""Who may do what: users and their roles, browser sessions, bearer tokens, customer scope."""
