@@ -13,10 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.deps import LoginRequired, require_principal
-from api.pages import control_room, login
+from api.pages import admin, assets, control_room, live, login
 from api.pages import inspections as inspection_pages
+from api.pages import reports as report_pages
 from api.pages import review as review_pages
-from api.routes import inspections, inventory, reports, review, tickets
+from api.pages import tickets as ticket_pages
+from api.routes import dashboard, inspections, inventory, reports, review, tickets, trends
 from api.schemas import LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from sitewatch.runtime import Components
@@ -44,8 +46,11 @@ def create_app(components: Components) -> FastAPI:
     # Everything else needs someone logged in (a session or a bearer token); what they may
     # change is checked per route (auth/roles.py), what they may see by their customer scope.
     someone = [Depends(require_principal)]
-    for router in (inventory.router, tickets.router, inspections.router, review.router, reports.router,
-                   control_room.router, review_pages.router, inspection_pages.router):
+    api = (inventory.router, tickets.router, inspections.router, review.router, reports.router, dashboard.router,
+           trends.router)
+    pages = (control_room.router, live.router, assets.router, ticket_pages.router, review_pages.router,
+             inspection_pages.router, report_pages.router, admin.router)
+    for router in api + pages:
         app.include_router(router, dependencies=someone)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse, dependencies=someone)
