@@ -20,10 +20,18 @@ $(PEERS):
 	.venv-peers/bin/python -m pip install -q onvif-python==0.4.7
 	touch $(PEERS)
 
-demo: $(STAMP)
+# Browser libraries (ECharts) from the npm registry at the versions web/package-lock.json pins,
+# copied where Sitewatch serves them itself (/static/vendor/): control rooms are offline.
+VENDOR := api/static/vendor/echarts.min.js
+$(VENDOR): web/package.json web/package-lock.json
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund
+	mkdir -p $(dir $(VENDOR))
+	cp web/node_modules/echarts/dist/echarts.min.js $(VENDOR)
+
+demo: $(STAMP) $(VENDOR)
 	$(BIN)/sitewatch demo
 
-test: $(STAMP) $(PEERS) services
+test: $(STAMP) $(PEERS) $(VENDOR) services
 	$(BIN)/python -m pytest
 
 services:
@@ -38,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_review
 
 clean:
-	rm -rf $(VENV) .venv-peers var build *.egg-info
+	rm -rf $(VENV) .venv-peers var build *.egg-info web/node_modules api/static/vendor

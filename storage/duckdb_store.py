@@ -44,7 +44,7 @@ import numpy as np
 
 from domain.samples import ChannelStats, Quality, Sample
 from domain.time import UTC, require_utc
-from storage.timeseries import TimeSeriesError
+from storage.timeseries import Bucket, TimeSeriesError
 
 _SCHEMA = (
     """
@@ -125,6 +125,16 @@ _AGGREGATE = f"""
 """
 
 _IN_ASSETS = "list_contains($asset_ids::VARCHAR[], asset_id)"
+
+# A chart's points: the plain (thread-order dependent) mean is fine for drawing.
+_BUCKETS = f"""
+    SELECT time_bucket(to_microseconds($width_us), ts, $start::TIMESTAMP) AS bucket,
+        count(*), min(value), max(value), avg(value)
+    FROM samples
+    WHERE asset_id = $asset_id AND channel = $channel AND ts >= $start AND ts < $end AND {_GOOD}
+    GROUP BY bucket
+    ORDER BY bucket
+"""
 
 
 class DuckDBStore:
@@ -216,6 +226,24 @@ class DuckDBStore:
             except (duckdb.ConversionException, duckdb.OutOfRangeException):
                 rows = cur.execute(_AGGREGATE.format(where_assets=where_assets, mean=_PLAIN_MEAN), params).fetchall()
         return [_stats(row) for row in rows]
+
+    def buckets(
+        self,
+        *,
+        asset_id: str,
+        channel: str,
+        start: datetime,
+        end: datetime,
+        width_s: float,
+    ) -> list[Bucket]:
+        width_us = round(width_s * 1e6)
+        if width_us <= 0:
+            raise ValueError(f"width_s must be positive, got {width_s}")
+        params = {"asset_id": asset_id, "channel": channel, "start": _naive_utc(start), "end": _naive_utc(end),
+                  "width_us": width_us}
+        with self._cursor() as cur:
+            rows = cur.execute(_BUCKETS, params).fetchall()
+        return [Bucket(start=b.replace(tzinfo=UTC), count=n, min=lo, max=hi, mean=mean) for b, n, lo, hi, mean in rows]
 
     def close(self) -> None:
         """Call once readers are done; a flush in progress finishes first (the lock)."""

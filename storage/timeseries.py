@@ -8,6 +8,7 @@ datetime coming out is aware UTC.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -20,6 +21,17 @@ class TimeSeriesError(Exception):
     Backends translate their library's exceptions into this one, so callers never
     import duckdb or influxdb_client to catch errors.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Good samples of one series within [start, start + width): a chart's point."""
+
+    start: datetime
+    count: int
+    min: float
+    max: float
+    mean: float
 
 
 class TimeSeriesStore(Protocol):
@@ -58,6 +70,20 @@ class TimeSeriesStore(Protocol):
         A channel with only bad samples in the window appears with count 0, NaN
         min/max/mean/last and last_ts None. Ordered by asset, then channel.
         """
+        ...
+
+    def buckets(
+        self,
+        *,
+        asset_id: str,
+        channel: str,
+        start: datetime,
+        end: datetime,
+        width_s: float,
+    ) -> list[Bucket]:
+        """One series over start <= ts < end in buckets of ``width_s`` seconds from ``start``,
+        good samples only, ordered by time; a bucket without any is absent (a gap). One scan,
+        for charts: a month of a 5 s poll is 518k samples, drawn as ~360 buckets."""
         ...
 
     def close(self) -> None: ...

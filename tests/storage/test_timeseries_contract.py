@@ -217,6 +217,26 @@ def test_aggregate_matches_numpy_over_good_samples_only(store: TimeSeriesStore) 
     assert store.aggregate(start=start, end=end, asset_ids=[]) == []
 
 
+def test_buckets_of_one_series_from_start_with_gaps_absent(store: TimeSeriesStore) -> None:
+    # outlet_kpa every 10 s for an hour, 0.0 .. 359.0; a comm error and another series between.
+    samples = [Sample("rs-1", "outlet_kpa", T0 + timedelta(seconds=10 * i), float(i), "kPa") for i in range(360)]
+    samples += [Sample("rs-1", "outlet_kpa", T0 + timedelta(seconds=5), math.nan, "kPa", Quality.COMM_ERROR),
+                Sample("rs-1", "inlet_mpa", T0, 99.0, "MPa"), Sample("rs-2", "outlet_kpa", T0, 99.0, "kPa")]
+    store.write(samples)
+    start = T0 + timedelta(seconds=25)  # buckets start here, not on a round minute
+    got = store.buckets(asset_id="rs-1", channel="outlet_kpa", start=start, end=T0 + timedelta(minutes=30),
+                        width_s=300)
+    assert [b.start for b in got] == [start + timedelta(minutes=5 * k) for k in range(6)]
+    first = got[0]  # 25 s .. 325 s: samples 3 .. 32
+    assert (first.count, first.min, first.max, first.mean) == (30, 3.0, 32.0, pytest.approx(17.5))
+    assert got[-1].count == 27 and got[-1].max == 179.0, "the end is exclusive"
+    gap = store.buckets(asset_id="rs-1", channel="outlet_kpa", start=T0 + timedelta(hours=1, minutes=-1),
+                        end=T0 + timedelta(hours=2), width_s=60)
+    assert [b.start for b in gap] == [T0 + timedelta(minutes=59)], "no empty buckets after the last sample"
+    assert store.buckets(asset_id="rs-9", channel="outlet_kpa", start=T0, end=T0 + timedelta(hours=1),
+                         width_s=60) == []
+
+
 def test_thousands_per_write(store: TimeSeriesStore) -> None:
     samples = [
         Sample(f"rs-{i % 500}", f"ch{i // 500 % 14}", T0 + timedelta(seconds=i // 7000), float(i), "kPa")
