@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.scope import Scope, guard
 from auth.roles import Permission, Principal, Role
 from auth.users import principal_of_session
 from sitewatch.runtime import Components
@@ -79,9 +80,10 @@ def optional_principal(
 
 
 async def require_principal(
-    request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+    request: Request, parts: ComponentsDep, principal: Annotated[Principal | None, Depends(optional_principal)]
 ) -> Principal:
-    """Someone logged in; for a browser's unsafe request, with the session's CSRF token."""
+    """Someone logged in; for a browser's unsafe request, with the session's CSRF token; and
+    no id in the URL outside the principal's customer scope (api/scope.py: 404)."""
     if principal is None:
         raise LoginRequired()
     if principal.csrf_token is not None and request.method not in _SAFE_METHODS:
@@ -91,24 +93,35 @@ async def require_principal(
             sent = (await request.form()).get("csrf_token")
         if not isinstance(sent, str) or not hmac.compare_digest(sent, principal.csrf_token):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token; reload the page")
+    request.state.scope = Scope.of(principal, parts.config)
+    guard(request, request.state.scope, parts.sessions)
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
 
 
-def allowed(permission: Permission):  # noqa: ANN201 (a FastAPI dependency)
-    """A dependency: the principal, if its role may ``permission``; 403 otherwise."""
+def get_scope(request: Request, principal: PrincipalDep) -> Scope:
+    return request.state.scope
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]
+
+
+def allowed(*permissions: Permission):  # noqa: ANN201 (a FastAPI dependency)
+    """A dependency: the principal, if its role may one of ``permissions``; 403 otherwise.
+    A dependency rather than a check in the route so that the 403 comes before the body is
+    validated: a viewer learns nothing from a 422."""
 
     def check(principal: PrincipalDep) -> Principal:
-        if not principal.can(permission):
+        if not any(principal.can(p) for p in permissions):
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                detail=f"role {principal.role.value!r} may not {permission.value}")
+                                detail=f"role {principal.role.value!r} may not {' or '.join(permissions)}")
         return principal
 
     return check
 
 
-def may(permission: Permission) -> type[Principal]:
-    """``actor: may(Permission.TICKETS_WORK)`` in a route's signature."""
-    return Annotated[Principal, Depends(allowed(permission))]  # type: ignore[return-value]
+def may(*permissions: Permission) -> type[Principal]:
+    """``actor: may(Permission.TICKETS_WORK)`` in a route's signature (one of them, if several)."""
+    return Annotated[Principal, Depends(allowed(*permissions))]  # type: ignore[return-value]

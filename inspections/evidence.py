@@ -10,7 +10,7 @@ shown either way. A flag is evidence to look at, not a verdict.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -96,8 +96,13 @@ def check_door_evidence(
 
 def list_flags(
     session: Session, *, site_id: str | None = None, unreviewed: bool = False, inspection_id: int | None = None,
+    site_ids: Collection[str] | None = None,
 ) -> list[InspectionFlagRow]:
+    """``site_ids``: a customer scope (api/scope.py), None = every site."""
     query = select(InspectionFlagRow).order_by(InspectionFlagRow.raised_at.desc(), InspectionFlagRow.id)
+    if site_ids is not None:
+        query = query.where(InspectionFlagRow.inspection_id.in_(
+            select(InspectionRow.id).where(InspectionRow.site_id.in_(site_ids))))
     if inspection_id is not None:
         query = query.where(InspectionFlagRow.inspection_id == inspection_id)
     if unreviewed:

@@ -12,6 +12,7 @@ when it finishes, the station's door sensor is asked whether anyone was there
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -106,10 +107,14 @@ def _target(config: Config, target_id: str) -> tuple[str, str]:
     raise InspectionNotFound(f"asset {target_id!r} does not exist")
 
 
-def list_inspections(session: Session, *, in_progress: bool = False, site_id: str | None = None) -> list[InspectionRow]:
+def list_inspections(session: Session, *, in_progress: bool = False, site_id: str | None = None,
+                     site_ids: Collection[str] | None = None) -> list[InspectionRow]:
+    """``site_ids``: a customer scope (api/scope.py), None = every site."""
     query = select(InspectionRow).order_by(InspectionRow.started_at.desc())
     if in_progress:
         query = query.where(InspectionRow.ended_at.is_(None))
     if site_id is not None:
         query = query.where(InspectionRow.site_id == site_id)
+    if site_ids is not None:
+        query = query.where(InspectionRow.site_id.in_(site_ids))
     return list(session.scalars(query.limit(500)))

@@ -10,6 +10,7 @@ path tries it, before it reaches the database.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -78,12 +79,14 @@ def record_complaint(
 
 def list_complaints(
     session: Session, *, customer_id: str | None = None, received_from: datetime | None = None,
-    received_before: datetime | None = None, limit: int = 500,
+    received_before: datetime | None = None, limit: int = 500, customer_ids: Collection[str] | None = None,
 ) -> list[ComplaintRow]:
-    """Newest first."""
+    """Newest first. ``customer_ids``: a customer scope (api/scope.py), None = every customer."""
     stmt = select(ComplaintRow).order_by(ComplaintRow.received_at.desc(), ComplaintRow.id.desc()).limit(limit)
     if customer_id is not None:
         stmt = stmt.where(ComplaintRow.customer_id == customer_id)
+    if customer_ids is not None:
+        stmt = stmt.where(ComplaintRow.customer_id.in_(customer_ids))
     if received_from is not None:
         stmt = stmt.where(ComplaintRow.received_at >= received_from)
     if received_before is not None:

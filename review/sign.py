@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -69,10 +70,14 @@ def get_review(session: Session, site_id: str, day: date) -> DailyReviewRow | No
     ).one_or_none()
 
 
-def list_reviews(session: Session, *, site_id: str | None = None, limit: int = 100) -> list[DailyReviewRow]:
+def list_reviews(session: Session, *, site_id: str | None = None, limit: int = 100,
+                 site_ids: Collection[str] | None = None) -> list[DailyReviewRow]:
+    """``site_ids``: a customer scope (api/scope.py), None = every site."""
     stmt = select(DailyReviewRow).order_by(DailyReviewRow.day.desc(), DailyReviewRow.site_id).limit(limit)
     if site_id is not None:
         stmt = stmt.where(DailyReviewRow.site_id == site_id)
+    if site_ids is not None:
+        stmt = stmt.where(DailyReviewRow.site_id.in_(site_ids))
     return list(session.scalars(stmt))
 
 

@@ -7,7 +7,7 @@ change and its audit rows are committed together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -144,14 +144,24 @@ def record_reported_facts(session: Session, asset_id: str, facts: dict[str, Any]
     return True
 
 
-def list_sites(session: Session) -> list[SiteRow]:
-    return list(session.scalars(select(SiteRow).order_by(SiteRow.id)))
+# ``site_ids`` in the list functions below is a customer scope (api/scope.py): only rows on
+# these sites; None = every site.
 
 
-def list_assets(session: Session, *, site_id: str | None = None) -> list[AssetRow]:
+def list_sites(session: Session, *, site_ids: Collection[str] | None = None) -> list[SiteRow]:
+    stmt = select(SiteRow).order_by(SiteRow.id)
+    if site_ids is not None:
+        stmt = stmt.where(SiteRow.id.in_(site_ids))
+    return list(session.scalars(stmt))
+
+
+def list_assets(session: Session, *, site_id: str | None = None,
+                site_ids: Collection[str] | None = None) -> list[AssetRow]:
     stmt = select(AssetRow).order_by(AssetRow.id)
     if site_id is not None:
         stmt = stmt.where(AssetRow.site_id == site_id)
+    if site_ids is not None:
+        stmt = stmt.where(AssetRow.site_id.in_(site_ids))
     return list(session.scalars(stmt))
 
 
@@ -167,6 +177,7 @@ def list_alerts(
     *,
     state: AlertState | str | None = None,
     asset_id: str | None = None,
+    site_ids: Collection[str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[AlertRow]:
     """Newest first. An unknown state raises ValueError rather than matching nothing."""
@@ -175,6 +186,8 @@ def list_alerts(
         stmt = stmt.where(AlertRow.state == AlertState(state).value)
     if asset_id is not None:
         stmt = stmt.where(AlertRow.asset_id == asset_id)
+    if site_ids is not None:  # an alert names its asset only; the asset names its site
+        stmt = stmt.where(AlertRow.asset_id.in_(select(AssetRow.id).where(AssetRow.site_id.in_(site_ids))))
     return list(session.scalars(stmt))
 
 
@@ -210,6 +223,7 @@ def list_tickets(
     open_only: bool = False,
     asset_id: str | None = None,
     site_id: str | None = None,
+    site_ids: Collection[str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[TicketRow]:
     """Newest first."""
@@ -221,6 +235,8 @@ def list_tickets(
         stmt = stmt.where(TicketRow.asset_id == asset_id)
     if site_id is not None:
         stmt = stmt.where(TicketRow.site_id == site_id)
+    if site_ids is not None:
+        stmt = stmt.where(TicketRow.site_id.in_(site_ids))
     return list(session.scalars(stmt))
 
 

@@ -1,9 +1,15 @@
-"""Helpers shared by the tests that talk to the API over a real socket."""
+"""Helpers shared by the tests that talk to the API over a real socket.
+
+Nothing is read anonymously: a test's config carries bearer tokens (:func:`token_entry`),
+and :func:`served` gives its client one of them (usually :data:`READER`, a viewer's) to
+send by default. A request's own ``headers=`` replaces it, e.g. with a writer's token.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -27,16 +33,41 @@ class FixedClock:
         return 0.0
 
 
+READER = "test-reader-token"  # a viewer: reads everything, may change nothing
+
+
+def token_entry(token: str, *, name: str, role: str = "admin", customers: Iterable[str] = ()) -> dict:
+    """An ``[[api.tokens]]`` entry of a raw config: the token's hash, its role and scope."""
+    return {"name": name, "sha256": hashlib.sha256(token.encode()).hexdigest(), "role": role,
+            "customers": list(customers)}
+
+
+def reader_entry() -> dict:
+    return token_entry(READER, name="reader", role="viewer")
+
+
+def reader_toml() -> str:
+    """The reader's token as TOML, to append to a config file that has an ``[api]`` table."""
+    entry = reader_entry()
+    return f'\n[[api.tokens]]\nname = "{entry["name"]}"\nsha256 = "{entry["sha256"]}"\nrole = "{entry["role"]}"\n'
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @asynccontextmanager
-async def served(app: FastAPI, *, timeout_s: float = 10) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on an ephemeral loopback port, and a client for it; stopped on exit."""
+async def served(app: FastAPI, *, timeout_s: float = 10, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on an ephemeral loopback port, and a client for it (sending ``token`` as its
+    bearer token by default); stopped on exit."""
     server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
             assert not task.done(), "the API server did not start"
             await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=timeout_s) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=timeout_s,
+                                     headers=bearer(token) if token else None) as client:
             yield client
     finally:
         server.should_exit = True

@@ -1,8 +1,10 @@
 """Inspections: plans, due and overdue lists, recording a round (checklist, field readings
 compared with SCADA, pressure tests), evidence flags for the manager, rain, contracts.
 
-Writes need a token and are audited; dates are the site's local dates. The page
-``/inspections`` shows the same lists and records checklists and readings through this API.
+Writes need a role that may make them and are audited; dates are the site's local dates.
+Everything is within the principal's customer scope: lists are filtered, a site, inspection
+or flag outside it is a 404 (api/scope.py), and so is a site or asset named in a body. The
+page ``/inspections`` shows the same lists and records checklists and readings through this API.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from auth.roles import Permission
-from api.deps import ComponentsDep, SessionDep, may
+from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import (
     ContractPublic,
     DuePublic,
@@ -59,18 +61,18 @@ def plans():
 
 
 @router.get("/api/inspections/due", response_model=list[DuePublic])
-def due(session: SessionDep, parts: ComponentsDep, site_id: str | None = None, technician: str | None = None,
-        within_days: HorizonDays = 7, include_scheduled: bool = False):
+def due(session: SessionDep, parts: ComponentsDep, scope: ScopeDep, site_id: str | None = None,
+        technician: str | None = None, within_days: HorizonDays = 7, include_scheduled: bool = False):
     """Overdue first, then due within ``within_days``; per site and/or per technician."""
     items = due_list(session, parts.config, now=parts.clock.now(), site_id=site_id, technician=technician,
                      horizon_days=within_days, include_scheduled=include_scheduled)
-    return [_due_public(i) for i in items]
+    return [_due_public(i) for i in scope.keep(items, lambda i: i.site_id)]
 
 
 @router.get("/api/inspections/flags", response_model=list[FlagPublic])
-def flags(session: SessionDep, site_id: str | None = None, unreviewed: bool = False):
+def flags(session: SessionDep, scope: ScopeDep, site_id: str | None = None, unreviewed: bool = False):
     """Evidence for the manager: inspections whose station door never opened."""
-    return list_flags(session, site_id=site_id, unreviewed=unreviewed)
+    return list_flags(session, site_id=site_id, unreviewed=unreviewed, site_ids=scope.site_ids)
 
 
 @router.post("/api/inspections/flags/{flag_id}/review", response_model=FlagPublic)
@@ -81,13 +83,16 @@ def review(flag_id: int, body: FlagReviewIn, actor: may(Permission.INSPECTIONS_R
 
 
 @router.get("/api/inspections", response_model=list[InspectionPublic])
-def inspections(session: SessionDep, in_progress: bool = False, site_id: str | None = None):
-    return list_inspections(session, in_progress=in_progress, site_id=site_id)
+def inspections(session: SessionDep, scope: ScopeDep, in_progress: bool = False, site_id: str | None = None):
+    return list_inspections(session, in_progress=in_progress, site_id=site_id, site_ids=scope.site_ids)
 
 
 @router.post("/api/inspections", response_model=InspectionPublic, status_code=201)
-def start(body: InspectionIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
+def start(body: InspectionIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep,
+          scope: ScopeDep):
     """Start on arrival. A regulator round needs at least two people, one in charge (409 otherwise)."""
+    scope.require_site(body.site_id)
+    scope.require_asset(body.asset_id)
     row = start_inspection(
         session, parts.config, site_id=body.site_id, asset_id=body.asset_id, kind=body.kind,
         in_charge=body.in_charge, people=body.people, actor=actor.name, at=parts.clock.now(), note=body.note,
@@ -102,7 +107,10 @@ def inspection(inspection_id: int, session: SessionDep):
 
 
 @router.post("/api/inspections/{inspection_id}/results", response_model=list[ResultPublic])
-def results(inspection_id: int, body: ResultsIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
+def results(inspection_id: int, body: ResultsIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
+            session: SessionDep, scope: ScopeDep):
+    for r in body.results:
+        scope.require_asset(r.target_id)
     entries = [ResultEntry(r.item, r.outcome, r.note, r.target_id) for r in body.results]
     rows = record_results(session, parts.config, inspection_id, entries, actor=actor.name, at=parts.clock.now())
     session.commit()
@@ -110,9 +118,11 @@ def results(inspection_id: int, body: ResultsIn, actor: may(Permission.INSPECTIO
 
 
 @router.post("/api/inspections/{inspection_id}/readings", response_model=ReadingPublic, status_code=201)
-def reading(inspection_id: int, body: ReadingIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
+def reading(inspection_id: int, body: ReadingIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
+            session: SessionDep, scope: ScopeDep):
     """A field reading, compared with SCADA at the same moment; beyond tolerance it opens
     (or joins) the channel's calibration ticket, whose id it returns."""
+    scope.require_asset(body.asset_id)
     now = parts.clock.now()
     row = record_reading(session, parts.config, parts.store, inspection_id, asset_id=body.asset_id,
                          channel=body.channel, value=body.value, unit=body.unit, taken_at=body.taken_at or now,
@@ -123,7 +133,8 @@ def reading(inspection_id: int, body: ReadingIn, actor: may(Permission.INSPECTIO
 
 @router.post("/api/inspections/{inspection_id}/pressure-tests", response_model=PressureTestPublic, status_code=201)
 def pressure_test(inspection_id: int, body: PressureTestIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
-                  session: SessionDep):
+                  session: SessionDep, scope: ScopeDep):
+    scope.require_asset(body.asset_id)
     row = record_pressure_test(session, parts.config, inspection_id, asset_id=body.asset_id, path=body.path,
                                operating_kpa=body.operating_kpa, lock_up_kpa=body.lock_up_kpa,
                                relief_kpa=body.relief_kpa, slam_shut_kpa=body.slam_shut_kpa, actor=actor.name,
@@ -152,8 +163,8 @@ def rain(site_id: str, body: RainIn, actor: may(Permission.INSPECTIONS_RECORD), 
 
 
 @router.get("/api/contracts", response_model=list[ContractPublic])
-def contracts(parts: ComponentsDep, site_id: str | None = None):
-    return _contracts(parts.config, parts.clock.now(), site_id)
+def contracts(parts: ComponentsDep, scope: ScopeDep, site_id: str | None = None):
+    return scope.keep(_contracts(parts.config, parts.clock.now(), site_id), lambda c: c.site_id)
 
 
 def _detail(session, inspection_id: int) -> InspectionDetail:  # noqa: ANN001

@@ -1,4 +1,5 @@
-"""Sites, assets (with health and live values) and samples in a time range."""
+"""Sites, assets (with health and live values) and samples in a time range, within the
+principal's customer scope (an asset or site outside it: 404, by api/scope.guard)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ComponentsDep, SessionDep
+from api.deps import ComponentsDep, ScopeDep, SessionDep
 from api.schemas import AssetPublic, SamplePublic, SitePublic
 from api.views import asset_view, live_values
 from domain.time import require_utc
@@ -18,13 +19,13 @@ router = APIRouter(prefix="/api", tags=["inventory"])
 
 
 @router.get("/sites", response_model=list[SitePublic])
-def sites(session: SessionDep):
-    return repository.list_sites(session)
+def sites(session: SessionDep, scope: ScopeDep):
+    return repository.list_sites(session, site_ids=scope.site_ids)
 
 
 @router.get("/assets", response_model=list[AssetPublic])
-def assets(parts: ComponentsDep, session: SessionDep, site_id: str | None = None):
-    rows = repository.list_assets(session, site_id=site_id)
+def assets(parts: ComponentsDep, session: SessionDep, scope: ScopeDep, site_id: str | None = None):
+    rows = repository.list_assets(session, site_id=site_id, site_ids=scope.site_ids)
     values = live_values(parts, [r.id for r in rows], now=parts.clock.now())
     return [asset_view(parts, row, values.get(row.id, [])) for row in rows]
 

@@ -1,6 +1,10 @@
-"""Reports (JSON, ``.html``, ``.pdf``) and the complaint register. Reads are open; recording
-a complaint needs a token and is audited. Periods are ``YYYY-MM`` or ``YYYY-Qn`` in the
-site's (customer's) own calendar."""
+"""Reports (JSON, ``.html``, ``.pdf``) and the complaint register. Recording a complaint
+needs a role that may, and is audited. Periods are ``YYYY-MM`` or ``YYYY-Qn`` in the site's
+(customer's) own calendar.
+
+Within the principal's customer scope: a site's or customer's report outside it is a 404
+(api/scope.guard, by the path), the complaint rate lists only the customers in scope, and
+the register shows and takes only their complaints."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from auth.roles import Permission
-from api.deps import ComponentsDep, SessionDep, may
+from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import ComplaintIn, ComplaintPublic
 from reports.complaint_rate import complaint_rate_report
 from reports.complaints import ComplaintClass, ComplaintRefused, list_complaints, record_complaint
@@ -108,38 +112,48 @@ def maintenance(customer_id: str, quarter: str, parts: ComponentsDep, session: S
 # --- monthly complaint rate ------------------------------------------------------------
 
 
-def _rate(month: str, customer_id: str | None, parts: ComponentsDep, session: SessionDep) -> ComplaintRateReport:
+def _rate(month: str, customer_id: str | None, parts: ComponentsDep, session: SessionDep,
+          scope: ScopeDep) -> ComplaintRateReport:
     if customer_id is not None and customer_id not in {c.id for c in parts.config.customers}:
         raise HTTPException(404, detail=f"no customer {customer_id!r}")
-    return complaint_rate_report(session, parts.config, period=_period(parse_month, month), now=parts.clock.now(),
-                                 customer_id=customer_id)
+    report = complaint_rate_report(session, parts.config, period=_period(parse_month, month), now=parts.clock.now(),
+                                   customer_id=customer_id)
+    return report.model_copy(update={"customers": [c for c in report.customers if scope.sees_customer(c.customer_id)]})
 
 
 @router.get("/api/reports/complaint-rate/{month}.html", response_class=HTMLResponse)
-def complaint_rate_as_html(month: str, parts: ComponentsDep, session: SessionDep, customer_id: str | None = None):
-    return HTMLResponse(complaint_rate_html(_rate(month, customer_id, parts, session)))
+def complaint_rate_as_html(month: str, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
+                           customer_id: str | None = None):
+    return HTMLResponse(complaint_rate_html(_rate(month, customer_id, parts, session, scope)))
 
 
 @router.get("/api/reports/complaint-rate/{month}.pdf")
-def complaint_rate_as_pdf(month: str, parts: ComponentsDep, session: SessionDep, customer_id: str | None = None):
-    report = _rate(month, customer_id, parts, session)
+def complaint_rate_as_pdf(month: str, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
+                          customer_id: str | None = None):
+    report = _rate(month, customer_id, parts, session, scope)
     return _pdf(complaint_rate_pdf(report, font_file=parts.config.review.pdf_font_file),
                 f"complaint-rate-{report.period}")
 
 
 @router.get("/api/reports/complaint-rate/{month}", response_model=ComplaintRateReport)
-def complaint_rate(month: str, parts: ComponentsDep, session: SessionDep, customer_id: str | None = None):
+def complaint_rate(month: str, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
+                   customer_id: str | None = None):
     """Per customer: complaints received per class, service calls (tickets opened, internal
     type D excluded), the rate, and when it is due (the 5th of the next month, 17:00)."""
-    return _rate(month, customer_id, parts, session)
+    return _rate(month, customer_id, parts, session, scope)
 
 
 # --- the complaint register ------------------------------------------------------------
 
 
 @router.post("/api/complaints", response_model=ComplaintPublic, status_code=201)
-def record(body: ComplaintIn, actor: may(Permission.COMPLAINTS_RECORD), parts: ComponentsDep, session: SessionDep):
+def record(body: ComplaintIn, actor: may(Permission.COMPLAINTS_RECORD), parts: ComponentsDep, session: SessionDep,
+           scope: ScopeDep):
     """Register a complaint (audited); it cannot be changed afterwards."""
+    scope.require_customer(body.customer_id)
+    scope.require_site(body.site_id)
+    if body.ticket_id is not None:
+        scope.require_stored(session, "ticket_id", body.ticket_id)
     now = parts.clock.now()
     try:
         row = record_complaint(session, parts.config, customer_id=body.customer_id, site_id=body.site_id,
@@ -153,8 +167,9 @@ def record(body: ComplaintIn, actor: may(Permission.COMPLAINTS_RECORD), parts: C
 
 
 @router.get("/api/complaints", response_model=list[ComplaintPublic])
-def complaints(session: SessionDep, customer_id: str | None = None, received_from: datetime | None = None,
-               received_before: datetime | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 500):
+def complaints(session: SessionDep, scope: ScopeDep, customer_id: str | None = None,
+               received_from: datetime | None = None, received_before: datetime | None = None,
+               limit: Annotated[int, Query(ge=1, le=10_000)] = 500):
     """Newest first."""
     return list_complaints(session, customer_id=customer_id, received_from=received_from,
-                           received_before=received_before, limit=limit)
+                           received_before=received_before, limit=limit, customer_ids=scope.customer_ids)

@@ -1,4 +1,5 @@
-"""Alerts and tickets; every write needs a token and is audited."""
+"""Alerts and tickets in the principal's customer scope; every write needs a role that may
+make it, and is audited."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from auth.roles import Permission
-from api.deps import ComponentsDep, PrincipalDep, SessionDep, may
+from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import (
     AcknowledgeIn,
     AlertPublic,
@@ -27,17 +28,19 @@ router = APIRouter(prefix="/api", tags=["alerts and tickets"])
 DESK_MOVES = {TicketState.DISPATCHED: Permission.TICKETS_DISPATCH, TicketState.FOLLOWED_UP: Permission.TICKETS_DISPATCH,
               TicketState.CLOSED: Permission.TICKETS_DISPATCH}
 # Workflow refusals (unknown ticket or alert: 404, a move the lifecycle forbids: 409) are
-# turned into responses once, by the handlers in api/app.py.
+# turned into responses once, by the handlers in api/app.py; a ticket or alert outside the
+# principal's customer scope is a 404 before the route runs (api/scope.guard).
 
 
 @router.get("/alerts", response_model=list[AlertPublic])
 def alerts(
     session: SessionDep,
+    scope: ScopeDep,
     state: Annotated[str | None, Query(pattern="^(firing|resolved)$")] = None,
     asset_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ):
-    return repository.list_alerts(session, state=state, asset_id=asset_id, limit=limit)
+    return repository.list_alerts(session, state=state, asset_id=asset_id, site_ids=scope.site_ids, limit=limit)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
@@ -60,12 +63,14 @@ def mute(alert_id: int, body: MuteIn, actor: may(Permission.ALERTS_ACKNOWLEDGE),
 @router.get("/tickets", response_model=list[TicketPublic])
 def tickets(
     session: SessionDep,
+    scope: ScopeDep,
     open_only: bool = False,
     asset_id: str | None = None,
     site_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ):
-    return repository.list_tickets(session, open_only=open_only, asset_id=asset_id, site_id=site_id, limit=limit)
+    return repository.list_tickets(session, open_only=open_only, asset_id=asset_id, site_id=site_id,
+                                   site_ids=scope.site_ids, limit=limit)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail)
@@ -80,7 +85,8 @@ def ticket(ticket_id: int, session: SessionDep):
 
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)
-def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: PrincipalDep, parts: ComponentsDep, session: SessionDep):
+def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: may(Permission.TICKETS_DISPATCH, Permission.TICKETS_WORK),
+               parts: ComponentsDep, session: SessionDep):
     """Move a ticket one step on; each target needs its part of the form (422 if missing):
     dispatched → assignee; resolved → cause and work_done; signed_off → customer_name and
     rating; followed_up → note. The desk dispatches, follows up and closes; technicians

@@ -1,8 +1,8 @@
-"""The API over a real socket: reads, token-guarded writes, the dashboard, offline docs."""
+"""The API over a real socket: reads, role-guarded writes, the dashboard, offline docs. The
+client reads as a viewer (tests/serving.READER); writes send the desk's token."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from domain.time import UTC
 from sitewatch.demo import example_config
 from sitewatch.runtime import build_components
 from sitewatch.supervise import Supervisor
-from tests.serving import FixedClock, served
+from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 from tickets.writer import TicketWriter
 
 TOKEN = "s3cret-desk-token"
@@ -30,7 +30,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 async def api(tmp_path):
     raw = example_config()
     raw["storage"] = {"data_dir": str(tmp_path)}
-    raw["api"] = {"tokens": [{"name": "desk", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
+    raw["api"] = {"tokens": [token_entry(TOKEN, name="desk"), reader_entry()]}
     parts = build_components(config_from_dict(raw))
     parts.clock = FixedClock(NOW)  # "now" for staleness and SLA countdowns, whenever the test runs
     parts.store.write(
@@ -47,7 +47,7 @@ async def api(tmp_path):
     with parts.sessions() as session:
         sync_inventory(session, parts.config, actor="test", now=NOW)
         session.commit()
-    async with served(create_app(parts)) as client:
+    async with served(create_app(parts), token=READER) as client:
         yield client
     parts.close()
 
@@ -80,7 +80,7 @@ async def test_ticket_writes_need_a_token_and_are_audited(api):
     [ticket] = (await api.get("/api/tickets", params={"open_only": True})).json()
     url = f"/api/tickets/{ticket['id']}/transitions"
     body = {"to": "dispatched", "assignee": "Li Wei", "note": "on my way"}
-    assert (await api.post(url, json=body)).status_code == 401
+    assert (await api.post(url, json=body)).status_code == 403, "the reader is a viewer"
     assert (await api.post(url, json=body, headers={"Authorization": "Bearer wrong"})).status_code == 401
     ok = await api.post(url, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200 and ok.json()["state"] == "dispatched" and ok.json()["assignee"] == "Li Wei"
@@ -116,7 +116,7 @@ async def test_acknowledging_an_alert_needs_a_token_and_shows_who(api):
     [alert] = (await api.get("/api/alerts", params={"state": "firing"})).json()
     assert alert["acknowledged_by"] is None
     url = f"/api/alerts/{alert['id']}/acknowledge"
-    assert (await api.post(url, json={"comment": "seen"})).status_code == 401
+    assert (await api.post(url, json={"comment": "seen"})).status_code == 403, "the reader is a viewer"
     ok = await api.post(url, json={"comment": "seen, calling the station"}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200 and ok.json()["acknowledged_by"] == "desk" and ok.json()["state"] == "firing"
     again = await api.post(url, json={}, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -150,7 +150,7 @@ async def test_ticket_forms_mutes_and_commitments_over_http(api):
     later = (NOW + timedelta(days=1)).isoformat()
     naive = await api.post(f"{url}/commitment", json={"resolve_by": later[:19], "reason": "parts"}, headers=AUTH)
     assert naive.status_code == 422, "a committed time without its UTC offset is ambiguous"
-    assert (await api.post(f"{url}/commitment", json={"resolve_by": later, "reason": "parts"})).status_code == 401
+    assert (await api.post(f"{url}/commitment", json={"resolve_by": later, "reason": "parts"})).status_code == 403
     committed = await api.post(f"{url}/commitment", json={"resolve_by": later, "reason": "seat on order"}, headers=AUTH)
     assert committed.status_code == 200 and committed.json()["resolve_reason"] == "seat on order"
     resolved = await api.post(f"{url}/transitions", json={"to": "resolved", "cause": "worn seat",
@@ -168,7 +168,7 @@ async def test_ticket_forms_mutes_and_commitments_over_http(api):
 
     [alert] = (await api.get("/api/alerts", params={"state": "firing"})).json()
     mute_url = f"/api/alerts/{alert['id']}/mute"
-    assert (await api.post(mute_url, json={"minutes": 30, "reason": "crew on site"})).status_code == 401
+    assert (await api.post(mute_url, json={"minutes": 30, "reason": "crew on site"})).status_code == 403
     assert (await api.post(mute_url, json={"minutes": 30}, headers=AUTH)).status_code == 422
     assert (await api.post(mute_url, json={"minutes": 3000, "reason": "x"}, headers=AUTH)).status_code == 422
     muted = await api.post(mute_url, json={"minutes": 30, "reason": "crew on site"}, headers=AUTH)
@@ -179,7 +179,7 @@ async def test_ticket_forms_mutes_and_commitments_over_http(api):
 async def test_inspections_start_and_finish_with_a_token(api):
     body = {"site_id": "north", "asset_id": "rs-north-01", "kind": "regulator_round", "in_charge": "Zhang San",
             "people": ["Li Si"]}
-    assert (await api.post("/api/inspections", json=body)).status_code == 401
+    assert (await api.post("/api/inspections", json=body)).status_code == 403, "the reader is a viewer"
     unknown = await api.post("/api/inspections", json=body | {"site_id": "nowhere"}, headers=AUTH)
     assert unknown.status_code == 404 and "nowhere" in unknown.json()["detail"]
     started = await api.post("/api/inspections", json=body, headers=AUTH)

@@ -4,7 +4,6 @@ contracts, the plan catalogue."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from config.load import config_from_dict
 from domain.samples import Sample
 from domain.time import UTC
 from sitewatch.runtime import build_components
-from tests.serving import FixedClock, served
+from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 from storage.repository import sync_inventory
 from tests.inspections.conftest import raw_config
 
@@ -28,13 +27,13 @@ async def api(tmp_path):
     raw = raw_config()
     raw["assets"] = [a for a in raw["assets"] if a["kind"] != "camera"]  # no vault needed here
     raw["storage"] = {"data_dir": str(tmp_path)}
-    raw["api"] = {"tokens": [{"name": "desk", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
+    raw["api"] = {"tokens": [token_entry(TOKEN, name="desk"), reader_entry()]}
     parts = build_components(config_from_dict(raw))
     parts.clock = FixedClock(NOW)
     with parts.sessions() as session:
         sync_inventory(session, parts.config, actor="test", now=NOW)
         session.commit()
-    async with served(create_app(parts)) as client:
+    async with served(create_app(parts), token=READER) as client:
         yield client, parts
     parts.close()
 
@@ -50,7 +49,7 @@ async def test_a_regulator_round_recorded_end_to_end(api):
     base = f"/api/inspections/{inspection_id}"
 
     results = {"results": [{"item": "vents", "outcome": "ok"}, {"item": "leak_check", "outcome": "ok"}]}
-    assert (await api.post(f"{base}/results", json=results)).status_code == 401
+    assert (await api.post(f"{base}/results", json=results)).status_code == 403, "the reader is a viewer"
     assert (await api.post(f"{base}/results", json=results, headers=AUTH)).status_code == 200
     wrong = await api.post(f"{base}/results", json={"results": [{"item": "vents", "outcome": "fine"}]}, headers=AUTH)
     assert wrong.status_code == 422
@@ -99,7 +98,7 @@ async def test_a_round_whose_door_never_opened_is_flagged_and_reviewed(api):
     assert (flag["asset_id"], flag["kind"]) == ("rs-north-01", "door-never-opened")
     assert "door-never-opened" in (await api.get("/inspections")).text
     url = f"/api/inspections/flags/{flag['id']}/review"
-    assert (await api.post(url, json={"note": "checked"})).status_code == 401
+    assert (await api.post(url, json={"note": "checked"})).status_code == 403
     assert (await api.post(url, json={"note": "spoke to the crew"}, headers=AUTH)).json()["reviewed_by"] == "desk"
     assert (await api.get("/api/inspections/flags", params={"unreviewed": True})).json() == []
 
@@ -109,7 +108,7 @@ async def test_due_lists_per_technician_rain_contracts_and_plans(api):
     anna = (await api.get("/api/inspections/due", params={"technician": "Anna"})).json()
     assert {d["site_id"] for d in anna} == {"berlin"} and {d["technician"] for d in anna} == {"Anna"}
     assert (await api.get("/api/inspections/due", params={"site_id": "nowhere"})).status_code == 404
-    assert (await api.post("/api/sites/north/rain", json={})).status_code == 401
+    assert (await api.post("/api/sites/north/rain", json={})).status_code == 403
     wells = await api.post("/api/sites/north/rain", json={"note": "storm"}, headers=AUTH)
     assert wells.status_code == 201
     assert [(d["target_id"], d["status"], d["due_on"]) for d in wells.json()] == [("well-n-1", "due", "2026-11-29")]

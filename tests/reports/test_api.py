@@ -4,7 +4,6 @@ complaint needs a token, is audited and refuses a class it does not know."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from sitewatch.runtime import build_components
 from storage.tables import AuditRow
 from tests.reports.conftest import raw_config
 from tests.reports.seed import deadline_counts, in_quarter, insert_tickets, ticket_specs
-from tests.serving import FixedClock, served
+from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 
 TOKEN = "after-sales-lead-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -33,7 +32,7 @@ NOW = datetime(2027, 1, 3, 2, 0, tzinfo=UTC)
 async def api(tmp_path, database_url):
     raw = raw_config()
     raw["storage"] = {"data_dir": str(tmp_path), "database_url": database_url}
-    raw["api"] = {"tokens": [{"name": "after-sales", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
+    raw["api"] = {"tokens": [token_entry(TOKEN, name="after-sales"), reader_entry()]}
     parts = build_components(config_from_dict(raw))
     parts.clock = FixedClock(NOW)
     with parts.sessions() as session:
@@ -45,7 +44,7 @@ async def api(tmp_path, database_url):
                                                                    target_id="ah-north-01")], actor="zhao", at=at)
         finish_inspection(session, row.id, actor="zhao", at=at + timedelta(hours=1))
         session.commit()
-    async with served(create_app(parts), timeout_s=30) as client:
+    async with served(create_app(parts), timeout_s=30, token=READER) as client:
         yield client, parts
     parts.close()
 
@@ -65,7 +64,7 @@ async def test_complaints_need_a_token_are_audited_and_refuse_an_unknown_class(a
     client, parts = api
     body = {"customer_id": "harbour", "site_id": "harbour", "ticket_id": 1, "complaint_class": "quality",
             "received_at": "2026-11-30T23:45:00-05:00", "description": "the alarm host kept false-alarming"}
-    assert (await client.post("/api/complaints", json=body)).status_code == 401
+    assert (await client.post("/api/complaints", json=body)).status_code == 403, "the reader is a viewer"
     assert (await client.post("/api/complaints", json=body, headers={"Authorization": "Bearer nope"})).status_code == 401
     bad = await client.post("/api/complaints", json=body | {"complaint_class": "rude"}, headers=AUTH)
     assert bad.status_code == 422

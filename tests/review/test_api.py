@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from datetime import timedelta
 
@@ -11,11 +10,11 @@ import pytest
 from pypdf import PdfReader
 
 from api.app import create_app
+from api.pages import review as review_pages
 from api.routes import review as review_routes
 from config.load import config_from_dict
 from sitewatch.runtime import build_components
-from tests.serving import served
-from tests.serving import FixedClock
+from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 
 TOKEN = "review-manager-token"
@@ -27,12 +26,12 @@ NORTH = [f"rs-{i:02d}" for i in range(1, 7)]
 @pytest.fixture
 async def api(tmp_path):
     raw = raw_config(str(tmp_path))
-    raw["api"] = {"tokens": [{"name": "ops-manager", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]}
+    raw["api"] = {"tokens": [token_entry(TOKEN, name="ops-manager", role="manager"), reader_entry()]}
     parts = build_components(config_from_dict(raw))
     parts.clock = FixedClock(WINDOW_END + timedelta(minutes=2))
     build(parts.store, str(tmp_path))
     app = create_app(parts)
-    async with served(app, timeout_s=30) as client:
+    async with served(app, timeout_s=30, token=READER) as client:
         yield client, app, parts
     parts.close()
 
@@ -43,7 +42,7 @@ async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
     assert "North district" in page and "not generated yet" in page
 
     refused = await api.post(f"/api/reviews/north/{DAY}/generate")
-    assert refused.status_code == 401, "generating needs the bearer token"
+    assert refused.status_code == 403, "a viewer (the reader) may not generate"
     made = await api.post(f"/api/reviews/north/{DAY}/generate", headers=AUTH)
     assert made.status_code == 200, made.text
     made = made.json()
@@ -69,8 +68,8 @@ async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
     html = (await api.get(f"/api/reviews/north/{DAY}/log.html")).text
     assert all(n in html for n in names) and "Not signed" in html and "Min (unit)" in html
 
-    anonymous = await api.post(f"/api/reviews/north/{DAY}/sign", json={"signer": "Wang Li", "content_sha256": digest})
-    assert anonymous.status_code == 401, "signing needs an authenticated writer"
+    by_viewer = await api.post(f"/api/reviews/north/{DAY}/sign", json={"signer": "Wang Li", "content_sha256": digest})
+    assert by_viewer.status_code == 403, "a viewer (the reader) may not sign"
     stale = await api.post(f"/api/reviews/north/{DAY}/sign", headers=AUTH,
                            json={"signer": "Wang Li", "content_sha256": "0" * 64})
     assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
@@ -82,7 +81,7 @@ async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
     # Every write route of the review, and every other method on its paths: nothing changes it.
     attempts = []
     paths = {p for p in app.openapi()["paths"] if p.startswith(("/api/reviews", "/review"))}
-    paths |= {r.path for r in review_routes.router.routes}
+    paths |= {r.path for r in review_routes.router.routes} | {r.path for r in review_pages.router.routes}
     assert len(paths) >= 9, sorted(paths)
     for template in sorted(paths):
         path = template.replace("{site_id}", "north").replace("{day}", DAY)

@@ -6,17 +6,22 @@ import asyncio
 import gc
 import time
 
+import httpx
+
 from config.load import config_from_dict
 from domain.health import HealthState
 from domain.time import Clock
 from sitewatch.runtime import Pipeline, build_components, tune_garbage_collector
 from sitewatch.serve import serve
+from tests.serving import READER, bearer, reader_entry
 
 
 class Service:
     """One running Sitewatch process (pipeline + API) in this event loop."""
 
     def __init__(self, raw: dict, *, clock: Clock | None = None) -> None:
+        api = raw.get("api", {})
+        raw = raw | {"api": api | {"tokens": [*api.get("tokens", []), reader_entry()]}}  # for client()
         self.parts = build_components(config_from_dict(raw), clock=clock)
         self.stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -50,6 +55,10 @@ class Service:
                 continue  # only polled devices (Modbus, ONVIF) have health records
             await self.parts.health.wait_for(asset.id, lambda h: h.state is HealthState.ONLINE, timeout_s=10)
         return self
+
+    def client(self, *, timeout_s: float = 5) -> httpx.AsyncClient:
+        """An HTTP client of the API that reads as a viewer (nothing is read anonymously)."""
+        return httpx.AsyncClient(base_url=self.url, timeout=timeout_s, headers=bearer(READER))
 
     def parts_consumer(self):
         """The alarm-host consumer of the running pipeline."""

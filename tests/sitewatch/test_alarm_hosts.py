@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from datetime import datetime
 
-import httpx
 import pytest
 
 from domain.time import UTC
@@ -35,7 +34,7 @@ async def setup(tmp_path):
         await service.parts_ready_for_mqtt()
         await fleet.start()
         try:
-            async with httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+            async with service.client() as api:
                 yield fleet, api, service, prefix
         finally:
             await fleet.stop()

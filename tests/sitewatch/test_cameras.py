@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 
 from domain.health import HealthState
@@ -58,7 +57,7 @@ async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(ca
         vault.put(spec.camera_id, username=spec.username, password=spec.password, actor="lead", now=datetime.now(UTC))
     engine.dispose()
 
-    async with Service(raw) as service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+    async with Service(raw) as service, service.client() as api:
         health = service.parts.health.get("cam-001")
         assert health.state is HealthState.ONLINE
         await cameras.inject("cam-001", "tamper")

@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.serving import READER, bearer, reader_toml
+
 SITEWATCH = str(Path(sys.executable).with_name("sitewatch"))
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"
 
@@ -46,6 +48,14 @@ def start(args: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
     raise AssertionError("the service exited before printing its URL:\n" + "".join(lines))
 
 
+def printed(proc: subprocess.Popen, pattern: str) -> str:
+    """The first group of the next line of output that matches ``pattern``."""
+    for line in proc.stdout:
+        if found := re.search(pattern, line):
+            return found.group(1)
+    raise AssertionError(f"the service exited before printing {pattern!r}")
+
+
 def stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
@@ -58,7 +68,8 @@ def test_demo_serves_the_dashboard_and_stops_cleanly_on_ctrl_c(tmp_path):
                        "--no-schedule", "--poll-interval-s", "0.5",
                        "--data-dir", str(tmp_path)], tmp_path)
     try:
-        page = httpx.get(url + "/", timeout=10)
+        auth = bearer(printed(proc, r"write token[^:]*: (\S+)"))
+        page = httpx.get(url + "/", timeout=10, headers=auth)
         assert page.status_code == 200 and "Regulator station 001" in page.text
         assert "Camera 001" in page.text and "Alarm host 001" in page.text, "all three kinds of device"
         assert httpx.get(url + "/healthz", timeout=10).json()["status"] == "ok"
@@ -70,10 +81,11 @@ def test_demo_serves_the_dashboard_and_stops_cleanly_on_ctrl_c(tmp_path):
 def test_run_starts_from_a_config_file_and_stops(tmp_path):
     config = tmp_path / "sitewatch.toml"
     config.write_text(EXAMPLE.read_text().replace('data_dir = "var"', f'data_dir = "{tmp_path / "data"}"')
-                      .replace("port = 8000", "port = 0"))
+                      .replace("port = 8000", "port = 0") + reader_toml())
     proc, url = start(["run", "--config", str(config)], tmp_path)
     try:
-        assets = httpx.get(url + "/api/assets", timeout=10).json()
+        assert httpx.get(url + "/api/assets", timeout=10).status_code == 401, "nothing is read anonymously"
+        assets = httpx.get(url + "/api/assets", timeout=10, headers=bearer(READER)).json()
         assert sorted(a["id"] for a in assets) == ["ah-north-01", "rs-north-01"]
     finally:
         out = stop(proc)

@@ -47,7 +47,7 @@ def raw_config(fleet: RegulatorFleet, data_dir: Path) -> dict:
 
 async def test_regulator_failure_opens_exactly_one_ticket_in_time_and_survives_restart(fleet, tmp_path):
     raw = raw_config(fleet, tmp_path)
-    async with Service(raw) as service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+    async with Service(raw) as service, service.client() as api:
         assert (await api.get("/api/tickets")).json() == []
         injected = time.monotonic()
         await fleet.inject("rs-002", "regulator_failure")
@@ -77,7 +77,7 @@ async def test_regulator_failure_opens_exactly_one_ticket_in_time_and_survives_r
         await wait_until(lambda: _firing(api), timeout_s=BUDGET_S + 2)
 
     # ... and the collector restarts while it is firing: no duplicate ticket.
-    async with Service(raw) as service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+    async with Service(raw) as service, service.client() as api:
         await asyncio.sleep(RULE_FOR_S + 2 * POLL_S)  # long enough for a new firing to show
         tickets = (await api.get("/api/tickets")).json()
         assert len(tickets) == 1, tickets
@@ -94,7 +94,7 @@ async def test_a_station_that_stops_answering_raises_one_no_data_ticket(fleet, t
     for rule in raw["rules"]:
         if rule["kind"] == "no_data":
             rule["after_s"] = 2.0
-    async with Service(raw) as service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+    async with Service(raw) as service, service.client() as api:
         await fleet.inject("rs-003", "comm_loss")
         [alert] = await wait_until(lambda: _firing(api), timeout_s=2.0 + 2 * POLL_S + 2)
         assert alert["rule_id"] == "no-data" and alert["asset_id"] == "rs-003"

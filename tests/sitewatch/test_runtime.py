@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy import select
@@ -146,7 +145,7 @@ async def test_an_unexpected_store_error_is_logged_and_the_batch_written_at_the_
         return write(samples)
 
     store.write = write_failing_once
-    async with service, httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+    async with service, service.client() as api:
         await service.parts.service.wait_for(STORE, lambda h: h.errors == 1, timeout_s=10)
         health = (await api.get("/healthz")).json()
         assert health["status"] == "degraded"
@@ -175,7 +174,7 @@ async def test_an_unexpected_ticket_writer_error_is_logged_and_the_ticket_still_
     stations, tmp_path, database_url, caplog
 ):
     async with Service(station_config(stations, tmp_path, database_url)) as service, \
-            httpx.AsyncClient(base_url=service.url, timeout=5) as api:
+            service.client() as api:
         writer = service.pipeline.writer
         apply = writer.apply
         failed = []

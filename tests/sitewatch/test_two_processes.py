@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.serving import READER, bearer, reader_toml
 from tests.sitewatch.test_cli import EXAMPLE, SITEWATCH
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+READ = bearer(READER)
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen:
@@ -53,7 +55,7 @@ def config_text(*, data_dir: Path, database_url: str, station_port: int) -> str:
     ]:
         assert old in text, f"the example config no longer has {old!r}"
         text = text.replace(old, new)
-    return text
+    return text + reader_toml()
 
 
 def start_service(config: Path, log: Path) -> tuple[subprocess.Popen, str]:
@@ -88,13 +90,13 @@ def test_two_processes_one_ticket_and_a_sigkill_loses_nothing(database_url, tmp_
         services += [a, b]
 
         def tickets(url: str = url_b) -> list[dict]:
-            return httpx.get(f"{url}/api/tickets", timeout=5).json()
+            return httpx.get(f"{url}/api/tickets", timeout=5, headers=READ).json()
 
         httpx.post(f"{control}/stations/rs-001/faults", json={"fault": "regulator_failure"}, timeout=5)
         wait_for(lambda: tickets(url_a), timeout_s=20)
         time.sleep(2)  # both processes keep judging the same fault: still one ticket, one alert
         assert len(tickets(url_a)) == len(tickets(url_b)) == 1
-        assert len(httpx.get(f"{url_b}/api/alerts", params={"state": "firing"}, timeout=5).json()) == 1
+        assert len(httpx.get(f"{url_b}/api/alerts", params={"state": "firing"}, timeout=5, headers=READ).json()) == 1
 
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=10)
@@ -102,7 +104,7 @@ def test_two_processes_one_ticket_and_a_sigkill_loses_nothing(database_url, tmp_
 
         def resolved():
             """the surviving process resolves the alert"""
-            return httpx.get(f"{url_b}/api/alerts", params={"state": "resolved"}, timeout=5).json()
+            return httpx.get(f"{url_b}/api/alerts", params={"state": "resolved"}, timeout=5, headers=READ).json()
 
         wait_for(resolved, timeout_s=20)
         httpx.post(f"{control}/stations/rs-001/faults", json={"fault": "regulator_failure"}, timeout=5)
@@ -118,7 +120,7 @@ def test_two_processes_one_ticket_and_a_sigkill_loses_nothing(database_url, tmp_
         time.sleep(3)
         [ticket] = tickets(url_a2)
         assert ticket["occurrences"] == 2, "the restart added nothing"
-        assert len(httpx.get(f"{url_a2}/api/alerts", params={"state": "firing"}, timeout=5).json()) == 1
+        assert len(httpx.get(f"{url_a2}/api/alerts", params={"state": "firing"}, timeout=5, headers=READ).json()) == 1
     finally:
         for proc in [*services, sim]:
             if proc.poll() is None:
