@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import LoginRequired, require_principal
 from api.pages import admin, assets, control_room, live, login
+from api.pages.common import reader_locale
 from api.pages import inspections as inspection_pages
 from api.pages import reports as report_pages
 from api.pages import review as review_pages
@@ -21,6 +22,7 @@ from api.pages import tickets as ticket_pages
 from api.routes import dashboard, inspections, inventory, reports, review, tickets, trends
 from api.schemas import LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
+from i18n.fonts import FontMissing
 from sitewatch.runtime import Components
 from inspections.visits import InspectionNotFound, InspectionRefused
 from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
@@ -45,7 +47,7 @@ def create_app(components: Components) -> FastAPI:
     app.include_router(login.router)  # the only pages open to nobody-yet
     # Everything else needs someone logged in (a session or a bearer token); what they may
     # change is checked per route (auth/roles.py), what they may see by their customer scope.
-    someone = [Depends(require_principal)]
+    someone = [Depends(require_principal), Depends(reader_locale)]
     api = (inventory.router, tickets.router, inspections.router, review.router, reports.router, dashboard.router,
            trends.router)
     pages = (control_room.router, live.router, assets.router, ticket_pages.router, review_pages.router,
@@ -108,3 +110,4 @@ def _workflow_errors(app: FastAPI) -> None:
     app.add_exception_handler(MissingDetails, answer(422))
     app.add_exception_handler(InspectionNotFound, answer(404))
     app.add_exception_handler(InspectionRefused, answer(409))
+    app.add_exception_handler(FontMissing, answer(503))  # a Chinese PDF on a machine without a Chinese font

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from i18n import lazy
 from inspections.checklists import CHECKLISTS, Item
 
 REGULATORS = frozenset({"regulator_station", "regulator_cabinet", "regulator_box"})
@@ -45,7 +46,7 @@ AUTUMN = Season("autumn", (9, 1), (11, 30))
 @dataclass(frozen=True, slots=True)
 class Plan:
     kind: str  # also the InspectionRow.kind that does it
-    title: str
+    title: str  # English, marked for translation: shown with i18n.gettext(title)
     source: str  # the rule book article
     target_kinds: frozenset[str]  # asset kinds (config AssetKind) or plant kinds (PlantItem.kind)
     every: Every | None = None
@@ -77,23 +78,23 @@ class Plan:
 
 
 PLANS: tuple[Plan, ...] = (
-    Plan("regulator_round", "Regulator round (at least two people, one in charge)", "rule book 12 arts. 7-8",
+    Plan("regulator_round", lazy("Regulator round (at least two people, one in charge)"), "rule book 12 arts. 7-8",
          REGULATORS, every=Every(days=14), min_people=2, compare_with_scada=True),
-    Plan("regulator_seasonal", "Spring and autumn regulator maintenance", "rule book 12 arts. 9-10",
+    Plan("regulator_seasonal", lazy("Spring and autumn regulator maintenance"), "rule book 12 arts. 9-10",
          REGULATORS, seasons=(SPRING, AUTUMN), compare_with_scada=True),
-    Plan("regulator_overhaul", "Regulator overhaul by the maker", "rule book 12 art. 10.4",
+    Plan("regulator_overhaul", lazy("Regulator overhaul by the maker"), "rule book 12 art. 10.4",
          REGULATORS, overhaul_years=MappingProxyType({"domestic": 5, "imported": 8})),
-    Plan("valve_well_seasonal", "Spring and autumn valve-well inspection", "rule book 12 art. 11",
+    Plan("valve_well_seasonal", lazy("Spring and autumn valve-well inspection"), "rule book 12 art. 11",
          frozenset({"valve_well"}), seasons=(SPRING, AUTUMN)),
-    Plan("valve_well_after_rain", "Low-lying valve well after rain", "rule book 12 art. 11",
+    Plan("valve_well_after_rain", lazy("Low-lying valve well after rain"), "rule book 12 art. 11",
          frozenset({"valve_well"}), after_rain_days=2),
-    Plan("valve_yearly", "Valve DN65 and up: yearly overhaul", "rule book 12 art. 12",
+    Plan("valve_yearly", lazy("Valve DN65 and up: yearly overhaul"), "rule book 12 art. 12",
          frozenset({"valve"}), every=Every(months=12), min_dn_mm=65),
-    Plan("valve_triennial", "Valve under DN65: survey every three years", "rule book 12 art. 12",
+    Plan("valve_triennial", lazy("Valve under DN65: survey every three years"), "rule book 12 art. 12",
          frozenset({"valve"}), every=Every(months=36), below_dn_mm=65),
-    Plan("cathodic_protection", "Cathodic protection potential, quarterly", "rule book 12 art. 13",
+    Plan("cathodic_protection", lazy("Cathodic protection potential, quarterly"), "rule book 12 art. 13",
          frozenset({"cathodic_protection"}), every=Every(months=3)),
-    Plan("security_monthly", "Security system, monthly, device by device", "rule books 1 and 19",
+    Plan("security_monthly", lazy("Security system, monthly, device by device"), "rule books 1 and 19",
          SECURITY, every=Every(months=1)),
 )
 PLAN_KINDS = frozenset(p.kind for p in PLANS)

@@ -1,7 +1,8 @@
 """Bar charts as SVG text: inline in the HTML, and drawn into the PDF by fpdf2's own SVG
 renderer, so both show the same picture and nothing is fetched or installed (no
 matplotlib: one small dependency-free module, deterministic bytes, and no second drawing
-library to keep in step with the PDF's). Labels are ASCII; units are in the titles."""
+library to keep in step with the PDF's). Labels are in the reader's language; units are in
+the titles. A PDF names its embedded font as the font-family, so that Chinese labels print."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Series:
 
 
 def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series], *, y_max: float | None = None,
-              stacked: bool = False, value_format: str = "{:g}") -> str:
+              stacked: bool = False, value_format: str = "{:g}", font_family: str = "sans-serif") -> str:
     """Grouped (or stacked) bars, a y axis from 0, a legend when there is more than one series."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     if stacked:
@@ -31,7 +32,7 @@ def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series], *
     step = y_max / 4 if y_max is not None else _nice_step(max([*totals, 1]) / 4)
     top = y_max if y_max is not None else step * max(1, -(-max(totals, default=0) // step))
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="Helvetica" font-size="10">'),
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{escape(font_family)}" font-size="10">'),
            f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
            f'<text x="{LEFT}" y="16" font-size="12" fill="#1b1f24">{escape(title)}</text>']
     for tick in range(round(top / step) + 1):  # gridlines at round values
@@ -70,7 +71,7 @@ def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series], *
         for si, s in enumerate(series):
             out.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="8" height="8" fill="{PALETTE[si % len(PALETTE)]}"/>')
             out.append(f'<text x="{x + 11}" y="{HEIGHT - 6}" fill="#1b1f24">{escape(s.name)}</text>')
-            x += 14 + 6 * len(s.name) + 10
+            x += 14 + sum(10 if ord(c) > 0x2E7F else 6 for c in s.name) + 10  # CJK characters are wider
     out.append("</svg>")
     return "".join(out)
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from config.models import Config
+from i18n import lazy
 from domain.time import require_utc
 from inspections.plans import PLANS, REGULATORS, SECURITY, plan
 from reports import gather
@@ -29,9 +30,9 @@ from reports.overdue import as_of, overdue_at
 from reports.periods import Period
 
 SYSTEMS = (
-    ("regulator_stations", "Regulator stations, cabinets and boxes"),
-    ("security_systems", "Security systems"),
-    ("field_plant", "Field plant: valve wells, valves, cathodic protection"),
+    ("regulator_stations", lazy("Regulator stations, cabinets and boxes")),
+    ("security_systems", lazy("Security systems")),
+    ("field_plant", lazy("Field plant: valve wells, valves, cathodic protection")),
 )
 FAULT = "fault"
 

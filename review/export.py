@@ -1,31 +1,45 @@
-"""The log as CSV (exact numbers), HTML (Jinja2, self-contained) and PDF (fpdf2, core font
-or one embedded TTF: nothing fetched). Times are shown in the site's local time."""
+"""The log as CSV (exact numbers), HTML (Jinja2, self-contained) and PDF (fpdf2, with the
+Chinese font found on the machine: i18n/fonts.py; nothing fetched), in the current
+locale (i18n). Times are shown in the site's local time."""
 
 from __future__ import annotations
 
 import csv
 import functools
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
+import i18n
 from domain.time import to_local
-from review.models import ChannelSummary, SiteReview, Verdict
+from i18n.fonts import FONT_DIRS, LocalisedPdf
+from review.labels import (
+    SEVERITIES,
+    VERDICTS,
+    agreement,
+    flag_lines,
+    label,
+    local,
+    window_text,
+)
+from review.models import ChannelSummary, SiteReview, StationReview, Verdict
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Digits worth showing per unit (as the dashboard: a manager reads 2.487 kPa). CSV keeps all.
 DECIMALS = {"MPa": 4, "kPa": 3, "Nm3/h": 1, "degC": 1, "%LEL": 2, "V": 2, "s": 0, "state": 0}
 
 CSV_COLUMNS = (
-    "site_id", "day", "station_id", "station_name", "verdict", "channel", "unit",
-    "min (in unit)", "max (in unit)", "mean (in unit)", "last (in unit)", "last_at (site time, ISO 8601)",
-    "limit_low (in unit)", "limit_high (in unit)", "samples_good (count)", "samples_expected (count)",
-    "completeness (ratio 0-1)", "flags",
+    i18n.lazy("site_id"), i18n.lazy("day"), i18n.lazy("station_id"), i18n.lazy("station_name"),
+    i18n.lazy("verdict"), i18n.lazy("channel"), i18n.lazy("unit"), i18n.lazy("min (in unit)"),
+    i18n.lazy("max (in unit)"), i18n.lazy("mean (in unit)"), i18n.lazy("last (in unit)"),
+    i18n.lazy("last_at (site time, ISO 8601)"), i18n.lazy("limit_low (in unit)"), i18n.lazy("limit_high (in unit)"),
+    i18n.lazy("samples_good (count)"), i18n.lazy("samples_expected (count)"), i18n.lazy("completeness (ratio 0-1)"),
+    i18n.lazy("flags"),
 )
 
 
@@ -48,29 +62,21 @@ def show(value: float | None, unit: str) -> str:
     return f"{value:.{DECIMALS.get(unit, 3)}f}"
 
 
-def local(ts: datetime | None, review: SiteReview, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    return "-" if ts is None else to_local(ts, review.time_zone).strftime(fmt)
-
-
-def window_text(review: SiteReview) -> str:
-    hours = (review.window_end - review.window_start).total_seconds() / 3600
-    return (f"{local(review.window_start, review, '%Y-%m-%d %H:%M')} to "
-            f"{local(review.window_end, review, '%Y-%m-%d %H:%M')} {review.time_zone} ({hours:g} h)")
-
-
 def to_csv(review: SiteReview) -> str:
+    """Headers, verdicts and flags in the current locale; numbers exact, times site-local ISO 8601."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([i18n.gettext(c) for c in CSV_COLUMNS])
     for station in review.stations:
+        flags = flag_lines(station, review)
         for c in station.channels:
-            flags = "; ".join(f.detail for f in station.flags if f.channel == c.channel)
             writer.writerow([
-                review.site_id, review.day.isoformat(), station.station_id, station.name, station.verdict.value,
-                c.channel, c.unit, _exact(c.min), _exact(c.max), _exact(c.mean), _exact(c.last),
+                review.site_id, review.day.isoformat(), station.station_id, station.name,
+                label(VERDICTS, station.verdict.value), c.channel, c.unit, _exact(c.min), _exact(c.max),
+                _exact(c.mean), _exact(c.last),
                 "" if c.last_at is None else to_local(c.last_at, review.time_zone).isoformat(),
                 _exact(c.limit_low), _exact(c.limit_high), c.samples_good, c.samples_expected,
-                repr(c.completeness_ratio), flags,
+                repr(c.completeness_ratio), "; ".join(text for channel, text in flags if channel == c.channel),
             ])
     return out.getvalue()
 
@@ -82,94 +88,117 @@ def _exact(value: float | None) -> str:
 @functools.cache
 def environment() -> Environment:
     """The templates of review/templates, built on first use (not at import)."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}")
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    i18n.install(env)
+    env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}",
+                       flag_lines=flag_lines, agreement=agreement, verdict=lambda v: label(VERDICTS, v),
+                       severity=lambda s: label(SEVERITIES, s))
     return env
 
 
-def to_html(review: SiteReview, signature: Signature, *, page: dict[str, Any] | None = None) -> str:
-    """The log as one HTML document; ``page`` adds the product page's parts (navigation, signing)."""
-    return environment().get_template("log.html").render(review=review, sig=signature, page=page)
+def to_html(review: SiteReview, signature: Signature) -> str:
+    """The log as one self-contained HTML document in the current locale."""
+    return environment().get_template("log.html").render(review=review, sig=signature,
+                                                         lang=i18n.current_locale().replace("_", "-"))
 
 
-def to_pdf(review: SiteReview, signature: Signature, *, font_file: Path | None = None) -> bytes:
-    pdf = _LogPdf(review, signature, font_file)
+def log_body(review: SiteReview, signature: Signature) -> Markup:
+    """The log's tables without a document around them, for the product's page."""
+    return Markup(environment().get_template("_log_body.html").render(review=review, sig=signature))
+
+
+def to_pdf(review: SiteReview, signature: Signature, *, font_file: Path | None = None,
+           font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
+    """The log as a PDF in the current locale; raises i18n.fonts.FontMissing for a Chinese
+    PDF on a machine without a Chinese font."""
+    pdf = _LogPdf(review, signature, font_file, font_dirs)
     pdf.render()
     return bytes(pdf.output())
 
 
 _COLUMNS_MM = (
-    ("Channel", 38), ("Unit", 16), ("Min", 22), ("Max", 22), ("Mean", 22), ("Last", 22),
-    ("Last at (site time)", 36), ("Good / expected (samples)", 40), ("Complete (%)", 22), ("Limits (unit)", 32),
+    (i18n.lazy("Channel"), 38), (i18n.lazy("Unit"), 16), (i18n.lazy("Min"), 22), (i18n.lazy("Max"), 22),
+    (i18n.lazy("Mean"), 22), (i18n.lazy("Last"), 22), (i18n.lazy("Last at (site time)"), 36),
+    (i18n.lazy("Good / expected (samples)"), 40), (i18n.lazy("Complete (%)"), 22), (i18n.lazy("Limits (unit)"), 32),
 )
 
 
-class _LogPdf(FPDF):
-    def __init__(self, review: SiteReview, signature: Signature, font_file: Path | None) -> None:
-        super().__init__(orientation="L", unit="mm", format="A4")
+class _LogPdf(LocalisedPdf):
+    def __init__(self, review: SiteReview, signature: Signature, font_file: Path | None,
+                 font_dirs: Iterable[Path]) -> None:
+        super().__init__(orientation="L", font_file=font_file, font_dirs=font_dirs)
         self._review = review
         self._sig = signature
         self.set_auto_page_break(True, margin=12)
-        self.set_title(f"Regulator station operation log {review.site_id} {review.day.isoformat()}")
+        self.set_title(self._heading())
         self.set_creation_date(signature.generated_at)
-        if font_file is not None:
-            self.add_font("LogFont", "", str(font_file))
-            self._family, self._unicode = "LogFont", True
-        else:
-            self._family, self._unicode = "Helvetica", False
 
-    def text_of(self, value: str) -> str:
-        # The core font knows Latin-1 only: other characters print as "?" (configure
-        # review.pdf_font_file with a TTF to print them).
-        return value if self._unicode else value.encode("latin-1", "replace").decode("latin-1")
-
-    def say(self, text: str, *, size: float = 9, bold: bool = False, h: float = 5) -> None:
-        self.set_font(self._family, "B" if bold and not self._unicode else "", size)
-        self.multi_cell(0, h, self.text_of(text), new_x="LMARGIN", new_y="NEXT")
+    def _heading(self) -> str:
+        r = self._review
+        return i18n.gettext("Regulator station operation log - %(site)s (%(site_id)s), %(day)s",
+                            site=r.site_name, site_id=r.site_id, day=r.day.isoformat())
 
     def footer(self) -> None:
         self.set_y(-10)
-        self.set_font(self._family, "", 7)
-        self.cell(0, 5, self.text_of(f"{self._review.site_id} {self._review.day.isoformat()} - "
-                                     f"sha256 {self._sig.content_sha256} - page {self.page_no()}"), align="C")
+        self.set_font(self.face_name, "", 7)
+        self.cell(0, 5, self.text_of(i18n.gettext("%(site_id)s %(day)s - sha256 %(sha256)s - page %(page)s",
+                                                  site_id=self._review.site_id, day=self._review.day.isoformat(),
+                                                  sha256=self._sig.content_sha256, page=self.page_no())),
+                  align="C")
 
     def render(self) -> None:
-        r, sig = self._review, self._sig
+        r, sig, _ = self._review, self._sig, i18n.gettext
         self.add_page()
-        self.say(f"Regulator station operation log - {r.site_name} ({r.site_id})", size=14, bold=True, h=8)
-        self.say(f"Day {r.day.isoformat()}; window {window_text(r)}")
-        self.say(f"{len(r.stations)} station(s), {len(r.abnormal)} abnormal; completeness threshold "
-                  f"{r.completeness_min_ratio:.0%}; generated {local(sig.generated_at, r)} {r.time_zone}")
-        self.say(f"Content SHA-256: {sig.content_sha256}")
+        self.say(self._heading(), size=14, bold=True, h=8)
+        self.say(_("Day %(day)s; window %(window)s", day=r.day.isoformat(), window=window_text(r)))
+        self.say(_("%(stations)s station(s), %(abnormal)s abnormal; completeness threshold %(threshold)s; "
+                   "generated %(at)s %(zone)s", stations=len(r.stations), abnormal=len(r.abnormal),
+                   threshold=format(r.completeness_min_ratio, ".0%"), at=local(sig.generated_at, r), zone=r.time_zone))
+        self.say(_("Content SHA-256: %(sha256)s", sha256=sig.content_sha256))
         if sig.signed_at is not None:
-            self.say(f"Signed by {sig.signed_by} at {local(sig.signed_at, r)} {r.time_zone}", bold=True)
+            self.say(_("Signed by %(name)s at %(at)s %(zone)s", name=sig.signed_by, at=local(sig.signed_at, r),
+                       zone=r.time_zone), bold=True)
         else:
-            self.say("NOT SIGNED", bold=True)
+            self.say(_("NOT SIGNED"), bold=True)
         for station in r.stations:
-            self.ln(3)
-            verdict = "ABNORMAL" if station.verdict is Verdict.ABNORMAL else "normal"
-            ticket = (sig.field_check_tickets or {}).get(station.station_id)
-            self.say(f"{station.name} ({station.station_id}) - {verdict} - completeness "
-                      f"{100 * station.completeness_ratio:.2f} %" + (f" - field check ticket #{ticket}" if ticket else ""),
-                      size=11, bold=True, h=6)
-            for flag in station.flags:
-                self.say(f"  ! {flag.channel}: {flag.detail}", size=8, h=4)
-            self._table(station.channels)
-            for f in station.field_readings:
-                self.say(f"  field reading {f.channel} {f.field_value:g} {f.unit} at {local(f.taken_at, r)}, SCADA "
-                          f"{'-' if f.scada_value is None else f'{f.scada_value:g}'} {f.unit}: "
-                          f"{'no SCADA value' if f.agrees is None else 'agrees' if f.agrees else 'DISAGREES'}",
-                          size=8, h=4)
-            for a in station.alerts:
-                self.say(f"  alert #{a.id} {a.severity} {a.summary} from {local(a.started_at, r)}"
-                          f"{'' if a.resolved_at is None else ' to ' + local(a.resolved_at, r)}", size=8, h=4)
-            for t in station.tickets:
-                self.say(f"  ticket #{t.id} {t.severity} {t.title} opened {local(t.opened_at, r)}", size=8, h=4)
+            self._station(station)
+
+    def _station(self, station: StationReview) -> None:
+        r, _ = self._review, i18n.gettext
+        self.ln(3)
+        verdict = label(VERDICTS, station.verdict.value)
+        if station.verdict is Verdict.ABNORMAL:
+            verdict = verdict.upper()
+        ticket = (self._sig.field_check_tickets or {}).get(station.station_id)
+        line = _("%(name)s (%(id)s) - %(verdict)s - completeness %(pct)s %%", name=station.name,
+                 id=station.station_id, verdict=verdict, pct=format(100 * station.completeness_ratio, ".2f"))
+        if ticket:
+            line += " - " + _("field check ticket #%(id)s", id=ticket)
+        self.say(line, size=11, bold=True, h=6)
+        for channel, text in flag_lines(station, r):
+            self.say(f"  ! {channel}: {text}", size=8, h=4)
+        self._table(station.channels)
+        for f in station.field_readings:
+            self.say("  " + _("field reading %(channel)s %(value)s %(unit)s at %(at)s, SCADA %(scada)s %(unit)s: "
+                              "%(agreement)s", channel=f.channel, value=format(f.field_value, "g"), unit=f.unit,
+                              at=local(f.taken_at, r),
+                              scada="-" if f.scada_value is None else format(f.scada_value, "g"), agreement=agreement(f)),
+                     size=8, h=4)
+        for a in station.alerts:
+            until = "" if a.resolved_at is None else _(" to %(at)s", at=local(a.resolved_at, r))
+            self.say("  " + _("alert #%(id)s %(severity)s %(summary)s from %(at)s", id=a.id,
+                              severity=label(SEVERITIES, a.severity), summary=a.summary,
+                              at=local(a.started_at, r)) + until, size=8, h=4)
+        for t in station.tickets:
+            self.say("  " + _("ticket #%(id)s %(severity)s %(title)s opened %(at)s", id=t.id,
+                              severity=label(SEVERITIES, t.severity), title=t.title, at=local(t.opened_at, r)),
+                     size=8, h=4)
 
     def _table(self, channels: tuple[ChannelSummary, ...]) -> None:
-        self.set_font(self._family, "", 7)
+        self.set_font(self.face_name, "", 7)
         for title, width in _COLUMNS_MM:
-            self.cell(width, 5, title, border=1)
+            self.cell(width, 5, self.text_of(i18n.gettext(title)), border=1)
         self.ln()
         for c in channels:
             limits = f"{show(c.limit_low, c.unit)} .. {show(c.limit_high, c.unit)}" if (

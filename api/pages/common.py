@@ -70,6 +70,15 @@ def render(request: Request, template: str, context: dict[str, Any], *, status_c
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
+async def reader_locale(request: Request, principal: PrincipalDep) -> str:
+    """A dependency of every route behind a login: what it writes (an export, a PDF, a
+    message) is in the reader's language. Async, so that the locale it sets is the
+    request's own (a sync route runs in a copy of this context)."""
+    locale = request_locale(request, principal)
+    i18n.set_locale(locale)
+    return locale
+
+
 def page_principal(principal: PrincipalDep) -> Principal:
     return principal
 

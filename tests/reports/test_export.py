@@ -1,5 +1,6 @@
 """Exports from report models alone: charts as SVG (the same picture in HTML and PDF), a
-self-contained page, a PDF that prints non-Latin names with an embedded TTF."""
+self-contained page, a PDF that prints non-Latin names with an embedded TTF; in the reader's
+language, a Chinese PDF with the Chinese font found on the machine."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+import i18n
 from domain.time import UTC
+from i18n.fonts import find_cjk_font
 from reports.charts import Series, bar_chart, inline
 from reports.export import maintenance_charts, maintenance_html, maintenance_pdf
 from reports.models import DeadlineCompliance, MaintenanceReport, MonthTickets, Satisfaction
@@ -36,6 +39,17 @@ def a_report(name: str = "City Gas Co.") -> MaintenanceReport:
         inspections_done=[], inspections_done_count=0, overdue_at_end=[],
         overdue_as_of=datetime(2026, 12, 31, 15, 59, tzinfo=UTC),
         complaints_by_class_count={"quality": 0, "non_quality": 0, "other": 0})
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the English text; the Chinese ones say so with i18n.using."""
+    with i18n.using("en"):
+        yield
+
+
+def pdf_text(pdf: bytes) -> str:
+    return " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
 
 
 def bars(svg: str) -> list[tuple[float, float]]:
@@ -67,10 +81,26 @@ def test_the_pdf_holds_the_numbers_and_the_charts():
     assert "Tickets opened per month, by service type (count)" in text and "Satisfaction, mean per axis" in text
 
 
-def test_a_non_latin_customer_name_needs_the_configured_font():
-    core = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(maintenance_pdf(a_report("城市燃气")))).pages)
+def test_without_a_chinese_font_an_english_pdf_prints_non_latin_names_as_question_marks(tmp_path):
+    core = pdf_text(maintenance_pdf(a_report("城市燃气"), font_dirs=[tmp_path]))
     assert "城市燃气" not in core and "????" in core, "the core font prints what it lacks as ?"
     if not DEJAVU.exists():
         pytest.skip(f"no TTF at {DEJAVU} to embed")
-    embedded = maintenance_pdf(a_report("Городской газ"), font_file=DEJAVU)
-    assert "Городской газ" in " ".join(p.extract_text() for p in PdfReader(io.BytesIO(embedded)).pages)
+    embedded = maintenance_pdf(a_report("Городской газ"), font_file=DEJAVU, font_dirs=[tmp_path])
+    assert "Городской газ" in pdf_text(embedded)
+
+
+def test_the_quarterly_report_in_chinese_html_and_pdf_with_chinese_charts():
+    if find_cjk_font() is None:
+        pytest.skip("no Chinese TrueType font on this machine (Debian: fonts-wqy-microhei)")
+    with i18n.using("zh_CN"):
+        html = maintenance_html(a_report("城市燃气"))
+        pdf = maintenance_pdf(a_report("城市燃气"))
+    assert "季度维护报告 — 城市燃气" in html and "每月开单数，按服务类型（张）" in html and "到场期限" in html
+    assert "Tickets opened" not in html and "Deadline" not in html
+    text = pdf_text(pdf)
+    assert "季度维护报告 — 城市燃气" in text and "开单：27" in text and "84.0" in text
+    assert "每月开单数，按服务类型（张）" in text and "A 有偿" in text, "the charts' labels print in Chinese"
+    fonts = {str(f.get_object()["/BaseFont"]) for page in PdfReader(io.BytesIO(pdf)).pages
+             for f in page["/Resources"]["/Font"].values()}
+    assert any("WenQuanYi" in f or "CJK" in f for f in fonts), fonts
