@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain.tickets import ServiceType, TicketState
+from i18n import messages
 
 
 class _Out(BaseModel):
@@ -75,7 +76,8 @@ class AlertPublic(_Out):
     resolved_at: datetime | None
     value: float | None
     unit: str
-    summary: str
+    summary: str  # in the request's language (from summary_msg; rows from before it: the stored English)
+    summary_msg: dict | None = Field(default=None, exclude=True)
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     ack_comment: str
@@ -85,6 +87,11 @@ class AlertPublic(_Out):
     muted_by: str | None
     mute_reason: str
     ticket_id: int | None  # the ticket it paged on: opened it, or joined it as a symptom of the same fault
+
+    @model_validator(mode="after")
+    def _summary_in_the_readers_language(self) -> AlertPublic:
+        self.summary = messages.render(self.summary_msg, self.summary)
+        return self
 
 
 class AcknowledgeIn(BaseModel):
@@ -107,7 +114,8 @@ class TicketPublic(_Out):
     site_id: str
     rule_id: str | None
     fault: str | None  # the fault group ([correlation.faults]) whose alerts join this ticket
-    title: str
+    title: str  # in the request's language (from title_msg; a typed title or an older row: as stored)
+    title_msg: dict | None = Field(default=None, exclude=True)
     severity: str
     priority: int
     state: str
@@ -135,6 +143,11 @@ class TicketPublic(_Out):
     rating_skill: int | None
     rating_arrival_time: int | None
     rating_follow_through: int | None
+
+    @model_validator(mode="after")
+    def _title_in_the_readers_language(self) -> TicketPublic:
+        self.title = messages.render(self.title_msg, self.title)
+        return self
 
 
 class AuditPublic(_Out):

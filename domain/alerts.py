@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from i18n.messages import Message
 
 
 class Severity(str, enum.Enum):
@@ -38,7 +42,7 @@ class AlertTransition:
     severity: Severity
     value: float | None  # the value that caused it, in the channel's unit
     unit: str
-    summary: str  # one line for a human: "outlet_kpa 3.45 kPa above 3.20 kPa for 10 s"
+    summary: str  # one line for a human, in English: "outlet_kpa 3.45 kPa above 3.20 kPa for 10 s"
     # The fingerprint started flapping: from now on one firing alert stands for the chatter
     # (rules/flapping.py) until it has been quiet for a window.
     flapping: bool = False
@@ -47,3 +51,6 @@ class AlertTransition:
     # silence began). Tells a fault that began on fresh samples after an outage from one
     # that began during it. None on RESOLVED transitions.
     began_at: datetime | None = None
+    # The summary as a message, shown in each reader's language (i18n/messages.py); None
+    # from a source that only has the English (a transition rebuilt from an older row).
+    summary_msg: Message | None = None

@@ -20,6 +20,7 @@ from review.schedule import due_at, latest_due_day, window
 from review.sign import Stored, get_review, record_tickets, store_review
 from storage.tables import TicketRow
 from storage.timeseries import TimeSeriesStore
+from tickets import titles
 from tickets.writer import open_work_ticket
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,10 @@ class DailyReviews:
         ).first()
         if existing is not None:
             return existing
-        reasons = summarise_flags(station)
         severe = any(f.kind is not FlagKind.LOW_COMPLETENESS for f in station.flags)
         ticket, _ = open_work_ticket(
             session, self._config, fingerprint=fingerprint, site_id=site.id, asset_id=station.station_id,
-            title=f"Field check {station.name}: abnormal in the {day.isoformat()} operation log ({reasons})"[:400],
+            title=titles.field_check(station.name, day, [(f.kind.value, f.channel) for f in station.flags]),
             severity=Severity.MAJOR if severe else Severity.WARNING, service_type=ServiceType.D_INTERNAL,
             source=SOURCE, at=at, actor=actor,
         )
@@ -140,13 +140,3 @@ class DailyReviews:
 
 def _has_data(review: SiteReview) -> bool:
     return any(c.samples_good for station in review.stations for c in station.channels)
-
-
-def summarise_flags(station: StationReview) -> str:
-    """One line per kind: "low completeness: battery_v, door_open; outside limits: outlet_kpa"."""
-    by_kind: dict[FlagKind, list[str]] = {}
-    for flag in station.flags:
-        channels = by_kind.setdefault(flag.kind, [])
-        if flag.channel not in channels:
-            channels.append(flag.channel)
-    return "; ".join(f"{kind.value.replace('_', ' ')}: {', '.join(channels)}" for kind, channels in by_kind.items())

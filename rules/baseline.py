@@ -10,6 +10,8 @@ import numpy as np
 
 from domain.alerts import AlertState
 from domain.time import UTC
+from i18n import lazy
+from i18n.messages import Channel, Message, Unit
 from rules.models import BaselineRule
 from rules.slots import NORMAL, Emitter, SeriesSlots, fmt, held_for
 
@@ -91,13 +93,16 @@ class BaselineSlots(SeriesSlots):
         self.var[s, hour] = (1.0 - weight) * (var + weight * delta * delta)
         self.count[s, hour] = count + 1
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
-        usual = float(self.detail[slot])
+        facts = {"asset": asset_id, "channel": Channel(channel), "value": fmt(value), "unit": Unit(unit)}
         if state is AlertState.FIRING:
-            return (f"{asset_id}: {channel} {fmt(value)} {unit}, usually {fmt(usual)} {unit} at this hour "
-                    f"(more than {self.rule.sigma:g} sigma and {self.rule.min_deviation:g} {unit} off){held_for(self.rule)}")
-        return f"{asset_id}: {channel} {fmt(value)} {unit} back within its usual range"
+            rule = self.rule
+            return Message.of(lazy("%(asset)s: %(channel)s %(value)s %(unit)s, usually %(usual)s %(unit)s at this "
+                                   "hour (more than %(sigma)s sigma and %(deviation)s %(unit)s off)%(held)s"),
+                              usual=fmt(float(self.detail[slot])), sigma=f"{rule.sigma:g}",
+                              deviation=f"{rule.min_deviation:g}", held=held_for(rule), **facts)
+        return Message.of(lazy("%(asset)s: %(channel)s %(value)s %(unit)s back within its usual range"), **facts)
 
     def extra(self, slot: int) -> dict | None:
         found = super().extra(slot) or {}

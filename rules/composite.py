@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from domain.alerts import AlertState
+from i18n import lazy
+from i18n.messages import AND, COMMA, OR, Channel, Joined, Message, Unit
 from rules.models import CompositeRule, NightCreepRule, Rule
 from rules.slots import NORMAL, PENDING, Emitter, SeriesSlots, Slots, SortedBatch, fmt, held_for
 
@@ -55,17 +57,20 @@ class CompositeSlots(Slots):
             self.step(s, touched[s], self.latest[s, 0], cond, ~cond, em)
         self.hold(now_s, em)
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, _ = self.keys[slot]
-        parts = []
-        for c, condition in enumerate(self.rule.conditions):
-            unit_c = self.units[int(self.cond_series[c][slot])]
-            parts.append(f"{condition.channel} {fmt(float(self.latest[slot, c]))} {unit_c} "
-                         f"({condition.op} {float(self.cond_levels[c][slot]):g})")
-        joined = (" and " if self.rule.mode == "all" else " or ").join(parts)
+        parts = tuple(
+            Message.of(lazy("%(channel)s %(value)s %(unit)s (%(op)s %(level)s)"), channel=Channel(condition.channel),
+                       value=fmt(float(self.latest[slot, c])), unit=Unit(self.units[int(self.cond_series[c][slot])]),
+                       op=condition.op, level=f"{float(self.cond_levels[c][slot]):g}")
+            for c, condition in enumerate(self.rule.conditions)
+        )
         if state is AlertState.FIRING:
-            return f"{asset_id}: {self.rule.id}: {joined}{held_for(self.rule)}"
-        return f"{asset_id}: {self.rule.id} over: {', '.join(parts)}"
+            return Message.of(lazy("%(asset)s: %(rule)s: %(conditions)s%(held)s"), asset=asset_id, rule=self.rule.id,
+                              conditions=Joined(parts, AND if self.rule.mode == "all" else OR),
+                              held=held_for(self.rule))
+        return Message.of(lazy("%(asset)s: %(rule)s over: %(conditions)s"), asset=asset_id, rule=self.rule.id,
+                          conditions=Joined(parts, COMMA))
 
     def extra(self, slot: int) -> dict | None:
         found = super().extra(slot) or {}
@@ -181,17 +186,20 @@ class NightCreepSlots(SeriesSlots):
         clear = ~low | (rise < self.rule.rise / 2)
         self.step(s, tk, vk, cond, clear, em, detail=rise)
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
         rule = self.rule
-        flow_unit = self.units[int(self.flow_series[slot])]
-        flow = fmt(float(self.flow[slot]))
-        rise = float(self.detail[slot])
+        facts = {"asset": asset_id, "channel": Channel(channel), "value": fmt(value), "unit": Unit(unit),
+                 "flow_channel": Channel(rule.flow_channel), "flow": fmt(float(self.flow[slot])),
+                 "flow_unit": Unit(self.units[int(self.flow_series[slot])])}
         if state is AlertState.FIRING:
-            return (f"{asset_id}: {channel} crept up {rise:.3f} {unit} (limit {rule.rise:g} {unit}) to {fmt(value)} {unit} "
-                    f"at low flow ({rule.flow_channel} {flow} {flow_unit} < {rule.low_flow:g}){held_for(rule)}: "
-                    f"regulator not locking up")
-        return f"{asset_id}: {channel} holding again ({fmt(value)} {unit}, {rule.flow_channel} {flow} {flow_unit})"
+            return Message.of(lazy("%(asset)s: %(channel)s crept up %(rise)s %(unit)s (limit %(limit)s %(unit)s) to "
+                                   "%(value)s %(unit)s at low flow (%(flow_channel)s %(flow)s %(flow_unit)s < "
+                                   "%(low_flow)s)%(held)s: regulator not locking up"),
+                              rise=f"{float(self.detail[slot]):.3f}", limit=f"{rule.rise:g}",
+                              low_flow=f"{rule.low_flow:g}", held=held_for(rule), **facts)
+        return Message.of(lazy("%(asset)s: %(channel)s holding again (%(value)s %(unit)s, %(flow_channel)s %(flow)s "
+                               "%(flow_unit)s)"), **facts)
 
     def extra(self, slot: int) -> dict | None:
         found = super().extra(slot) or {}

@@ -23,6 +23,8 @@ from config.models import ChannelLimits
 from domain.alerts import AlertState, AlertTransition, fingerprint
 from domain.samples import Quality, Sample
 from domain.time import UTC, require_utc
+from i18n import lazy
+from i18n.messages import Channel, Message, Seconds
 from rules.baseline import BaselineSlots
 from rules.composite import CompositeSlots, NightCreepSlots, check_restart_on
 from rules.flapping import Admit, FlapGuard
@@ -235,10 +237,12 @@ class RulesEngine:
             admit = Admit.PASS if self._flapping is None else self._flapping.admit(transition.fingerprint, float(t[i]))
             if admit is Admit.START:
                 # Started on a resolve, which has no began_at: the flapping one begins now.
+                flapping = Message.of(lazy("%(asset)s: %(channel)s flapping (%(changes)s changes within %(window)s)"),
+                                      asset=transition.asset_id, channel=Channel(transition.channel),
+                                      changes=self._flapping.transitions, window=Seconds(self._flapping.window_s))
                 transition = dataclasses.replace(
                     transition, state=AlertState.FIRING, flapping=True, began_at=transition.began_at or transition.at,
-                    summary=f"{transition.asset_id}: {transition.channel} flapping "
-                            f"({self._flapping.transitions} changes within {self._flapping.window_s:g} s)",
+                    summary=flapping.text(), summary_msg=flapping,
                 )
             if admit is not Admit.HOLD:
                 self._out.append(transition)
@@ -269,6 +273,7 @@ class RulesEngine:
         unit = self._units[int(r.series[slot])]
         rule = r.rule
         began = float(r.began[slot])
+        summary = r.summary(slot, state, value, unit)
         return AlertTransition(
             fingerprint=fingerprint(asset_id, rule.id, channel),
             asset_id=asset_id,
@@ -279,7 +284,8 @@ class RulesEngine:
             severity=r.severity(slot),
             value=None if np.isnan(value) else value,
             unit=unit,
-            summary=r.summary(slot, state, value, unit),
+            summary=summary.text(),
+            summary_msg=summary,
             # NaN: restored from a snapshot that predates began_at
             began_at=None if state is not AlertState.FIRING or np.isnan(began) else datetime.fromtimestamp(began, UTC),
         )

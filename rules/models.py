@@ -168,11 +168,12 @@ class StateRule(_Rule):
                 raise ValueError(f"labels key {key!r} is not a number (write the state's value, e.g. \"1\")") from None
         return labels
 
-    def label(self, value: float) -> str:
+    def named(self, value: float) -> str | None:
+        """The label of a state value, None when ``labels`` does not name it."""
         for key, text in self.labels.items():
             if float(key) == value:
                 return text
-        return f"{value:g}"
+        return None
 
 
 class Condition(BaseModel):

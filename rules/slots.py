@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from domain.alerts import AlertState, Severity
+from i18n import lazy
+from i18n.messages import Message, Seconds
 
 NORMAL, PENDING, FIRING = 0, 1, 2
 
@@ -148,8 +150,9 @@ class Slots(ABC):
         return Severity.CRITICAL if self.stage[slot] else Severity(self.rule.severity)
 
     @abstractmethod
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
-        """One line for the control room, with the unit."""
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
+        """One line for the control room, with the unit: stored in English, shown in the
+        reader's language (i18n/messages.py)."""
 
     def extra(self, slot: int) -> dict | None:
         """Kind-specific state a restart needs (JSON-able), beyond state and since."""
@@ -184,9 +187,10 @@ class SeriesSlots(Slots):
         """Apply the k-th sample of each series at once (``s`` slots, times, values)."""
 
 
-def held_for(rule: Any) -> str:
+def held_for(rule: Any) -> Message | str:
+    """The " for 10 s" after a summary; nothing for a rule without a duration."""
     for_s = getattr(rule, "for_s", 0.0)
-    return f" for {for_s:g} s" if for_s else ""
+    return Message.of(lazy(" for %(duration)s"), duration=Seconds(for_s)) if for_s else ""
 
 
 def fmt(value: float) -> str:

@@ -5,8 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 from domain.alerts import AlertState
+from i18n import lazy
+from i18n.messages import Channel, Label, Message, Seconds, Term, Unit
 from rules.models import NoDataRule, StateRule, ThresholdRule
 from rules.slots import FIRING, NORMAL, Emitter, SeriesSlots, Slots, SortedBatch, held_for
+
+# Summaries by the rule's direction: firing, firing beyond the critical level, back to normal.
+_FIRING = {
+    "above": lazy("%(asset)s: %(channel)s %(value)s %(unit)s above %(level)s %(unit)s%(relative)s%(held)s"),
+    "below": lazy("%(asset)s: %(channel)s %(value)s %(unit)s below %(level)s %(unit)s%(relative)s%(held)s"),
+}
+_CRITICAL = {
+    "above": lazy("%(asset)s: %(channel)s %(value)s %(unit)s above critical level %(level)s %(unit)s"),
+    "below": lazy("%(asset)s: %(channel)s %(value)s %(unit)s below critical level %(level)s %(unit)s"),
+}
+_BACK = {
+    "above": lazy("%(asset)s: %(channel)s %(value)s %(unit)s back below %(level)s %(unit)s"),
+    "below": lazy("%(asset)s: %(channel)s %(value)s %(unit)s back above %(level)s %(unit)s"),
+}
+# A relative rule's levels: "(lock_up_kpa 2.2 +0.05 kPa)" — the setting, the asset's value, the offset.
+_RELATIVE = lazy(" (%(setting)s %(setting_value)s %(offset)s %(unit)s)")
+SETTINGS = {
+    "set_point_kpa": lazy("set point"),
+    "lock_up_kpa": lazy("lock-up pressure"),
+    "relief_kpa": lazy("relief pressure"),
+    "slam_shut_kpa": lazy("slam-shut pressure"),
+}
 
 
 class ThresholdSlots(SeriesSlots):
@@ -47,20 +71,19 @@ class ThresholdSlots(SeriesSlots):
             beyond = self.sign * self.value[s] > self.critical[s]
             self.stage[s[beyond]] = 1
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
         rule = self.rule
-        level = float(self.sign * self.level[slot])
-        clear = float(self.sign * self.clear[slot])
-        word = "above" if rule.direction == "above" else "below"
-        relative = f" ({rule.relative_to} {self.offset(slot):g} {rule.level:+g} {unit})" if rule.relative_to else ""
-        if state is AlertState.FIRING:
-            if self.stage[slot] and self.critical is not None:
-                critical = float(self.sign * self.critical[slot])
-                return f"{asset_id}: {channel} {value:.3f} {unit} {word} critical level {critical:g} {unit}"
-            return f"{asset_id}: {channel} {value:.3f} {unit} {word} {level:g} {unit}{relative}{held_for(rule)}"
-        back = "below" if rule.direction == "above" else "above"
-        return f"{asset_id}: {channel} {value:.3f} {unit} back {back} {clear:g} {unit}"
+        facts = {"asset": asset_id, "channel": Channel(channel), "value": f"{value:.3f}", "unit": Unit(unit)}
+        if state is not AlertState.FIRING:
+            return Message.of(_BACK[rule.direction], level=f"{float(self.sign * self.clear[slot]):g}", **facts)
+        if self.stage[slot] and self.critical is not None:
+            return Message.of(_CRITICAL[rule.direction], level=f"{float(self.sign * self.critical[slot]):g}", **facts)
+        relative = "" if not rule.relative_to else Message.of(
+            _RELATIVE, setting=Term(SETTINGS[rule.relative_to], raw=rule.relative_to),
+            setting_value=f"{self.offset(slot):g}", offset=f"{rule.level:+g}", unit=Unit(unit))
+        return Message.of(_FIRING[rule.direction], level=f"{float(self.sign * self.level[slot]):g}", relative=relative,
+                          held=held_for(rule), **facts)
 
     def offset(self, slot: int) -> float:
         """The asset's setting a relative rule's levels were added to."""
@@ -79,12 +102,15 @@ class StateSlots(SeriesSlots):
         alarm = np.isin(vk, self.alarm_values)
         self.step(s, tk, vk, alarm, ~alarm, em)
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
-        label = self.rule.label(value)
+        named = self.rule.named(value)
+        label = f"{value:g}" if named is None else Label(named)
         if state is AlertState.FIRING:
-            return f"{asset_id}: {channel}: {label}{held_for(self.rule)}"
-        return f"{asset_id}: {channel}: {label} again"
+            return Message.of(lazy("%(asset)s: %(channel)s: %(state)s%(held)s"), asset=asset_id,
+                              channel=Channel(channel), state=label, held=held_for(self.rule))
+        return Message.of(lazy("%(asset)s: %(channel)s: %(state)s again"), asset=asset_id, channel=Channel(channel),
+                          state=label)
 
 
 class NoDataSlots(Slots):
@@ -113,11 +139,12 @@ class NoDataSlots(Slots):
             self.since[s] = at[s]
             self.state = new
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
         if state is AlertState.FIRING:
-            return f"{asset_id}: no {channel} data for more than {self.rule.after_s:g} s"
-        return f"{asset_id}: {channel} data again"
+            return Message.of(lazy("%(asset)s: no %(channel)s data for more than %(duration)s"), asset=asset_id,
+                              channel=Channel(channel), duration=Seconds(self.rule.after_s))
+        return Message.of(lazy("%(asset)s: %(channel)s data again"), asset=asset_id, channel=Channel(channel))
 
     def extra(self, slot: int) -> dict | None:
         return {"last_good": float(self.last_good[slot])}

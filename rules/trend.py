@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from domain.alerts import AlertState
+from i18n import lazy
+from i18n.messages import Channel, Message, Seconds, Term, Unit
 from rules.models import FlatlineRule, RateOfChangeRule
 from rules.slots import Emitter, SeriesSlots, fmt, held_for
 
 HISTORY = 16  # earlier samples kept per channel for the rate window (models.RateOfChangeRule)
+DIRECTIONS = {"rising": lazy("rising"), "falling": lazy("falling")}
 
 
 class RateSlots(SeriesSlots):
@@ -56,15 +59,18 @@ class RateSlots(SeriesSlots):
         self.head[s] = (head + 1) % HISTORY
         self.last_kept[s] = tk
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
         rule = self.rule
-        rate = abs(float(self.detail[slot]))
+        facts = {"asset": asset_id, "channel": Channel(channel), "direction": Term(DIRECTIONS[rule.direction]),
+                 "rate": f"{abs(float(self.detail[slot])):.1f}", "unit": Unit(unit), "value": fmt(value)}
         if state is AlertState.FIRING:
-            return (f"{asset_id}: {channel} {rule.direction} {rate:.1f} {unit}/min (limit {rule.per_min:g} {unit}/min)"
-                    f"{held_for(rule)}, now {fmt(value)} {unit}")
-        return (f"{asset_id}: {channel} no longer {rule.direction} fast ({rate:.1f} {unit}/min, "
-                f"clears below {rule.clear_rate:g} {unit}/min), now {fmt(value)} {unit}")
+            return Message.of(lazy("%(asset)s: %(channel)s %(direction)s %(rate)s %(unit)s/min "
+                                   "(limit %(limit)s %(unit)s/min)%(held)s, now %(value)s %(unit)s"),
+                              limit=f"{rule.per_min:g}", held=held_for(rule), **facts)
+        return Message.of(lazy("%(asset)s: %(channel)s no longer %(direction)s fast (%(rate)s %(unit)s/min, "
+                               "clears below %(limit)s %(unit)s/min), now %(value)s %(unit)s"),
+                          limit=f"{rule.clear_rate:g}", **facts)
 
 
 class FlatlineSlots(SeriesSlots):
@@ -88,13 +94,14 @@ class FlatlineSlots(SeriesSlots):
         self.ref_t[s[moved]] = tk[moved]
         self.ref_v[s[moved]] = vk[moved]
 
-    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> str:
+    def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
-        rule = self.rule
+        facts = {"asset": asset_id, "channel": Channel(channel), "value": fmt(value), "unit": Unit(unit)}
         if state is AlertState.FIRING:
-            return (f"{asset_id}: {channel} stuck at {fmt(value)} {unit} (within ±{rule.tolerance:g} {unit}) "
-                    f"for {rule.for_s:g} s: sensor or transmitter frozen?")
-        return f"{asset_id}: {channel} moving again ({fmt(value)} {unit})"
+            return Message.of(lazy("%(asset)s: %(channel)s stuck at %(value)s %(unit)s (within ±%(tolerance)s "
+                                   "%(unit)s) for %(duration)s: sensor or transmitter frozen?"),
+                              tolerance=f"{self.rule.tolerance:g}", duration=Seconds(self.rule.for_s), **facts)
+        return Message.of(lazy("%(asset)s: %(channel)s moving again (%(value)s %(unit)s)"), **facts)
 
     def extra(self, slot: int) -> dict | None:
         found = super().extra(slot) or {}

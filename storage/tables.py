@@ -61,6 +61,9 @@ class AlertRow(Base):
     value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(16), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    # The summary as a message id and parameters, shown in the reader's language
+    # (i18n/messages.py); None on rows written before, which show ``summary``.
+    summary_msg: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The control room's acknowledgement: silences the alarm sound, keeps the alert.
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
@@ -102,6 +105,9 @@ class TicketRow(Base):
     # The fault group (a rule's ``fault``): its other alerts on the asset join this ticket.
     fault: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(400))
+    # The title as a message (i18n/messages.py), shown in the reader's language; None for a
+    # title a person typed or a row written before, which show ``title``.
+    title_msg: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     severity: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer)  # 1 = most urgent
     state: Mapped[str] = mapped_column(String(16), index=True)

@@ -27,8 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.models import Config, Site
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.tickets import ServiceType, TicketState
+from i18n.messages import Message
 from storage.repository import audit
 from storage.tables import AlertRow, TicketRow
+from tickets import titles
 from tickets.correlation import Correlation
 from tickets.duty import desk_for
 from tickets.holds import SITE_DOWN, Fired, HoldContext, Holds
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PRIORITY = {Severity.CRITICAL: 1, Severity.MAJOR: 2, Severity.WARNING: 3, Severity.INFO: 4}
 ATTEMPTS = 3  # unexpected failures of one transition before it is set aside
+TITLE_LENGTH = 400  # tickets.title
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +158,7 @@ class TicketWriter:
         alert = AlertRow(
             fingerprint=t.fingerprint, asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel,
             severity=t.severity.value, state=AlertState.FIRING.value, started_at=t.at,
-            value=t.value, unit=t.unit, summary=t.summary, suppressed_by=held,
+            value=t.value, unit=t.unit, summary=t.summary, summary_msg=_stored(t.summary_msg), suppressed_by=held,
         )
         session.add(alert)
         session.flush()  # raises IntegrityError here if another writer got there first
@@ -173,19 +176,20 @@ class TicketWriter:
         if t.flapping and t.summary != alert.summary:
             # The change that made it flapping may be a resolve turned into "firing": the
             # alert already fires, so say it flaps rather than drop the news.
-            alert.summary = t.summary
+            alert.summary, alert.summary_msg = t.summary, _stored(t.summary_msg)
             audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id), action="flapping",
                   detail={"summary": t.summary})
             return ("ignored",)
         if PRIORITY[t.severity] >= PRIORITY[Severity(alert.severity)]:
             return ("ignored",)
         old = alert.severity
-        alert.severity, alert.value, alert.summary = t.severity.value, t.value, t.summary
+        alert.severity, alert.value = t.severity.value, t.value
+        alert.summary, alert.summary_msg = t.summary, _stored(t.summary_msg)
         audit(session, at=t.at, actor=self._actor, entity="alert", entity_id=str(alert.id), action="escalated",
               detail={"from": old, "to": t.severity.value, "summary": t.summary})
         ticket = ticket_of(session, alert)
         if ticket is not None:
-            raise_ticket(session, ticket, t.severity, at=t.at, actor=self._actor, reason=t.summary, title=t.summary)
+            raise_ticket(session, ticket, t.severity, at=t.at, actor=self._actor, reason=t.summary, title=_named(t))
         return ("escalated",)
 
     def _page(self, session: Session, t: AlertTransition, alert: AlertRow) -> str:
@@ -204,13 +208,13 @@ class TicketWriter:
             audit(session, at=t.at, actor=self._actor, entity="ticket", entity_id=str(ticket.id), action="symptom",
                   detail={"fingerprint": t.fingerprint, "summary": t.summary, "severity": t.severity.value,
                           "alert_id": alert.id})
-            raise_ticket(session, ticket, t.severity, at=t.at, actor=self._actor, reason=t.summary, title=t.summary)
+            raise_ticket(session, ticket, t.severity, at=t.at, actor=self._actor, reason=t.summary, title=_named(t))
             return "symptoms_added"
         asset = self._config.asset(t.asset_id)
         ticket = new_ticket(
             self._config, site=self._config.site(asset.site), at=t.at, fingerprint=t.fingerprint,
             asset_id=t.asset_id, rule_id=t.rule_id, channel=t.channel, fault=self._correlation.fault_of(t.rule_id),
-            title=t.summary, severity=t.severity, service_type=ServiceType.B_CONTRACT, source="rules",
+            title=_named(t), severity=t.severity, service_type=ServiceType.B_CONTRACT, source="rules",
         )
         previous = self._correlation.repeated(session, t)
         if previous is not None:
@@ -234,7 +238,7 @@ class TicketWriter:
         site = self._config.site(site_id)
         ticket = new_ticket(
             self._config, site=site, at=at, fingerprint=fp, asset_id=f"site:{site_id}", rule_id="site-down",
-            channel=None, fault=None, title=f"{site.name}: its devices went silent together — network or power at the site?",
+            channel=None, fault=None, title=titles.site_down(site.name),
             severity=Severity.CRITICAL, service_type=ServiceType.B_CONTRACT, source="rules",
         )
         session.add(ticket)
@@ -302,7 +306,7 @@ class TicketWriter:
         return AlertTransition(
             fingerprint=alert.fingerprint, asset_id=alert.asset_id, rule_id=alert.rule_id, channel=alert.channel,
             state=AlertState.FIRING, at=at, severity=Severity(alert.severity), value=alert.value, unit=alert.unit,
-            summary=alert.summary,
+            summary=alert.summary, summary_msg=Message.from_json(alert.summary_msg) if alert.summary_msg else None,
         )
 
 
@@ -315,14 +319,14 @@ def ticket_of(session: Session, alert: AlertRow) -> TicketRow | None:
 
 
 def raise_ticket(session: Session, ticket: TicketRow, severity: Severity, *, at: datetime, actor: str, reason: str,
-                 title: str | None = None) -> bool:
+                 title: str | Message | None = None) -> bool:
     """Raise an open ticket to ``severity`` if that is more urgent than it is (a step-up, a
     more severe symptom, an unanswered alarm); ``title``: the alert that now names it."""
     if PRIORITY[severity] >= ticket.priority:
         return False
     ticket.severity, ticket.priority, ticket.updated_at = severity.value, PRIORITY[severity], at
     if title is not None:
-        ticket.title = title
+        ticket.title, ticket.title_msg = _title(title)
     audit(session, at=at, actor=actor, entity="ticket", entity_id=str(ticket.id), action="escalated",
           detail={"severity": severity.value, "priority": ticket.priority, "reason": reason})
     log.warning("ticket %d escalated to %s: %s", ticket.id, severity.value, reason)
@@ -336,7 +340,7 @@ def open_ticket_for(session: Session, fingerprint: str) -> TicketRow | None:
 
 
 def open_work_ticket(
-    session: Session, config: Config, *, fingerprint: str, site_id: str, asset_id: str | None, title: str,
+    session: Session, config: Config, *, fingerprint: str, site_id: str, asset_id: str | None, title: str | Message,
     severity: Severity, service_type: ServiceType, source: str, at: datetime, actor: str,
 ) -> tuple[TicketRow, bool]:
     """A ticket that no rule raised (a field check after the daily review, a calibration, a
@@ -359,22 +363,42 @@ def open_work_ticket(
     except IntegrityError:
         return open_ticket_for(session, fingerprint), False
     audit(session, at=at, actor=actor, entity="ticket", entity_id=str(ticket.id), action="opened",
-          detail={"fingerprint": fingerprint, "title": title, "source": source, "service_type": service_type.value})
-    log.warning("ticket %d opened (%s) for the %s desk: %s", ticket.id, source, ticket.desk, title)
+          detail={"fingerprint": fingerprint, "title": ticket.title, "source": source,
+                  "service_type": service_type.value})
+    log.warning("ticket %d opened (%s) for the %s desk: %s", ticket.id, source, ticket.desk, ticket.title)
     return ticket, True
 
 
 def new_ticket(
     config: Config, *, site: Site, at: datetime, fingerprint: str, asset_id: str, rule_id: str | None,
-    channel: str | None, fault: str | None, title: str, severity: Severity, service_type: ServiceType, source: str,
+    channel: str | None, fault: str | None, title: str | Message, severity: Severity, service_type: ServiceType,
+    source: str,
 ) -> TicketRow:
-    """A registered ticket with the desk on duty and the SLA deadlines of its site."""
+    """A registered ticket with the desk on duty and the SLA deadlines of its site. ``title``:
+    a message (composed by Sitewatch, shown in each reader's language) or a person's text."""
+    text, message = _title(title)
     return TicketRow(
         fingerprint=fingerprint, asset_id=asset_id, site_id=site.id, rule_id=rule_id, channel=channel, fault=fault,
-        title=title, severity=severity.value, priority=PRIORITY[severity], state=TicketState.REGISTERED.value,
+        title=text, title_msg=message, severity=severity.value, priority=PRIORITY[severity], state=TicketState.REGISTERED.value,
         service_type=service_type.value, source=source, opened_at=at, occurrences=1, updated_at=at,
         desk=_desk(config, at, site), **_deadlines(config, at, site),
     )
+
+
+def _named(t: AlertTransition) -> str | Message:
+    """What names a ticket after this alert: its summary, as a message when it has one."""
+    return t.summary_msg or t.summary
+
+
+def _title(title: str | Message) -> tuple[str, dict | None]:
+    """(the English for tickets.title, the message for tickets.title_msg)."""
+    if isinstance(title, Message):
+        return title.text()[:TITLE_LENGTH], title.to_json()
+    return title, None
+
+
+def _stored(message: Message | None) -> dict | None:
+    return None if message is None else message.to_json()
 
 
 def _desk(config: Config, at: datetime, site: Site) -> str:

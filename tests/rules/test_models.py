@@ -79,7 +79,7 @@ def test_rate_state_baseline_and_night_creep_refuse_meaningless_values():
 def test_labels_and_channels_of_the_multi_channel_kinds():
     state = StateRule(kind="state", id="slam", channel="slam_shut_closed", alarm_values=(1,),
                       labels={"1": "tripped", "0": "open"})
-    assert (state.label(1.0), state.label(0.0), state.label(2.0)) == ("tripped", "open", "2")
+    assert (state.named(1.0), state.named(0.0), state.named(2.0)) == ("tripped", "open", None)
     composite = CompositeRule(kind="composite", id="c", mode="any",
                               conditions=[{"channel": "flow_nm3h", "op": ">", "value": 1}])
     assert composite.channel == "flow_nm3h"
