@@ -1,7 +1,50 @@
-"""(being written)"""
+"""The control room's live stream: Server-Sent Events carrying each new state.
+
+    GET /live/control-room?customer=&site=&severity=&desk=&since=<version>
+
+Each event is ``event: state`` with the same JSON as /api/dashboard under the same
+filters, and the version as its id (a reconnecting EventSource sends it back as
+Last-Event-ID, and nothing is resent if nothing changed). A comment line every
+``HEARTBEAT_S`` keeps proxies from closing an idle stream.
+
+A plain StreamingResponse rather than sse-starlette's EventSourceResponse: that one stops
+its streams on shutdown only through uvicorn's signal handlers, which ``sitewatch run``
+does not install (sitewatch/serve.py), and watches for it with a task of its own that
+outlives the request; here the hub ends the streams (api.dashboard.hub.end_streams).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from api.dashboard.hub import hub_of
+from api.dashboard.state import Filters
+from api.deps import PrincipalDep
+from api.pages.common import request_locale
+from api.routes.dashboard import FiltersDep
 
 router = APIRouter(include_in_schema=False)
+
+RETRY_MS = 2000  # how soon a browser reconnects after the stream broke
+
+
+@router.get("/live/control-room")
+async def control_room_stream(request: Request, principal: PrincipalDep, filters: FiltersDep,
+                              since: str | None = None) -> StreamingResponse:
+    since = request.headers.get("last-event-id") or since
+    events = _events(request, principal.customers, filters, request_locale(request, principal), since)
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _events(request: Request, customers: frozenset[str] | None, filters: Filters, locale: str,
+                  since: str | None) -> AsyncIterator[bytes]:
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    async for view in hub_of(request.app).updates(customers, filters, locale, since=since):
+        if view is None:
+            yield b": keep-alive\n\n"
+        else:
+            yield b"".join((b"id: ", view.version.encode(), b"\nevent: state\ndata: ", view.json(), b"\n\n"))

@@ -1,0 +1,199 @@
+"""One producer per process for every open control room.
+
+The producer reads the change signature (signature.py) about once a second; when it moves,
+the state is read once (state.read_snapshot) under a new version and every subscriber is
+woken. Each subscriber then takes its own view (its customers, its filters) of that one
+snapshot; views are kept per version, so fifty dashboards with the same scope and filters
+cost one join of JSON pieces between them.
+
+The producer runs only while someone listens: started by the first subscriber, cancelled
+and awaited when the last one leaves, so an idle API does no work and leaves no task. The
+page and /api/dashboard read a fresh signature themselves (a request right after an
+acknowledgement must see it) through the same versions, and a change they find wakes the
+subscribers at once.
+
+:meth:`LiveHub.close` ends every stream: the server does not stop while a response is
+still being sent, and an event stream never finishes by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import anyio
+from fastapi import FastAPI
+
+from api.dashboard.signature import Signature, signature, unreachable_devices
+from api.dashboard.state import Filters, Snapshot, View, read_snapshot
+from sitewatch.runtime import Components
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0  # how often the producer looks for a change: updates land within ~1 s
+HEARTBEAT_S = 15.0  # a comment on an idle stream: proxies drop connections silent for 30-60 s
+ViewKey = tuple[frozenset[str] | None, Filters, str]
+
+
+class LiveHub:
+    def __init__(self, parts: Components, *, poll_s: float = POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
+        self._parts = parts
+        self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s
+        self._boot = secrets.token_hex(3)  # versions of another process (or run) never look equal
+        self._count = 0
+        self._signature: Signature | None = None
+        self._snapshot: asyncio.Future[Snapshot] | None = None  # of the newest version, maybe still being read
+        self._latest: Snapshot | None = None  # the newest one read
+        self._started = 0  # signature reads started, and the latest one whose result was taken
+        self._taken = 0
+        self._views: dict[ViewKey, View] = {}
+        self._changed = asyncio.Event()
+        self._subscribers = 0
+        self._producer: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()  # set while no producer runs (tests await it)
+        self.idle.set()
+        self._closed = False
+        self._failing = False
+
+    # --- the current state ------------------------------------------------------------
+
+    async def view(self, customers: frozenset[str] | None, filters: Filters, locale: str, *,
+                   fresh: bool = True) -> View:
+        """What ``customers`` see under ``filters``, in ``locale``, now. ``fresh``: read the
+        signature first (a request); otherwise the latest state the producer built (a stream)."""
+        snapshot = await self._refresh() if fresh or self._latest is None else self._latest
+        key = (customers, filters, locale)
+        found = self._views.get(key)
+        if found is None or found.version != snapshot.version:
+            found = snapshot.view(customers, filters, locale)
+            if snapshot is self._latest:
+                self._views[key] = found
+        return found
+
+    async def _refresh(self) -> Snapshot:
+        self._started += 1
+        ticket = self._started
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(None, self._read_signature)
+        # Reads overlap (the producer and requests): only a read started after the one last
+        # taken may replace it, so an older answer finishing late cannot step back.
+        if ticket > self._taken:
+            self._taken = ticket
+            if found != self._signature or self._snapshot is None:
+                self._new_version(found, loop)
+        assert self._snapshot is not None
+        return await asyncio.shield(self._snapshot)
+
+    def _new_version(self, found: Signature, loop: asyncio.AbstractEventLoop) -> None:
+        self._signature = found
+        self._count += 1
+        version = f"{self._boot}-{self._count}"
+        unreachable = found[-1]
+        self._snapshot = loop.run_in_executor(None, self._read_snapshot, version, unreachable)
+        self._snapshot.add_done_callback(self._built)
+
+    def _built(self, future: asyncio.Future[Snapshot]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            if future is self._snapshot:
+                self._signature = None  # read again next time
+            return
+        if future is self._snapshot:
+            self._latest, self._views = future.result(), {}
+            self._wake()
+
+    def _read_signature(self) -> Signature:
+        parts = self._parts
+        with parts.sessions() as session:
+            return signature(session, parts.config, now=parts.clock.now(),
+                             unreachable=unreachable_devices(parts.health))
+
+    def _read_snapshot(self, version: str, unreachable: frozenset[str]) -> Snapshot:
+        parts = self._parts
+        with parts.sessions() as session:
+            return read_snapshot(session, parts.config, version=version, now=parts.clock.now(),
+                                 unreachable=unreachable)
+
+    def _wake(self) -> None:
+        woken, self._changed = self._changed, asyncio.Event()
+        woken.set()
+
+    # --- subscribers and the producer -----------------------------------------------------
+
+    @property
+    def subscribers(self) -> int:
+        return self._subscribers
+
+    async def updates(self, customers: frozenset[str] | None, filters: Filters, locale: str, *,
+                      since: str | None) -> AsyncIterator[View | None]:
+        """Each new view for a subscriber, and None when a heartbeat is due; ends when the
+        hub closes. ``since``: the version the subscriber already shows."""
+        async with self._subscribed():
+            shown = since
+            while not self._closed:
+                changed = self._changed  # before reading: a change meanwhile sets it
+                view = await self.view(customers, filters, locale, fresh=False)
+                if view.version != shown:
+                    shown = view.version
+                    yield view
+                    continue
+                try:
+                    async with asyncio.timeout(self.heartbeat_s):
+                        await changed.wait()
+                except TimeoutError:
+                    yield None
+
+    @asynccontextmanager
+    async def _subscribed(self) -> AsyncIterator[None]:
+        self._subscribers += 1
+        if self._producer is None:
+            self.idle.clear()
+            self._producer = asyncio.create_task(self._produce(), name="control-room-producer")
+        try:
+            yield
+        finally:
+            self._subscribers -= 1
+            if self._subscribers == 0 and self._producer is not None:
+                producer, self._producer = self._producer, None
+                producer.cancel()
+                # Shielded: the stream leaving is itself being cancelled (its client went away).
+                with anyio.CancelScope(shield=True), suppress(asyncio.CancelledError):
+                    await producer
+                if self._producer is None:  # nobody came back while it stopped
+                    self.idle.set()
+
+    async def _produce(self) -> None:
+        while True:
+            try:
+                await self._refresh()
+                if self._failing:
+                    log.warning("control room: the database answers again")
+                self._failing = False
+            except Exception:  # noqa: BLE001 — the producer's one guard: dashboards must not go stale for good
+                if not self._failing:
+                    log.exception("control room: reading the state failed; retrying every %.0f s", self.poll_s)
+                self._failing = True
+            await asyncio.sleep(self.poll_s)  # the polling cadence, not a synchronisation
+
+    def close(self) -> None:
+        """End every stream (the server is stopping); later subscribers end at once."""
+        self._closed = True
+        self._wake()
+
+
+def hub_of(app: FastAPI) -> LiveHub:
+    """The app's hub, made on first use (the app is built without a lifespan)."""
+    hub = getattr(app.state, "control_room_hub", None)
+    if hub is None:
+        hub = app.state.control_room_hub = LiveHub(app.state.components)
+    return hub
+
+
+def end_streams(app: FastAPI) -> None:
+    """For whoever stops the server: close the control rooms' event streams first."""
+    hub = getattr(app.state, "control_room_hub", None)
+    if hub is not None:
+        hub.close()
