@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
-from api.deps import LOCALE_COOKIE, SESSION_COOKIE, ComponentsDep, PrincipalDep, SessionDep
+from api.deps import LOCALE_COOKIE, SESSION_COOKIE, ComponentsDep, PrincipalDep, SessionDep, optional_principal
 from api.pages.common import render, request_locale
 from auth.users import LoginRefused, TooManyAttempts, log_in, log_out, set_locale
 
@@ -27,7 +27,8 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None):  # noqa: A002 (the query's name)
+def login_page(request: Request, _who: Annotated[object, Depends(optional_principal)],  # shown in the header
+               next: str | None = None):  # noqa: A002 (the query's name)
     return render(request, "login.html", {"next": _safe_next(next), "error": None, "username": ""})
 
 
