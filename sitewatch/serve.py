@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import uvicorn
 
 from api.app import create_app
+from api.dashboard.hub import end_streams
 from sitewatch.runtime import Components, Pipeline
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,8 @@ async def serve(
     pipeline: Pipeline | None = None,
 ) -> Pipeline:
     """Returns when ``stop`` is set, after every task has finished cleanly."""
-    server = EmbeddedServer(
-        uvicorn.Config(create_app(parts), host=host, port=port, log_level="warning", lifespan="off")
-    )
+    app = create_app(parts)
+    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     pipeline = pipeline or Pipeline(parts)
     async with asyncio.TaskGroup() as group:
         pipeline_task = group.create_task(pipeline.run(), name="pipeline")
@@ -53,5 +53,6 @@ async def serve(
         await stop.wait()
         log.info("stopping")
         server.should_exit = True
+        end_streams(app)  # open control rooms: uvicorn waits for every response to finish
         pipeline_task.cancel()
     return pipeline
