@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure what the test suite talks to is installed and running on loopback:
 # Debian's mbpoll and mosquitto clients (independent Modbus/MQTT peers), PostgreSQL on
-# 5432 and Mosquitto on 1883. Starts only what is not already running.
+# 5432 and Mosquitto on 1883; Debian's Chromium for the browser tests (Playwright drives
+# /usr/bin/chromium, it never downloads a browser), CJK fonts for pages and PDFs in
+# Chinese, and ab (apache2-utils) for the dashboard benchmark. Starts only what is not
+# already running.
 set -euo pipefail
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
@@ -12,6 +15,11 @@ command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v ab >/dev/null || missing+=(apache2-utils)
+for fonts in fonts-noto-cjk fonts-wqy-microhei; do
+  dpkg-query -W -f='${Status}' "$fonts" 2>/dev/null | grep -q "ok installed" || missing+=("$fonts")
+done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq
