@@ -13,6 +13,7 @@ or a value translated on the way out:
 
 - :class:`Channel` — a channel id, shown by its label (``api/labels.py`` when installed);
 - :class:`Unit` — a unit as the readings show it there ("degC" → "°C", "score" → nothing);
+- :class:`StateValue` — a state channel's value, in words ("Open") where the labels know them;
 - :class:`Term` — a word with a catalogue entry (a direction, a regulator setting);
 - :class:`Seconds` — a time span: "10 s", "5 min" / "10 秒", "5 分钟";
 - :class:`Label` — text the deployment's config wrote (a state's name), translated when
@@ -76,6 +77,22 @@ class Unit:
 
     def to_json(self) -> dict:
         return {"unit": self.unit}
+
+
+@dataclass(frozen=True, slots=True)
+class StateValue:
+    channel: str
+    value: float
+
+    def text(self) -> str:
+        return f"{self.value:g}"
+
+    def render(self) -> str:
+        labels = _api_labels()
+        return self.text() if labels is None else labels.show(self.channel, self.value, "state")
+
+    def to_json(self) -> dict:
+        return {"state": self.value, "of": self.channel}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +185,7 @@ class Message:
         return cls(data["msgid"], tuple((name, _from_json(p)) for name, p in data.get("params", {}).items()))
 
 
-Param = str | int | Channel | Unit | Term | Seconds | Label | Joined | Message
+Param = str | int | Channel | Unit | StateValue | Term | Seconds | Label | Joined | Message
 
 
 def render(message: dict | None, fallback: str) -> str:
@@ -225,6 +242,8 @@ def _from_json(value: Any) -> Param:
         return Channel(value["channel"])
     if "unit" in value:
         return Unit(value["unit"])
+    if "state" in value:
+        return StateValue(value["of"], value["state"])
     if "term" in value:
         return Term(value["term"], value.get("raw"))
     if "seconds" in value:

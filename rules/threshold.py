@@ -6,7 +6,7 @@ import numpy as np
 
 from domain.alerts import AlertState
 from i18n import lazy
-from i18n.messages import Channel, Label, Message, Seconds, Term, Unit
+from i18n.messages import Channel, Label, Message, Seconds, StateValue, Term, Unit
 from rules.models import NoDataRule, StateRule, ThresholdRule
 from rules.slots import FIRING, NORMAL, Emitter, SeriesSlots, Slots, SortedBatch, held_for
 
@@ -105,7 +105,7 @@ class StateSlots(SeriesSlots):
     def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]
         named = self.rule.named(value)
-        label = f"{value:g}" if named is None else Label(named)
+        label = StateValue(channel, value) if named is None else Label(named)
         if state is AlertState.FIRING:
             return Message.of(lazy("%(asset)s: %(channel)s: %(state)s%(held)s"), asset=asset_id,
                               channel=Channel(channel), state=label, held=held_for(self.rule))

@@ -265,6 +265,7 @@ def test_a_site_whose_devices_go_silent_together_gets_one_ticket_not_a_storm(db_
         [ticket] = session.scalars(select(TicketRow)).all()
         assert ticket.fingerprint == "site:north/site-down/network" and ticket.priority == 1
         assert "went silent together" in ticket.title
+        assert ticket.title_msg["params"] == {"site": ticket.title.partition(":")[0]}, "shown in the reader's language"
         held = session.scalars(select(AlertRow.suppressed_by)).all()
         assert held == ["site-down:north"] * 3, "each device's alert is kept, under the site's ticket"
     later = writer.apply([silent("ah-north-01", T0 + timedelta(seconds=5))])
