@@ -60,7 +60,7 @@ CHANNELS: dict[str, Channel] = {
     # Cameras, encoders, NVRs (ONVIF)
     "reachable": Channel(lazy("Reachable"), states=(lazy("Unreachable"), lazy("Reachable"))),
     "clock_offset_s": Channel(lazy("Camera clock offset"), digits=1, signed=True),
-    "snapshot_ok": Channel(lazy("Snapshot"), states=(lazy("Failed"), lazy("Taken"))),
+    "snapshot_ok": Channel(lazy("Snapshot"), states=(lazy("Not taken"), lazy("Taken"))),
     "picture_ok": Channel(lazy("Picture"), states=(lazy("Faulty"), lazy("Sharp"))),
     "picture_black": Channel(lazy("Picture black"), states=_YES_NO),
     "picture_overexposed": Channel(lazy("Picture overexposed"), states=_YES_NO),
