@@ -1,8 +1,9 @@
 """The daily 08:30 review: the regulator station operation logs, their exports, signing.
 
-Reads are open; generating and signing need a writer's bearer token (like tickets). A
-signed log is immutable: regenerating or signing it again answers 409 with the signer,
-time and hash. There is no route that edits or deletes a log.
+Generating and signing need a role that may (auth/roles.py). A signed log is immutable:
+regenerating or signing it again answers 409 with the signer, time and hash. There is no
+route that edits or deletes a log. A site outside the principal's customer scope is a 404
+(api/scope.guard); the list shows only the sites in scope.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from auth.roles import Permission
-from api.deps import ComponentsDep, SessionDep, may
+import i18n
+from auth.roles import Permission, Principal
+from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from review.export import Signature, to_csv, to_html, to_pdf
 from review.models import SiteReview
 from review.service import DailyReviews
@@ -61,8 +63,9 @@ class ReviewDetail(ReviewPublic):
 class SignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    signer: str = Field(min_length=1, max_length=200, description="the manager's name, as signed")
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the hash of the version read")
+    # The signer is the logged-in manager; a name other than theirs is refused (422).
+    signer: str | None = Field(default=None, max_length=200, description="optional: the logged-in manager's name")
 
 
 class VerifyPublic(BaseModel):
@@ -105,10 +108,10 @@ def _signature(row: DailyReviewRow) -> Signature:
 
 
 @router.get("/api/reviews", response_model=list[ReviewPublic])
-def reviews(session: SessionDep, site_id: str | None = None,
+def reviews(session: SessionDep, scope: ScopeDep, site_id: str | None = None,
             limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
     """Stored logs, newest day first."""
-    return [_public(r) for r in list_reviews(session, site_id=site_id, limit=limit)]
+    return [_public(r) for r in list_reviews(session, site_id=site_id, limit=limit, site_ids=scope.site_ids)]
 
 
 @router.get("/api/reviews/{site_id}/{day}", response_model=ReviewDetail)
@@ -134,11 +137,25 @@ def generate(site_id: str, day: date, actor: may(Permission.REVIEW_GENERATE), pa
     return _public(stored.row)
 
 
+def signer_name(principal: Principal) -> str:
+    """Who signs: the logged-in person, by the name their user shows; a token signs nothing."""
+    if principal.user_id is None:
+        raise HTTPException(403, detail=i18n.gettext(
+            "A daily log is signed by a person: log in as a manager to sign it (a bearer token cannot)."))
+    return principal.display_name or principal.name
+
+
 @router.post("/api/reviews/{site_id}/{day}/sign", response_model=ReviewPublic)
 def sign(site_id: str, day: date, body: SignIn, actor: may(Permission.REVIEW_SIGN), parts: ComponentsDep, session: SessionDep):
-    """The manager signs the version they read (its content_sha256); afterwards it is immutable."""
+    """The logged-in manager signs the version they read (its content_sha256), under their
+    own name; afterwards it is immutable."""
+    signer = signer_name(actor)
+    if body.signer is not None and body.signer.strip() != signer:
+        raise HTTPException(422, detail=i18n.gettext(
+            "The log is signed by the logged-in manager, %(name)s; it cannot be signed in another name.",
+            name=signer))
     try:
-        row = sign_review(session, site_id, day, signer=body.signer, content_sha256=body.content_sha256,
+        row = sign_review(session, site_id, day, signer=signer, content_sha256=body.content_sha256,
                           actor=actor.name, at=parts.clock.now())
         session.commit()
     except ReviewNotFound as exc:

@@ -1,19 +1,26 @@
-"""The review over a real socket: generate, read, export, sign; nothing changes a signed log."""
+"""The review over a real socket: generate, read, export, sign (a logged-in manager, under
+their own name); nothing changes a signed log."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from pypdf import PdfReader
 
 from api.app import create_app
 from api.pages import review as review_pages
 from api.routes import review as review_routes
+from auth.users import add_user
 from config.load import config_from_dict
+from domain.time import UTC
 from sitewatch.runtime import build_components
+from tests.logins import log_in, password_of
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 
@@ -30,10 +37,24 @@ async def api(tmp_path):
     parts = build_components(config_from_dict(raw))
     parts.clock = FixedClock(WINDOW_END + timedelta(minutes=2))
     build(parts.store, str(tmp_path))
+    with parts.sessions() as session:
+        add_user(session, "wangli", password_of("wangli"), role="manager", display_name="Wang Li",
+                 at=datetime(2026, 1, 1, tzinfo=UTC), actor="test")
+        session.commit()
     app = create_app(parts)
     async with served(app, timeout_s=30, token=READER) as client:
+        client.headers["Accept-Language"] = "en"  # the English texts below; tests/api/test_manager_pages.py reads zh-CN
         yield client, app, parts
     parts.close()
+
+
+@asynccontextmanager
+async def manager_of(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of the same server, logged in as the manager Wang Li (username wangli)."""
+    async with httpx.AsyncClient(base_url=api.base_url, timeout=api.timeout,
+                                 headers={"Accept-Language": "en"}) as manager:
+        await log_in(manager, "wangli")
+        yield manager
 
 
 async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
@@ -68,32 +89,39 @@ async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
     html = (await api.get(f"/api/reviews/north/{DAY}/log.html")).text
     assert all(n in html for n in names) and "Not signed" in html and "Min (unit)" in html
 
-    by_viewer = await api.post(f"/api/reviews/north/{DAY}/sign", json={"signer": "Wang Li", "content_sha256": digest})
+    by_viewer = await api.post(f"/api/reviews/north/{DAY}/sign", json={"content_sha256": digest})
     assert by_viewer.status_code == 403, "a viewer (the reader) may not sign"
-    stale = await api.post(f"/api/reviews/north/{DAY}/sign", headers=AUTH,
-                           json={"signer": "Wang Li", "content_sha256": "0" * 64})
-    assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
-    signed = await api.post(f"/api/reviews/north/{DAY}/sign", headers=AUTH,
-                            json={"signer": "Wang Li", "content_sha256": digest})
-    assert signed.status_code == 200, signed.text
-    assert (signed.json()["signed_by"], signed.json()["signed_actor"]) == ("Wang Li", "ops-manager")
+    by_token = await api.post(f"/api/reviews/north/{DAY}/sign", headers=AUTH, json={"content_sha256": digest})
+    assert by_token.status_code == 403 and "signed by a person" in by_token.json()["detail"], by_token.text
+    async with manager_of(api) as manager:
+        stale = await manager.post(f"/api/reviews/north/{DAY}/sign", json={"content_sha256": "0" * 64})
+        assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
+        forged = await manager.post(f"/api/reviews/north/{DAY}/sign",
+                                    json={"signer": "Someone Else", "content_sha256": digest})
+        assert forged.status_code == 422 and "Wang Li" in forged.json()["detail"], "no name but the manager's own"
+        signed = await manager.post(f"/api/reviews/north/{DAY}/sign", json={"content_sha256": digest})
+        assert signed.status_code == 200, signed.text
+        assert (signed.json()["signed_by"], signed.json()["signed_actor"]) == ("Wang Li", "wangli")
 
-    # Every write route of the review, and every other method on its paths: nothing changes it.
-    attempts = []
-    paths = {p for p in app.openapi()["paths"] if p.startswith(("/api/reviews", "/review"))}
-    paths |= {r.path for r in review_routes.router.routes} | {r.path for r in review_pages.router.routes}
-    assert len(paths) >= 9, sorted(paths)
-    for template in sorted(paths):
-        path = template.replace("{site_id}", "north").replace("{day}", DAY)
-        for method in ("POST", "PUT", "PATCH", "DELETE"):
-            body = {"signer": "Forger", "content_sha256": digest}
-            answer = await api.request(method, path, headers=AUTH, json=body)
-            attempts.append((method, path, answer.status_code))
-            assert answer.status_code in (405, 409), f"{method} {path} answered {answer.status_code}: {answer.text}"
-            if answer.status_code == 409:
-                assert "Wang Li" in answer.json()["detail"] and digest in answer.json()["detail"]
-    assert ("POST", f"/api/reviews/north/{DAY}/generate", 409) in attempts
-    assert ("POST", f"/api/reviews/north/{DAY}/sign", 409) in attempts
+        # Every write route of the review, and every other method on its paths: nothing changes it.
+        attempts = []
+        paths = {p for p in app.openapi()["paths"] if p.startswith(("/api/reviews", "/review"))}
+        paths |= {r.path for r in review_routes.router.routes} | {r.path for r in review_pages.router.routes}
+        assert len(paths) >= 9, sorted(paths)
+        for template in sorted(paths):
+            path = template.replace("{site_id}", "north").replace("{day}", DAY)
+            # The pages take HTML forms, the API JSON.
+            body = ({"json": {"content_sha256": digest}} if path.startswith("/api/") else
+                    {"data": {"content_sha256": digest, "site_id": "north", "day": DAY}})
+            for method in ("POST", "PUT", "PATCH", "DELETE"):
+                answer = await manager.request(method, path, **body)
+                attempts.append((method, path, answer.status_code))
+                assert answer.status_code in (405, 409), f"{method} {path} answered {answer.status_code}: {answer.text}"
+                if answer.status_code == 409:
+                    assert "Wang Li" in answer.text and digest in answer.text
+    for path in (f"/api/reviews/north/{DAY}/generate", f"/api/reviews/north/{DAY}/sign", "/review/generate",
+                 f"/review/north/{DAY}/sign"):
+        assert ("POST", path, 409) in attempts
     after = (await api.get(f"/api/reviews/north/{DAY}")).json()
     assert (after["content_sha256"], after["content"], after["signed_by"]) == (digest, detail["content"], "Wang Li")
     assert after["hash_verified"]
@@ -101,7 +129,7 @@ async def test_generate_read_export_and_sign_then_every_write_is_refused(api):
     page = (await api.get("/review")).text
     assert "signed</span> by Wang Li" in page and digest in page
     day_page = (await api.get(f"/review/north/{DAY}")).text
-    assert "Signed by <b>Wang Li</b>" in day_page and "<form" not in day_page, "no signing form once signed"
+    assert "Signed by Wang Li at" in day_page and 'id="sign"' not in day_page, "no signing form once signed"
     signed_pdf = await api.get(f"/api/reviews/north/{DAY}/log.pdf")
     assert "Signed by Wang Li" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(signed_pdf.content)).pages)
 
@@ -116,5 +144,8 @@ async def test_a_day_not_over_yet_cannot_be_generated_and_a_past_day_can_be_brow
     listed = (await api.get("/api/reviews", params={"site_id": "north"})).json()
     assert [r["day"] for r in listed] == [DAY, "2026-11-26"]
     page = (await api.get(f"/review/north/{DAY}")).text
-    assert "/review/north/2026-11-26" in page and "<form" in page, "previous day linked; unsigned: the form"
+    assert "/review/north/2026-11-26" in page and 'id="sign"' not in page, "previous day linked; a viewer signs not"
+    async with manager_of(api) as manager:
+        page = (await manager.get(f"/review/north/{DAY}")).text
+    assert 'id="sign"' in page, "unsigned: the manager's form"
     assert (await api.post("/api/reviews/nowhere/2026-11-26/generate", headers=AUTH)).status_code == 404
