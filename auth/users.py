@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,9 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+import i18n
 from auth.roles import Principal, Role
 from storage.repository import audit
-from storage.tables import LoginAttemptRow, UserRow, WebSessionRow
+from storage.tables import AuditRow, LoginAttemptRow, UserRow, WebSessionRow
 
 SESSION_LIFETIME = timedelta(hours=12)  # one shift, and the hand-over
 # Failed logins per username (and per address) within the window before logins are refused.
@@ -31,7 +32,15 @@ _hasher = PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106 low-mem
 
 
 class UserError(ValueError):
-    """A refused change to a user: a bad name, a short password, an unknown role ..."""
+    """A refused change to a user: a bad name, a short password, an unknown role ... Its text
+    is translated when shown (``str(exc)`` in the current locale: the admin page's, the CLI's)."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.message, self.params = message, params
+
+    def __str__(self) -> str:
+        return i18n.gettext(self.message, **self.params)
 
 
 class LoginRefused(Exception):
@@ -46,14 +55,24 @@ class TooManyAttempts(Exception):
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(i18n.lazy("A password needs at least %(n)s characters."), n=MIN_PASSWORD_LENGTH)
 
 
 def _role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise UserError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+        raise UserError(i18n.lazy("Unknown role %(role)s; the roles are %(roles)s."), role=repr(role),
+                        roles=", ".join(r.value for r in Role)) from None
+
+
+def check_customers(customers: Iterable[str], known: Collection[str]) -> list[str]:
+    """The customer scope to keep, refused if it names a customer the configuration lacks."""
+    chosen = sorted(set(customers))
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise UserError(i18n.lazy("Unknown customer(s): %(ids)s."), ids=", ".join(unknown))
+    return chosen
 
 
 def get_user(session: Session, username: str) -> UserRow | None:
@@ -67,9 +86,10 @@ def list_users(session: Session) -> list[UserRow]:
 def add_user(session: Session, username: str, password: str, *, role: str, at: datetime, actor: str,
              display_name: str = "", customers: Iterable[str] = (), locale: str | None = None) -> UserRow:
     if not _USERNAME.match(username):
-        raise UserError(f"username {username!r}: 2-64 lower-case letters, digits, '.', '_' or '-'")
+        raise UserError(i18n.lazy("Username %(name)s: 2-64 lower-case letters, digits, '.', '_' or '-'."),
+                        name=repr(username))
     if get_user(session, username) is not None:
-        raise UserError(f"user {username!r} exists already")
+        raise UserError(i18n.lazy("User %(name)s exists already."), name=repr(username))
     _check_password(password)
     row = UserRow(username=username, display_name=display_name or username, password_hash=_hasher.hash(password),
                   role=_role(role).value, customers=sorted(set(customers)), locale=locale, disabled=False,
@@ -84,7 +104,7 @@ def add_user(session: Session, username: str, password: str, *, role: str, at: d
 def _existing(session: Session, username: str) -> UserRow:
     row = get_user(session, username)
     if row is None:
-        raise UserError(f"no user {username!r}")
+        raise UserError(i18n.lazy("No user %(name)s."), name=repr(username))
     return row
 
 
@@ -215,6 +235,16 @@ def log_out(session: Session, token: str, *, at: datetime) -> None:
     if principal is not None:
         audit(session, at=at, actor=principal.name, entity="user", entity_id=principal.name, action="logout",
               detail={})
+
+
+LOGIN_ACTIONS = ("login", "login_failed", "login_throttled", "logout")
+
+
+def recent_logins(session: Session, *, limit: int = 50) -> list[AuditRow]:
+    """The newest login audit rows (logins, failures, throttles, logouts), newest first."""
+    return list(session.scalars(
+        select(AuditRow).where(AuditRow.entity == "user", AuditRow.action.in_(LOGIN_ACTIONS))
+        .order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)))
 
 
 def _end_sessions(session: Session, user_id: int) -> None:

@@ -1,9 +1,10 @@
-"""``sitewatch`` command line: demo, run, check, simulate."""
+"""``sitewatch`` command line: demo, run, check, simulate, vault, user."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -54,6 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     vault.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
     vault.add_argument("args", nargs=argparse.REMAINDER, metavar="COMMAND ...",
                        help="set NAME --username U [--password-stdin] | list | delete NAME | rewrap")
+    user = commands.add_parser("user", help="the people who log in: add, passwd, disable, enable, role, list",
+                               description="Manage the users of a deployment (kept in its database). "
+                               "Passwords come from a hidden prompt, or from stdin when it is not a terminal.")
+    user.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
+    user.add_argument("args", nargs=argparse.REMAINDER, metavar="COMMAND ...",
+                      help="add USERNAME --role R [--customer C ...] [--name N] [--password-stdin] | "
+                      "passwd USERNAME | disable USERNAME | enable USERNAME | role USERNAME [--role R] "
+                      "[--customer C ...] | list")
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:  # the simulator has its own command line; hand it everything
@@ -76,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.config)
     if args.command == "vault":
         return _vault(args.config, args.args)
+    if args.command == "user":
+        return _user(args.config, args.args)
     if args.command == "run":
         return _run(args.config)
     from sitewatch.demo import DemoOptions, run_demo
@@ -115,7 +126,6 @@ def _vault(path: str, args: list[str]) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from storage.database import create_schema, make_engine, session_factory
     from vault.cli import main as vault_main
     from vault.errors import KeyConfigError
     from vault.keys import load_key
@@ -125,12 +135,31 @@ def _vault(path: str, args: list[str]) -> int:
     except KeyConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    with _database(config) as sessions:
+        return vault_main(args, sessions=sessions, key=key)
+
+
+def _user(path: str, args: list[str]) -> int:
+    config = _load(path)
+    if config is None:
+        return 2
+    from auth.cli import main as user_main
+
+    with _database(config) as sessions:
+        return user_main(args, sessions=sessions, customers={c.id for c in config.customers})
+
+
+@contextlib.contextmanager
+def _database(config: Config):  # noqa: ANN202
+    """The deployment's database (created if new), for a command that works on it directly."""
+    from storage.database import create_schema, make_engine, session_factory
+
     data_dir = config.storage.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
     try:
         create_schema(engine)
-        return vault_main(args, sessions=session_factory(engine), key=key)
+        yield session_factory(engine)
     finally:
         engine.dispose()
 
