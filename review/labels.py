@@ -23,8 +23,9 @@ from review.models import (
 )
 
 VERDICTS = {"normal": i18n.lazy("normal"), "abnormal": i18n.lazy("abnormal")}
-SEVERITIES = {"info": i18n.lazy("info"), "warning": i18n.lazy("warning"), "major": i18n.lazy("major"),
-              "critical": i18n.lazy("critical")}
+# The msgids of the ticket pages' severities (api/pages/ticket_views.py), translated there.
+SEVERITIES = {"info": i18n.lazy("Info"), "warning": i18n.lazy("Warning"), "major": i18n.lazy("Major"),
+              "critical": i18n.lazy("Critical")}
 
 
 def label(table: dict[str, str], code: str) -> str:
