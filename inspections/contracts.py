@@ -22,12 +22,12 @@ from domain.alerts import Severity
 from domain.tickets import ServiceType
 from inspections.plans import add_months, local_date
 from storage.tables import TicketRow
+from tickets import titles
 from tickets.writer import open_work_ticket
 
 log = logging.getLogger(__name__)
 
 LEADS_MONTHS = (3, 1)
-WHAT = {"free-maintenance-end": "free maintenance ends", "contract-end": "maintenance contract ends"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +72,14 @@ def check_contracts(session: Session, config: Config, *, now: datetime, actor: s
             if sent is not None:
                 continue
             # The 1-month reminder supersedes an unsent 3-month one; nothing is sent twice.
-            title = (f"{site.name}: {WHAT[reminder.what]} on {reminder.ends_on.isoformat()} "
-                     f"(in {reminder.lead_months} month{'s' if reminder.lead_months > 1 else ''}): "
-                     "tell the customer and arrange the renewal")
+            title = titles.contract_reminder(site.name, reminder.what, reminder.ends_on, reminder.lead_months)
             ticket, new = open_work_ticket(
                 session, config, fingerprint=reminder.fingerprint, site_id=site.id, asset_id=None, title=title,
                 severity=Severity.INFO, service_type=ServiceType.D_INTERNAL, source="contract", at=now, actor=actor,
             )
             if new:
                 opened.append(ticket)
-                log.info("contract reminder: %s", title)
+                log.info("contract reminder: %s", ticket.title)
     return opened
 
 

@@ -25,12 +25,14 @@ from config.models import Asset, Config
 from domain.alerts import Severity
 from domain.samples import Sample
 from domain.tickets import ServiceType
+from i18n.messages import Message
 from inspections.checklists import item_keys
 from inspections.errors import InspectionNotFound, InspectionRefused
 from inspections.plans import REGULATORS, plan
 from storage.repository import audit
 from storage.tables import FieldReadingRow, InspectionResultRow, InspectionRow, PressureTestRow
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
+from tickets import titles
 from tickets.workflow import commit_resolution
 from tickets.writer import open_work_ticket
 
@@ -150,8 +152,8 @@ def record_reading(
         assert result.scada_value is not None and result.difference is not None
         ticket, _new = open_work_ticket(
             session, config, fingerprint=f"{asset.id}/calibration/{channel}", site_id=asset.site, asset_id=asset.id,
-            title=(f"{asset.name}: SCADA {channel} reads {result.scada_value:g} {unit}, field reading {value:g} {unit} "
-                   f"(difference {result.difference:+.3g}, tolerance ±{tolerance:g}): calibrate SCADA"),
+            title=titles.calibration(asset.name, channel, unit, scada=result.scada_value, field=value,
+                                     difference=result.difference, tolerance=tolerance),
             severity=Severity.WARNING, service_type=ServiceType.D_INTERNAL, source="inspection", at=at, actor=actor,
         )
         row.ticket_id = ticket.id
@@ -162,20 +164,19 @@ def record_reading(
     return row
 
 
-def pressure_findings(asset: Asset, pressures: dict[str, float]) -> list[str]:
+def pressure_findings(asset: Asset, pressures: dict[str, float]) -> list[Message]:
     """Pure: what is wrong with one path's tested pressures (kPa); empty when compliant."""
     order = ("operating_kpa", "lock_up_kpa", "relief_kpa", "slam_shut_kpa")
     found = []
     values = [pressures[k] for k in order]
     if not all(a < b for a, b in zip(values, values[1:])):
-        found.append(f"pressures must rise operating < lock-up < relief < slam-shut, got {values}")
+        found.append(titles.pressures_out_of_order(values))
     if asset.regulator is not None:
         settings = dict(zip(order, (asset.regulator.set_point_kpa, asset.regulator.lock_up_kpa,
                                     asset.regulator.relief_kpa, asset.regulator.slam_shut_kpa)))
         for key in order:
             if abs(pressures[key] - settings[key]) > PRESSURE_TOLERANCE_FRACTION * settings[key]:
-                found.append(f"{key} {pressures[key]:g} kPa, set to {settings[key]:g} kPa "
-                             f"(±{PRESSURE_TOLERANCE_FRACTION:.0%})")
+                found.append(titles.pressure_off_setting(key, pressures[key], settings[key], PRESSURE_TOLERANCE_FRACTION))
     return found
 
 
@@ -193,14 +194,14 @@ def record_pressure_test(
                  "slam_shut_kpa": slam_shut_kpa}
     findings = pressure_findings(asset, pressures)
     row = PressureTestRow(inspection_id=inspection_id, asset_id=asset.id, path=path, **pressures,
-                          compliant=not findings, findings=findings, recorded_at=at, recorded_by=actor)
+                          compliant=not findings, findings=[f.text() for f in findings], recorded_at=at,
+                          recorded_by=actor)
     session.add(row)
     session.flush()
     if findings:
         ticket, new = open_work_ticket(
             session, config, fingerprint=f"{asset.id}/maker-repair/{path}", site_id=asset.site, asset_id=asset.id,
-            title=f"{asset.name}: {path} regulator not compliant ({'; '.join(findings)}): the maker repairs within "
-                  f"{MAKER_REPAIR_DAYS} days",
+            title=titles.maker_repair(asset.name, path, findings, MAKER_REPAIR_DAYS),
             severity=Severity.MAJOR, service_type=ServiceType.B_CONTRACT, source="inspection", at=at, actor=actor,
         )
         if new:
@@ -210,7 +211,7 @@ def record_pressure_test(
         row.ticket_id, row.repair_by = ticket.id, ticket.resolve_by
     audit(session, at=at, actor=actor, entity="inspection", entity_id=str(inspection_id), action="pressure_test",
           detail={"test": row.id, "asset_id": asset.id, "path": path, **pressures, "compliant": row.compliant,
-                  "findings": findings, "ticket": row.ticket_id})
+                  "findings": row.findings, "ticket": row.ticket_id})
     return row
 
 

@@ -92,6 +92,29 @@ def test_the_field_check_title_reads_as_before_in_english_and_in_chinese():
     assert "同时失联" in in_chinese(titles.site_down("North").to_json())
 
 
+def test_the_inspection_tickets_titles_read_as_before_in_english_and_in_chinese():
+    calibrate = titles.calibration("North 01", "outlet_kpa", "kPa", scada=2.5, field=2.75, difference=-0.25,
+                                   tolerance=0.1)
+    assert calibrate.text() == ("North 01: SCADA outlet_kpa reads 2.5 kPa, field reading 2.75 kPa "
+                                "(difference -0.25, tolerance ±0.1): calibrate SCADA")
+    remind = titles.contract_reminder("North", "free-maintenance-end", date(2027, 3, 31), 3)
+    assert remind.text() == ("North: free maintenance ends on 2027-03-31 (in 3 months): tell the customer and "
+                             "arrange the renewal")
+    assert "(in 1 month)" in titles.contract_reminder("North", "contract-end", date(2027, 3, 31), 1).text()
+    findings = [titles.pressures_out_of_order([2.0, 2.5, 2.4, 3.5]),
+                titles.pressure_off_setting("lock_up_kpa", 2.9, 2.75, 0.05)]
+    repair = titles.maker_repair("North 01", "standby", findings, 14)
+    assert repair.text() == ("North 01: standby regulator not compliant (pressures must rise operating < lock-up < "
+                             "relief < slam-shut, got [2.0, 2.5, 2.4, 3.5]; lock_up_kpa 2.9 kPa, set to 2.75 kPa "
+                             "(±5%)): the maker repairs within 14 days")
+    with i18n.using("zh_CN"):
+        assert calibrate.render() == (f"North 01：SCADA {channel_label('outlet_kpa')} 读数 2.5 kPa，现场读数 2.75 kPa"
+                                      f"（差值 -0.25，允差 ±0.1）：请校准 SCADA")
+        assert remind.render() == "North：免费维保于 2027-03-31 到期（还有 3 个月）：请通知客户并安排续约"
+        assert repair.render() == ("North 01：备用路调压器不合格（各压力须依次升高：运行 < 关闭 < 放散 < 切断，实测 "
+                                   "[2.0, 2.5, 2.4, 3.5]；关闭压力 2.9 kPa，设定值 2.75 kPa（±5%））：由厂家在 14 天内维修")
+
+
 @pytest.fixture
 async def api(tmp_path):
     raw = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
