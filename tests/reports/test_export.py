@@ -17,7 +17,12 @@ from domain.time import UTC
 from i18n.fonts import find_cjk_font
 from reports.charts import Series, bar_chart, inline
 from reports.export import maintenance_charts, maintenance_html, maintenance_pdf
-from reports.models import DeadlineCompliance, MaintenanceReport, MonthTickets, Satisfaction
+from reports.models import (
+    DeadlineCompliance,
+    MaintenanceReport,
+    MonthTickets,
+    Satisfaction,
+)
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 AXES = ("attitude", "skill", "arrival_time", "follow_through")

@@ -21,8 +21,8 @@ from config.load import config_from_dict
 from domain.time import UTC
 from sitewatch.runtime import build_components
 from tests.logins import log_in, password_of
-from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 from tests.review.simulated_day import WINDOW_END, build, raw_config
+from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 
 TOKEN = "review-manager-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

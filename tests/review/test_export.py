@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+import i18n
 from config.models import Asset, ReviewSettings, Site
 from domain.samples import ChannelStats
-from review.compute import StationInputs, review_site
-import i18n
 from i18n.fonts import FontMissing, find_cjk_font
+from review.compute import StationInputs, review_site
 from review.export import Signature, to_csv, to_html, to_pdf
 from review.schedule import window
 
@@ -23,7 +23,7 @@ DAY = date(2026, 11, 27)
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
-def a_review(names: list[str], *, limits: dict | None = None):  # noqa: ANN201
+def a_review(names: list[str], *, limits: dict | None = None):
     site = Site(id="north", customer="c", name="North district", sla_zone="z")
     w = window(DAY, at=ReviewSettings().at, time_zone=site.time_zone)
     stations = []
