@@ -158,7 +158,7 @@ class View:
 def read_snapshot(session: Session, config: Config, *, version: str, now: datetime,
                   unreachable: frozenset[str]) -> Snapshot:
     """Everything the control room shows at ``now``, from the database and the config."""
-    customers = dict(session.execute(select(CustomerRow.id, CustomerRow.name)).tuples().all())
+    customers = dict(session.execute(select(CustomerRow.id, CustomerRow.name)).all())
     sites = session.execute(select(SiteRow.id, SiteRow.customer_id, SiteRow.name, SiteRow.address,
                                    SiteRow.time_zone).order_by(SiteRow.id)).all()
     assets = session.execute(select(AssetRow.id, AssetRow.site_id, AssetRow.kind, AssetRow.name)
