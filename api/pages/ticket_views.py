@@ -2,9 +2,8 @@
 the words for states, service types, ratings and audit entries, and times on the site's
 clock with its UTC offset.
 
-Scope comes from the configuration (site → customer): a principal scoped to customers sees
-the tickets of their sites only; a ticket of a site no longer configured has no customer
-and is seen by unscoped principals alone.
+What a principal sees is its scope (api/scope.py): a principal scoped to customers sees the
+tickets of their configured sites only.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 import i18n
-from auth.roles import Principal
+from api.scope import Scope
 from config.models import Config
 from domain.alerts import Severity
 from domain.tickets import OPEN_STATES, ServiceType, TicketState
@@ -75,6 +74,9 @@ ACTIONS = {
     "resolve_overdue": i18n.lazy("Resolution deadline missed"),
     "resolution_committed": i18n.lazy("Resolution time committed"),
 } | {f"to_{state}": name for state, name in STATES.items()}
+# Who wrote an audit entry: a username, a token's name, or the service itself (the ticket
+# writer and the deadline keeper write as "rules").
+ACTORS = {"rules": i18n.lazy("Sitewatch (automatic)")}
 STATE_FILTERS = {"open": i18n.lazy("Not closed"), "closed": i18n.lazy("Closed"), "all": i18n.lazy("All")}
 
 
@@ -114,24 +116,6 @@ def countdown(deadline: datetime, now: datetime) -> tuple[str, bool]:
 # --- scope and the list -----------------------------------------------------------------
 
 
-def customer_of(config: Config, site_id: str) -> str | None:
-    try:
-        return config.site(site_id).customer
-    except KeyError:
-        return None
-
-
-def sees_ticket(config: Config, principal: Principal, ticket: TicketRow) -> bool:
-    return principal.sees(customer_of(config, ticket.site_id))
-
-
-def visible_sites(config: Config, principal: Principal) -> list[str] | None:
-    """The sites whose tickets ``principal`` sees; None = every ticket (unscoped)."""
-    if principal.customers is None:
-        return None
-    return [s.id for s in config.sites if principal.sees(s.customer)]
-
-
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
     state: str = "open"  # a key of STATE_FILTERS
@@ -149,14 +133,13 @@ class TicketFilter:
         return {k: v for k, v in fields.items() if v not in ("", None) and not (k == "page" and v == 1)}
 
 
-def find_tickets(session: Session, config: Config, principal: Principal, wanted: TicketFilter,
+def find_tickets(session: Session, config: Config, scope: Scope, wanted: TicketFilter,
                  *, per_page: int = PER_PAGE) -> tuple[list[TicketRow], int]:
-    """One page of the tickets ``principal`` sees that match ``wanted``, newest first; and
-    how many match in all."""
+    """One page of the tickets in ``scope`` that match ``wanted``, newest first; and how
+    many match in all."""
     stmt = select(TicketRow)
-    sites = visible_sites(config, principal)
-    if sites is not None:
-        stmt = stmt.where(TicketRow.site_id.in_(sites))
+    if scope.site_ids is not None:
+        stmt = stmt.where(TicketRow.site_id.in_(scope.site_ids))
     if wanted.state == "open":
         stmt = stmt.where(TicketRow.state.in_([s.value for s in OPEN_STATES]))
     elif wanted.state == "closed":
@@ -252,5 +235,5 @@ def history_view(entry: AuditRow, zone: str, summaries: Mapping[int, str]) -> di
         facts.append(i18n.gettext("Now %(severity)s", severity=label(SEVERITIES, detail["severity"])))
     if "alert_id" in detail:
         facts.append(summaries.get(detail["alert_id"], detail.get("summary", "")))
-    return {"at": when(entry.at, zone), "actor": entry.actor, "what": label(ACTIONS, entry.action),
+    return {"at": when(entry.at, zone), "actor": label(ACTORS, entry.actor), "what": label(ACTIONS, entry.action),
             "note": note, "facts": facts}

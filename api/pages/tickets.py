@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 import i18n
-from api.deps import ComponentsDep, PrincipalDep, SessionDep
+from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
 from api.pages.common import render, request_locale
 from api.pages.ticket_forms import (
     MOVES,
@@ -39,7 +39,6 @@ from api.pages.ticket_views import (
     SERVICE_TYPES,
     SEVERITIES,
     STATE_FILTERS,
-    STATES,
     TicketFilter,
     alert_view,
     find_tickets,
@@ -47,11 +46,11 @@ from api.pages.ticket_views import (
     label,
     offset_name,
     row_view,
-    sees_ticket,
     when,
     zone_of,
 )
 from api.routes.tickets import DESK_MOVES
+from api.scope import Scope
 from auth.roles import Permission, Principal, Role
 from auth.users import list_users
 from domain.tickets import ALLOWED_TRANSITIONS, TicketState
@@ -74,13 +73,13 @@ def _language(request: Request, principal: Principal) -> Iterator[None]:
 
 
 @router.get("/tickets", response_class=HTMLResponse)
-def ticket_list(request: Request, principal: PrincipalDep, parts: ComponentsDep, session: SessionDep,
-                state: str = "open", site: str = "", customer: str = "", assignee: str = "", severity: str = "",
-                breached: str = "", page: int = 1) -> Response:
+def ticket_list(request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+                session: SessionDep, state: str = "open", site: str = "", customer: str = "", assignee: str = "",
+                severity: str = "", breached: str = "", page: int = 1) -> Response:
     config = parts.config
     wanted = TicketFilter(state=state if state in STATE_FILTERS else "open", site_id=site, customer_id=customer,
                           assignee=assignee.strip(), severity=severity, breached=bool(breached), page=max(page, 1))
-    rows, total = find_tickets(session, config, principal, wanted)
+    rows, total = find_tickets(session, config, scope, wanted)
     now = parts.clock.now()
     pages = max(1, -(-total // PER_PAGE))
     with _language(request, principal):
@@ -91,35 +90,35 @@ def ticket_list(request: Request, principal: PrincipalDep, parts: ComponentsDep,
             "pages": pages,
             "page_query": {n: wanted.query(page=n) for n in (wanted.page - 1, wanted.page + 1) if 1 <= n <= pages},
             "state_filters": [(key, i18n.gettext(name)) for key, name in STATE_FILTERS.items()],
-            "customers": [c for c in config.customers if principal.sees(c.id)],
-            "sites": [s for s in config.sites if principal.sees(s.customer)],
+            "customers": [c for c in config.customers if scope.sees_customer(c.id)],
+            "sites": [s for s in config.sites if scope.sees_site(s.id)],
             "severities": [(key, i18n.gettext(name)) for key, name in SEVERITIES.items()],
         }
     return render(request, "tickets.html", context, principal=principal)
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(ticket_id: int, request: Request, principal: PrincipalDep, parts: ComponentsDep,
+def ticket_page(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
                 session: SessionDep) -> Response:
-    ticket = _visible(session, parts, principal, ticket_id)
+    ticket = _visible(session, scope, ticket_id)
     if ticket is None:
         return _not_found(request, principal, ticket_id)
     return _detail(request, principal, parts, session, ticket)
 
 
 @router.post("/tickets/{ticket_id}/move")
-def move_ticket(ticket_id: int, request: Request, principal: PrincipalDep, parts: ComponentsDep, session: SessionDep,
-                form: Annotated[MoveForm, Form()]) -> Response:
+def move_ticket(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+                session: SessionDep, form: Annotated[MoveForm, Form()]) -> Response:
     """One step on the ticket's life; the desk dispatches, follows up and closes, the
     technician arrives, resolves and takes the customer's sign-off (as the API's rule)."""
-    ticket = _visible(session, parts, principal, ticket_id)
+    ticket = _visible(session, scope, ticket_id)
     if ticket is None:
         return _not_found(request, principal, ticket_id)
     with _language(request, principal):
         try:
+            _may(principal, Permission.TICKETS_DISPATCH, Permission.TICKETS_WORK)  # before the form is judged
             to = form.target()
-            if not principal.can(DESK_MOVES.get(to, Permission.TICKETS_WORK)):
-                raise FormRefused(i18n.gettext(NOT_YOURS), 403)
+            _may(principal, DESK_MOVES.get(to, Permission.TICKETS_WORK))
             transition_ticket(session, ticket_id, actor=principal.name, at=parts.clock.now(),
                               **move_arguments(form, ticket))
         except FormRefused as refused:
@@ -132,16 +131,15 @@ def move_ticket(ticket_id: int, request: Request, principal: PrincipalDep, parts
 
 
 @router.post("/tickets/{ticket_id}/commit")
-def commit_ticket(ticket_id: int, request: Request, principal: PrincipalDep, parts: ComponentsDep,
+def commit_ticket(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
                   session: SessionDep, form: Annotated[CommitForm, Form()]) -> Response:
     """Not fixable today: the committed resolution time (site's clock) and the reason."""
-    ticket = _visible(session, parts, principal, ticket_id)
+    ticket = _visible(session, scope, ticket_id)
     if ticket is None:
         return _not_found(request, principal, ticket_id)
     with _language(request, principal):
         try:
-            if not principal.can(Permission.TICKETS_WORK):
-                raise FormRefused(i18n.gettext(NOT_YOURS), 403)
+            _may(principal, Permission.TICKETS_WORK)
             commit_resolution(session, ticket_id, actor=principal.name, at=parts.clock.now(),
                               **commit_arguments(form, zone_of(parts.config, ticket.site_id)))
         except FormRefused as refused:
@@ -157,11 +155,17 @@ def commit_ticket(ticket_id: int, request: Request, principal: PrincipalDep, par
 # --- what the routes share --------------------------------------------------------------
 
 
-def _visible(session: Session, parts: Components, principal: Principal, ticket_id: int) -> TicketRow | None:
+def _may(principal: Principal, *permissions: Permission) -> None:
+    """403 unless the role may one of ``permissions``: a viewer learns nothing from a 422."""
+    if not any(principal.can(p) for p in permissions):
+        raise FormRefused(i18n.gettext(NOT_YOURS), 403)
+
+
+def _visible(session: Session, scope: Scope, ticket_id: int) -> TicketRow | None:
+    # The scope guard (api/scope.py) already answers 404 for a ticket of another customer;
+    # this is the page's own answer for one that does not exist.
     ticket = repository.get_ticket(session, ticket_id)
-    if ticket is None or not sees_ticket(parts.config, principal, ticket):
-        return None
-    return ticket
+    return ticket if ticket is not None and scope.sees_site(ticket.site_id) else None
 
 
 def _not_found(request: Request, principal: Principal, ticket_id: int) -> Response:
@@ -224,7 +228,6 @@ def _detail(request: Request, principal: Principal, parts: Components, session: 
             "rating_axes": [(axis, i18n.gettext(name)) for axis, name in RATING_AXES],
             "rating_levels": [(level, i18n.gettext(name)) for level, name in RATING_LEVELS.items()],
             "resolve_by_local": to_local(ticket.resolve_by or now, zone).strftime("%Y-%m-%dT%H:%M"),
-            "states": {key: i18n.gettext(name) for key, name in STATES.items()},
             "error": error,
             "values": values or {},
             "failed": failed,
