@@ -150,8 +150,10 @@ def show(channel: str, value: float | None, unit: str) -> str:
     known = _channel(channel)
     if known is not None and known.duration:
         return duration(value)
+    places = digits(channel, unit)
+    value = round(value, places) or 0.0  # -0.04 shown to one place is "0.0", not "-0.0"
     sign = "+" if known is not None and known.signed else ""
-    number = f"{value:{sign},.{digits(channel, unit)}f}"
+    number = f"{value:{sign},.{places}f}"
     suffix = unit_text(unit)
     return f"{number} {suffix}" if suffix else number
 

@@ -159,7 +159,7 @@ def limits(config: Config, asset: Asset, values: list[ValuePublic]) -> list[tupl
             continue
         found = [x for x in channel_limits(config, asset, v.channel) if x.kind != "setting"]
         if found:
-            out.append((labels.label(v.channel), [(i18n.gettext(x.name), labels.show(v.channel, x.value, v.unit))
+            out.append((labels.label(v.channel), [(x.text(), labels.show(v.channel, x.value, v.unit))
                                                   for x in found]))
     return out
 

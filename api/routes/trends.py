@@ -154,7 +154,7 @@ def trend(
             bucket_s=width.total_seconds(), time_zone=parts.config.site(asset.site).time_zone,
             points=[TrendPoint(ts=b.start, min=b.min, max=b.max, mean=b.mean, count=b.count) for b in buckets],
             # A state channel's level (0.5: "on") is no line worth drawing; its alerts are.
-            limits=[TrendLimit(value=x.value, kind=x.kind, label=i18n.gettext(x.name))
+            limits=[TrendLimit(value=x.value, kind=x.kind, label=x.text())
                     for x in channel_limits(parts.config, asset, channel) if unit != "state"],
             alerts=[_period(a) for a in periods],
         )
@@ -171,6 +171,16 @@ class Limit:
     value: float
     kind: str  # alarm | critical | setting
     name: str  # i18n.lazy
+    relative_to: str | None = None  # a level the rule sets as an offset from this regulator setting
+    offset: float = 0.0
+
+    def text(self) -> str:
+        """In the current locale: "Alarm above", "Alarm above (slam-shut +0)"."""
+        name = i18n.gettext(self.name)
+        if self.relative_to is None:
+            return name
+        return i18n.gettext("%(level)s (%(setting)s %(offset)s)", level=name,
+                            setting=i18n.gettext(SETTING_NAMES[self.relative_to]), offset=f"{self.offset:+g}")
 
 
 def channel_limits(config: Config, asset: Asset, channel: str) -> list[Limit]:
@@ -194,9 +204,10 @@ def channel_limits(config: Config, asset: Asset, channel: str) -> list[Limit]:
         if levels is None:
             continue
         level, _clear, critical = levels
-        for kind, value in (("alarm", level), ("critical", critical)):
+        for kind, value, offset in (("alarm", level, rule.level), ("critical", critical, rule.critical_level)):
             if not math.isnan(value):
-                found.setdefault((value, kind), Limit(value, kind, _LEVEL_NAMES[(kind, rule.direction)]))
+                found.setdefault((value, kind), Limit(value, kind, _LEVEL_NAMES[(kind, rule.direction)],
+                                                      relative_to=rule.relative_to, offset=offset or 0.0))
     if compared_with_settings:
         for name, value in settings.items():
             found.setdefault((value, "setting"), Limit(value, "setting", SETTING_NAMES[name]))

@@ -16,6 +16,19 @@
   let state = { channel: config.channel, range: config.range };
   let timer = null;
 
+  // The limits' names and values, in the colours and dashes of their lines.
+  function legend(trend) {
+    const list = document.getElementById("chart-legend");
+    list.replaceChildren(...trend.limits.map((l) => {
+      const item = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = `swatch ${l.kind}`;
+      swatch.style.borderTopColor = LIMIT_COLOURS[l.kind] || "#aaa";
+      item.append(swatch, `${l.label} ${number(trend, l.value)}`);
+      return item;
+    }));
+  }
+
   function say(words) {
     message.textContent = words || "";
     message.hidden = !words;
@@ -29,12 +42,17 @@
   const chart = window.echarts.init(element, "dark", { renderer: "canvas" });
   window.addEventListener("resize", () => chart.resize());
 
+  // Axis labels: the time of day within an hour, date and time within a day, dates beyond.
+  const AXIS_FORMATS = {
+    hour: { hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
+    day: { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
+    week: { month: "2-digit", day: "2-digit" },
+    month: { month: "2-digit", day: "2-digit" },
+  };
+
   function timeFormat(trend) {
-    const long = trend.range === "week" || trend.range === "month";
-    const axis = new Intl.DateTimeFormat(config.locale, long
-      ? { timeZone: trend.time_zone, month: "2-digit", day: "2-digit", hour: "2-digit", hourCycle: "h23" }
-      : { timeZone: trend.time_zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-          hourCycle: "h23" });
+    const axis = new Intl.DateTimeFormat(config.locale,
+      Object.assign({ timeZone: trend.time_zone }, AXIS_FORMATS[trend.range] || AXIS_FORMATS.day));
     const full = new Intl.DateTimeFormat(config.locale, { timeZone: trend.time_zone, year: "numeric",
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
     return { axis: (ms) => axis.format(new Date(ms)), full: (ms) => full.format(new Date(ms)) };
@@ -76,16 +94,18 @@
     const lines = trend.limits.map((l) => ({
       yAxis: l.value, name: l.label,
       lineStyle: { color: LIMIT_COLOURS[l.kind] || "#aaa", type: l.kind === "setting" ? "dotted" : "dashed" },
-      label: { formatter: `${l.label} ${number(trend, l.value)}`, position: "insideEndTop", fontSize: 10 },
+      // Named in the legend below the chart: labels on the lines hid the data under them.
+      label: { show: false },
     }));
     const levels = trend.limits.map((l) => l.value);
     const isState = Boolean(trend.states);
     const main = {
-      name: text.mean, type: "line", showSymbol: false, connectNulls: false,
+      // A few points (an event channel's rare changes) are drawn as dots, or nothing would show.
+      name: text.mean, type: "line", showSymbol: trend.points.length < 30, symbolSize: 5, connectNulls: false,
       step: isState ? "end" : false, lineStyle: { width: 1.5 }, z: 3,
       data: withGaps(trend, (p) => (isState ? p.max : p.mean)),
       markLine: { silent: true, symbol: "none", data: lines },
-      markArea: { silent: false, data: periods },
+      markArea: { silent: true, label: { show: false }, data: periods },
     };
     const series = [main];
     if (!isState) {  // the band: min, then max - min stacked on it
@@ -98,7 +118,7 @@
     return {
       backgroundColor: "transparent",
       animation: false,
-      grid: { left: 8, right: 12, top: 16, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 28, top: 16, bottom: 8, containLabel: true },
       tooltip: {
         trigger: "axis",
         formatter: (items) => {
@@ -131,6 +151,7 @@
       const body = await response.json().catch(() => null);
       if (!response.ok) throw new Error(body && body.detail ? String(body.detail) : response.statusText);
       chart.setOption(option(body), { notMerge: true });
+      legend(body);
       say(body.points.length ? "" : text.no_data);
     } catch (error) {
       say(`${text.failed} ${error.message}`);

@@ -71,6 +71,8 @@ def test_every_state_reads_as_a_word_in_both_languages(channel):
     ("picture_laplacian_var", 790.227, "score", "790", "790"),
     ("clock_offset_s", -2.04, "s", "-2.0 s", "-2.0 s"),
     ("clock_offset_s", 31.0, "s", "+31.0 s", "+31.0 s"),
+    ("clock_offset_s", -0.04, "s", "+0.0 s", "+0.0 s"),
+    ("outlet_kpa", -0.001, "kPa", "0.00 kPa", "0.00 kPa"),
     ("uptime_s", 3 * 86400 + 4 * 3600 + 59, "s", "3 d 4 h", "3 天 4 小时"),
     ("uptime_s", 2 * 3600 + 5 * 60, "s", "2 h 5 min", "2 小时 5 分"),
     ("zone_03_alarm", 1.0, "state", "Alarm", "报警"),

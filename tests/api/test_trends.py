@@ -65,7 +65,7 @@ async def test_limits_are_the_levels_the_rules_judge_and_the_regulator_settings(
         (2.75, "setting", "Lock-up"),
         (2.9, "alarm", "Alarm above"),  # the asset's own high limit
         (3.0, "setting", "Relief"),
-        (3.5, "alarm", "Alarm above"),  # outlet-at-slam-shut: the slam-shut setting + 0
+        (3.5, "alarm", "Alarm above (Slam-shut +0)"),  # outlet-at-slam-shut: relative to the setting
         (3.5, "setting", "Slam-shut"),
     ]
     gas = (await site.client.get(f"/api/assets/{STATION}/trend", params={"channel": "gas_lel_pct"},
