@@ -110,10 +110,10 @@ CASES = {
         NightCreepRule(kind="night_creep", id="night-creep", low_flow=200, rise=0.1, for_s=60, settle_s=0, gap_s=120),
         [(0, {"flow_nm3h": 100, "outlet_kpa": 2.0}), (30, {"outlet_kpa": 2.2}), (91, {"outlet_kpa": 2.2}),
          (100, {"flow_nm3h": 300})], None, [
-            ("rs: {outlet_kpa} crept up 0.200 kPa (limit 0.1 kPa) to 2.2 kPa at low flow ({flow_nm3h} 100 {nm3h} < 200) "
-             "for 1 min: regulator not locking up",
-             "rs：低流量时（{flow_nm3h} 100 {nm3h} < 200）{outlet_kpa} 爬升 0.200 kPa（限值 0.1 kPa）至 2.2 kPa，"
-             "持续 1 分钟：调压器未能关闭"),
+            (("rs: {outlet_kpa} crept up 0.200 kPa (limit 0.1 kPa) to 2.2 kPa at low flow ({flow_nm3h} 100 {nm3h} "
+              "< 200) for 1 min: regulator not locking up"),
+             ("rs：低流量时（{flow_nm3h} 100 {nm3h} < 200）{outlet_kpa} 爬升 0.200 kPa（限值 0.1 kPa）至 2.2 kPa，"
+              "持续 1 分钟：调压器未能关闭")),
             ("rs: {outlet_kpa} holding again (2.2 kPa, {flow_nm3h} 300 {nm3h})",
              "rs：{outlet_kpa} 已恢复稳定（2.2 kPa，{flow_nm3h} 300 {nm3h}）"),
         ]),
