@@ -332,7 +332,10 @@ class ReviewSettings(Frozen):
 
     at: dt.time = dt.time(8, 30)  # site-local: the log covers the 24 h (23/25 on DST days) before it
     completeness_min_ratio: float = Field(default=0.95, gt=0, le=1)  # good / expected samples
-    pdf_font_file: Path | None = None  # a TTF embedded in PDFs for non-Latin names (core font otherwise)
+    # The font embedded in every PDF (logs, reports): a TrueType font (.ttf/.ttc) with Chinese
+    # glyphs, or any TrueType font if PDFs are read in English only. None: one found on the
+    # machine (i18n/fonts.py; Debian fonts-wqy-microhei), else Chinese PDFs answer 503.
+    pdf_font_file: Path | None = None
 
 
 class Config(Frozen):

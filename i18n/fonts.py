@@ -148,4 +148,6 @@ class LocalisedPdf(FPDF):
     def say(self, text: str, *, size: float = 9, bold: bool = False, h: float = 5) -> None:
         # The embedded face has no bold variant: bold is for the core font only.
         self.set_font(self.face_name, "B" if bold and not self.embedded else "", size)
-        self.multi_cell(0, h, self.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        # Left-aligned: fpdf2 justifies by default, which stretches the spaces of a wrapped
+        # line (and a text extractor reads them as several) and does nothing for Chinese.
+        self.multi_cell(0, h, self.text_of(text), align="L", new_x="LMARGIN", new_y="NEXT")

@@ -35,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--data-dir", default=None, help="where the demo keeps its stores (default: a new temp folder)")
     demo.add_argument("--poll-interval-s", type=float, default=5.0, help="poll interval of every station (default 5)")
     demo.add_argument("--no-schedule", action="store_true", help="do not inject faults on a schedule")
+    demo.add_argument("--no-history", action="store_true",
+                      help="start with empty stores instead of a week of past (tickets, inspections, 08:30 logs)")
     demo.add_argument("--site-time", default=None, metavar="HH:MM", type=_site_time,
                       help="start the demo's clock at this local time at the sites (e.g. 03:00 to see the night's "
                            "low flows now); default: the real time")
@@ -94,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = DemoOptions(
         stations=args.stations, cameras=args.cameras, alarm_hosts=args.alarm_hosts, host=args.host,
         port=args.port, data_dir=args.data_dir, poll_interval_s=args.poll_interval_s, schedule=not args.no_schedule,
-        site_time=args.site_time,
+        site_time=args.site_time, history=not args.no_history,
     )
     return _until_signal(lambda stop: run_demo(options, stop=stop))
 
@@ -119,6 +121,10 @@ def _check(path: str) -> int:
     if config is None:
         return 2
     print(f"{path}: ok — {len(config.sites)} site(s), {len(config.assets)} asset(s), {len(config.rules)} rule(s)")
+    from i18n.fonts import problem
+
+    if (fonts := problem(config.review.pdf_font_file)) is not None:  # not fatal: English PDFs still work
+        print(f"warning: {fonts}", file=sys.stderr)
     return 0
 
 

@@ -34,6 +34,7 @@ async def api(tmp_path):
         sync_inventory(session, parts.config, actor="test", now=NOW)
         session.commit()
     async with served(create_app(parts), token=READER) as client:
+        client.headers["Accept-Language"] = "en"  # the pages' English text
         yield client, parts
     parts.close()
 
@@ -71,8 +72,10 @@ async def test_a_regulator_round_recorded_end_to_end(api):
     assert [(t["fingerprint"], t["service_type"]) for t in tickets] == [("rs-north-01/calibration/outlet_kpa", "D")]
 
     page = await api.get("/inspections")
-    assert page.status_code == 200 and f"#{inspection_id} regulator_round" in page.text
-    assert "Regulator operating and closing pressure with a U-tube manometer" in page.text, "its checklist"
+    assert page.status_code == 200 and f'href="/inspections/{inspection_id}"' in page.text
+    assert "Regulator round (at least two people, one in charge)" in page.text
+    one = (await api.get(f"/inspections/{inspection_id}")).text
+    assert "Regulator operating and closing pressure with a U-tube manometer" in one, "its checklist"
     assert "cdn" not in page.text.lower() and "https://" not in page.text
 
     finished = await api.post(f"{base}/finish", json={"note": "all normal"}, headers=AUTH)
@@ -96,7 +99,7 @@ async def test_a_round_whose_door_never_opened_is_flagged_and_reviewed(api):
     await api.post(f"/api/inspections/{started.json()['id']}/finish", json={}, headers=AUTH)
     [flag] = (await api.get("/api/inspections/flags", params={"unreviewed": True})).json()
     assert (flag["asset_id"], flag["kind"]) == ("rs-north-01", "door-never-opened")
-    assert "door-never-opened" in (await api.get("/inspections")).text
+    assert "door never opened" in (await api.get("/inspections")).text
     url = f"/api/inspections/flags/{flag['id']}/review"
     assert (await api.post(url, json={"note": "checked"})).status_code == 403
     assert (await api.post(url, json={"note": "spoke to the crew"}, headers=AUTH)).json()["reviewed_by"] == "desk"

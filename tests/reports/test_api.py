@@ -45,6 +45,7 @@ async def api(tmp_path, database_url):
         finish_inspection(session, row.id, actor="zhao", at=at + timedelta(hours=1))
         session.commit()
     async with served(create_app(parts), timeout_s=30, token=READER) as client:
+        client.headers["Accept-Language"] = "en"  # the reports' English text
         yield client, parts
     parts.close()
 
