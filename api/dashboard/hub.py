@@ -1,7 +1,7 @@
 """One producer per process for every open control room.
 
 The producer reads the change signature (signature.py) about once a second; when it moves,
-the state is read once (state.read_snapshot) under a new version and every subscriber is
+the state is read once (read.read_snapshot) under a new version and every subscriber is
 woken. Each subscriber then takes its own view (its customers, its filters) of that one
 snapshot; views are kept per version, so fifty dashboards with the same scope and filters
 cost one join of JSON pieces between them.
@@ -28,7 +28,8 @@ import anyio
 from fastapi import FastAPI
 
 from api.dashboard.signature import Signature, signature, unreachable_devices
-from api.dashboard.state import Filters, Snapshot, View, read_snapshot
+from api.dashboard.read import Pieces, read_snapshot
+from api.dashboard.state import Filters, Snapshot, View
 from sitewatch.runtime import Components
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class LiveHub:
         self._started = 0  # signature reads started, and the latest one whose result was taken
         self._taken = 0
         self._views: dict[ViewKey, View] = {}
+        self._pieces = Pieces()  # what the last build made: a change rebuilds only what it touched
         self._changed = asyncio.Event()
         self._subscribers = 0
         self._producer: asyncio.Task[None] | None = None
@@ -115,7 +117,7 @@ class LiveHub:
         parts = self._parts
         with parts.sessions() as session:
             return read_snapshot(session, parts.config, version=version, now=parts.clock.now(),
-                                 unreachable=unreachable)
+                                 unreachable=unreachable, pieces=self._pieces)
 
     def _wake(self) -> None:
         woken, self._changed = self._changed, asyncio.Event()

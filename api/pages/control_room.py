@@ -91,7 +91,7 @@ def _texts() -> dict[str, Any]:
         "left": _("%(duration)s left"), "overdue": _("%(duration)s overdue"), "duration": _("%(hours)d h %(minutes)02d min"),
         "acknowledged": _("acknowledged by %(name)s"), "muted": _("muted until %(time)s by %(name)s: %(reason)s"),
         "held": _("held: %(reason)s"), "escalated": _("escalated"),
-        "acknowledge": _("Acknowledge"), "mute": _("Mute"), "assign": _("Assign"),
+        "acknowledge": _("Acknowledge"), "comment": _("Comment (optional)"), "mute": _("Mute"), "assign": _("Assign"),
         "no_alerts": _("No alert is firing."), "no_tickets": _("No open tickets."),
         "live": _("Live"), "reconnecting": _("Connection lost, reconnecting…"),
         "sound_blocked": _("The browser blocked the alarm sound: press “Enable sound”."),

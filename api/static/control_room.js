@@ -69,10 +69,10 @@
     if (a.muted_until) tags.push(`<span class="tag">${esc(fill(T.muted, { time: at(a.muted_until, zone, true), name: a.muted_by, reason: a.mute_reason }))}</span>`);
     let actions = "";
     if (canAck) {
-      actions = `<span class="actions">${a.acknowledged_at ? "" : `<button type="button" data-act="acknowledge" data-id="${a.id}">${esc(T.acknowledge)}</button>`}` +
-        `${a.muted_until ? "" : `<button type="button" data-act="mute" data-id="${a.id}">${esc(T.mute)}</button>`}</span>`;
+      actions = `<span class="actions">${a.acknowledged_at ? "" : `<button type="button" data-action="acknowledge" data-id="${a.id}">${esc(T.acknowledge)}</button>`}` +
+        `${a.muted_until ? "" : `<button type="button" data-action="mute" data-id="${a.id}">${esc(T.mute)}</button>`}</span>`;
     }
-    return `<li class="alert sev-${esc(a.severity)}${a.sounding ? " sounding" : ""}" data-alert="${a.id}">${timeAt(a.started_at, zone)} ` +
+    return `<li class="alert sev-${esc(a.severity)}${a.sounding ? " sounding" : ""}" data-alert-id="${a.id}">${timeAt(a.started_at, zone)} ` +
       `<span class="summary">${esc(a.summary)}</span>${tags.join("")}${actions}</li>`;
   }
   function groupHtml(g) {
@@ -84,11 +84,11 @@
       `<ul>${g.alerts.map((a) => alertHtml(a, g.time_zone)).join("")}</ul></article>`;
   }
   function ticketHtml(t) {
-    const assign = canDispatch && t.state === "registered" ? `<button type="button" data-act="assign" data-id="${t.id}">${esc(T.assign)}</button>` : "";
-    return `<tr class="sev-${esc(t.severity)}" data-ticket="${t.id}"><td><a href="/tickets/${t.id}">${t.id}</a></td>` +
-      `<td>P${t.priority} · ${esc(label(T.severity, t.severity))}</td>` +
-      `<td><a href="/tickets/${t.id}">${esc(t.title)}</a><br><span class="muted">${esc(t.asset_name)} · ${esc(siteNames[t.site_id] || t.site_id)}</span></td>` +
-      `<td>${esc(label(T.state, t.state))}${t.assignee ? " · " + esc(t.assignee) : ""}</td><td class="hide-narrow">${esc(t.desk)}</td>` +
+    const assign = canDispatch && t.state === "registered" ? `<button type="button" data-action="assign" data-id="${t.id}">${esc(T.assign)}</button>` : "";
+    return `<tr class="sev-${esc(t.severity)}" data-ticket-id="${t.id}"><td><a href="/tickets/${t.id}">${t.id}</a></td>` +
+      `<td class="nowrap">P${t.priority} · ${esc(label(T.severity, t.severity))}</td>` +
+      `<td class="title"><a href="/tickets/${t.id}">${esc(t.title)}</a><br><span class="muted">${esc(t.asset_name)} · ${esc(siteNames[t.site_id] || t.site_id)}</span></td>` +
+      `<td class="nowrap">${esc(label(T.state, t.state))}${t.assignee ? " · " + esc(t.assignee) : ""}</td><td class="hide-narrow">${esc(t.desk)}</td>` +
       `<td class="when arrival-${esc(t.arrival)}">${timeAt(t.arrive_by, t.time_zone)} ${deadline(t.arrive_by, t.arrived_at)}<br><span class="muted">${esc(label(T.arrival, t.arrival))}</span></td>` +
       `<td class="when hide-narrow">${t.resolve_by ? timeAt(t.resolve_by, t.time_zone) : "—"} ${deadline(t.resolve_by, t.resolved_at)}</td><td>${assign}</td></tr>`;
   }
@@ -218,41 +218,55 @@
   listen(version);
 
   // --- acknowledge, mute, assign --------------------------------------------------------------
-  const targets = { acknowledge: (id) => `/api/alerts/${id}/acknowledge`, mute: (id) => `/api/alerts/${id}/mute`,
-    assign: (id) => `/api/tickets/${id}/transitions` };
-  const bodies = {
-    acknowledge: (f) => ({ comment: f.elements.comment.value }),
-    mute: (f) => ({ minutes: Number(f.elements.minutes.value), reason: f.elements.reason.value }),
-    assign: (f) => ({ to: "dispatched", assignee: f.elements.assignee.value, note: f.elements.note.value }),
+  // Acknowledging is one click and Enter (the alarm is ringing); its comment is optional, so
+  // the browser's own prompt asks for it. Muting and assigning need a form.
+  const error = document.getElementById("cr-error");
+  async function send(url, body) {
+    error.hidden = true;
+    try {
+      await sitewatch.post(url, body);
+      await refresh();
+      return null;
+    } catch (err) {
+      return fill(T.not_saved, { error: err.message });
+    }
+  }
+  const forms = {
+    mute: { url: (id) => `/api/alerts/${id}/mute`, body: (f) => ({ minutes: Number(f.elements.minutes.value), reason: f.elements.reason.value }) },
+    assign: { url: (id) => `/api/tickets/${id}/transitions`, body: (f) => ({ to: "dispatched", assignee: f.elements.assignee.value, note: f.elements.note.value }) },
   };
-  document.addEventListener("click", (e) => {
-    const button = e.target.closest("button[data-act]");
+  document.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-action]");
     if (!button) return;
-    const act = button.dataset.act;
-    const dialog = document.getElementById(`cr-${act}`);
+    const action = button.dataset.action;
+    const what = button.closest("[data-alert-id], [data-ticket-id]");
+    const described = what ? (what.querySelector(".summary, td:nth-child(3) a") || what).textContent : "";
+    if (action === "acknowledge") {
+      const comment = window.prompt(`${T.acknowledge}: ${described}\n${T.comment}`, "");
+      if (comment === null) return;
+      const failed = await send(`/api/alerts/${button.dataset.id}/acknowledge`, { comment });
+      if (failed) { error.textContent = failed; error.hidden = false; }
+      return;
+    }
+    const dialog = document.getElementById(`cr-${action}`);
     const f = dialog.querySelector("form");
     f.reset();
     f.dataset.id = button.dataset.id;
-    const what = button.closest("[data-alert], [data-ticket]");
-    dialog.querySelector(".what").textContent = what ? (what.querySelector(".summary, td:nth-child(3) a") || what).textContent : "";
+    dialog.querySelector(".what").textContent = described;
     dialog.querySelector(".error").hidden = true;
     dialog.showModal();
   });
-  document.querySelectorAll("dialog").forEach((dialog) => {
-    const act = dialog.id.slice(3);
+  Object.entries(forms).forEach(([action, form]) => {
+    const dialog = document.getElementById(`cr-${action}`);
     const f = dialog.querySelector("form");
     f.addEventListener("submit", async (e) => {
       if (e.submitter && e.submitter.value === "cancel") return;
       e.preventDefault();
-      try {
-        await sitewatch.post(targets[act](f.dataset.id), bodies[act](f));
-        dialog.close();
-        await refresh();
-      } catch (err) {
-        const box = dialog.querySelector(".error");
-        box.textContent = fill(T.not_saved, { error: err.message });
-        box.hidden = false;
-      }
+      const failed = await send(form.url(f.dataset.id), form.body(f));
+      if (!failed) { dialog.close(); return; }
+      const box = dialog.querySelector(".error");
+      box.textContent = failed;
+      box.hidden = false;
     });
   });
 })();

@@ -162,8 +162,8 @@ async def test_the_page_draws_the_first_state_in_the_readers_language_with_site_
 async def test_write_buttons_only_for_roles_that_may(fleet, role, acknowledge, assign):
     async with logged_in(fleet.app, role) as client:
         page = (await client.get("/")).text
-    assert ('data-act="acknowledge"' in page) is acknowledge and ('data-act="mute"' in page) is acknowledge
-    assert ('data-act="assign"' in page) is assign
+    assert ('data-action="acknowledge"' in page) is acknowledge and ('data-action="mute"' in page) is acknowledge
+    assert ('data-action="assign"' in page) is assign
     assert f'data-can-ack="{str(acknowledge).lower()}"' in page
 
 
@@ -176,5 +176,5 @@ async def test_assigning_from_the_page_dispatches_the_ticket(fleet):
         after = next(t for t in (await dashboard(client))["tickets"] if t["id"] == ticket["id"])
         assert (after["state"], after["assignee"]) == ("dispatched", "Li Wei")
         page = (await client.get("/")).text
-        row = page[page.index(f'data-ticket="{ticket["id"]}"'):]
-        assert 'data-act="assign"' not in row[:row.index("</tr>")], "only a registered ticket is assigned"
+        row = page[page.index(f'data-ticket-id="{ticket["id"]}"'):]
+        assert 'data-action="assign"' not in row[:row.index("</tr>")], "only a registered ticket is assigned"
