@@ -24,7 +24,8 @@ UNITS = ("Nm³/h", "Nm3/h", "m³/h", "%LEL", "kPa", "MPa", "°C", "℃")
 ALLOWED = {"Sitewatch", "English", "Modbus"}
 _URL = re.compile(r"\S+://\S+|\S+@\S+\.\w+")
 _WITH_DIGIT = re.compile(r"\S*\d\S*")  # numbers, dates, times, ids like rs-001
-_ACRONYM = re.compile(r"(?<![A-Za-z])[A-Z]{2,6}s?(?![A-Za-z])")  # SLA, PDF, CSV, ONVIF
+_ACRONYM = re.compile(r"(?<![a-z])[A-Z]{2,}s?(?![a-z])")  # SLA, PDF, CSV, ONVIF (and links side by side: PDFCSV)
+_SPACES = re.compile(r"[ \t\u00a0]+")  # a PDF's text comes out with doubled spaces
 _RUN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:[ \t]+[A-Za-z][A-Za-z'’]*)*")
 
 
@@ -56,7 +57,8 @@ def strings_in(value: object) -> set[str]:
 
 def untranslated(text: str, data: Iterable[str]) -> list[str]:
     """The runs of English words left in ``text`` once ``data`` and the rest are removed."""
-    for value in sorted({d for d in data if d.strip()}, key=len, reverse=True):
+    text = _SPACES.sub(" ", text)
+    for value in sorted({_SPACES.sub(" ", d).strip() for d in data if d.strip()}, key=len, reverse=True):
         text = re.sub(rf"(?<![A-Za-z]){re.escape(value)}(?![A-Za-z])", " ", text)
     text = _URL.sub(" ", text)
     for unit in UNITS:

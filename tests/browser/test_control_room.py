@@ -3,8 +3,8 @@ already open — without a reload — within 5 s of its alert firing, and the al
 the dispatcher acknowledges it from the page and the sound stops.
 
 The page's side of the contract (api/pages/control_room.py): each firing alert is an
-element with ``data-alert-id`` naming its asset, holding a ``data-action="acknowledge"``
-button for those who may; ``document.body.dataset.sounding`` is "true" while the alarm
+element with ``data-alert-id`` (in a group naming its asset), holding a
+``data-action="acknowledge"`` button for those who may; ``document.body.dataset.sounding`` is "true" while the alarm
 sounds, through an <audio> element that plays.
 """
 
@@ -24,8 +24,12 @@ from tests.browser.scene import acknowledge_all
 
 LIVE_BUDGET_S = 5.0
 NAME = f"Regulator station {ALARM_STATION[3:]}"  # as the configuration names it
-ALERT_OF_STATION = """([id, name]) => [...document.querySelectorAll("[data-alert-id]")]
-    .find(e => e.textContent.includes(id) || e.textContent.includes(name))?.dataset.alertId || null"""
+# An alert of the station: its own text names it, or the group (fault) it is shown in does.
+ALERT_OF_STATION = """([id, name]) => [...document.querySelectorAll("[data-alert-id]")].find(e => {
+    const group = e.closest("article, [data-key]") || e;
+    return group.textContent.includes(id) || group.textContent.includes(name)
+        || group.querySelector(`a[href="/asset/${id}"]`);
+  })?.dataset.alertId || null"""
 SOUNDING = """() => document.body.dataset.sounding === "true"
     && [...document.querySelectorAll("audio")].some(a => !a.paused)"""
 SILENT = """() => document.body.dataset.sounding !== "true"

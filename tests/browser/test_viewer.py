@@ -61,7 +61,7 @@ async def test_every_write_from_a_viewers_browser_session_is_refused_with_403(br
                                                                                scene: Scene,
                                                                                routes: tuple[Route, ...]):
     page = await browsers.logged_in("viewer", "en")
-    filled = values(running, scene, customer=OWN) | {"flag_id": ("1",)}
+    filled = values(running, scene, customer=OWN) | {"flag_id": ("1",), "username": ("viewer",)}
     answers = {}
     for route in writes(routes):
         body, form = BODIES.get(route.path, ({}, not route.path.startswith("/api/")))
