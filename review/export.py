@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 import i18n
+from api.labels import label as channel_label  # a pure table of labels, no web parts
 from domain.time import to_local
 from i18n.fonts import FONT_DIRS, LocalisedPdf
 from review.labels import (
@@ -92,7 +93,7 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     i18n.install(env)
     env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}",
-                       flag_lines=flag_lines, agreement=agreement, verdict=lambda v: label(VERDICTS, v),
+                       flag_lines=flag_lines, agreement=agreement, channel_label=channel_label, verdict=lambda v: label(VERDICTS, v),
                        severity=lambda s: label(SEVERITIES, s))
     return env
 
@@ -177,11 +178,11 @@ class _LogPdf(LocalisedPdf):
             line += " - " + _("field check ticket #%(id)s", id=ticket)
         self.say(line, size=11, bold=True, h=6)
         for channel, text in flag_lines(station, r):
-            self.say(f"  ! {channel}: {text}", size=8, h=4)
+            self.say(f"  ! {channel_label(channel)}: {text}", size=8, h=4)
         self._table(station.channels)
         for f in station.field_readings:
             self.say("  " + _("field reading %(channel)s %(value)s %(unit)s at %(at)s, SCADA %(scada)s %(unit)s: "
-                              "%(agreement)s", channel=f.channel, value=format(f.field_value, "g"), unit=f.unit,
+                              "%(agreement)s", channel=channel_label(f.channel), value=format(f.field_value, "g"), unit=f.unit,
                               at=local(f.taken_at, r),
                               scada="-" if f.scada_value is None else format(f.scada_value, "g"), agreement=agreement(f)),
                      size=8, h=4)
@@ -203,7 +204,7 @@ class _LogPdf(LocalisedPdf):
         for c in channels:
             limits = f"{show(c.limit_low, c.unit)} .. {show(c.limit_high, c.unit)}" if (
                 c.limit_low is not None or c.limit_high is not None) else ""
-            cells = (c.channel, c.unit, show(c.min, c.unit), show(c.max, c.unit), show(c.mean, c.unit),
+            cells = (channel_label(c.channel), c.unit, show(c.min, c.unit), show(c.max, c.unit), show(c.mean, c.unit),
                      show(c.last, c.unit), local(c.last_at, self._review, "%m-%d %H:%M:%S"),
                      f"{c.samples_good} / {c.samples_expected}", f"{100 * c.completeness_ratio:.2f}", limits)
             for (_title, width), text in zip(_COLUMNS_MM, cells, strict=True):
