@@ -4,7 +4,8 @@ The demo configuration is the shipped example (profile, rules, SLA zones) with t
 assets replaced by simulated ones on loopback, so what the demo shows is what a real
 deployment runs: Modbus regulator stations, ONVIF cameras whose passwords sit in the
 encrypted vault, and alarm hosts publishing to an MQTT broker (a private Mosquitto when
-one is installed, else an embedded one).
+one is installed, else an embedded one). Before the fleet goes live, a week of its past
+is written into the new stores (sitewatch/history/), with one user per role.
 """
 
 from __future__ import annotations
@@ -18,29 +19,37 @@ import os
 import secrets
 import tempfile
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+import i18n
 from config.load import config_from_dict
+from config.models import Config
 from domain.time import Clock, ShiftedClock, SystemClock
 from simulators.alarmhost.control import ControlServer as HostControl
 from simulators.alarmhost.fleet import AlarmHostFleet
 from simulators.alarmhost.fleet import build as build_hosts
 from simulators.alarmhost.spec import FleetConfig as HostFleetConfig
-from simulators.alarmhost.spec import make_host_specs
+from simulators.alarmhost.spec import HostSpec, make_host_specs
 from simulators.camera.control import ControlServer as CameraControl
 from simulators.camera.fleet import CameraFleet
 from simulators.camera.fleet import build as build_cameras
 from simulators.camera.spec import FleetConfig as CameraFleetConfig
-from simulators.camera.spec import make_camera_specs
+from simulators.camera.spec import CameraSpec, make_camera_specs
 from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.broker import demo_broker
-from sitewatch.runtime import build_components
+from sitewatch.history.people import TECHNICIAN, Login, add_people, demo_people, logins_table
+from sitewatch.history.seed import Fleet, seed_history
+from sitewatch.runtime import Components, build_components
 from sitewatch.serve import serve
+from storage.tables import UserRow
 from vault import generate_key
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,19 @@ SCHEDULE = (
     (420, "rs-007", "pipe_burst", False),
 )
 TOPIC_PREFIX = "sitewatch/alarmhost"
+# The county site is another customer's, so that a user scoped to one customer can be tried.
+SECOND_CUSTOMER = {"id": "shunyi-gas", "name": "Shunyi Gas Co.", "phone": "+86 10 0000 0002"}
+SITE_CUSTOMERS = {"county": SECOND_CUSTOMER["id"]}
+# Field plant on the inspection plans (valve wells, valves, cathodic-protection points).
+PLANT = {
+    "centre": [{"id": "well-c-1", "kind": "valve_well", "name": "Valve well by the canal", "low_lying": True},
+               {"id": "valve-c-1", "kind": "valve", "name": "Main valve", "dn_mm": 150}],
+    "north": [{"id": "well-n-1", "kind": "valve_well", "name": "Valve well at the crossing"},
+              {"id": "cp-n-1", "kind": "cathodic_protection", "name": "CP test point 1"}],
+    "county": [{"id": "valve-y-1", "kind": "valve", "name": "Service valve", "dn_mm": 50},
+               {"id": "cp-y-1", "kind": "cathodic_protection", "name": "CP test point 2"}],
+}
+TOKEN_ROLE = "manager"  # the printed API token: every ticket move and the 08:30 log, no user admin
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ class DemoOptions:
     camera_interval_s: float = 30.0
     schedule: bool = True
     site_time: dt.time | None = None  # start the clock at this local time at the sites (None: real time)
+    history: bool = True  # a week of past in new stores (users are made either way)
 
 
 @dataclass
@@ -125,23 +148,56 @@ def demo_raw_config(
     return raw
 
 
-def add_security_assets(raw: dict, fleets: Fleets, *, broker: tuple[str, int], options: DemoOptions,
+def add_security_assets(raw: dict, cameras: Sequence[CameraSpec], hosts: Sequence[HostSpec], *,
+                        camera_port: Callable[[str], int], broker: tuple[str, int], camera_interval_s: float,
                         key_file: Path) -> None:
     """Cameras (passwords in the vault, by name) and alarm hosts (over the broker)."""
     raw["vault"] = {"key_file": str(key_file)}
     raw["mqtt"] = {"host": broker[0], "port": broker[1], "client_id": "sitewatch-demo", "topic_prefix": TOPIC_PREFIX}
-    for number, spec in enumerate(fleets.cameras.cameras):
+    for number, spec in enumerate(cameras):
         raw["assets"].append({
             "id": spec.camera_id, "site": SITES[number % len(SITES)][0], "kind": "camera",
-            "name": f"Camera {spec.camera_id[4:]}", "poll_interval_s": options.camera_interval_s,
-            "onvif": {"host": "127.0.0.1", "port": fleets.cameras.port_of(spec.camera_id),
+            "name": f"Camera {spec.camera_id[4:]}", "poll_interval_s": camera_interval_s,
+            "onvif": {"host": "127.0.0.1", "port": camera_port(spec.camera_id),
                       "credential": spec.camera_id, "timeout_s": 3.0, "events_interval_s": 2.0},
         })
-    for number, spec in enumerate(fleets.hosts.hosts):
+    for number, spec in enumerate(hosts):
         raw["assets"].append({
             "id": spec.host_id, "site": SITES[number % len(SITES)][0], "kind": "alarm_host",
             "name": f"Alarm host {spec.host_id[3:]}", "alarm_host": {"host_id": spec.host_id, "zones": spec.zones},
         })
+
+
+def add_customers_and_plant(raw: dict) -> None:
+    """A second customer, field plant on every site and the technician who inspects it."""
+    raw["customers"].append(dict(SECOND_CUSTOMER))
+    for site in raw["sites"]:
+        site["customer"] = SITE_CUSTOMERS.get(site["id"], site["customer"])
+        site["technicians"] = {"default": TECHNICIAN.username}
+        site["plant"] = [dict(item) for item in PLANT.get(site["id"], ())]
+
+
+def scheduled_assets() -> frozenset[str]:
+    """The assets the live fault schedule works on: the history's stories keep off them."""
+    return frozenset(asset_id for _, asset_id, _, _ in SCHEDULE)
+
+
+def demo_config(fleet: Fleet, *, station_port: Callable[[str], int], camera_port: Callable[[str], int],
+                broker: tuple[str, int], options: DemoOptions, data_dir: Path, token_sha256: str) -> Config:
+    """The demo's whole configuration for a fleet whose simulators listen on these ports."""
+    raw = demo_raw_config({s.station_id: station_port(s.station_id) for s in fleet.stations}, data_dir=data_dir,
+                          host=options.host, port=options.port, poll_interval_s=options.poll_interval_s,
+                          token_sha256=token_sha256)
+    raw["api"]["tokens"][0]["role"] = TOKEN_ROLE
+    add_security_assets(raw, fleet.cameras, fleet.hosts, camera_port=camera_port, broker=broker,
+                        camera_interval_s=options.camera_interval_s, key_file=_key_file(data_dir))
+    add_customers_and_plant(raw)
+    return config_from_dict(raw, source="demo")
+
+
+def demo_fleet(options: DemoOptions) -> Fleet:
+    return Fleet(make_station_specs(options.stations, seed=2026), make_camera_specs(options.cameras, seed=2026),
+                 make_host_specs(options.alarm_hosts))
 
 
 async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
@@ -149,51 +205,35 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(16)
     clock = demo_clock(options.site_time)
+    fleet = demo_fleet(options)
     async with contextlib.AsyncExitStack() as stack:
-        stations = build(FleetConfig(stations=make_station_specs(options.stations, seed=2026)), clock=clock)
-        cameras = build_cameras(CameraFleetConfig(cameras=make_camera_specs(options.cameras, seed=2026)), clock=clock)
+        stations = build(FleetConfig(stations=fleet.stations), clock=clock)
+        cameras = build_cameras(CameraFleetConfig(cameras=fleet.cameras), clock=clock)
         broker = await stack.enter_async_context(demo_broker())
         hosts = build_hosts(HostFleetConfig(broker_host=broker[0], broker_port=broker[1], topic_prefix=TOPIC_PREFIX,
-                                            run_id="demo", hosts=make_host_specs(options.alarm_hosts)), clock=clock)
+                                            run_id="demo", hosts=fleet.hosts), clock=clock)
         fleets = Fleets(stations, cameras, hosts)
         controls = [ControlServer(stations), CameraControl(cameras), HostControl(hosts)]
         for part in (stations, cameras, *controls):
             await part.start()
             stack.push_async_callback(part.stop)
 
-        raw = demo_raw_config({s.station_id: stations.port_of(s.station_id) for s in stations.stations},
-                              data_dir=data_dir, host=options.host, port=options.port,
-                              poll_interval_s=options.poll_interval_s,
-                              token_sha256=hashlib.sha256(token.encode()).hexdigest())
-        add_security_assets(raw, fleets, broker=broker, options=options, key_file=_key_file(data_dir))
-        config = config_from_dict(raw, source="demo")
+        config = demo_config(fleet, station_port=stations.port_of, camera_port=cameras.port_of, broker=broker,
+                             options=options, data_dir=data_dir, token_sha256=hashlib.sha256(token.encode()).hexdigest())
         parts = build_components(config, clock=clock)
         stack.callback(parts.close)
         assert parts.vault is not None
         for spec in cameras.cameras:  # as the after-sales lead would with `sitewatch vault set`
             parts.vault.put(spec.camera_id, username=spec.username, password=spec.password,
                             actor="demo", now=parts.clock.now())
+        past, logins = await asyncio.to_thread(_past, parts, fleet, options)
 
         async def ready(port: int) -> None:
             await hosts.start()  # after the consumer subscribed: nothing they say is missed
             stack.push_async_callback(hosts.stop)
-            urls = [c.url for c in controls]
-            print(
-                f"\nSitewatch demo: {len(stations.stations)} regulator stations, {len(cameras.cameras)} cameras, "
-                f"{len(hosts.hosts)} alarm hosts on {len(config.sites)} sites\n"
-                f"  dashboard:  http://{options.host}:{port}/\n"
-                f"  API docs:   http://{options.host}:{port}/docs\n"
-                f"  write token (for ticket transitions): {token}\n"
-                f"  data:       {data_dir}\n"
-                f"  simulators: {urls[0]}/stations  {urls[1]}/cameras  {urls[2]}/hosts\n"
-                f"  inject a fault yourself:\n"
-                f"    sitewatch simulate inject --control {urls[0]} --station rs-004 --fault pipe_burst\n"
-                + ("  scheduled: regulator failure on rs-003 at +30 s (a ticket within two minutes), camera tamper "
-                   "at +60 s, alarm zone fault at +75 s, video loss at +90 s, comm loss at +180 s\n"
-                   if options.schedule else "")
-                + "  Ctrl-C stops.\n",
-                flush=True,
-            )
+            with i18n.using(console_locale()):
+                print(banner(options, config, port=port, token=token, data_dir=data_dir, past=past, logins=logins,
+                             urls=[c.url for c in controls]), flush=True)
 
         schedule = asyncio.create_task(_play(fleets), name="fault-schedule") if options.schedule else None
         try:
@@ -202,6 +242,59 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
             if schedule is not None:
                 schedule.cancel()
                 await asyncio.gather(schedule, return_exceptions=True)
+
+
+def _past(parts: Components, fleet: Fleet, options: DemoOptions) -> tuple[str, list[Login]]:
+    """Seed the week in new stores, else only (re)make the users' passwords; says which."""
+    people = demo_people(scoped_customer=SECOND_CUSTOMER["id"])
+    with parts.sessions() as session:
+        reused = session.scalars(select(UserRow.id).limit(1)).first() is not None
+    _ = i18n.gettext
+    if options.history and not reused:
+        seeded = seed_history(parts, fleet, people=people, locale=i18n.DEFAULT_LOCALE,
+                              avoid=scheduled_assets() if options.schedule else ())
+        return _("a week up to now, written in %(seconds).1f s", seconds=sum(seeded.seconds.values())), seeded.logins
+    logins = add_people(parts.sessions, people, at=parts.clock.now())
+    return (_("kept from the previous run in this folder") if reused else _("none (--no-history)")), logins
+
+
+def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_dir: Path, past: str,
+           logins: Sequence[Login], urls: Sequence[str]) -> str:
+    """What the demo prints once it serves: where to look, how to log in, what will happen."""
+    _ = i18n.gettext
+    count = {kind: sum(1 for a in config.assets if a.kind == kind) for kind in ("regulator_station", "camera",
+                                                                                "alarm_host")}
+    base = f"http://{options.host}:{port}"
+    lines = [
+        "",
+        _("Sitewatch demo: %(stations)s regulator stations, %(cameras)s cameras, %(hosts)s alarm hosts on "
+          "%(sites)s sites", stations=count["regulator_station"], cameras=count["camera"],
+          hosts=count["alarm_host"], sites=len(config.sites)),
+        "  " + _("dashboard:  %(url)s", url=f"{base}/"),
+        "  " + _("API docs:   %(url)s", url=f"{base}/docs"),
+        "  " + _("API token (role %(role)s, header Authorization: Bearer): %(token)s", role=_(TOKEN_ROLE),
+                 token=token),
+        "  " + _("history:    %(past)s", past=past),
+        "  " + _("data:       %(folder)s", folder=data_dir),
+        "  " + _("simulators: %(stations)s  %(cameras)s  %(hosts)s", stations=f"{urls[0]}/stations",
+                 cameras=f"{urls[1]}/cameras", hosts=f"{urls[2]}/hosts"),
+        "  " + _("inject a fault yourself:"),
+        f"    sitewatch simulate inject --control {urls[0]} --station rs-004 --fault pipe_burst",
+    ]
+    if options.schedule:
+        lines.append("  " + _("scheduled: regulator failure on rs-003 at +30 s (a ticket within two minutes), camera "
+                              "tamper at +60 s, alarm zone fault at +75 s, video loss at +90 s, comm loss at +180 s"))
+    lines += ["  " + _("logins (passwords made for this run):"), logins_table(logins), "  " + _("Ctrl-C stops."), ""]
+    return "\n".join(lines)
+
+
+def console_locale() -> str:
+    """The terminal's language (LC_ALL, LC_MESSAGES, LANG) when Sitewatch speaks it, else English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return i18n.normalise(value.split(".")[0]) or "en"
+    return "en"
 
 
 def demo_clock(site_time: dt.time | None) -> Clock:
