@@ -8,7 +8,6 @@ runs in the session's event loop (pyproject: asyncio_default_fixture_loop_scope)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -50,7 +49,6 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
     finally:
         await playwright.stop()
-        await asyncio.sleep(0)  # let the driver's reader task see its pipe closed
 
 
 @pytest.fixture

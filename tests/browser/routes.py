@@ -104,7 +104,7 @@ def fill(route: Route, filled: Values) -> list[str]:
     urls = []
     for combination in itertools.product(*(filled.by_name[p] for p in wanted)):
         chosen = dict(zip(wanted, combination))
-        url = _PARAM.sub(lambda m: chosen[m.group(1)], route.path)
+        url = _PARAM.sub(lambda m, chosen=chosen: chosen[m.group(1)], route.path)
         query = dict(together) if together is not None else {
             q: chosen[q] for q in route.required if q != "channel"}
         if "channel" in route.required:

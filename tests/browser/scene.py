@@ -62,7 +62,8 @@ async def set_scene(running: Running) -> Scene:
             (await control.post(f"/stations/{station}/faults", json={"fault": "door_open"})).raise_for_status()
 
         async def tickets() -> dict[str, dict]:
-            found = {t["asset_id"]: t for t in (await _get(api, "/api/tickets", open_only=True))}
+            found = {t["asset_id"]: t for t in await _get(api, "/api/tickets", open_only=True)
+                     if t["rule_id"] == "door-open"}
             return found if set(doors) <= set(found) else {}
 
         opened = await wait_until(tickets, timeout_s=20, every_s=0.2)

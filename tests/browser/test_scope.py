@@ -12,7 +12,15 @@ from urllib.parse import parse_qsl, urlencode
 from playwright.async_api import Page
 
 from tests.browser.browser import Browsers, get_from_page
-from tests.browser.instance import ALARM_STATION, OTHER, OTHER_ROUND, OTHER_STATION, OWN, SCOPED_USER, Running
+from tests.browser.instance import (
+    ALARM_STATION,
+    OTHER,
+    OTHER_ROUND,
+    OTHER_STATION,
+    OWN,
+    SCOPED_USER,
+    Running,
+)
 from tests.browser.routes import Route, fill, reads, urls, values
 from tests.browser.scene import COMPLAINTS, Scene
 
