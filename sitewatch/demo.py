@@ -272,7 +272,7 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
           hosts=count["alarm_host"], sites=len(config.sites)),
         "  " + _("dashboard:  %(url)s", url=f"{base}/"),
         "  " + _("API docs:   %(url)s", url=f"{base}/docs"),
-        "  " + _("API token (role %(role)s, header Authorization: Bearer): %(token)s", role=_(TOKEN_ROLE),
+        "  " + _("API write token (role %(role)s): %(token)s  (header Authorization: Bearer)", role=_(TOKEN_ROLE),
                  token=token),
         "  " + _("history:    %(past)s", past=past),
         "  " + _("data:       %(folder)s", folder=data_dir),

@@ -65,7 +65,7 @@ def stop(proc: subprocess.Popen) -> str:
 
 def test_demo_serves_the_dashboard_and_stops_cleanly_on_ctrl_c(tmp_path):
     proc, url = start(["demo", "--port", "0", "--stations", "3", "--cameras", "2", "--alarm-hosts", "1",
-                       "--no-schedule", "--poll-interval-s", "0.5",
+                       "--no-schedule", "--no-history", "--poll-interval-s", "0.5",
                        "--data-dir", str(tmp_path)], tmp_path)
     try:
         auth = bearer(printed(proc, r"write token[^:]*: (\S+)"))
