@@ -49,8 +49,10 @@ class LiveHub:
         self._signature: Signature | None = None
         self._snapshot: asyncio.Future[Snapshot] | None = None  # of the newest version, maybe still being read
         self._latest: Snapshot | None = None  # the newest one read
-        self._started = 0  # signature reads started, and the latest one whose result was taken
-        self._taken = 0
+        # One signature read at a time: requests arriving meanwhile share the next one (which
+        # starts after they came, so it sees what they wrote), and answers never step back.
+        self._reading: asyncio.Future[Signature] | None = None
+        self._queued: asyncio.Future[Signature] | None = None
         self._views: dict[ViewKey, View] = {}
         self._pieces = Pieces()  # what the last build made: a change rebuilds only what it touched
         self._changed = asyncio.Event()
@@ -77,18 +79,39 @@ class LiveHub:
         return found
 
     async def _refresh(self) -> Snapshot:
-        self._started += 1
-        ticket = self._started
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(None, self._read_signature)
-        # Reads overlap (the producer and requests): only a read started after the one last
-        # taken may replace it, so an older answer finishing late cannot step back.
-        if ticket > self._taken:
-            self._taken = ticket
-            if found != self._signature or self._snapshot is None:
-                self._new_version(found, loop)
+        if self._reading is None:
+            reading = self._read(loop)
+        else:
+            if self._queued is None:
+                self._queued = loop.create_future()
+            reading = self._queued
+        found = await asyncio.shield(reading)
+        if found != self._signature or self._snapshot is None:
+            self._new_version(found, loop)
         assert self._snapshot is not None
         return await asyncio.shield(self._snapshot)
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Signature]:
+        self._reading = loop.run_in_executor(None, self._read_signature)
+        self._reading.add_done_callback(self._read_done)
+        return self._reading
+
+    def _read_done(self, done: asyncio.Future[Signature]) -> None:
+        self._reading = None
+        queued, self._queued = self._queued, None
+        if queued is None:
+            return
+
+        def settle(read: asyncio.Future[Signature]) -> None:
+            if read.cancelled():
+                queued.cancel()
+            elif read.exception() is not None:
+                queued.set_exception(read.exception())
+            else:
+                queued.set_result(read.result())
+
+        self._read(done.get_loop()).add_done_callback(settle)
 
     def _new_version(self, found: Signature, loop: asyncio.AbstractEventLoop) -> None:
         self._signature = found

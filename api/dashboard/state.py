@@ -12,9 +12,11 @@ Times are UTC ISO strings, each piece carrying its site's time zone for display.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +98,10 @@ class View:
     tickets: list[Piece]
     customers: list[tuple[str, str]]
     _json: bytes | None = None
+    _gzip: bytes | None = None
+    # What pages made of this view (the control room's HTML per role), kept with it: a view
+    # lives as long as its version is the newest.
+    rendered: dict[Hashable, Any] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -132,6 +138,12 @@ class View:
                 b',"tickets":[', b",".join(t.json for t in self.tickets), b"]}",
             ])
         return self._json
+
+    def json_gzip(self) -> bytes:
+        """The JSON compressed once for every client that accepts gzip (a browser does)."""
+        if self._gzip is None:
+            self._gzip = gzip.compress(self.json(), compresslevel=6, mtime=0)
+        return self._gzip
 
 
 def iso(at: datetime | None) -> str | None:

@@ -19,16 +19,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 import i18n
 from api.dashboard.hub import hub_of
 from api.dashboard.status import SLA_LABELS, STATUS_LABELS, Status
 from api.deps import ComponentsDep, PrincipalDep
-from api.pages.common import local, render, request_locale
+from api.pages.common import environment, local, render, request_locale
 from api.pages.ticket_views import SEVERITIES, STATES, countdown, label
 from api.routes.dashboard import FiltersDep
-from auth.roles import Permission
+from auth.roles import Permission, Principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,17 +53,33 @@ def reason_text(reason: str | None) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 async def control_room(request: Request, principal: PrincipalDep, parts: ComponentsDep, filters: FiltersDep):
-    view = await hub_of(request.app).view(principal.customers, filters, request_locale(request, principal))
+    locale = request_locale(request, principal)
+    view = await hub_of(request.app).view(principal.customers, filters, locale)
     context = {"view": view, "now": parts.clock.now(), "texts": _texts, "reason_text": reason_text, "at": _at,
-               "parse": _parse,
-               "status_label": lambda s: label(STATUS_LABELS, s), "severity_label": lambda s: label(SEVERITIES, s),
-               "state_label": lambda s: label(STATES, s), "arrival_label": lambda s: label(SLA_LABELS, s),
-               "countdown": countdown, "technicians": _technicians(parts.config), "mute_minutes": MUTE_MINUTES,
+               "parse": _parse, "status_label": lambda s: label(STATUS_LABELS, s),
+               "severity_label": lambda s: label(SEVERITIES, s), "state_label": lambda s: label(STATES, s),
+               "arrival_label": lambda s: label(SLA_LABELS, s), "countdown": countdown,
+               "technicians": _technicians(parts.config), "mute_minutes": MUTE_MINUTES,
                "site_names": {s.data["id"]: s.data["name"] for s in view.scoped_sites},
                "can_ack": principal.can(Permission.ALERTS_ACKNOWLEDGE),
                "can_dispatch": principal.can(Permission.TICKETS_DISPATCH)}
-    # Ten thousand chips take a few tens of milliseconds to render: not on the event loop.
-    return await run_in_threadpool(render, request, "control_room.html", context, principal=principal)
+    # Ten thousand chips take a few hundred milliseconds to render: not on the event loop.
+    return await run_in_threadpool(_page, request, principal, locale, context)
+
+
+def _page(request: Request, principal: Principal, locale: str, context: dict[str, Any]) -> HTMLResponse:
+    """The page; its bulk rendered once per version, role and minute (the countdowns count
+    minutes; control_room.js recounts them every second)."""
+    view, now = context["view"], context["now"]
+    key = (context["can_ack"], context["can_dispatch"], now.replace(second=0, microsecond=0))
+    bulk = view.rendered.get(key)
+    if bulk is None:
+        with i18n.using(locale):
+            bulk = Markup(environment().get_template("_control_room_state.html").render(locale=locale, **context))
+        if len(view.rendered) >= 4:  # earlier minutes
+            view.rendered.clear()
+        view.rendered[key] = bulk
+    return render(request, "control_room.html", context | {"state_html": bulk}, principal=principal)
 
 
 def _parse(iso: str) -> datetime:

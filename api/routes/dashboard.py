@@ -45,4 +45,7 @@ async def dashboard(request: Request, principal: PrincipalDep, filters: FiltersD
     each site, alert group and ticket carries its site's ``time_zone``. ``version`` changes
     with the state (the live stream /live/control-room pushes each new one)."""
     view = await hub_of(request.app).view(principal.customers, filters, request_locale(request, principal))
-    return Response(view.json(), media_type="application/json", headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(view.json_gzip(), media_type="application/json", headers=headers | {"Content-Encoding": "gzip"})
+    return Response(view.json(), media_type="application/json", headers=headers)

@@ -58,6 +58,7 @@
     });
     document.querySelectorAll("[data-clock]").forEach((el) => { el.textContent = at(new Date(now()).toISOString(), el.dataset.clock, true); });
   }
+  tick();  // the server's countdowns were written up to a minute ago
   setInterval(tick, 1000);
 
   // --- drawing (the same markup as control_room.html) -------------------------------------
@@ -94,7 +95,8 @@
   }
   const chipTitle = (a) => label(T.status, a.status) + (a.reason ? " · " + reason(a.reason) : "");
   function chipHtml(a) {
-    return `<a class="chip status-${esc(a.status)}" href="/asset/${encodeURIComponent(a.id)}" data-asset="${esc(a.id)}" title="${esc(chipTitle(a))}">${esc(a.name)}</a>`;
+    const title = a.status === "ok" ? "" : ` title="${esc(chipTitle(a))}"`;
+    return `<a class="chip ${esc(a.status)}" href="/asset/${esc(a.id)}"${title}>${esc(a.name)}</a>`;
   }
   function siteHtml(s, assets) {
     return `<div class="site" data-site="${esc(s.id)}"><h3>${esc(s.name)} <span class="muted">· ${esc(s.customer_name)} · ` +
@@ -106,16 +108,18 @@
   // sites or assets themselves changed (a filter, a new station).
   function drawSites(state) {
     const box = document.getElementById("cr-sites");
-    const chips = box.querySelectorAll("[data-asset]");
+    const chips = box.getElementsByClassName("chip");
     const sites = Array.from(box.querySelectorAll("[data-site]"), (el) => el.dataset.site).join("\n");
     const same = chips.length === state.assets.length && sites === state.sites.map((s) => s.id).join("\n") &&
-      state.assets.every((a, i) => chips[i].dataset.asset === a.id);
+      state.assets.every((a, i) => chips[i].getAttribute("href") === "/asset/" + a.id);
     if (same) {
       state.assets.forEach((a, i) => {
         const chip = chips[i];
-        if (!chip.classList.contains("status-" + a.status)) chip.className = "chip status-" + a.status;
-        const title = chipTitle(a);
-        if (chip.title !== title) chip.title = title;
+        if (!chip.classList.contains(a.status)) chip.className = "chip " + a.status;
+        const title = a.status === "ok" ? "" : chipTitle(a);
+        if ((chip.getAttribute("title") || "") !== title) {
+          if (title) chip.title = title; else chip.removeAttribute("title");
+        }
       });
       return;
     }

@@ -142,7 +142,7 @@ async def test_the_page_draws_the_first_state_in_the_readers_language_with_site_
     async with logged_in(fleet.app, "dispatcher") as client:
         zh = (await client.get("/", headers={"Accept-Language": "zh-CN"})).text
         assert "监控中心" in zh and "检修中" in zh and "报警抑制" in zh
-        assert 'data-asset="rs-north-05"' in zh and "status-held" in zh
+        assert '<a class="chip held" href="/asset/rs-north-05" title="报警抑制 · rs-north-04 离线">' in zh
         assert re.search(r'<div id="cr" data-version="[0-9a-f]+-\d+"', zh)
         assert 'data-sounding="true"' in zh and '<audio id="cr-alarm" src="/alarm.wav" loop' in zh
         # 01:55 UTC is 09:55 in Shanghai and 07:25 in Kolkata.
