@@ -247,8 +247,9 @@ def inspection_pdf(r: InspectionReport, *, font_file: Path | None = None,
                     size=8, h=4)
         for f in s.flags:
             reviewed = (_("reviewed by %(name)s", name=f.reviewed_by) if f.reviewed_by else _("not reviewed"))
-            pdf.say("  " + _("FLAG %(kind)s (inspection #%(id)s, %(asset)s): %(detail)s", kind=label(FLAG_KINDS, f.kind),
-                             id=f.inspection_id, asset=f.asset_id, detail=f.detail) + f" - {reviewed}", size=8, h=4)
+            # The flag's stored detail is English; its kind and the round's times say the same.
+            pdf.say("  " + _("FLAG %(kind)s (inspection #%(id)s, %(asset)s)", kind=label(FLAG_KINDS, f.kind),
+                             id=f.inspection_id, asset=f.asset_id) + f" - {reviewed}", size=8, h=4)
         for o in s.overdue_at_end:
             pdf.say("  " + _("OVERDUE %(plan)s: %(target)s due %(due)s (%(technician)s)",
                              plan=plan_title(o.kind, o.title), target=o.target_name or o.target_id,

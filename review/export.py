@@ -16,7 +16,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 import i18n
-from api.labels import label as channel_label  # a pure table of labels, no web parts
+from api.labels import label as channel_label  # pure tables of labels, no web parts
+from api.labels import unit_text
 from domain.time import to_local
 from i18n.fonts import FONT_DIRS, LocalisedPdf
 from review.labels import (
@@ -93,7 +94,7 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     i18n.install(env)
     env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}",
-                       flag_lines=flag_lines, agreement=agreement, channel_label=channel_label, verdict=lambda v: label(VERDICTS, v),
+                       flag_lines=flag_lines, agreement=agreement, channel_label=channel_label, unit_text=unit_text, verdict=lambda v: label(VERDICTS, v),
                        severity=lambda s: label(SEVERITIES, s))
     return env
 
@@ -204,7 +205,7 @@ class _LogPdf(LocalisedPdf):
         for c in channels:
             limits = f"{show(c.limit_low, c.unit)} .. {show(c.limit_high, c.unit)}" if (
                 c.limit_low is not None or c.limit_high is not None) else ""
-            cells = (channel_label(c.channel), c.unit, show(c.min, c.unit), show(c.max, c.unit), show(c.mean, c.unit),
+            cells = (channel_label(c.channel), unit_text(c.unit), show(c.min, c.unit), show(c.max, c.unit), show(c.mean, c.unit),
                      show(c.last, c.unit), local(c.last_at, self._review, "%m-%d %H:%M:%S"),
                      f"{c.samples_good} / {c.samples_expected}", f"{100 * c.completeness_ratio:.2f}", limits)
             for (_title, width), text in zip(_COLUMNS_MM, cells, strict=True):

@@ -250,7 +250,7 @@ def _round(request: Request, inspection_id: int, me: Principal, parts: Component
         "readable": [{"value": f"{s}/{channel}", "text": f"{s} · {labels.label(channel)} ({unit})"}
                      for s in stations for channel, unit in _channels(parts, s).items()]
         if the_plan is not None and the_plan.compare_with_scada else [],
-        "channel_label": labels.label,
+        "channel_label": labels.label, "flag_kind": lambda kind: label(FLAG_KINDS, kind),
         "running": detail.ended_at is None,
         "can_record": me.can(Permission.INSPECTIONS_RECORD) and detail.ended_at is None,
         "local_at": lambda at: to_local(at, zone).strftime("%Y-%m-%d %H:%M"),
