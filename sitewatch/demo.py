@@ -39,8 +39,8 @@ from simulators.alarmhost.spec import HostSpec, make_host_specs
 from simulators.camera.control import ControlServer as CameraControl
 from simulators.camera.fleet import CameraFleet
 from simulators.camera.fleet import build as build_cameras
-from simulators.camera.spec import FleetConfig as CameraFleetConfig
 from simulators.camera.spec import CameraSpec, make_camera_specs
+from simulators.camera.spec import FleetConfig as CameraFleetConfig
 from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
@@ -219,20 +219,21 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
             stack.push_async_callback(part.stop)
 
         config = demo_config(fleet, station_port=stations.port_of, camera_port=cameras.port_of, broker=broker,
-                             options=options, data_dir=data_dir, token_sha256=hashlib.sha256(token.encode()).hexdigest())
+                             options=options, data_dir=data_dir,
+                             token_sha256=hashlib.sha256(token.encode()).hexdigest())
         parts = build_components(config, clock=clock)
         stack.callback(parts.close)
         assert parts.vault is not None
         for spec in cameras.cameras:  # as the after-sales lead would with `sitewatch vault set`
             parts.vault.put(spec.camera_id, username=spec.username, password=spec.password,
                             actor="demo", now=parts.clock.now())
-        past, logins = await asyncio.to_thread(_past, parts, fleet, options)
+        past = await asyncio.to_thread(_past, parts, fleet, options)
 
         async def ready(port: int) -> None:
             await hosts.start()  # after the consumer subscribed: nothing they say is missed
             stack.push_async_callback(hosts.stop)
             with i18n.using(console_locale()):
-                print(banner(options, config, port=port, token=token, data_dir=data_dir, past=past, logins=logins,
+                print(banner(options, config, port=port, token=token, data_dir=data_dir, past=past,
                              urls=[c.url for c in controls]), flush=True)
 
         schedule = asyncio.create_task(_play(fleets), name="fault-schedule") if options.schedule else None
@@ -244,22 +245,36 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
                 await asyncio.gather(schedule, return_exceptions=True)
 
 
-def _past(parts: Components, fleet: Fleet, options: DemoOptions) -> tuple[str, list[Login]]:
-    """Seed the week in new stores, else only (re)make the users' passwords; says which."""
+@dataclass(frozen=True)
+class Past:
+    """What the demo starts with: the week just seeded (and how long it took), a previous
+    run's stores, or empty ones."""
+
+    seeded_in_s: float | None
+    reused: bool
+    logins: list[Login]
+
+    def describe(self) -> str:
+        _ = i18n.gettext
+        if self.seeded_in_s is not None:
+            return _("a week up to now, written in %(seconds).1f s", seconds=self.seeded_in_s)
+        return _("kept from the previous run in this folder") if self.reused else _("none (--no-history)")
+
+
+def _past(parts: Components, fleet: Fleet, options: DemoOptions) -> Past:
+    """Seed the week in new stores, else only (re)make the users' passwords."""
     people = demo_people(scoped_customer=SECOND_CUSTOMER["id"])
     with parts.sessions() as session:
         reused = session.scalars(select(UserRow.id).limit(1)).first() is not None
-    _ = i18n.gettext
     if options.history and not reused:
         seeded = seed_history(parts, fleet, people=people, locale=i18n.DEFAULT_LOCALE,
                               avoid=scheduled_assets() if options.schedule else ())
-        return _("a week up to now, written in %(seconds).1f s", seconds=sum(seeded.seconds.values())), seeded.logins
-    logins = add_people(parts.sessions, people, at=parts.clock.now())
-    return (_("kept from the previous run in this folder") if reused else _("none (--no-history)")), logins
+        return Past(sum(seeded.seconds.values()), False, seeded.logins)
+    return Past(None, reused, add_people(parts.sessions, people, at=parts.clock.now()))
 
 
-def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_dir: Path, past: str,
-           logins: Sequence[Login], urls: Sequence[str]) -> str:
+def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_dir: Path, past: Past,
+           urls: Sequence[str]) -> str:
     """What the demo prints once it serves: where to look, how to log in, what will happen."""
     _ = i18n.gettext
     count = {kind: sum(1 for a in config.assets if a.kind == kind) for kind in ("regulator_station", "camera",
@@ -274,7 +289,7 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
         "  " + _("API docs:   %(url)s", url=f"{base}/docs"),
         "  " + _("API write token (role %(role)s): %(token)s  (header Authorization: Bearer)", role=_(TOKEN_ROLE),
                  token=token),
-        "  " + _("history:    %(past)s", past=past),
+        "  " + _("history:    %(past)s", past=past.describe()),
         "  " + _("data:       %(folder)s", folder=data_dir),
         "  " + _("simulators: %(stations)s  %(cameras)s  %(hosts)s", stations=f"{urls[0]}/stations",
                  cameras=f"{urls[1]}/cameras", hosts=f"{urls[2]}/hosts"),
@@ -284,7 +299,8 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
     if options.schedule:
         lines.append("  " + _("scheduled: regulator failure on rs-003 at +30 s (a ticket within two minutes), camera "
                               "tamper at +60 s, alarm zone fault at +75 s, video loss at +90 s, comm loss at +180 s"))
-    lines += ["  " + _("logins (passwords made for this run):"), logins_table(logins), "  " + _("Ctrl-C stops."), ""]
+    lines += ["  " + _("logins (passwords made for this run):"), logins_table(past.logins),
+              "  " + _("Ctrl-C stops."), ""]
     return "\n".join(lines)
 
 

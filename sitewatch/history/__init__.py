@@ -7,10 +7,11 @@ the same code paths the live service and the people using it take, at past insta
 | module | what it makes |
 |---|---|
 | `people.py` | one user per role and a customer-scoped viewer; the table of their logins |
-| `series.py` | the fleet's normal samples: the simulators' models at a coarse step, and at the poll interval where the 08:30 logs count them |
+| `series.py` | normal samples: the simulators' models every 5 min, at the poll interval where the logs count |
 | `episodes.py` | faults at past instants: the simulators' models with the fault, judged by the real rules engine |
 | `stories.py` | the week's faults and what people did about each ticket |
-| `records.py` | inspection rounds, a rain, complaints, the 08:30 logs |
+| `moves.py` | those moves made through the ticket workflow, and the customers' complaints |
+| `records.py` | inspection rounds (their doors opening), a rain, the 08:30 logs |
 | `timeline.py` | replays everything that touches the database in time order, with the deadlines kept |
 | `seed.py` | `seed_history`: the order of it all, and how long each part took |
 """

@@ -33,8 +33,17 @@ from simulators.camera.frames import FRAME_FAULTS, FrameFault, render
 from simulators.camera.spec import CameraSpec
 from simulators.common.faults import ActiveFault
 from simulators.regulator.faults import fault_params as station_fault_params
-from sitewatch.history.series import (CLOCK_OFFSET_S, PictureReference, StationReader, Window, camera_samples, grid,
-                                      heartbeat, host_event, scene_of)
+from sitewatch.history.series import (
+    CLOCK_OFFSET_S,
+    PictureReference,
+    StationReader,
+    Window,
+    camera_samples,
+    grid,
+    heartbeat,
+    host_event,
+    scene_of,
+)
 from sitewatch.runtime import asset_channels
 
 WARM_UP = timedelta(minutes=3)

@@ -63,8 +63,9 @@ class StoryTeller:
         actor = DISPATCHER.username if move.to in DESK_MOVES else TECHNICIAN.username
         with i18n.using(self._locale), self._timeline.sessions() as session:
             if move.to == ACKNOWLEDGE:
-                for alert in session.scalars(select(AlertRow).where(
-                        AlertRow.ticket_id == ticket_id, AlertRow.acknowledged_at.is_(None), AlertRow.started_at <= at)):
+                for alert in session.scalars(select(AlertRow).where(AlertRow.ticket_id == ticket_id,
+                                                                    AlertRow.acknowledged_at.is_(None),
+                                                                    AlertRow.started_at <= at)):
                     acknowledge_alert(session, alert.id, actor=actor, at=at, comment=_said(move.note))
             elif move.to == COMMIT:
                 commit_resolution(session, ticket_id, resolve_by=at + timedelta(hours=move.hours),

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 import i18n
-from config.models import Asset, Config
+from config.models import Asset
 from inspections.due import mark_rain
 from inspections.plans import REGULATORS, SECURITY, plan
 from inspections.records import ResultEntry, record_reading, record_results
@@ -150,7 +152,7 @@ class Records:
                 self._read(session, asset, inspection_id, visit.readings, at)
             session.commit()
 
-    def _read(self, session, asset: Asset, inspection_id: int, offsets: Mapping[str, float],  # noqa: ANN001
+    def _read(self, session: Session, asset: Asset, inspection_id: int, offsets: Mapping[str, float],
               at: datetime) -> None:
         taken = aligned(at, KNOT)  # a knot: the store has a sample there whatever the week's step
         units = {r.channel: r.unit for r in self._config.profile(asset.modbus.profile).registers}

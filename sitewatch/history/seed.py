@@ -29,9 +29,21 @@ from sitewatch.history.episodes import Episode, Fault, camera_episode, host_epis
 from sitewatch.history.moves import StoryTeller
 from sitewatch.history.people import Login, Person, add_people
 from sitewatch.history.records import Records, Visit
-from sitewatch.history.series import (KNOT, BatchWriter, PictureReference, Span, StationReader, Window, aligned,
-                                      camera_samples, host_samples, model_spread, picture_reference, station_samples,
-                                      week_of)
+from sitewatch.history.series import (
+    KNOT,
+    BatchWriter,
+    PictureReference,
+    Span,
+    StationReader,
+    Window,
+    aligned,
+    camera_samples,
+    host_samples,
+    model_spread,
+    picture_reference,
+    station_samples,
+    week_of,
+)
 from sitewatch.history.stories import STORIES, Story
 from sitewatch.history.timeline import Timeline
 from sitewatch.runtime import Components

@@ -29,6 +29,7 @@ from domain.time import UTC
 from simulators.alarmhost.spec import HostSpec
 from simulators.camera.frames import SceneSpec, render
 from simulators.camera.spec import CameraSpec
+from simulators.common.faults import ActiveFault
 from simulators.regulator.model import Reading, reading_at
 from simulators.regulator.spec import StationSpec
 from storage.timeseries import TimeSeriesStore
@@ -70,7 +71,7 @@ class StationReader:
         self.boot_at = boot_at
         self.registers = {r.channel: r for r in profile.registers}
 
-    def read(self, at: datetime, faults: Sequence = ()) -> Reading:  # noqa: ANN001 (ActiveFault)
+    def read(self, at: datetime, faults: Sequence[ActiveFault] = ()) -> Reading:
         return reading_at(self.spec, at, boot_at=self.boot_at, faults=faults)
 
     def columns(self, readings: Sequence[Reading]) -> dict[str, np.ndarray]:

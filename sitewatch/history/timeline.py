@@ -49,7 +49,8 @@ class Timeline:
         """Run ``action(when)`` at ``when``; actions of one instant run in the order given.
         Refused at or after ``until``: the demo's own present is the live service's."""
         if when >= self.until:
-            raise ValueError(f"history reaches {when.isoformat()}, at or after the demo's start {self.until.isoformat()}")
+            raise ValueError(f"history reaches {when.isoformat()}, at or after the demo's start "
+                             f"{self.until.isoformat()}")
         heapq.heappush(self._queue, (when, next(self._order), action))
 
     def apply(self, transitions: list[AlertTransition]) -> None:

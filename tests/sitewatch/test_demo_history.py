@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 import i18n
 from auth.roles import Role
@@ -27,13 +28,21 @@ from inspections.plans import Status
 from review.models import FlagKind
 from review.service import DailyReviews
 from review.sign import canonical_json, get_review, load_content, sha256_of, verify
-from sitewatch.demo import (SECOND_CUSTOMER, SITES, DemoOptions, banner, demo_config, demo_fleet, scheduled_assets)
+from sitewatch.demo import SECOND_CUSTOMER, SITES, DemoOptions, Past, banner, demo_config, demo_fleet, scheduled_assets
 from sitewatch.history.people import MANAGER, TECHNICIAN, Login, demo_people
 from sitewatch.history.seed import Seeded, seed_history
 from sitewatch.history.stories import STORIES
 from sitewatch.runtime import Components, build_components
-from storage.tables import (AlertRow, AuditRow, ComplaintRow, FieldReadingRow, InspectionFlagRow, InspectionRow,
-                            TicketRow)
+from storage.tables import (
+    AlertRow,
+    AuditRow,
+    ComplaintRow,
+    DailyReviewRow,
+    FieldReadingRow,
+    InspectionFlagRow,
+    InspectionRow,
+    TicketRow,
+)
 from tests.serving import FixedClock
 
 DAY = date(2026, 11, 18)
@@ -77,12 +86,13 @@ def test_a_week_of_past_at_any_hour(tmp_path, site_time, database_url):
         parts.close()
 
 
-def check_tickets(session, now: datetime) -> None:  # noqa: ANN001
+def check_tickets(session: Session, now: datetime) -> None:
     tickets = session.scalars(select(TicketRow)).all()
     assert {t.state for t in tickets} == {s.value for s in TicketState}, "a ticket in every state"
     closed = [t for t in tickets if t.state == TicketState.CLOSED.value]
     for ticket in closed:
-        ratings = (ticket.rating_attitude, ticket.rating_skill, ticket.rating_arrival_time, ticket.rating_follow_through)
+        ratings = (ticket.rating_attitude, ticket.rating_skill, ticket.rating_arrival_time,
+                   ticket.rating_follow_through)
         assert ticket.customer_name and all(r in range(1, 5) for r in ratings), ticket.id
         assert ticket.cause and ticket.work_done and ticket.work_hours and ticket.assignee == TECHNICIAN.username
     assert any(t.sla_breached for t in closed), "one was reached late"
@@ -100,7 +110,7 @@ def check_tickets(session, now: datetime) -> None:  # noqa: ANN001
     assert moves["to_closed"] == "li.na" and moves["to_signed_off"] == TECHNICIAN.username
 
 
-def check_logs(parts: Components, session, now: datetime) -> None:  # noqa: ANN001
+def check_logs(parts: Components, session: Session, now: datetime) -> None:
     today = now.astimezone(ZONE).date()
     reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions, clock=parts.clock)
     for site in reviews.sites():
@@ -118,11 +128,11 @@ def check_logs(parts: Components, session, now: datetime) -> None:  # noqa: ANN0
             assert todays is None, "not due before 08:30: the live service makes it"
 
 
-def row_day(row) -> date:  # noqa: ANN001
+def row_day(row: DailyReviewRow) -> date:
     return date.fromisoformat(row.day)
 
 
-def check_inspections(parts: Components, session, now: datetime) -> None:  # noqa: ANN001
+def check_inspections(parts: Components, session: Session, now: datetime) -> None:
     overdue = [i for i in due_list(session, parts.config, now=now) if i.due.status is Status.OVERDUE]
     assert {"regulator_round", "security_monthly", "valve_well_after_rain"} <= {i.due.kind for i in overdue}
     assert all(i.due.last_done_on is not None for i in overdue if i.due.kind == "regulator_round")
@@ -188,7 +198,7 @@ def test_the_banner_gives_a_login_per_role(tmp_path):
     logins = [Login(person, f"pw-{person.username}-0123") for person in demo_people(scoped_customer="shunyi-gas")]
     for locale, scope in (("en", "all customers"), ("zh_CN", i18n.translations("zh_CN").gettext("all customers"))):
         with i18n.using(locale):
-            text = banner(SMALL, config, port=8000, token="TOKEN", data_dir=tmp_path, past="-", logins=logins,
+            text = banner(SMALL, config, port=8000, token="TOKEN", data_dir=tmp_path, past=Past(1.5, False, logins),
                           urls=["http://s", "http://c", "http://h"])
             role_names = {r: i18n.gettext(r.value) for r in Role}
         lines = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.startswith("    ")}
@@ -202,8 +212,9 @@ def test_the_banner_gives_a_login_per_role(tmp_path):
 def test_the_demo_prints_logins_that_open_its_week(tmp_path):
     """`sitewatch demo` as a user runs it: the printed manager's password logs in, and the
     08:30 logs of the seeded week are there, scoped to what each user may see."""
-    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--cameras", "1", "--alarm-hosts", "1",
-                             "--no-schedule", "--data-dir", str(tmp_path)], cwd=tmp_path, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--cameras", "1",
+                             "--alarm-hosts", "1", "--no-schedule", "--data-dir", str(tmp_path)],
+                            cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             env={k: v for k, v in os.environ.items() if not k.startswith("LC_")} | {"LANG": "C.UTF-8"})
     try:
