@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -16,6 +17,7 @@ from datetime import datetime
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from sitewatch.serve import EmbeddedServer
 
@@ -54,6 +56,26 @@ def reader_toml() -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def endpoints(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """(method, path, route) of every endpoint, however deep its router was included:
+    FastAPI keeps included routers as a tree, so ``app.routes`` alone lists almost none."""
+    found = [(method, ctx.path, ctx.original_route) for ctx in iter_route_contexts(app.routes)
+             if isinstance(ctx.original_route, APIRoute) for method in sorted(ctx.methods or ())]
+    assert len(found) > 20, f"only {len(found)} endpoints found: the enumeration itself is broken"
+    return found
+
+
+def fill(path: str, values: dict[str, object]) -> str:
+    """``path`` with each ``{name}`` replaced by ``values[name]``; a name without a value
+    fails with the route, so a test that walks every route says what it must learn."""
+    missing = [n for n in re.findall(r"{(\w+)(?::\w+)?}", path) if n not in values]
+    assert not missing, f"{path}: the test does not know what to put for {missing}"
+    return re.sub(r"{(\w+)(?::\w+)?}", lambda m: str(values[m.group(1)]), path)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from api.app import create_app
 from config.load import config_from_dict
@@ -24,6 +25,7 @@ VIEWER_TOKEN = "wallboard-viewer-token"
 
 @dataclass
 class Site:
+    app: FastAPI
     client: httpx.AsyncClient  # nobody logged in yet; tests/logins.log_in makes it someone
     parts: Components
     clock: FixedClock
@@ -42,6 +44,7 @@ async def site(tmp_path, database_url):
     parts = build_components(config_from_dict(raw))
     clock = parts.clock = FixedClock(NOW)
     add_role_users(parts.sessions)
-    async with served(create_app(parts)) as client:
-        yield Site(client, parts, clock)
+    app = create_app(parts)
+    async with served(app) as client:
+        yield Site(app, client, parts, clock)
     parts.close()
