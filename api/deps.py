@@ -27,7 +27,7 @@ LOCALE_COOKIE = "sitewatch_lang"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_components(request: Request) -> Components:
+async def get_components(request: Request) -> Components:
     return request.app.state.components
 
 
