@@ -21,22 +21,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import datetime, timedelta
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
-from api.dashboard.signature import Signature, signature, unreachable_devices
 from api.dashboard.read import Pieces, read_snapshot
+from api.dashboard.signature import Signature, signature, unreachable_devices
 from api.dashboard.state import Filters, Snapshot, View
 from sitewatch.runtime import Components
 
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often the producer looks for a change: updates land within ~1 s
+REUSE_S = 0.25  # how long a request may take the last signature read as fresh (see LiveHub)
+REUSE, ZERO = timedelta(seconds=REUSE_S), timedelta(0)
 HEARTBEAT_S = 15.0  # a comment on an idle stream: proxies drop connections silent for 30-60 s
 ViewKey = tuple[frozenset[str] | None, Filters, str]
+Read = tuple[Signature, tuple[float, datetime]]  # a signature, and (monotonic, clock) when its read began
 
 
 class LiveHub:
@@ -51,8 +58,15 @@ class LiveHub:
         self._latest: Snapshot | None = None  # the newest one read
         # One signature read at a time: requests arriving meanwhile share the next one (which
         # starts after they came, so it sees what they wrote), and answers never step back.
-        self._reading: asyncio.Future[Signature] | None = None
-        self._queued: asyncio.Future[Signature] | None = None
+        self._reading: asyncio.Future[Read] | None = None
+        self._queued: asyncio.Future[Read] | None = None
+        # A request may take the last read as fresh for REUSE_S if nothing was committed in
+        # this process since it began: its own writes are seen at once, another process's
+        # within REUSE_S (they land asynchronously anyway); most requests at 50 clients then
+        # cost no database round trip.
+        self._as_of: tuple[float, datetime] | None = None  # (monotonic, clock) when that read began
+        self._last_commit = 0.0
+        event.listen(parts.sessions, "after_commit", self._committed)
         self._views: dict[ViewKey, View] = {}
         self._pieces = Pieces()  # what the last build made: a change rebuilds only what it touched
         self._changed = asyncio.Event()
@@ -79,31 +93,42 @@ class LiveHub:
         return found
 
     async def _refresh(self) -> Snapshot:
-        loop = asyncio.get_running_loop()
-        if self._reading is None:
-            reading = self._read(loop)
-        else:
-            if self._queued is None:
-                self._queued = loop.create_future()
-            reading = self._queued
-        found = await asyncio.shield(reading)
-        if found != self._signature or self._snapshot is None:
-            self._new_version(found, loop)
+        if not self._still_fresh():
+            loop = asyncio.get_running_loop()
+            if self._reading is None:
+                reading = self._read(loop)
+            else:
+                if self._queued is None:
+                    self._queued = loop.create_future()
+                reading = self._queued
+            found, self._as_of = await asyncio.shield(reading)
+            if found != self._signature or self._snapshot is None:
+                self._new_version(found, loop)
         assert self._snapshot is not None
         return await asyncio.shield(self._snapshot)
 
-    def _read(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Signature]:
+    def _still_fresh(self) -> bool:
+        if self._snapshot is None or self._as_of is None:
+            return False
+        began, seen = self._as_of
+        moved = self._parts.clock.now() - seen  # a test's clock may jump: then read again
+        return time.monotonic() - began < REUSE_S and self._last_commit < began and ZERO <= moved < REUSE
+
+    def _committed(self, _session: Session) -> None:
+        self._last_commit = time.monotonic()  # any thread; a float assignment is atomic
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Read]:
         self._reading = loop.run_in_executor(None, self._read_signature)
         self._reading.add_done_callback(self._read_done)
         return self._reading
 
-    def _read_done(self, done: asyncio.Future[Signature]) -> None:
+    def _read_done(self, done: asyncio.Future[Read]) -> None:
         self._reading = None
         queued, self._queued = self._queued, None
         if queued is None:
             return
 
-        def settle(read: asyncio.Future[Signature]) -> None:
+        def settle(read: asyncio.Future[Read]) -> None:
             if read.cancelled():
                 queued.cancel()
             elif read.exception() is not None:
@@ -130,11 +155,12 @@ class LiveHub:
             self._latest, self._views = future.result(), {}
             self._wake()
 
-    def _read_signature(self) -> Signature:
+    def _read_signature(self) -> Read:
         parts = self._parts
+        began, now = time.monotonic(), parts.clock.now()
         with parts.sessions() as session:
-            return signature(session, parts.config, now=parts.clock.now(),
-                             unreachable=unreachable_devices(parts.health))
+            found = signature(session, parts.config, now=now, unreachable=unreachable_devices(parts.health))
+        return found, (began, now)
 
     def _read_snapshot(self, version: str, unreachable: frozenset[str]) -> Snapshot:
         parts = self._parts
