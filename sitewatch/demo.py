@@ -47,7 +47,7 @@ from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.broker import demo_broker
 from sitewatch.history.people import TECHNICIAN, Login, add_people, demo_people, logins_table
 from sitewatch.history.seed import Fleet, seed_history
-from sitewatch.runtime import Components, build_components
+from sitewatch.runtime import build_components
 from sitewatch.serve import serve
 from storage.tables import UserRow
 from vault import generate_key
@@ -221,13 +221,15 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
         config = demo_config(fleet, station_port=stations.port_of, camera_port=cameras.port_of, broker=broker,
                              options=options, data_dir=data_dir,
                              token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        past = await asyncio.to_thread(_past, config, clock, fleet, options)
+        # Built after the past is written: the rules engine counts silence from its start,
+        # and the seconds of seeding would read as every device gone quiet.
         parts = build_components(config, clock=clock)
         stack.callback(parts.close)
         assert parts.vault is not None
         for spec in cameras.cameras:  # as the after-sales lead would with `sitewatch vault set`
             parts.vault.put(spec.camera_id, username=spec.username, password=spec.password,
                             actor="demo", now=parts.clock.now())
-        past = await asyncio.to_thread(_past, parts, fleet, options)
 
         async def ready(port: int) -> None:
             await hosts.start()  # after the consumer subscribed: nothing they say is missed
@@ -261,16 +263,20 @@ class Past:
         return _("kept from the previous run in this folder") if self.reused else _("none (--no-history)")
 
 
-def _past(parts: Components, fleet: Fleet, options: DemoOptions) -> Past:
+def _past(config: Config, clock: Clock, fleet: Fleet, options: DemoOptions) -> Past:
     """Seed the week in new stores, else only (re)make the users' passwords."""
     people = demo_people(scoped_customer=SECOND_CUSTOMER["id"])
-    with parts.sessions() as session:
-        reused = session.scalars(select(UserRow.id).limit(1)).first() is not None
-    if options.history and not reused:
-        seeded = seed_history(parts, fleet, people=people, locale=i18n.DEFAULT_LOCALE,
-                              avoid=scheduled_assets() if options.schedule else ())
-        return Past(sum(seeded.seconds.values()), False, seeded.logins)
-    return Past(None, reused, add_people(parts.sessions, people, at=parts.clock.now()))
+    parts = build_components(config, clock=clock)
+    try:
+        with parts.sessions() as session:
+            reused = session.scalars(select(UserRow.id).limit(1)).first() is not None
+        if options.history and not reused:
+            seeded = seed_history(parts, fleet, people=people, locale=i18n.DEFAULT_LOCALE,
+                                  avoid=scheduled_assets() if options.schedule else ())
+            return Past(sum(seeded.seconds.values()), False, seeded.logins)
+        return Past(None, reused, add_people(parts.sessions, people, at=parts.clock.now()))
+    finally:
+        parts.close()
 
 
 def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_dir: Path, past: Past,

@@ -31,7 +31,6 @@ from sitewatch.history.people import Login, Person, add_people
 from sitewatch.history.records import Records, Visit
 from sitewatch.history.series import (
     KNOT,
-    BatchWriter,
     PictureReference,
     Span,
     StationReader,
@@ -73,7 +72,7 @@ class Seeded:
     actions: int  # database actions replayed
     tickets: dict[str, int]  # story -> the ticket its fault opened
     seconds: dict[str, float] = field(default_factory=dict)  # part -> how long it took
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # the process's, the sample writer's thread included
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # part -> this process's CPU time
 
 
 def history_span(config: Config, now: datetime) -> Span:
@@ -197,32 +196,29 @@ def _episode(story: Story, assets: _Assets, span: Span, *, rng: np.random.Genera
 
 
 def _write_samples(parts: Components, assets: _Assets, span: Span, episodes: Sequence[Episode], seed: int) -> int:
+    """Every sample of the week, through the store in a batch per part of each asset."""
     skip: dict[str, list[Window]] = {}
     for episode in episodes:
         skip.setdefault(episode.asset_id, []).append(episode.window)
-    writer = BatchWriter(parts.store)
-    try:
-        stations = assets.by_kind["station"]
-        spread = model_spread(assets.reader(stations[0], span), end=span.end,
-                              poll=station_step(stations[0])) if stations else {}
-        for number, asset in enumerate(stations):
-            rng = np.random.default_rng([seed, 1, number])
-            for batch in station_samples(assets.reader(asset, span), span, poll=station_step(asset),
-                                         skip=skip.get(asset.id, ()), spread=spread, rng=rng):
-                writer.write(batch)
-        for number, asset in enumerate(assets.by_kind["camera"]):
-            # Rendered while the writer thread still inserts the stations' batches.
-            week = week_of(span, skip=skip.get(asset.id, ()))
-            writer.write(camera_samples(asset.id, assets.picture(asset, span), week,
-                                        rng=np.random.default_rng([seed, 2, number])))
-        for asset in assets.by_kind["host"]:
-            writer.write(host_samples(asset.id, assets.hosts[asset.alarm_host.host_id],
-                                      week_of(span, skip=skip.get(asset.id, ()))))
-        for episode in episodes:
-            writer.write(episode.samples)
-    finally:
-        rows = writer.close()
-    return rows
+    written = 0
+    stations = assets.by_kind["station"]
+    spread = model_spread(assets.reader(stations[0], span), end=span.end,
+                          poll=station_step(stations[0])) if stations else {}
+    for number, asset in enumerate(stations):
+        rng = np.random.default_rng([seed, 1, number])
+        for batch in station_samples(assets.reader(asset, span), span, poll=station_step(asset),
+                                     skip=skip.get(asset.id, ()), spread=spread, rng=rng):
+            written += parts.store.write(batch)
+    for number, asset in enumerate(assets.by_kind["camera"]):
+        week = week_of(span, skip=skip.get(asset.id, ()))
+        written += parts.store.write(camera_samples(asset.id, assets.picture(asset, span), week,
+                                                    rng=np.random.default_rng([seed, 2, number])))
+    for asset in assets.by_kind["host"]:
+        written += parts.store.write(host_samples(asset.id, assets.hosts[asset.alarm_host.host_id],
+                                                  week_of(span, skip=skip.get(asset.id, ()))))
+    for episode in episodes:
+        written += parts.store.write(episode.samples)
+    return written
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import repeat
@@ -32,12 +31,10 @@ from simulators.camera.spec import CameraSpec
 from simulators.common.faults import ActiveFault
 from simulators.regulator.model import Reading, reading_at
 from simulators.regulator.spec import StationSpec
-from storage.timeseries import TimeSeriesStore
 
 KNOT = timedelta(minutes=5)  # a week's chart needs no finer
 SPREAD_SPAN = timedelta(hours=1)  # of 5 s readings, to learn the model's short-term spread
 REFERENCE_FRAMES = 2  # camera pictures judged to learn a camera's usual measures (two: a change)
-BATCHES_IN_FLIGHT = 2
 
 Window = tuple[datetime, datetime]  # [start, end) of an episode on one asset
 
@@ -197,29 +194,3 @@ def host_samples(asset_id: str, spec: HostSpec, instants: Sequence[datetime]) ->
 
 def _skipped(at: datetime, windows: Sequence[Window]) -> bool:
     return any(start <= at < end for start, end in windows)
-
-
-class BatchWriter:
-    """Writes batches through the store on a thread of its own while the next batch is
-    built: DuckDB leaves the GIL while it inserts. At most BATCHES_IN_FLIGHT wait."""
-
-    def __init__(self, store: TimeSeriesStore) -> None:
-        self._store = store
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
-        self._pending: list[Future[int]] = []
-        self.rows = 0
-
-    def write(self, samples: list[Sample]) -> None:
-        if samples:
-            self._pending.append(self._pool.submit(self._store.write, samples))
-        while len(self._pending) > BATCHES_IN_FLIGHT:
-            self.rows += self._pending.pop(0).result()
-
-    def close(self) -> int:
-        """Wait for every batch; a failed write raises here. Returns the rows written."""
-        try:
-            while self._pending:
-                self.rows += self._pending.pop(0).result()
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        return self.rows
