@@ -33,6 +33,7 @@ from config.models import Config
 from domain.alerts import AlertState
 from domain.tickets import OPEN_STATES
 from i18n import messages
+from i18n.messages import Label
 from storage.tables import AlertRow, AssetRow, CustomerRow, InspectionRow, SiteRow, TicketRow
 from tickets.duty import desk_for
 
@@ -151,7 +152,8 @@ class _Facts:
         self.desk_now = {site_id: desks[zone] for site_id, zone in self.zone_of_site.items()}
 
     def fault_label(self, fault: str | None) -> str | None:
-        return self.faults[fault].label if fault in self.faults else None
+        """The config's label of a fault group, in the current locale where a catalogue has it."""
+        return config_text(self.faults[fault].label) if fault in self.faults and self.faults[fault].label else None
 
 
 def _at_work(config: Config, now: datetime, inspections: Iterable, assets_of_site: dict[str, list[str]]) -> dict[str, str]:
@@ -191,7 +193,7 @@ def _ticket_piece(kept: Pieces, locale: str, t: _Ticket, facts: _Facts) -> Piece
         data = {
             "id": t.id, "asset_id": t.asset_id, "asset_name": asset_name, "site_id": t.site_id, "time_zone": zone,
             "title": _said(t.title_msg, t.title), "severity": t.severity, "priority": t.priority, "state": t.state,
-            "desk": t.desk, "assignee": t.assignee, "fault": t.fault, "fault_label": facts.fault_label(t.fault),
+            "desk": t.desk, "desk_label": config_text(t.desk), "assignee": t.assignee, "fault": t.fault, "fault_label": facts.fault_label(t.fault),
             "opened_at": iso(t.opened_at), "arrive_by": iso(t.arrive_by), "arrived_at": iso(t.arrived_at),
             "resolve_by": iso(t.resolve_by), "resolved_at": iso(t.resolved_at), "arrival": judged[0],
             "resolution": judged[1], "occurrences": t.occurrences, "repeat_of": t.repeat_of,
@@ -261,6 +263,12 @@ def _alert(kept: Pieces, locale: str, a: _Alert, facts: _Facts) -> tuple[Hashabl
         }
 
     return key, kept.get(key, make)
+
+
+def config_text(text: str) -> str:
+    """Words the deployment's config wrote (a fault group's label, a desk's name), in the
+    current locale when a catalogue has them (i18n.messages.LABEL_CONTEXT)."""
+    return Label(text).render() if text else text
 
 
 def _said(message: str | None, fallback: str) -> str:

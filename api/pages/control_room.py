@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 import i18n
 from api.dashboard.hub import hub_of
+from api.dashboard.read import config_text
 from api.dashboard.status import SLA_LABELS, STATUS_LABELS, Status
 from api.deps import ComponentsDep, PrincipalDep
 from api.pages.common import environment, local, render, request_locale
@@ -58,7 +59,7 @@ async def control_room(request: Request, principal: PrincipalDep, parts: Compone
     context = {"view": view, "now": parts.clock.now(), "texts": _texts, "reason_text": reason_text, "at": _at,
                "parse": _parse, "status_label": lambda s: label(STATUS_LABELS, s),
                "severity_label": lambda s: label(SEVERITIES, s), "state_label": lambda s: label(STATES, s),
-               "arrival_label": lambda s: label(SLA_LABELS, s), "countdown": countdown,
+               "arrival_label": lambda s: label(SLA_LABELS, s), "countdown": countdown, "config_text": config_text,
                "technicians": _technicians(parts.config), "mute_minutes": MUTE_MINUTES,
                "site_names": {s.data["id"]: s.data["name"] for s in view.scoped_sites},
                "can_ack": principal.can(Permission.ALERTS_ACKNOWLEDGE),

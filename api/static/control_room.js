@@ -89,7 +89,7 @@
     return `<tr class="sev-${esc(t.severity)}" data-ticket-id="${t.id}"><td><a href="/tickets/${t.id}">${t.id}</a></td>` +
       `<td class="nowrap">P${t.priority} · ${esc(label(T.severity, t.severity))}</td>` +
       `<td class="title"><a href="/tickets/${t.id}">${esc(t.title)}</a><br><span class="muted">${esc(t.asset_name)} · ${esc(siteNames[t.site_id] || t.site_id)}</span></td>` +
-      `<td class="nowrap">${esc(label(T.state, t.state))}${t.assignee ? " · " + esc(t.assignee) : ""}</td><td class="hide-narrow">${esc(t.desk)}</td>` +
+      `<td class="nowrap">${esc(label(T.state, t.state))}${t.assignee ? " · " + esc(t.assignee) : ""}</td><td class="hide-narrow">${esc(t.desk_label)}</td>` +
       `<td class="when arrival-${esc(t.arrival)}">${timeAt(t.arrive_by, t.time_zone)} ${deadline(t.arrive_by, t.arrived_at)}<br><span class="muted">${esc(label(T.arrival, t.arrival))}</span></td>` +
       `<td class="when hide-narrow">${t.resolve_by ? timeAt(t.resolve_by, t.time_zone) : "—"} ${deadline(t.resolve_by, t.resolved_at)}</td><td>${assign}</td></tr>`;
   }
