@@ -8,9 +8,10 @@ cost one join of JSON pieces between them.
 
 The producer runs only while someone listens: started by the first subscriber, cancelled
 and awaited when the last one leaves, so an idle API does no work and leaves no task. The
-page and /api/dashboard read a fresh signature themselves (a request right after an
-acknowledgement must see it) through the same versions, and a change they find wakes the
-subscribers at once.
+page and /api/dashboard want a fresh signature (a request right after an acknowledgement
+must see it): one read at a time, shared by the requests that arrive meanwhile, and taken
+as fresh for REUSE_S while nothing was committed in this process; they go through the
+same versions, and a change they find wakes the subscribers at once.
 
 :meth:`LiveHub.close` ends every stream: the server does not stop while a response is
 still being sent, and an event stream never finishes by itself.
@@ -149,7 +150,7 @@ class LiveHub:
     def _built(self, future: asyncio.Future[Snapshot]) -> None:
         if future.cancelled() or future.exception() is not None:
             if future is self._snapshot:
-                self._signature = None  # read again next time
+                self._signature = self._as_of = None  # read again next time
             return
         if future is self._snapshot:
             self._latest, self._views = future.result(), {}
