@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.scope import Scope, guard
 from auth.roles import Permission, Principal, Role
@@ -93,8 +94,9 @@ async def require_principal(
             sent = (await request.form()).get("csrf_token")
         if not isinstance(sent, str) or not hmac.compare_digest(sent, principal.csrf_token):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token; reload the page")
-    request.state.scope = Scope.of(principal, parts.config)
-    guard(request, request.state.scope, parts.sessions)
+    request.state.scope = scope = Scope.of(principal, parts.config)
+    if not scope.everything:  # it may read the database: not on the event loop
+        await run_in_threadpool(guard, request, scope, parts.sessions)
     return principal
 
 
