@@ -123,8 +123,8 @@ class Seconds:
     def render(self) -> str:
         for size, msgid in _SPANS:
             if self.seconds >= size and self.seconds % size == 0:
-                return i18n.gettext(msgid, n=f"{self.seconds / size:g}")
-        return i18n.gettext(_SECONDS, n=f"{self.seconds:g}")
+                return i18n.gettext(msgid, n=format(self.seconds / size, "g"))
+        return i18n.gettext(_SECONDS, n=format(self.seconds, "g"))
 
     def to_json(self) -> dict:
         return {"seconds": self.seconds}

@@ -291,14 +291,14 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
         _("Sitewatch demo: %(stations)s regulator stations, %(cameras)s cameras, %(hosts)s alarm hosts on "
           "%(sites)s sites", stations=count["regulator_station"], cameras=count["camera"],
           hosts=count["alarm_host"], sites=len(config.sites)),
-        "  " + _("dashboard:  %(url)s", url=f"{base}/"),
-        "  " + _("API docs:   %(url)s", url=f"{base}/docs"),
+        "  " + _("dashboard:  %(url)s", url=base + "/"),
+        "  " + _("API docs:   %(url)s", url=base + "/docs"),
         "  " + _("API write token (role %(role)s): %(token)s  (header Authorization: Bearer)", role=_(TOKEN_ROLE),
                  token=token),
         "  " + _("history:    %(past)s", past=past.describe()),
         "  " + _("data:       %(folder)s", folder=data_dir),
-        "  " + _("simulators: %(stations)s  %(cameras)s  %(hosts)s", stations=f"{urls[0]}/stations",
-                 cameras=f"{urls[1]}/cameras", hosts=f"{urls[2]}/hosts"),
+        "  " + _("simulators: %(stations)s  %(cameras)s  %(hosts)s", stations=urls[0] + "/stations",
+                 cameras=urls[1] + "/cameras", hosts=urls[2] + "/hosts"),
         "  " + _("inject a fault yourself:"),
         f"    sitewatch simulate inject --control {urls[0]} --station rs-004 --fault pipe_burst",
     ]
