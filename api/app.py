@@ -7,14 +7,16 @@ from urllib.parse import quote
 
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import LoginRequired, require_principal
 from api.pages import admin, assets, control_room, live, login
-from api.pages.common import reader_locale
+import i18n
+from api.pages.common import reader_locale, render, request_locale
 from api.pages import inspections as inspection_pages
 from api.pages import reports as report_pages
 from api.pages import review as review_pages
@@ -41,8 +43,8 @@ def create_app(components: Components) -> FastAPI:
     app.mount("/static/docs", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.components = components
-    app.state.templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
     _workflow_errors(app)
+    _page_errors(app)
     _login_required(app)
     app.include_router(login.router)  # the only pages open to nobody-yet
     # Everything else needs someone logged in (a session or a bearer token); what they may
@@ -81,12 +83,39 @@ def create_app(components: Components) -> FastAPI:
     return app
 
 
+# What a person is told when a page cannot be shown; the API keeps its JSON detail.
+_PAGE_ERRORS = {
+    403: (i18n.lazy("Not allowed"), i18n.lazy("Your role may not open or change this.")),
+    404: (i18n.lazy("Not found"), i18n.lazy("This does not exist, or it is not yours to see.")),
+}
+
+
+def _wants_page(request: Request) -> bool:
+    return (request.method == "GET" and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", ""))
+
+
+def _page_errors(app: FastAPI) -> None:
+    """A browser opening a page it may not see gets a page in its language, not JSON; the
+    same 404 for what does not exist and what belongs to another customer."""
+
+    async def handler(request: Request, exc: StarletteHTTPException):  # noqa: ANN202
+        if exc.status_code not in _PAGE_ERRORS or not _wants_page(request):
+            return await http_exception_handler(request, exc)
+        heading, message = _PAGE_ERRORS[exc.status_code]
+        with i18n.using(request_locale(request, getattr(request.state, "principal", None))):
+            heading, message = i18n.gettext(heading), i18n.gettext(message)
+        return render(request, "error.html", {"heading": heading, "message": message}, status_code=exc.status_code)
+
+    app.add_exception_handler(StarletteHTTPException, handler)
+
+
 def _login_required(app: FastAPI) -> None:
     """Nobody logged in: a page sends the browser to the login form, the API answers 401."""
 
     async def handler(request: Request, _exc: LoginRequired):  # noqa: ANN202
         path = request.url.path
-        if path.startswith("/api/") or request.method != "GET" or "text/html" not in request.headers.get("accept", ""):
+        if not _wants_page(request):
             return JSONResponse({"detail": "log in, or send a bearer token"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         target = path + (f"?{request.url.query}" if request.url.query else "")
