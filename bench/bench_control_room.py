@@ -19,7 +19,8 @@ each against a baseline taken in the same run:
     (/usr/bin/chromium) time to first contentful paint and to the load event, against the
     login page in the same browser;
 (b) /api/dashboard with 50 concurrent clients by ApacheBench (`ab`, Debian package
-    apache2-utils), p50 / p99, against /healthz under the same load;
+    apache2-utils), p50 / p99, asking for gzip as browsers do (three rounds, the median
+    one reported) and once without, against /healthz under the same load beside each round;
 (c) the live fan-out: server CPU / wall time while 50 control rooms hold the event stream
     open and another process changes the state every few seconds (an alert fires, another
     is acknowledged, ...), against the same changes with one stream and with none.
@@ -59,6 +60,7 @@ TOKEN = "bench-control-room-token"
 USER, PASSWORD = "bench-admin", "Bench-Admin-Secret-1"
 START_TIMEOUT_S = 120.0
 TARGET_PAINT_S, TARGET_P99_MS, TARGET_CPU_PCT = 2.0, 100.0, 10.0
+AB_ROUNDS = 3
 
 
 def bench_config(assets: int, data_dir: Path) -> dict:
@@ -224,6 +226,9 @@ async def browser_paint(url: str, n: int) -> dict[str, tuple[float, float]]:
                 samples = []
                 for _ in range(n):
                     await page.goto(path, wait_until="load")
+                    # A light page may be painted only after its load event.
+                    await page.wait_for_function(
+                        "() => performance.getEntriesByName('first-contentful-paint').length > 0")
                     samples.append(await page.evaluate(timing))
                 out[name] = (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
                 if name == "login page":
@@ -400,14 +405,21 @@ def main(argv: list[str] | None = None) -> None:
                                       timeout=30).content)
             zipped = int(httpx.get(f"{server.url}/api/dashboard", timeout=30, headers={
                 "Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"}).headers["content-length"])
-            b50, b99, brate = ab(server.url, "/healthz", args.requests, args.clients, gzip=True)
-            for gzip in (True, False):
-                p50, p99, rate = ab(server.url, "/api/dashboard", args.requests, args.clients, gzip=gzip)
-                what = f"gzip, {zipped / 1e6:.2f} MB" if gzip else f"not compressed, {json_size / 1e6:.1f} MB"
-                print(f"(b) /api/dashboard ({what}) at {args.clients} clients (ab, {args.requests} requests): "
-                      f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, {rate:,.0f} req/s (target p99 < {TARGET_P99_MS:.0f} ms: "
-                      f"{'met' if p99 < TARGET_P99_MS else 'MISSED'}); against /healthz (p50 {b50:.0f} ms, p99 "
-                      f"{b99:.0f} ms, {brate:,.0f} req/s): p99 {p99 / max(b99, 1):.1f}x")
+            # Three rounds, each beside the baseline: on a shared machine a stall elsewhere lands
+            # in one round's tail (the baseline's too), so the median round is the figure.
+            rounds = [(ab(server.url, "/api/dashboard", args.requests, args.clients, gzip=True),
+                       ab(server.url, "/healthz", args.requests, args.clients, gzip=True)) for _ in range(AB_ROUNDS)]
+            (p50, p99, rate), (b50, b99, brate) = sorted(rounds, key=lambda r: r[0][1])[AB_ROUNDS // 2]
+            tails = " / ".join(f"{d[1]:.0f}" for d, _ in rounds)
+            base_tails = " / ".join(f"{b[1]:.0f}" for _, b in rounds)
+            print(f"(b) /api/dashboard (gzip as browsers ask, {zipped / 1e6:.2f} MB) at {args.clients} clients (ab, "
+                  f"{AB_ROUNDS} rounds of {args.requests} requests): p99 {tails} ms; median round p50 {p50:.0f} ms, "
+                  f"p99 {p99:.0f} ms, {rate:,.0f} req/s (target p99 < {TARGET_P99_MS:.0f} ms: "
+                  f"{'met' if p99 < TARGET_P99_MS else 'MISSED'}); /healthz beside it: p99 {base_tails} ms, that "
+                  f"round p50 {b50:.0f} ms, p99 {b99:.0f} ms, {brate:,.0f} req/s -> p99 {p99 / max(b99, 1):.1f}x")
+            p50, p99, rate = ab(server.url, "/api/dashboard", args.requests, args.clients, gzip=False)
+            print(f"    not compressed ({json_size / 1e6:.1f} MB, a client that does not ask for gzip): p50 {p50:.0f} ms, "
+                  f"p99 {p99:.0f} ms, {rate:,.0f} req/s")
             idle, _, _ = asyncio.run(fan_out(server, changes, 0, args.baseline_s))
             one, one_events, _ = asyncio.run(fan_out(server, changes, 1, args.baseline_s))
             many, events, delays = asyncio.run(fan_out(server, changes, args.clients, args.fanout_s))
