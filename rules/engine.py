@@ -117,7 +117,7 @@ class RulesEngine:
             # A rule's channel may be a pattern ("zone_*_alarm"): one fingerprint per match.
             for channel in fnmatch.filter(asset.channels, rule.channel):
                 if isinstance(rule, ThresholdRule):
-                    found = _threshold_levels(rule, asset.limits.get(channel), asset.settings)
+                    found = threshold_levels(rule, asset.limits.get(channel), asset.settings)
                     if found is None:
                         continue  # no level from the rule, the asset's limits or its settings
                     levels.append(found[0])
@@ -357,7 +357,7 @@ class RulesEngine:
         return restored
 
 
-def _threshold_levels(
+def threshold_levels(
     rule: ThresholdRule, limits: ChannelLimits | None, settings: Mapping[str, float]
 ) -> tuple[float, float, float] | None:
     """(level, clear, critical) for one asset's channel; None when nothing sets a level."""

@@ -31,7 +31,7 @@ from auth.roles import Principal
 from config.models import Asset, Config
 from domain.alerts import AlertState
 from domain.time import UTC
-from rules.engine import _threshold_levels  # the engine's own reading of limits vs. rule levels
+from rules.engine import threshold_levels  # the chart draws the levels the engine judges by
 from rules.models import CompositeRule, ThresholdRule
 from sitewatch.runtime import Components
 from storage.tables import AlertRow
@@ -200,7 +200,7 @@ def channel_limits(config: Config, asset: Asset, channel: str) -> list[Limit]:
         if not isinstance(rule, ThresholdRule) or not fnmatch.fnmatchcase(channel, rule.channel):
             continue
         compared_with_settings |= rule.relative_to is not None
-        levels = _threshold_levels(rule, asset.limits.get(channel), settings)
+        levels = threshold_levels(rule, asset.limits.get(channel), settings)
         if levels is None:
             continue
         level, _clear, critical = levels
