@@ -11,7 +11,7 @@ logs, search and rows written before messages existed) and turned into text when
 A parameter is plain text put in as it is (ids, names, numbers already formatted, units)
 or a value translated on the way out:
 
-- :class:`Channel` — a channel id, shown by its label (``api/labels.py`` when installed);
+- :class:`Channel` — a channel id, shown by its label (``i18n/labels.py``);
 - :class:`Unit` — a unit as the readings show it there ("degC" → "°C", "score" → nothing);
 - :class:`StateValue` — a state channel's value, in words ("Open") where the labels know them;
 - :class:`Term` — a word with a catalogue entry (a direction, a regulator setting);
@@ -30,11 +30,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from functools import cache
-from types import ModuleType
 from typing import Any
 
 import i18n
+from i18n import labels
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +71,7 @@ class Unit:
         return self.unit
 
     def render(self) -> str:
-        labels = _api_labels()
-        return self.unit if labels is None else labels.unit_text(self.unit)
+        return labels.unit_text(self.unit)
 
     def to_json(self) -> dict:
         return {"unit": self.unit}
@@ -88,8 +86,7 @@ class StateValue:
         return f"{self.value:g}"
 
     def render(self) -> str:
-        labels = _api_labels()
-        return self.text() if labels is None else labels.show(self.channel, self.value, "state")
+        return labels.show(self.channel, self.value, "state")
 
     def to_json(self) -> dict:
         return {"state": self.value, "of": self.channel}
@@ -204,21 +201,8 @@ def render(message: dict | None, fallback: str) -> str:
 
 
 def channel_label(channel: str) -> str:
-    """A channel's name for people in the current locale: the API's label table when it is
-    installed beside (rules never import api), else the channel id."""
-    labels = _api_labels()
-    return channel if labels is None else labels.label(channel)
-
-
-@cache
-def _api_labels() -> ModuleType | None:
-    try:
-        from api import labels
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("api", "api.labels"):
-            raise
-        return None
-    return labels
+    """A channel's name for people in the current locale (i18n/labels.py)."""
+    return labels.label(channel)
 
 
 def _text(p: Param) -> str:

@@ -16,8 +16,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 import i18n
-from api.labels import label as channel_label  # pure tables of labels, no web parts
-from api.labels import unit_text
+from i18n.labels import label as channel_label  # pure tables of labels, no web parts
+from i18n.labels import unit_text
 from domain.time import to_local
 from i18n.fonts import FONT_DIRS, LocalisedPdf
 from review.labels import (

@@ -25,7 +25,7 @@ from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 import i18n
-from api import labels
+from i18n import labels
 from api.dashboard.signature import active_windows
 from api.dashboard.state import Piece, SitePiece, Snapshot, dumps, iso
 from api.dashboard.status import SEVERITY_RANK, Firing, Status, arrival, asset_status, resolution, sounding

@@ -1,7 +1,7 @@
 """What the asset page shows, gathered: live values in words, the device's facts and health,
 its alerts, tickets, inspections and field readings, and the latest picture check.
 
-Everything comes out as text for people in the current locale (``api/labels.py`` for
+Everything comes out as text for people in the current locale (``i18n/labels.py`` for
 channels and values) and times on the site's clock; the template only lays it out.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import i18n
-from api import labels
+from i18n import labels
 from i18n import messages
 from api.pages.common import local
 from api.pages.ticket_views import SEVERITIES, STATES

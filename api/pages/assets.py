@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 import i18n
-from api import labels
+from i18n import labels
 from api.dashboard.status import STATUS_LABELS, Firing, asset_status
 from api.deps import ComponentsDep, PrincipalDep, SessionDep
 from api.pages import asset_facts as facts

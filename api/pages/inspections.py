@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 import i18n
-from api import labels
+from i18n import labels
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import Viewer, render
 from api.routes import inspections as api

@@ -23,7 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import i18n
-from api import labels
+from i18n import labels
 from api.deps import ComponentsDep, PrincipalDep, SessionDep
 from api.pages.common import request_locale
 from api.pages.ticket_views import SEVERITIES

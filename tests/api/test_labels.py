@@ -8,7 +8,7 @@ import re
 import pytest
 
 import i18n
-from api.labels import label, picture_verdict, show, states, unit_text
+from i18n.labels import label, picture_verdict, show, states, unit_text
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.poller import camera_channels
 from config.load import config_from_dict
