@@ -15,20 +15,26 @@ outlives the request; here the hub ends the streams (api.dashboard.hub.end_strea
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.dashboard.hub import hub_of
 from api.dashboard.state import Filters
-from api.deps import PrincipalDep
+from api.deps import SESSION_COOKIE, PrincipalDep
+from auth.users import principal_of_session
 from api.pages.common import request_locale
 from api.routes.dashboard import FiltersDep
 
 router = APIRouter(include_in_schema=False)
 
 RETRY_MS = 2000  # how soon a browser reconnects after the stream broke
+# A stream outlives the request that opened it: its login is looked at again this often, so
+# a user logged out, disabled or past the session's end stops receiving the control room.
+RECHECK_S = 30.0
 
 
 @router.get("/live/control-room")
@@ -43,7 +49,13 @@ async def control_room_stream(request: Request, principal: PrincipalDep, filters
 async def _events(request: Request, customers: frozenset[str] | None, filters: Filters, locale: str,
                   since: str | None) -> AsyncIterator[bytes]:
     yield f"retry: {RETRY_MS}\n\n".encode()
+    checked = time.monotonic()
     async for view in hub_of(request.app).updates(customers, filters, locale, since=since):
+        if time.monotonic() - checked >= RECHECK_S:
+            checked = time.monotonic()
+            if not await run_in_threadpool(_still_logged_in, request):
+                yield b"event: logout\ndata: {}\n\n"
+                return
         if view is None:
             yield b": keep-alive\n\n"
         else:
@@ -52,3 +64,13 @@ async def _events(request: Request, customers: frozenset[str] | None, filters: F
             yield b"id: " + view.version.encode() + b"\nevent: state\ndata: "
             yield view.json()
             yield b"\n\n"
+
+
+def _still_logged_in(request: Request) -> bool:
+    """A bearer token stays valid while the config names it; a browser's session is read again."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token is None or request.headers.get("authorization"):
+        return True
+    parts = request.app.state.components
+    with parts.sessions() as session:
+        return principal_of_session(session, token, at=parts.clock.now()) is not None

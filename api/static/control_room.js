@@ -200,6 +200,8 @@
     const q = query();
     stream = new EventSource(`/live/control-room?${q}${q ? "&" : ""}since=${encodeURIComponent(since || "")}`);
     stream.addEventListener("state", (e) => apply(JSON.parse(e.data)));
+    // The session ended (logged out elsewhere, expired, user disabled): to the login form.
+    stream.addEventListener("logout", () => { stream.close(); location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search)); });
     stream.onopen = () => { live.dataset.state = "live"; live.textContent = T.live; };
     stream.onerror = () => { live.dataset.state = "lost"; live.textContent = T.reconnecting; };
   }

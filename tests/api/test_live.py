@@ -194,3 +194,17 @@ async def test_the_stream_needs_a_login_and_respects_the_scope(fleet):
         assert (await client.get("/live/control-room", params={"site": "north"})).status_code == 404
         client.headers.pop("Cookie")
         assert (await client.get("/live/control-room")).status_code == 401
+
+
+async def test_a_stream_whose_session_ends_is_told_to_log_in_and_closed(fleet, monkeypatch):
+    from api.pages import live
+
+    monkeypatch.setattr(live, "RECHECK_S", 0.0)
+    hub_of(fleet.app).heartbeat_s = 0.2
+    async with logged_in(fleet.app, "viewer") as client, AsyncExitStack() as stack:
+        [stream] = await open_streams(stack, client, 1, since="")
+        await asyncio.wait_for(next_state(stream), DEADLINE_S)
+        assert (await client.post("/logout", follow_redirects=False)).status_code == 303
+        rest = await asyncio.wait_for(_drain(stream), DEADLINE_S)
+        assert [name for name, _ in rest if name != "comment"] == ["logout"], rest
+    await asyncio.wait_for(hub_of(fleet.app).idle.wait(), 5)
