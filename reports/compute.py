@@ -35,6 +35,7 @@ class TicketFacts(Protocol):
     site_id: str
     asset_id: str
     title: str
+    title_msg: dict | None
     service_type: str
     opened_at: datetime
     arrive_by: datetime
@@ -100,7 +101,7 @@ def repeat_faults(
     return [
         RepeatFault(ticket_id=t.id, repeat_of=t.repeat_of, site_id=t.site_id, asset_id=t.asset_id,
                     asset_name=asset_names.get(t.asset_id, t.asset_id), title=t.title, opened_at=t.opened_at,
-                    time_zone=zones[t.site_id])
+                    time_zone=zones[t.site_id], title_msg=t.title_msg)
         for t in sorted(tickets, key=lambda t: (t.opened_at, t.id)) if t.repeat_of is not None
     ]
 

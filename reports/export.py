@@ -15,13 +15,14 @@ from markupsafe import Markup
 
 import i18n
 from domain.time import to_local
+from i18n import messages
 from i18n.fonts import FONT_DIRS, LocalisedPdf
 from inspections.plans import PLAN_KINDS
 from inspections.plans import plan as plan_of
 from reports.charts import Series, bar_chart, inline
 from reports.compute import AXES
 from reports.maintenance import SERVICE_TYPES
-from reports.models import ComplaintRateReport, InspectionReport, MaintenanceReport
+from reports.models import ComplaintRateReport, InspectionReport, MaintenanceReport, RepeatFault
 
 TEMPLATES = Path(__file__).parent / "templates"
 SERVICE_TYPE_NAMES = {"A": i18n.lazy("A paid"), "B": i18n.lazy("B contract"), "C": i18n.lazy("C warranty"),
@@ -55,6 +56,11 @@ def label(table: dict[str, str], code: str) -> str:
 def plan_title(kind: str, title: str) -> str:
     """A plan's title in the reader's language (its English title if the plan is unknown)."""
     return i18n.gettext(plan_of(kind).title) if kind in PLAN_KINDS else title
+
+
+def fault_title(fault: RepeatFault) -> str:
+    """A repeat fault's ticket title in the reader's language (its stored English without a message)."""
+    return messages.render(fault.title_msg, fault.title)
 
 
 # --- charts ----------------------------------------------------------------------------
@@ -95,7 +101,7 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     i18n.install(env)
     env.globals.update(local=local, pct=pct, mean=mean, axes=AXES, service_types=SERVICE_TYPES, label=label,
-                       plan_title=plan_title, tr=i18n.gettext, service_type_names=SERVICE_TYPE_NAMES,
+                       plan_title=plan_title, fault_title=fault_title, tr=i18n.gettext, service_type_names=SERVICE_TYPE_NAMES,
                        axis_names=AXIS_NAMES, complaint_classes=COMPLAINT_CLASSES, finding_sources=FINDING_SOURCES,
                        flag_kinds=FLAG_KINDS)
     return env
@@ -200,7 +206,7 @@ def maintenance_pdf(r: MaintenanceReport, *, font_file: Path | None = None,
     pdf.heading(_("Repeat faults: %(n)s", n=len(r.repeat_faults)))
     pdf.table([_("Ticket"), _("Repeats"), _("Asset"), _("Opened (site time)"), _("Title")],
               [[f"#{f.ticket_id}", f"#{f.repeat_of}", f"{f.asset_name} ({f.asset_id})",
-                local(f.opened_at, f.time_zone), f.title] for f in r.repeat_faults], [16, 16, 50, 30, 78])
+                local(f.opened_at, f.time_zone), fault_title(f)] for f in r.repeat_faults], [16, 16, 50, 30, 78])
     s = r.satisfaction
     pdf.heading(_("Satisfaction: %(n)s signed-off rating(s)", n=s.rated_count))
     pdf.table([_("Axis"), _("Mean (1-4)"), *[_("Level %(n)s", n=n) for n in range(1, 5)]],

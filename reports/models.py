@@ -4,6 +4,7 @@ site's local time by the exports). Percentages are 0..100; None where nothing wa
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,9 +40,12 @@ class RepeatFault(_Frozen):
     site_id: str
     asset_id: str
     asset_name: str
-    title: str
+    title: str  # English, as stored in tickets.title
     opened_at: datetime
     time_zone: str  # the site's: opened_at is shown in it
+    # tickets.title_msg (i18n.messages.Message as JSON): the title in the reader's language;
+    # None for a ticket stored before messages existed.
+    title_msg: dict[str, Any] | None = None
 
 
 class MonthTickets(_Frozen):

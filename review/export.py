@@ -19,6 +19,7 @@ import i18n
 from i18n.labels import label as channel_label  # pure tables of labels, no web parts
 from i18n.labels import unit_text
 from domain.time import to_local
+from i18n import messages
 from i18n.fonts import FONT_DIRS, LocalisedPdf
 from review.labels import (
     SEVERITIES,
@@ -29,7 +30,7 @@ from review.labels import (
     local,
     window_text,
 )
-from review.models import ChannelSummary, SiteReview, StationReview, Verdict
+from review.models import AlertEntry, ChannelSummary, SiteReview, StationReview, TicketEntry, Verdict
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Digits worth showing per unit (as the dashboard: a manager reads 2.487 kPa). CSV keeps all.
@@ -41,7 +42,7 @@ CSV_COLUMNS = (
     i18n.lazy("max (in unit)"), i18n.lazy("mean (in unit)"), i18n.lazy("last (in unit)"),
     i18n.lazy("last_at (site time, ISO 8601)"), i18n.lazy("limit_low (in unit)"), i18n.lazy("limit_high (in unit)"),
     i18n.lazy("samples_good (count)"), i18n.lazy("samples_expected (count)"), i18n.lazy("completeness (ratio 0-1)"),
-    i18n.lazy("flags"),
+    i18n.lazy("flags"), i18n.lazy("alerts"), i18n.lazy("tickets"),
 )
 
 
@@ -64,13 +65,27 @@ def show(value: float | None, unit: str) -> str:
     return f"{value:.{DECIMALS.get(unit, 3)}f}"
 
 
+def alert_summary(alert: AlertEntry) -> str:
+    """The alert's summary in the current locale; its stored English if it has no message."""
+    return messages.render(alert.summary_msg, alert.summary)
+
+
+def ticket_title(ticket: TicketEntry) -> str:
+    """The ticket's title in the current locale; its stored English if it has no message."""
+    return messages.render(ticket.title_msg, ticket.title)
+
+
 def to_csv(review: SiteReview) -> str:
-    """Headers, verdicts and flags in the current locale; numbers exact, times site-local ISO 8601."""
+    """Headers, verdicts, flags, alert summaries and ticket titles in the current locale;
+    numbers exact, times site-local ISO 8601. A station's alerts and tickets are on each of
+    its rows, as its verdict is."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([i18n.gettext(c) for c in CSV_COLUMNS])
     for station in review.stations:
         flags = flag_lines(station, review)
+        alerts = "; ".join(f"#{a.id} {label(SEVERITIES, a.severity)} {alert_summary(a)}" for a in station.alerts)
+        tickets = "; ".join(f"#{t.id} {label(SEVERITIES, t.severity)} {ticket_title(t)}" for t in station.tickets)
         for c in station.channels:
             writer.writerow([
                 review.site_id, review.day.isoformat(), station.station_id, station.name,
@@ -79,6 +94,7 @@ def to_csv(review: SiteReview) -> str:
                 "" if c.last_at is None else to_local(c.last_at, review.time_zone).isoformat(),
                 _exact(c.limit_low), _exact(c.limit_high), c.samples_good, c.samples_expected,
                 repr(c.completeness_ratio), "; ".join(text for channel, text in flags if channel == c.channel),
+                alerts, tickets,
             ])
     return out.getvalue()
 
@@ -95,7 +111,8 @@ def environment() -> Environment:
     i18n.install(env)
     env.globals.update(show=show, local=local, window_text=window_text, pct=lambda r: f"{100 * r:.2f}",
                        flag_lines=flag_lines, agreement=agreement, channel_label=channel_label, unit_text=unit_text, verdict=lambda v: label(VERDICTS, v),
-                       severity=lambda s: label(SEVERITIES, s))
+                       severity=lambda s: label(SEVERITIES, s), alert_summary=alert_summary,
+                       ticket_title=ticket_title)
     return env
 
 
@@ -190,11 +207,12 @@ class _LogPdf(LocalisedPdf):
         for a in station.alerts:
             until = "" if a.resolved_at is None else _(" to %(at)s", at=local(a.resolved_at, r))
             self.say("  " + _("alert #%(id)s %(severity)s %(summary)s from %(at)s", id=a.id,
-                              severity=label(SEVERITIES, a.severity), summary=a.summary,
+                              severity=label(SEVERITIES, a.severity), summary=alert_summary(a),
                               at=local(a.started_at, r)) + until, size=8, h=4)
         for t in station.tickets:
             self.say("  " + _("ticket #%(id)s %(severity)s %(title)s opened %(at)s", id=t.id,
-                              severity=label(SEVERITIES, t.severity), title=t.title, at=local(t.opened_at, r)),
+                              severity=label(SEVERITIES, t.severity), title=ticket_title(t),
+                              at=local(t.opened_at, r)),
                      size=8, h=4)
 
     def _table(self, channels: tuple[ChannelSummary, ...]) -> None:

@@ -88,7 +88,8 @@ def alerts_of_window(session: Session, asset_ids: Sequence[str], window: Window)
     for a in rows:
         resolved = a.resolved_at if a.resolved_at is not None and a.resolved_at < window.end else None
         out[a.asset_id].append(AlertEntry(id=a.id, rule_id=a.rule_id, channel=a.channel, severity=a.severity,
-                                          started_at=a.started_at, resolved_at=resolved, summary=a.summary))
+                                          started_at=a.started_at, resolved_at=resolved, summary=a.summary,
+                                          summary_msg=a.summary_msg))
     return out
 
 
@@ -104,7 +105,7 @@ def tickets_of_window(session: Session, asset_ids: Sequence[str], window: Window
     for t in rows:
         closed = t.closed_at if t.closed_at is not None and t.closed_at < window.end else None
         out[t.asset_id].append(TicketEntry(id=t.id, title=t.title, severity=t.severity, source=t.source,
-                                           opened_at=t.opened_at, closed_at=closed))
+                                           opened_at=t.opened_at, closed_at=closed, title_msg=t.title_msg))
     return out
 
 

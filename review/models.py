@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 FORMAT_VERSION = 1
 
@@ -64,8 +65,29 @@ class FieldComparison(_Frozen):
     agrees: bool | None  # None: nothing to compare with
 
 
-class AlertEntry(_Frozen):
+class _WithMessage(_Frozen):
+    """An entry whose English text has an ``i18n.messages.Message`` (JSON) beside it, shown in
+    the reader's language. Without one (a row stored before messages existed) the key is
+    left out of the content rather than written as null: such a day keeps the canonical
+    JSON, and so the content hash, its log had before the field existed. Old content loads
+    with None."""
+
+    message_field: ClassVar[str]
+
+    @model_serializer(mode="wrap")
+    def _no_null_message(self, handler: SerializerFunctionWrapHandler):  # noqa: ANN202
+        # No return annotation: one would replace the model's serialization schema (OpenAPI)
+        # with a bare object.
+        data = handler(self)
+        if data.get(self.message_field, False) is None:
+            del data[self.message_field]
+        return data
+
+
+class AlertEntry(_WithMessage):
     """An alert firing at some moment of the window; resolved_at only if within it."""
+
+    message_field: ClassVar[str] = "summary_msg"
 
     id: int
     rule_id: str
@@ -73,18 +95,22 @@ class AlertEntry(_Frozen):
     severity: str
     started_at: AwareDatetime
     resolved_at: AwareDatetime | None
-    summary: str
+    summary: str  # English, as stored in alerts.summary
+    summary_msg: dict[str, Any] | None = None  # alerts.summary_msg
 
 
-class TicketEntry(_Frozen):
+class TicketEntry(_WithMessage):
     """A ticket open at some moment of the window; closed_at only if within it."""
 
+    message_field: ClassVar[str] = "title_msg"
+
     id: int
-    title: str
+    title: str  # English, as stored in tickets.title
     severity: str
     source: str
     opened_at: AwareDatetime
     closed_at: AwareDatetime | None
+    title_msg: dict[str, Any] | None = None  # tickets.title_msg
 
 
 class StationReview(_Frozen):

@@ -3,17 +3,24 @@ SQLite and PostgreSQL, in three zones across month and quarter boundaries."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import pytest
+from pypdf import PdfReader
 
+import i18n
 from domain.time import UTC
+from i18n.fonts import find_cjk_font
+from reports.export import maintenance_html, maintenance_pdf
 from reports.maintenance import maintenance_report
 from reports.periods import parse_quarter
 from reports.scope import ReportNotFound
+from storage.tables import TicketRow
 from tests.reports.seed import (
     COMPLAINTS,
     EDGES,
+    TicketSpec,
     deadline_counts,
     in_month,
     in_quarter,
@@ -21,6 +28,7 @@ from tests.reports.seed import (
     insert_tickets,
     ticket_specs,
 )
+from tickets import titles
 
 AFTER_Q4 = datetime(2027, 1, 20, tzinfo=UTC)
 IN_Q4 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -104,3 +112,31 @@ def test_local_midnight_decides_the_period_not_utc(db_session_factory, config):
 def test_an_unknown_customer_is_not_found(db_session_factory, config):
     with db_session_factory() as session, pytest.raises(ReportNotFound):
         maintenance_report(session, config, customer_id="nobody", period=parse_quarter("2026-Q4"), now=AFTER_Q4)
+
+
+def test_repeat_faults_are_titled_in_the_readers_language(db_session_factory, config):
+    down = titles.site_down("North district")
+    with db_session_factory() as session:
+        insert_tickets(session, [TicketSpec(1, "north", datetime(2026, 10, 5, 9, 0)),
+                                 TicketSpec(2, "north", datetime(2026, 11, 5, 9, 0), repeat_of=1),
+                                 TicketSpec(3, "north", datetime(2026, 12, 5, 9, 0), repeat_of=1)])
+        repeat = session.get(TicketRow, 2)
+        repeat.title, repeat.title_msg = down.text(), down.to_json()
+        session.commit()
+    with db_session_factory() as session:
+        r = maintenance_report(session, config, customer_id="citygas", period=parse_quarter("2026-Q4"), now=AFTER_Q4)
+    assert [(f.ticket_id, f.title, f.title_msg) for f in r.repeat_faults] == [
+        (2, down.text(), down.to_json()), (3, "seeded fault 3", None)]
+    chinese = "North district：站内设备同时失联——站点网络或供电故障？"
+    with i18n.using("zh_CN"):
+        html = maintenance_html(r)
+    assert chinese in html and down.text() not in html
+    assert "seeded fault 3" in html, "a title typed without a message shows as stored"
+    with i18n.using("en"):
+        assert down.text() in maintenance_html(r)
+    if find_cjk_font() is None:
+        pytest.skip("no Chinese TrueType font on this machine (Debian: fonts-wqy-microhei)")
+    with i18n.using("zh_CN"):
+        pdf = maintenance_pdf(r)
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "站内设备同时失联" in text and "went silent" not in text and "seeded fault 3" in text

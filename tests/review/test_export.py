@@ -62,7 +62,8 @@ def test_csv_keeps_every_digit_and_names_units_in_its_headers():
     assert float(rows[0]["mean (in unit)"]) == 2.5123456789012345
     assert rows[0]["unit"] == "kPa" and rows[0]["last_at (site time, ISO 8601)"] == "2026-11-27T08:29:00+08:00"
     assert all("(" in h for h in rows[0] if h not in {"site_id", "day", "station_id", "station_name", "verdict",
-                                                      "channel", "unit", "flags"}), "numeric columns say their unit"
+                                                      "channel", "unit", "flags", "alerts",
+                                                      "tickets"}), "numeric columns say their unit"
 
 
 def test_the_csv_in_chinese_has_chinese_headers_verdicts_and_flags_with_the_same_numbers():
