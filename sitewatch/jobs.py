@@ -20,6 +20,7 @@ from collector.timestamps import TimestampWindow
 from config.models import Config
 from domain.time import Clock
 from storage.repository import record_reported_facts
+from storage.snapshots import SnapshotKeeper, snapshot_folder
 from vault.cache import CachedCredential
 from vault.store import Vault
 
@@ -73,13 +74,14 @@ def camera_jobs(
     # Camera event times outside this window are refused (or, for cameras with a known bad
     # clock, replaced by the arrival time): the same window as the alarm hosts'.
     window = TimestampWindow.of(config.collector)
+    snapshots = SnapshotKeeper(snapshot_folder(config.storage.data_dir))  # for the asset page
     for asset in config.assets:
         if asset.onvif is None:
             continue
         credentials = CachedCredential(vault, asset.onvif.credential, purpose=f"onvif {asset.id}",
                                        actor="collector", clock=clock)
         poller = OnvifPoller(asset_id=asset.id, endpoint=asset.onvif, credentials=credentials,
-                             clients=clients, clock=clock, window=window)
+                             clients=clients, clock=clock, window=window, snapshots=snapshots)
         jobs.append(
             PollJob(
                 device_id=asset.id,

@@ -87,7 +87,7 @@ def live(values: list[ValuePublic], time_zone: str) -> list[Value]:
 
 def picture(values: list[ValuePublic], time_zone: str) -> Picture | None:
     """The latest snapshot's verdict and figures; None for a device without a picture check.
-    The JPEG itself is judged in memory and never kept (collector/onvif/picture.py)."""
+    The JPEG itself is kept apart, as a file (storage/snapshots.py)."""
     by_channel = {v.channel: v for v in values if v.channel.startswith("picture_")}
     if not by_channel:
         return None

@@ -27,6 +27,7 @@ from api.views import live_values
 from config.models import Asset, Config
 from domain.health import HealthState
 from storage import repository
+from storage.snapshots import snapshot_folder, snapshot_taken_at
 from storage.tables import AlertRow
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ def asset_page(asset_id: str, request: Request, parts: ComponentsDep, session: S
                               unreachable=health is not None and health.state is HealthState.OFFLINE),
             "values": facts.live(shown, tz),
             "picture": picture,
+            # The JPEG itself comes from /api/assets/{id}/snapshot.jpg; the page says when it was taken.
+            "snapshot_at": (snapshot_taken_at(snapshot_folder(parts.config.storage.data_dir), asset_id)
+                            if asset.onvif is not None and asset.onvif.snapshot else None),
             "device": facts.device_facts(parts.config, asset, site, repository.get_asset(session, asset_id)),
             "health": facts.health_facts(health, tz),
             "settings": facts.settings(asset),

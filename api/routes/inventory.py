@@ -4,16 +4,19 @@ principal's customer scope (an asset or site outside it: 404, by api/scope.guard
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ComponentsDep, ScopeDep, SessionDep
+from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
+from api.routes.trends import visible_asset
 from api.schemas import AssetPublic, SamplePublic, SitePublic
 from api.views import asset_view, live_values
 from domain.time import require_utc
 from storage import repository
+from storage.snapshots import read_snapshot, snapshot_folder
 
 router = APIRouter(prefix="/api", tags=["inventory"])
 
@@ -37,6 +40,19 @@ def asset(asset_id: str, parts: ComponentsDep, session: SessionDep):
         raise HTTPException(404, detail=f"no asset {asset_id!r}")
     values = live_values(parts, [asset_id], now=parts.clock.now())
     return asset_view(parts, row, values.get(asset_id, []))
+
+
+@router.get("/assets/{asset_id}/snapshot.jpg", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such asset, or no snapshot kept yet"}})
+def asset_snapshot(asset_id: str, parts: ComponentsDep, principal: PrincipalDep) -> Response:
+    """The camera's latest snapshot the collector kept (storage/snapshots.py), taken at its Last-Modified."""
+    visible_asset(parts, principal, asset_id)  # a configured asset in scope: only then a file name
+    kept = read_snapshot(snapshot_folder(parts.config.storage.data_dir), asset_id)
+    if kept is None:
+        raise HTTPException(404, detail=f"no snapshot of {asset_id!r} kept yet")
+    # no-store: the same URL shows the next poll's picture, and a shared cache must keep no customer's.
+    headers = {"Cache-Control": "no-store", "Last-Modified": format_datetime(kept.taken_at, usegmt=True)}
+    return Response(kept.jpeg, media_type="image/jpeg", headers=headers)
 
 
 @router.get("/samples", response_model=list[SamplePublic])

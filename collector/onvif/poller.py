@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
+from typing import Protocol
 
 from collector.errors import AuthFailed, CollectorError, DecodeError
 from collector.onvif.client import CameraClient, CameraFault, Credentials, OnvifClients
@@ -35,6 +36,13 @@ BASE_CHANNELS: dict[str, str] = {"reachable": "state", "clock_offset_s": "s"}
 SNAPSHOT_CHANNELS: dict[str, str] = {"snapshot_ok": "state"}
 
 
+class SnapshotSink(Protocol):
+    """Where a judged snapshot goes to be shown (storage/snapshots.py); keeping it never
+    fails a poll, so it answers whether it kept the snapshot rather than raising."""
+
+    async def keep(self, asset_id: str, jpeg: bytes, *, taken_at: datetime) -> bool: ...
+
+
 def camera_channels(endpoint: OnvifEndpoint) -> dict[str, str]:
     """Every channel a camera polled through ``endpoint`` reports, with its unit."""
     channels = dict(BASE_CHANNELS)
@@ -57,14 +65,17 @@ class OnvifPoller:
         clients: OnvifClients,
         clock: Clock | None = None,
         window: TimestampWindow = TimestampWindow(),
+        snapshots: SnapshotSink | None = None,
     ) -> None:
         """``window``: how far event times may stray from the pull, from ``[collector]``'s
         ``max_timestamp_age_s`` / ``max_timestamp_lead_s``; unused when the endpoint says
-        ``timestamps = "arrival"``. The default is those settings' defaults."""
+        ``timestamps = "arrival"``. The default is those settings' defaults.
+        ``snapshots``: keeps each judged snapshot, stamped with the poll's time; None: none kept."""
         self._asset_id = asset_id
         self._endpoint = endpoint
         self._camera = CameraClient(asset_id=asset_id, endpoint=endpoint, credentials=credentials, clients=clients)
         self._pictures = PictureChecker(asset_id=asset_id) if endpoint.snapshot else None
+        self._snapshots = snapshots
         self._events = (
             PullPointSession(asset_id=asset_id, endpoint=endpoint, camera=self._camera, clock=clock, window=window)
             if endpoint.events
@@ -198,6 +209,9 @@ class OnvifPoller:
             self._snapshot_uri = await self._camera.snapshot_uri(self._addresses.media, self._profile.token)
         jpeg = await self._camera.fetch_snapshot(self._snapshot_uri)
         samples = self._pictures.check(jpeg, ts=ts)
+        if self._snapshots is not None:
+            # Only after the check: a snapshot kept is one that could be judged, shown beside its verdict.
+            await self._snapshots.keep(self._asset_id, jpeg, taken_at=ts)
         return [Sample(self._asset_id, "snapshot_ok", ts, 1.0, "state"), *samples]
 
     async def _pull_events(self) -> tuple[list[Sample], list[DecodeError]]:

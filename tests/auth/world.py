@@ -19,6 +19,7 @@ from reports.complaints import ComplaintClass, record_complaint
 from review.service import DailyReviews
 from sitewatch.runtime import Components, build_components
 from storage.repository import sync_inventory
+from storage.snapshots import snapshot_folder, write_snapshot
 from storage.tables import AlertRow, InspectionFlagRow, TicketRow
 from tests.reports.conftest import raw_config
 from tests.serving import FixedClock
@@ -54,6 +55,8 @@ def _seed(parts: Components) -> tuple[dict[str, object], dict[str, object]]:
         session.commit()
     parts.store.write([Sample(asset, "outlet_kpa", NOW - timedelta(minutes=m), 2.5, "kPa")
                        for asset in ("rs-north-01", "rs-harbour-01") for m in range(10)])
+    for asset in ("rs-north-01", "rs-harbour-01"):  # /api/assets/{asset_id}/snapshot.jpg has one to show
+        write_snapshot(snapshot_folder(parts.config.storage.data_dir), asset, b"\xff\xd8\xff\xd9", taken_at=NOW)
     TicketWriter(sessions=parts.sessions, config=parts.config).apply([
         AlertTransition(f"{asset}/gas/gas_lel_pct", asset, "gas", "gas_lel_pct", AlertState.FIRING,
                         NOW - timedelta(minutes=5), Severity.CRITICAL, 25.0, "%LEL", f"{asset}: gas 25 %LEL")

@@ -75,6 +75,8 @@ async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(ca
         assert asset["reported"]["model"] == spec.model and asset["reported"]["serial"] == spec.serial_number, \
             "the camera's own model and serial reach the inventory"
         assert "sitewatch" not in str(asset), "no password in the API"
+        snapshot = await api.get("/api/assets/cam-002/snapshot.jpg")  # the black picture, kept for its page
+        assert snapshot.status_code == 200 and snapshot.content.startswith(b"\xff\xd8"), snapshot.text[:200]
         events = service.parts.health.get("cam-001/events")
         assert events.polls_ok > service.parts.health.get("cam-001").polls_ok, "events pulled on their own, faster"
         uses = service.parts.vault.describe("cam-001").uses
