@@ -33,6 +33,7 @@ import asyncio
 import bisect
 import gc
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -377,6 +378,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if shutil.which("ab") is None:
         raise SystemExit("ab not found: install Debian's apache2-utils (apt-get install apache2-utils)")
+    # The ticket writer logs every ticket it opens; a thousand of them would bury the figures.
+    logging.getLogger("tickets.writer").setLevel(logging.ERROR)
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
