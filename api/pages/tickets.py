@@ -206,6 +206,7 @@ def _detail(request: Request, principal: Principal, parts: Components, session: 
         may_commit = (principal.can(Permission.TICKETS_WORK) and ticket.resolved_at is None
                       and ticket.state != TicketState.CLOSED.value)
         symptoms = [alert_view(a, zone) for a in repository.alerts_of_ticket(session, ticket)]
+        summaries = {s["a"].id: s["summary"] for s in symptoms}
         ratings = [(i18n.gettext(name), getattr(ticket, f"rating_{axis}")) for axis, name in RATING_AXES]
         context = {
             "ticket": ticket,
@@ -218,8 +219,7 @@ def _detail(request: Request, principal: Principal, parts: Components, session: 
             "service_type": label(SERVICE_TYPES, ticket.service_type),
             "ratings": [(name, level, label(RATING_LEVELS, level)) for name, level in ratings if level is not None],
             "symptoms": symptoms,
-            "history": [history_view(e, zone, {s["a"].id: s["summary"] for s in symptoms})
-                        for e in repository.ticket_history(session, ticket.id)],
+            "history": [history_view(e, zone, summaries) for e in repository.ticket_history(session, ticket.id)],
             "moves": moves,
             "may_commit": may_commit,
             "technicians": (_technicians(session, row["customer_id"])
