@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 
 from config.load import config_from_dict
 from domain.health import HealthState
 from domain.time import Clock
+from simulators.regulator.fleet import RegulatorFleet, build
+from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.demo import demo_raw_config
 from sitewatch.runtime import Pipeline, build_components, tune_garbage_collector
 from sitewatch.serve import serve
 from tests.serving import READER, bearer, reader_entry
@@ -91,3 +97,22 @@ async def wait_until(predicate, *, timeout_s: float, every_s: float = 0.1):
         await asyncio.sleep(every_s)
 
 
+@asynccontextmanager
+async def running_fleet(stations: int, *, seed: int) -> AsyncIterator[RegulatorFleet]:
+    """A started fleet of simulated regulator stations, stopped on exit."""
+    fleet = build(FleetConfig(stations=make_station_specs(stations, seed=seed)))
+    await fleet.start()
+    try:
+        yield fleet
+    finally:
+        await fleet.stop()
+
+
+def fleet_raw_config(fleet: RegulatorFleet, data_dir: Path, *, poll_interval_s: float) -> dict:
+    """The demo configuration polling `fleet`, with fast rule ticks and storage flushes for tests."""
+    ports = {s.station_id: fleet.port_of(s.station_id) for s in fleet.stations}
+    raw = demo_raw_config(ports, data_dir=data_dir, host="127.0.0.1", port=0, poll_interval_s=poll_interval_s,
+                          token_sha256="0" * 64)
+    raw["rules_engine"] = {"tick_s": 0.2}
+    raw["storage"]["flush_interval_s"] = 0.2
+    return raw

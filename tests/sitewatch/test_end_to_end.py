@@ -14,10 +14,8 @@ import httpx
 import pytest
 
 from domain.health import HealthState
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import FleetConfig, make_station_specs
-from sitewatch.demo import demo_raw_config
-from tests.sitewatch.service import Service, wait_until
+from simulators.regulator.fleet import RegulatorFleet
+from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until
 
 POLL_S = 1.0
 RULE_FOR_S = 2.0
@@ -26,21 +24,15 @@ BUDGET_S = POLL_S + RULE_FOR_S + 2.0  # the acceptance bound
 
 @pytest.fixture
 async def fleet() -> AsyncIterator[RegulatorFleet]:
-    fleet = build(FleetConfig(stations=make_station_specs(3, seed=7)))
-    await fleet.start()
-    yield fleet
-    await fleet.stop()
+    async with running_fleet(3, seed=7) as fleet:
+        yield fleet
 
 
 def raw_config(fleet: RegulatorFleet, data_dir: Path) -> dict:
-    ports = {s.station_id: fleet.port_of(s.station_id) for s in fleet.stations}
-    raw = demo_raw_config(ports, data_dir=data_dir, host="127.0.0.1", port=0, poll_interval_s=POLL_S,
-                          token_sha256="0" * 64)
+    raw = fleet_raw_config(fleet, data_dir, poll_interval_s=POLL_S)
     for rule in raw["rules"]:
         if rule["kind"] == "threshold":
             rule["for_s"] = RULE_FOR_S
-    raw["rules_engine"] = {"tick_s": 0.2}
-    raw["storage"]["flush_interval_s"] = 0.2
     raw["collector"] = {"jitter_fraction": 0.0, "offline_after_failures": 2}
     return raw
 

@@ -17,13 +17,12 @@ from config.load import config_from_dict
 from domain.alerts import AlertState
 from domain.samples import Sample
 from domain.time import UTC
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import FleetConfig, make_station_specs
-from sitewatch.demo import demo_raw_config, example_config
+from simulators.regulator.fleet import RegulatorFleet
+from sitewatch.demo import example_config
 from sitewatch.runtime import RULES, STORE, Pipeline, build_components
 from storage.tables import TicketRow
 from storage.timeseries import TimeSeriesError
-from tests.sitewatch.service import Service, wait_until
+from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -109,19 +108,14 @@ async def test_a_fault_seen_while_the_database_is_down_still_opens_its_ticket(da
 
 @pytest.fixture
 async def stations() -> AsyncIterator[RegulatorFleet]:
-    fleet = build(FleetConfig(stations=make_station_specs(2, seed=11)))
-    await fleet.start()
-    yield fleet
-    await fleet.stop()
+    async with running_fleet(2, seed=11) as fleet:
+        yield fleet
 
 
 def station_config(fleet: RegulatorFleet, data_dir: Path, database_url: str) -> dict:
-    ports = {s.station_id: fleet.port_of(s.station_id) for s in fleet.stations}
-    raw = demo_raw_config(ports, data_dir=data_dir, host="127.0.0.1", port=0, poll_interval_s=0.5,
-                          token_sha256="0" * 64)
+    raw = fleet_raw_config(fleet, data_dir, poll_interval_s=0.5)
     raw["rules"] = [r | {"for_s": 1.0} for r in raw["rules"] if r["kind"] == "threshold"]
-    raw["rules_engine"] = {"tick_s": 0.2}
-    raw["storage"] |= {"flush_interval_s": 0.2, "database_url": database_url}
+    raw["storage"]["database_url"] = database_url
     raw["collector"] = {"jitter_fraction": 0.0}
     return raw
 
