@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
@@ -57,6 +58,12 @@ def cjk_face(path: Path) -> PdfFont | None:
         if "glyf" in face and _covers(face, PROBE):
             return PdfFont(path, index)
     return None
+
+
+@lru_cache(maxsize=8)
+def _configured_face(path: Path, mtime_ns: int, size: int) -> PdfFont | None:
+    # Keyed on the file's mtime and size too: a replaced font file is read again.
+    return cjk_face(path)
 
 
 def _covers(face: TTFont, text: str) -> bool:
@@ -100,7 +107,8 @@ def pdf_font(configured: Path | None, locale: str, *, dirs: Iterable[Path] = FON
         if not configured.is_file():
             raise FontMissing(i18n.gettext("The configured PDF font %(file)s does not exist ([review] pdf_font_file).",
                                            file=str(configured)))
-        face = cjk_face(configured)
+        stat = configured.stat()
+        face = _configured_face(configured, stat.st_mtime_ns, stat.st_size)
         if face is not None:
             return face
         if locale in _LOCALES_NEEDING_CJK:
