@@ -28,8 +28,11 @@ async def control_room_filters(request: Request, principal: PrincipalDep, custom
     if customer is not None and (customer not in known_customers or not principal.sees(customer)):
         raise HTTPException(404, detail=f"no customer {customer!r}")
     if site is not None:
-        found = next((s for s in config.sites if s.id == site), None)
-        if found is None or not principal.sees(found.customer):
+        try:
+            visible = principal.sees(config.site(site).customer)
+        except KeyError:
+            visible = False
+        if not visible:
             raise HTTPException(404, detail=f"no site {site!r}")
     if severity is not None and severity not in SEVERITY_RANK:
         raise HTTPException(422, detail=f"severity must be one of {', '.join(SEVERITY_RANK)}")
