@@ -8,7 +8,6 @@ or a ``csrf_token`` form field); the cookie is also SameSite=Lax.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterator
 from typing import Annotated
@@ -20,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.scope import Scope, guard
 from auth.roles import Permission, Principal, Role
-from auth.users import principal_of_session
+from auth.users import principal_of_session, token_digest
 from sitewatch.runtime import Components
 
 SESSION_COOKIE = "sitewatch_session"
@@ -56,7 +55,7 @@ def identify(request: Request, parts: Components,
         return request.state.principal
     principal = None
     if credentials is not None:
-        digest = hashlib.sha256(credentials.credentials.encode()).hexdigest()
+        digest = token_digest(credentials.credentials)
         for token in parts.config.api.tokens:
             if hmac.compare_digest(digest, token.sha256):
                 principal = Principal(name=token.name, role=Role(token.role),

@@ -189,7 +189,7 @@ def log_in(session: Session, username: str, password: str, *, remote: str, at: d
         row.password_hash = _hasher.hash(password)
     token = secrets.token_urlsafe(32)
     expires = at + SESSION_LIFETIME
-    session.add(WebSessionRow(token_sha256=_digest(token), user_id=row.id, csrf_token=secrets.token_urlsafe(24),
+    session.add(WebSessionRow(token_sha256=token_digest(token), user_id=row.id, csrf_token=secrets.token_urlsafe(24),
                               created_at=at, expires_at=expires))
     session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < at))
     session.flush()
@@ -217,7 +217,7 @@ def _rate_limit(session: Session, username: str, remote: str, at: datetime) -> N
 def principal_of_session(session: Session, token: str, *, at: datetime) -> Principal | None:
     found = session.execute(
         select(WebSessionRow, UserRow).join(UserRow, UserRow.id == WebSessionRow.user_id)
-        .where(WebSessionRow.token_sha256 == _digest(token))
+        .where(WebSessionRow.token_sha256 == token_digest(token))
     ).first()
     if found is None:
         return None
@@ -231,7 +231,7 @@ def principal_of_session(session: Session, token: str, *, at: datetime) -> Princ
 
 def log_out(session: Session, token: str, *, at: datetime) -> None:
     principal = principal_of_session(session, token, at=at)
-    session.execute(delete(WebSessionRow).where(WebSessionRow.token_sha256 == _digest(token)))
+    session.execute(delete(WebSessionRow).where(WebSessionRow.token_sha256 == token_digest(token)))
     if principal is not None:
         audit(session, at=at, actor=principal.name, entity="user", entity_id=principal.name, action="logout",
               detail={})
@@ -251,5 +251,5 @@ def _end_sessions(session: Session, user_id: int) -> None:
     session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user_id))
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
