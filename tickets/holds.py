@@ -87,7 +87,7 @@ class Holds:
                 elif resolved_at is not None:
                     ctx.back_since[asset_id] = max(resolved_at, ctx.back_since.get(asset_id, resolved_at))
             ctx.offline.update(f.asset_id for f in fresh if f.rule_id in self._offline_rules)
-        ctx.inspections = _inspections_in_progress(session, at)
+        ctx.inspections = inspections_in_progress(session, at)
         ctx.sites_down = self._sites_down(session, fresh)
         return ctx
 
@@ -124,7 +124,7 @@ class Holds:
         """The assets technicians may be operating at ``at``: under a maintenance window or
         an inspection in progress (of the asset, or of its whole site). The rules engine
         restarts what it learnt of such an asset's normal behaviour (night creep)."""
-        inspected = _inspections_in_progress(session, at)
+        inspected = inspections_in_progress(session, at)
         if not inspected and not self._config.maintenance_windows:
             return frozenset()  # the usual tick: nobody at work anywhere
         sites = {site_id for _, site_id, asset_id in inspected if asset_id is None}
@@ -182,7 +182,7 @@ class Holds:
         return down
 
 
-def _inspections_in_progress(session: Session, at: datetime) -> list[tuple[int, str, str | None]]:
+def inspections_in_progress(session: Session, at: datetime) -> list[tuple[int, str, str | None]]:
     """(id, site, asset or None for the whole site) of the inspections under way at ``at``."""
     return [tuple(row) for row in session.execute(
         select(InspectionRow.id, InspectionRow.site_id, InspectionRow.asset_id).where(

@@ -36,7 +36,7 @@ from i18n import messages
 from i18n.messages import Label
 from storage.tables import AlertRow, AssetRow, CustomerRow, SiteRow, TicketRow
 from tickets.duty import desk_for
-from tickets.holds import _inspections_in_progress
+from tickets.holds import inspections_in_progress
 
 T = TypeVar("T")
 _SILENCE_KINDS = ("no_data",)  # besides rules marked ``offline``: the asset itself is not heard
@@ -100,7 +100,7 @@ def read_snapshot(session: Session, config: Config, *, version: str, now: dateti
     tickets = list(map(_Ticket._make, session.execute(select(*_TICKET_COLUMNS).where(
         TicketRow.state.in_([s.value for s in OPEN_STATES])).order_by(TicketRow.priority, TicketRow.arrive_by,
                                                                       TicketRow.id))))
-    inspections = _inspections_in_progress(session, now)
+    inspections = inspections_in_progress(session, now)
 
     facts = _Facts(config, now, sites, assets, tickets)
     work = _at_work(config, now, inspections, facts.assets_of_site)
