@@ -196,7 +196,8 @@ def test_a_summary_lists_ten_tickets_most_severe_first_and_counts_the_rest(local
     shown = {int(n) for n in re.findall(r"^- #(\d+) ", content.text, re.MULTILINE)}
     assert len(shown) == LIST_LINES and 112 in shown, f"listed {sorted(shown)}"
     assert re.findall(r"^- #(\d+) ", content.text, re.MULTILINE)[0] == "112", "the critical ticket is not listed first"
-    assert re.findall(r"^- #(\d+) ", content.markdown, re.MULTILINE) == re.findall(r"^- #(\d+) ", content.text, re.MULTILINE)
+    listed = re.findall(r"^- #(\d+) ", content.text, re.MULTILINE)
+    assert re.findall(r"^- #(\d+) ", content.markdown, re.MULTILINE) == listed
     for form, text in every_form(content).items():
         assert "城东站" in text and "13" in text, f"{form}: site or count missing"
         if form != "subject":
