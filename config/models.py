@@ -13,6 +13,7 @@ from collector.modbus.config import ModbusEndpoint, ModbusProfile
 from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
 from inspections.plans import PLAN_KINDS
+from paging.config import PagingSettings
 from rules.models import Rule
 from tickets.maintenance import MaintenanceWindow
 
@@ -356,6 +357,7 @@ class Config(Frozen):
     review: ReviewSettings = ReviewSettings()
     field_check: FieldCheckSettings = FieldCheckSettings()
     correlation: CorrelationSettings = CorrelationSettings()
+    paging: PagingSettings | None = None  # messages to people: channels, rotas, routes
     _indexes: dict[str, tuple] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -396,6 +398,11 @@ class Config(Frozen):
             unknown_plans = set(site.technicians) - {"default", *PLAN_KINDS}
             if unknown_plans:
                 raise ValueError(f"site {site.id!r}: technicians for unknown plan(s) {sorted(unknown_plans)}")
+        if self.paging is not None:
+            for route in self.paging.routes:
+                unknown = sorted(set(route.customers) - customers | set(route.sites) - sites)
+                if unknown:
+                    raise ValueError(f"paging route {route.name!r}: unknown customer(s)/site(s) {unknown}")
         profiles = {p.name: p for p in self.modbus_profiles}
         asset_ids = {a.id for a in self.assets}
         for asset in self.assets:

@@ -18,7 +18,7 @@ from i18n import translations
 
 ROOT = Path(__file__).resolve().parent.parent
 # The packages whose text reaches people; tests, simulators and benchmarks are not shown.
-PACKAGES = ("api", "auth", "domain", "i18n", "inspections", "reports", "review", "rules", "sitewatch", "tickets")
+PACKAGES = ("api", "auth", "domain", "i18n", "inspections", "paging", "reports", "review", "rules", "sitewatch", "tickets")
 METHOD_MAP = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy": None}
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sdf]|%[sdf]")

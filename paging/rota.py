@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from domain.time import require_utc, to_local
 from paging.config import Rota, RotaOverride
 from tickets.sla import (
-    _first_instant_reading,  # the SLA windows' reading of wall time; private there for now
+    first_instant_reading,  # the SLA windows' reading of wall time: one rule for both
 )
 
 Shift = tuple[dt.datetime, dt.datetime, str | None]  # from (UTC, inclusive), to (UTC, exclusive), person id
@@ -55,7 +55,7 @@ def shifts(rota: Rota, start: dt.datetime, end: dt.datetime) -> list[Shift]:
     cuts = {start, end}
     day = first_day
     while day <= last_day:
-        cuts.add(_first_instant_reading(day, rota.handover, zone))
+        cuts.add(first_instant_reading(day, rota.handover, zone))
         day += dt.timedelta(days=1)
     for override in rota.overrides:
         cuts.update(_override_span(override, zone))
@@ -72,7 +72,7 @@ def shifts(rota: Rota, start: dt.datetime, end: dt.datetime) -> list[Shift]:
 
 def _shift_day(rota: Rota, at: dt.datetime, zone: ZoneInfo) -> dt.date:
     today = at.astimezone(zone).date()
-    if _first_instant_reading(today, rota.handover, zone) <= at:
+    if first_instant_reading(today, rota.handover, zone) <= at:
         return today
     return today - dt.timedelta(days=1)
 
@@ -87,5 +87,5 @@ def _planned(rota: Rota, shift_day: dt.date) -> str | None:
 
 
 def _override_span(override: RotaOverride, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    return (_first_instant_reading(override.start.date(), override.start.time(), zone),
-            _first_instant_reading(override.end.date(), override.end.time(), zone))
+    return (first_instant_reading(override.start.date(), override.start.time(), zone),
+            first_instant_reading(override.end.date(), override.end.time(), zone))

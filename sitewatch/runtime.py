@@ -30,6 +30,7 @@ from config.models import Config
 from domain.alerts import AlertTransition
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
+from paging.service import Paging, credential_names
 from inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S, DailyChecks
 from rules.engine import AssetChannels, RulesEngine
 from rules.flapping import FlapGuard
@@ -126,7 +127,7 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
     # The key is needed only where credentials are; its absence then stops start-up with a
     # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).
-    needs_vault = any(a.onvif is not None for a in config.assets)
+    needs_vault = any(a.onvif is not None for a in config.assets) or bool(credential_names(config))
     vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
     return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth())
 
@@ -145,7 +146,7 @@ class Pipeline:
             self._jobs = list(jobs)
         else:
             self._jobs = modbus_jobs(parts.config)
-            if parts.vault is not None:  # built exactly when some asset is a camera
+            if any(a.onvif is not None for a in parts.config.assets):
                 # One set of parsed WSDLs and HTTP pools for every camera of the process.
                 self._onvif = OnvifClients(clock=parts.clock)
                 facts = ReportedFacts(parts.sessions, parts.clock)
@@ -164,6 +165,7 @@ class Pipeline:
         self._reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions,
                                      clock=parts.clock)
         self._daily = DailyChecks(sessions=parts.sessions, config=parts.config)  # plans and contracts
+        self.paging = Paging(sessions=parts.sessions, config=parts.config, clock=parts.clock, vault=parts.vault)
         # Transitions the database has not taken yet (it was down, or the writer failed);
         # re-applied every tick. The writer is idempotent: applying one twice is harmless.
         self._unapplied: list[AlertTransition] = []
@@ -197,6 +199,7 @@ class Pipeline:
                 for name, every_s, job in chores:
                     chore = functools.partial(self._chore, name, job)
                     group.create_task(every(name, every_s, chore, first_now=True), name=name)
+                group.create_task(self.paging.run(every), name="paging")
                 if self._jobs:  # a scheduler with nothing to poll would end at once
                     group.create_task(keep_running("collector", scheduler.run), name="collector")
                 if self.alarm_hosts is not None:

@@ -53,6 +53,7 @@ def make_engine(url: str) -> Engine:
 def create_schema(engine: Engine) -> None:
     """Create what is missing: tables, and nullable columns added since a database was made
     (its rows keep their data; the new column starts empty). Nothing is ever dropped."""
+    import storage.paging  # noqa: F401 — registers paging's tables on the same metadata
     from storage.tables import Base
 
     Base.metadata.create_all(engine)

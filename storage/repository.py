@@ -18,9 +18,11 @@ from config.models import Asset, Config, Customer, Site
 from domain.alerts import AlertState
 from domain.tickets import TicketState
 from domain.time import require_utc
+from storage.paging import OutboxRow
 from storage.tables import AlertRow, AssetRow, AuditRow, Base, CustomerRow, RulesStateRow, SiteRow, TicketRow
 
 DEFAULT_LIMIT = 100
+PAGED_ENTITIES = frozenset({"ticket", "alert"})  # their audited changes are what paging tells people of
 
 # Inventory rows in foreign-key order (parents are written before their children and
 # removed after them), with the columns the config owns.
@@ -44,7 +46,9 @@ def audit(
     action: str,
     detail: Mapping[str, Any],
 ) -> AuditRow:
-    """Append one audit row: the only function that writes to the audit log."""
+    """Append one audit row: the only function that writes to the audit log. A change to a
+    ticket or an alert also goes into the paging outbox, in the same transaction: paging
+    learns of every such change that committed, and of none that did not."""
     row = AuditRow(
         at=require_utc(at),
         actor=actor,
@@ -54,6 +58,8 @@ def audit(
         detail=dict(detail),
     )
     session.add(row)
+    if entity in PAGED_ENTITIES:
+        session.add(OutboxRow(audit=row))
     return row
 
 

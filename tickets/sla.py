@@ -119,7 +119,7 @@ def same_day_resolve_by(*, opened_at: datetime, arrive_by: datetime, time_zone: 
     tz = ZoneInfo(time_zone)
     day = max(require_utc(opened_at).astimezone(tz).date(), require_utc(arrive_by).astimezone(tz).date())
     # The first instant of the next local day; midnight may fall in a DST gap in some zones.
-    return _first_instant_reading(day + timedelta(days=1), time(0, 0), tz)
+    return first_instant_reading(day + timedelta(days=1), time(0, 0), tz)
 
 
 def _zone_calendar(*, zone: SlaZone, calendars: Mapping[str, WorkingCalendar]) -> WorkingCalendar:
@@ -135,7 +135,7 @@ def _zone_calendar(*, zone: SlaZone, calendars: Mapping[str, WorkingCalendar]) -
         ) from None
 
 
-def _is_working_day(day: date, calendar: WorkingCalendar) -> bool:
+def is_working_day(day: date, calendar: WorkingCalendar) -> bool:
     # A holiday wins even over an extra workday: the listed day off is the later decision.
     if day in calendar.holidays:
         return False
@@ -152,14 +152,14 @@ def _windows(
     """
     day = first_day - timedelta(days=1)
     while day <= last_day + timedelta(days=1):
-        if _is_working_day(day, calendar):
-            yield _first_instant_reading(day, calendar.start, tz), _first_instant_reading(
+        if is_working_day(day, calendar):
+            yield first_instant_reading(day, calendar.start, tz), first_instant_reading(
                 day, calendar.end, tz
             )
         day += timedelta(days=1)
 
 
-def _first_instant_reading(day: date, wall: time, tz: ZoneInfo) -> datetime:
+def first_instant_reading(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """The first instant at which the local clock shows ``day`` ``wall`` or later, in UTC.
 
     Usually there is exactly one such reading. When clocks go back it happens twice and we

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.tickets import ALLOWED_TRANSITIONS, ServiceType, TicketState
@@ -154,6 +155,27 @@ def acknowledge_alert(session: Session, alert_id: int, *, actor: str, at: dateti
     audit(session, at=at, actor=actor, entity="alert", entity_id=str(alert_id), action="acknowledged",
           detail={"comment": comment, "state": alert.state})
     return alert
+
+
+def acknowledge_ticket(session: Session, ticket_id: int, *, actor: str, at: datetime, comment: str = "") -> TicketRow:
+    """Someone has the ticket in hand (from its page, say, opened from a message): its firing
+    alerts not yet acknowledged are, the alarm stops, and paging stops escalating it."""
+    ticket = session.get(TicketRow, ticket_id, with_for_update=True)
+    if ticket is None:
+        raise TicketNotFound(f"ticket {ticket_id} does not exist")
+    if ticket.state == TicketState.CLOSED.value:
+        raise InvalidTransition(f"ticket {ticket_id} is closed: there is nothing to acknowledge")
+    alerts = session.scalars(
+        select(AlertRow).where(AlertRow.ticket_id == ticket_id, AlertRow.state == "firing",
+                               AlertRow.acknowledged_at.is_(None)).with_for_update()
+    ).all()
+    for alert in alerts:
+        alert.acknowledged_at, alert.acknowledged_by, alert.ack_comment = at, actor, comment
+        audit(session, at=at, actor=actor, entity="alert", entity_id=str(alert.id), action="acknowledged",
+              detail={"comment": comment, "state": alert.state, "ticket_id": ticket_id})
+    audit(session, at=at, actor=actor, entity="ticket", entity_id=str(ticket_id), action="acknowledged",
+          detail={"comment": comment, "alerts": [a.id for a in alerts]})
+    return ticket
 
 
 def mute_alert(

@@ -7,15 +7,12 @@ import dataclasses
 import json
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
 
 import i18n
 from domain.time import UTC
 from i18n import lazy
-from i18n.check import KEYWORDS, METHOD_MAP, OPTIONS
 from i18n.messages import Channel, Message, Unit
 from paging.messages import LIST_LINES, SHORT_CHARS, render
 from paging.models import Content, Notice, NoticeKind, TicketFacts
@@ -229,13 +226,3 @@ def test_the_locale_tag_is_understood_and_chinese_is_the_default() -> None:
 def test_a_ticket_notice_without_its_ticket_is_refused() -> None:
     with pytest.raises(ValueError, match="needs its ticket"):
         render(Notice(kind=NoticeKind.OPENED, at=NOW), "en")
-
-
-def test_every_string_of_paging_has_a_chinese_translation() -> None:
-    """i18n/check.py's PACKAGES does not list paging yet, so tests/i18n does not look here."""
-    catalogue = i18n.translations("zh_CN")
-    folder = Path(__file__).resolve().parents[2] / "paging"
-    found = [m for _f, _l, m, *_ in extract_from_dir(folder, METHOD_MAP, options_map=OPTIONS, keywords=KEYWORDS)]
-    assert found, "no marked string found in paging/"
-    missing = [m for m in found if catalogue.gettext(m) == m]
-    assert not missing, f"paging strings without a zh_CN translation: {missing}"

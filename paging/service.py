@@ -1,0 +1,94 @@
+"""Paging as a stage of the process: the planner and the sender, each in its own loop.
+
+The outbox is read even where ``[paging]`` is not configured, so it never grows without
+bound; nothing is sent then. Both loops work from the database only, so either can later
+run in a process of its own (or several senders, kept apart by their leases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.models import Config
+from domain.time import Clock
+from paging.channels import Channel
+from paging.channels.build import build_channels, http_client
+from paging.planner import Planner
+from paging.sender import Sender
+from vault.cache import CachedCredential
+from vault.store import Vault
+
+log = logging.getLogger(__name__)
+
+PLAN_EVERY_S = 1.0
+SEND_EVERY_S = 0.5
+IDLE_PLAN_EVERY_S = 10.0  # no [paging]: only keep the outbox empty
+
+
+def credential_names(config: Config) -> set[str]:
+    """The vault entries the channels use (so start-up knows whether it needs the vault key)."""
+    if config.paging is None:
+        return set()
+    return {c.credential for c in config.paging.channels.values() if c.credential}
+
+
+class Paging:
+    def __init__(self, *, sessions: sessionmaker[Session], config: Config, clock: Clock, vault: Vault | None) -> None:
+        self._sessions = sessions
+        self._config = config
+        self._clock = clock
+        self._vault = vault
+        self.planner = Planner(sessions=sessions, config=config)
+        self.sender: Sender | None = None
+
+    def _secret(self, name: str) -> CachedCredential:
+        if self._vault is None:
+            raise RuntimeError(f"paging credential {name!r} needs the vault key (SITEWATCH_VAULT_KEY or [vault] key_file)")
+        return CachedCredential(self._vault, name, purpose="paging", actor="paging", clock=self._clock)
+
+    def plan(self) -> None:
+        try:
+            counts = self.planner.run(now=self._clock.now())
+        except SQLAlchemyError as exc:
+            log.error("paging: database unavailable, planning again next round: %s", exc)
+            return
+        if counts.messages or counts.pages:
+            log.info("paging: %s", counts)
+
+    async def run(self, every: Callable[..., object]) -> None:
+        """Both loops under the process's supervisor (``every`` is Supervisor.every)."""
+        settings = self._config.paging
+        if settings is None:
+            await every("paging-plan", IDLE_PLAN_EVERY_S, self._plan_async, first_now=True)
+            return
+        http = http_client()
+        channels = build_channels(settings, secrets=self._secret, http=http, clock=self._clock)
+        self.sender = Sender(sessions=self._sessions, settings=settings, channels=channels, clock=self._clock)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(every("paging-plan", PLAN_EVERY_S, self._plan_async, first_now=True))
+                group.create_task(every("paging-send", SEND_EVERY_S, self._send, first_now=True))
+        finally:
+            await asyncio.shield(self._shutdown(channels, http.aclose))
+
+    async def _plan_async(self) -> None:
+        await asyncio.to_thread(self.plan)
+
+    async def _send(self) -> None:
+        assert self.sender is not None
+        try:
+            await self.sender.round()
+        except SQLAlchemyError as exc:
+            log.error("paging: database unavailable, sending again next round: %s", exc)
+
+    async def _shutdown(self, channels: dict[str, Channel], close_http: Callable[[], Awaitable[None]]) -> None:
+        if self.sender is not None:
+            await self.sender.aclose()
+        for channel in channels.values():
+            await channel.aclose()
+        await close_http()
