@@ -326,8 +326,10 @@ class Planner:
                 continue  # planned before (a restart, another planner)
             if recipient.locale not in written:
                 written[recipient.locale] = render(notice, recipient.locale).to_json()
+            # A site's own ticket (site down) is the message a storm is about: never folded.
+            storm_site = None if ticket.asset_id.startswith("site:") else ticket.site_id
             state, window_end = self._storm.place(session, channel=recipient.channel, recipient=recipient.key,
-                                                  site_id=ticket.site_id, now=now)
+                                                  site_id=storm_site, now=now)
             session.add(DeliveryRow(
                 key=full_key, ticket_id=ticket.id, site_id=ticket.site_id, kind=kind.value, level=notice.level,
                 channel=recipient.channel, recipient=recipient.key, person=recipient.person,

@@ -78,9 +78,12 @@ def paging_raw(hook_url: str, *, storm_burst: int = 1, repeat_every_min: float |
     }
 
 
-def paging_config(hook_url: str = "http://127.0.0.1:9", **options) -> Config:
+def paging_config(hook_url: str = "http://127.0.0.1:9", *, stations: int = 0, **options) -> Config:
+    """The example config with [paging]; ``stations`` more regulator stations at site north."""
     raw = tomllib.loads(EXAMPLE.read_text())
     raw["paging"] = paging_raw(hook_url, **options)
+    template = next(a for a in raw["assets"] if a["id"] == "rs-north-01")
+    raw["assets"] += [template | {"id": f"rs-north-x{i:03d}", "name": f"North X{i:03d}"} for i in range(stations)]
     return config_from_dict(raw)
 
 
