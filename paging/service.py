@@ -92,3 +92,20 @@ class Paging:
         for channel in channels.values():
             await channel.aclose()
         await close_http()
+
+
+async def run_alone(config: Config, *, sessions: sessionmaker[Session], vault: Vault | None, clock: Clock,
+                    stop: asyncio.Event) -> None:
+    """``sitewatch paging``: this stage in a process of its own, on the deployment's database,
+    until ``stop`` is set. Beside a ``sitewatch run`` that pages too, the senders' leases
+    keep them from sending a message twice."""
+    from sitewatch.supervise import ServiceHealth, Supervisor  # the process's supervisor, as `run` has
+
+    supervisor = Supervisor(ServiceHealth(), clock=clock)
+    paging = Paging(sessions=sessions, config=config, clock=clock, vault=vault)
+    task = asyncio.create_task(paging.run(supervisor.every), name="paging")
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stopped):
+        pending.cancel()
+    await asyncio.gather(task, stopped, return_exceptions=True)

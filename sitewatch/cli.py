@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                               description="Run the collector, the rules and the API as configured.")
     run.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
 
+    paging = commands.add_parser("paging", help="only the paging stage (planner and senders), e.g. in its own process",
+                                 description="Plans and sends the messages of [paging] from the configured database.")
+    paging.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
     check = commands.add_parser("check", help="validate a configuration file and exit",
                                 description="Validate a configuration file; exit 0 when it is usable.")
     check.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
@@ -91,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _user(args.config, args.args)
     if args.command == "run":
         return _run(args.config)
+    if args.command == "paging":
+        return _paging(args.config)
     from sitewatch.demo import DemoOptions, run_demo
 
     options = DemoOptions(
@@ -194,6 +199,32 @@ def _run(path: str) -> int:
             await serve(parts, host=config.api.host, port=config.api.port, stop=stop, on_ready=ready)
         finally:
             parts.close()
+
+    return _until_signal(main)
+
+
+def _paging(path: str) -> int:
+    config = _load(path)
+    if config is None:
+        return 2
+    from domain.time import SystemClock
+    from paging.service import credential_names, run_alone
+    from vault.errors import KeyConfigError
+    from vault.keys import load_key
+    from vault.store import Vault
+
+    try:
+        key = load_key(key_file=config.vault.key_file) if credential_names(config) else None
+    except KeyConfigError as exc:  # the channels' secrets are in the vault
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def main(stop: asyncio.Event) -> None:
+        with _database(config) as sessions:
+            vault = Vault(sessions, key) if key is not None else None
+            print(f"Sitewatch paging is running ({len(config.paging.channels) if config.paging else 0} channel(s))",
+                  flush=True)
+            await run_alone(config, sessions=sessions, vault=vault, clock=SystemClock(), stop=stop)
 
     return _until_signal(main)
 
