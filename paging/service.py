@@ -99,7 +99,10 @@ async def run_alone(config: Config, *, sessions: sessionmaker[Session], vault: V
     """``sitewatch paging``: this stage in a process of its own, on the deployment's database,
     until ``stop`` is set. Beside a ``sitewatch run`` that pages too, the senders' leases
     keep them from sending a message twice."""
-    from sitewatch.supervise import ServiceHealth, Supervisor  # the process's supervisor, as `run` has
+    from sitewatch.supervise import (  # the process's supervisor, as `run` has
+        ServiceHealth,
+        Supervisor,
+    )
 
     supervisor = Supervisor(ServiceHealth(), clock=clock)
     paging = Paging(sessions=sessions, config=config, clock=clock, vault=vault)

@@ -161,7 +161,7 @@ def _user(path: str, args: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def _database(config: Config):  # noqa: ANN202
+def _database(config: Config):
     """The deployment's database (created if new), for a command that works on it directly."""
     from storage.database import create_schema, make_engine, session_factory
 
@@ -181,7 +181,6 @@ def _run(path: str) -> int:
         return 2
     from sitewatch.runtime import build_components
     from sitewatch.serve import serve
-
     from vault.errors import KeyConfigError
 
     try:
@@ -229,7 +228,7 @@ def _paging(path: str) -> int:
     return _until_signal(main)
 
 
-def _until_signal(main) -> int:  # noqa: ANN001
+def _until_signal(main) -> int:
     from sitewatch.runtime import tune_garbage_collector
 
     tune_garbage_collector()

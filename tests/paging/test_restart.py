@@ -106,6 +106,13 @@ def deliveries(config_file: Path) -> list[DeliveryRow]:
         engine.dispose()
 
 
+async def write_ticket_and_die(config: Path) -> None:
+    died = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", WRITE_AND_DIE, str(config)],
+                                   capture_output=True, text=True, timeout=60, check=False,
+                                   cwd=Path(__file__).resolve().parents[2])
+    assert died.returncode == -signal.SIGKILL, died.stderr
+
+
 def start_paging(config: Path) -> subprocess.Popen:
     return subprocess.Popen([SITEWATCH, "paging", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -130,9 +137,7 @@ async def stop(proc: subprocess.Popen) -> str:
 
 
 async def test_the_writer_killed_after_the_ticket_commit_the_message_still_goes_out_once(deployment, receiver):
-    died = subprocess.run([sys.executable, "-c", WRITE_AND_DIE, str(deployment)], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).resolve().parents[2])
-    assert died.returncode == -signal.SIGKILL, died.stderr
+    await write_ticket_and_die(deployment)
     assert deliveries(deployment) == [], "killed before paging ran: nothing planned yet"
 
     paging = start_paging(deployment)
@@ -150,9 +155,7 @@ async def test_the_writer_killed_after_the_ticket_commit_the_message_still_goes_
 
 
 async def test_paging_killed_mid_send_resends_with_the_same_key(deployment, receiver):
-    died = subprocess.run([sys.executable, "-c", WRITE_AND_DIE, str(deployment)], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).resolve().parents[2])
-    assert died.returncode == -signal.SIGKILL, died.stderr
+    await write_ticket_and_die(deployment)
     receiver.hold = asyncio.Event()  # requests wait: the sender is mid-send when it dies
     paging = start_paging(deployment)
     try:
