@@ -22,7 +22,14 @@ from paging.channels.email import SmtpChannel
 from paging.channels.sms import SmsGateway
 from paging.channels.webhook import JsonWebhook, http_client
 from paging.channels.wecom import WeComRobot
-from paging.config import DingTalkChannel, EmailChannel, PagingSettings, SmsChannel, WebhookChannel, WeComChannel
+from paging.config import (
+    DingTalkChannel,
+    EmailChannel,
+    PagingSettings,
+    SmsChannel,
+    WebhookChannel,
+    WeComChannel,
+)
 
 __all__ = ["build_channels", "http_client"]
 

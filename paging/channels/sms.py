@@ -25,7 +25,13 @@ from urllib.parse import quote
 import httpx
 
 from paging.channels import Credential
-from paging.channels.errors import Rejected, blank, excerpt, http_status_error, read_credential
+from paging.channels.errors import (
+    Rejected,
+    blank,
+    excerpt,
+    http_status_error,
+    read_credential,
+)
 from paging.channels.webhook import exchange
 from paging.config import SmsChannel
 from paging.models import Outgoing

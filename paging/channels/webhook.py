@@ -21,7 +21,13 @@ import httpx
 
 from domain.time import Clock
 from paging.channels import Credential
-from paging.channels.errors import Rejected, Unreachable, excerpt, http_status_error, read_credential
+from paging.channels.errors import (
+    Rejected,
+    Unreachable,
+    excerpt,
+    http_status_error,
+    read_credential,
+)
 from paging.config import WebhookChannel
 from paging.models import Outgoing
 

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from paging.channels.errors import Rejected, Unreachable, blank, excerpt, http_status_error, robot_receipt
+from paging.channels.errors import (
+    Rejected,
+    Unreachable,
+    blank,
+    excerpt,
+    http_status_error,
+    robot_receipt,
+)
 
 
 @pytest.mark.parametrize(("status", "error"), [

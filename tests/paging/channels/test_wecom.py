@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from paging.channels.errors import Rejected, Unreachable
-from paging.channels.wecom import MARKDOWN_MAX_BYTES, TEXT_MAX_BYTES, WeComRobot, cut_utf8
+from paging.channels.wecom import (
+    MARKDOWN_MAX_BYTES,
+    TEXT_MAX_BYTES,
+    WeComRobot,
+    cut_utf8,
+)
 from paging.config import WeComChannel
 from paging.models import Content
 
