@@ -51,6 +51,13 @@ class Paging:
             raise RuntimeError(f"paging credential {name!r} needs the vault key (SITEWATCH_VAULT_KEY or [vault] key_file)")
         return CachedCredential(self._vault, name, purpose="paging", actor="paging", clock=self._clock)
 
+    def counters(self) -> dict[str, int]:
+        """For /healthz: what this process planned and sent since it started."""
+        sender, planned = self.sender, self.planner.counts
+        return {"planned": planned.messages, "summaries": planned.summaries,
+                "delivered": sender.delivered if sender else 0,
+                "failed_attempts": sender.failed_attempts if sender else 0, "dead": sender.dead if sender else 0}
+
     def plan(self) -> None:
         try:
             counts = self.planner.run(now=self._clock.now())

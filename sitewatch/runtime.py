@@ -179,6 +179,8 @@ class Pipeline:
         parts.service.count_set_aside("transitions", lambda: len(self.writer.set_aside))
         if self.alarm_hosts is not None:
             parts.service.count_input("alarm_hosts", self.alarm_hosts.counters)
+        if parts.config.paging is not None:
+            parts.service.count_input("paging", self.paging.counters)
 
     async def run(self) -> None:
         await asyncio.to_thread(self._startup)
