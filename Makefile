@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_onvif
 	$(BIN)/python -m bench.bench_picture
 	$(BIN)/python -m bench.bench_review
+	$(BIN)/python -m bench.bench_paging
 	$(BIN)/python -m bench.bench_control_room  # needs ab (Debian: apache2-utils) and /usr/bin/chromium
 
 clean:
