@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from domain.time import Clock
@@ -33,7 +34,7 @@ from storage.paging import DeliveryRow
 
 log = logging.getLogger(__name__)
 
-CLAIM_BATCH = 100
+CLAIM_BATCH = 20  # rows looked at per claim: those of full or rate-limited channels are passed over
 IN_FLIGHT_PER_CHANNEL = 4
 _BLOCKING = ("pending", "waiting")  # an earlier message in these states holds back a later one
 
@@ -74,15 +75,40 @@ class Sender:
         self._channels = channels
         self._clock = clock
         self._buckets = {name: TokenBucket(c.per_minute, clock) for name, c in settings.channels.items()}
+        self._capacity = IN_FLIGHT_PER_CHANNEL * max(1, len(channels))
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._flying: dict[int, str] = {}  # delivery id -> channel, while its task runs
         self.delivered = 0
         self.failed_attempts = 0
         self.dead = 0
 
+    async def run(self, *, idle_s: float) -> None:
+        """Send until cancelled. A slot freed by a message landing is filled at once; with
+        nothing to start, wait for a landing or ``idle_s``. The database being down costs a
+        wait, never the loop."""
+        try:
+            while True:
+                try:
+                    started = await self.round()
+                except SQLAlchemyError as exc:
+                    log.error("paging: database unavailable, sending again shortly: %s", exc)
+                    started = 0
+                if started and len(self._in_flight) < self._capacity:
+                    continue  # more may be due: claim again before waiting
+                if self._in_flight:
+                    await asyncio.wait(list(self._in_flight.values()), timeout=idle_s,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await asyncio.sleep(idle_s)
+        finally:
+            await self.aclose()
+
     async def round(self) -> int:
         """Claim what is due and start sending it; returns how many were started."""
-        claimed = await asyncio.to_thread(self._claim, self._clock.now())
+        room = self._capacity - len(self._in_flight)
+        if room <= 0:
+            return 0
+        claimed = await asyncio.to_thread(self._claim, self._clock.now(), room)
         for row_id, channel, message in claimed:
             task = asyncio.create_task(self._send(row_id, channel, message), name=f"paging-send-{row_id}")
             self._in_flight[row_id], self._flying[row_id] = task, channel
@@ -106,7 +132,7 @@ class Sender:
             task.cancel()
         await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
-    def _claim(self, now: datetime) -> list[tuple[int, str, Outgoing]]:
+    def _claim(self, now: datetime, room: int) -> list[tuple[int, str, Outgoing]]:
         earlier = aliased(DeliveryRow)
         held_back = exists().where(and_(
             earlier.recipient == DeliveryRow.recipient, earlier.ticket_id == DeliveryRow.ticket_id,
@@ -118,7 +144,7 @@ class Sender:
                     DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now,
                     (DeliveryRow.lease_until.is_(None)) | (DeliveryRow.lease_until <= now),
                     ~held_back,
-                ).order_by(DeliveryRow.id).limit(CLAIM_BATCH).with_for_update(skip_locked=True)
+                ).order_by(DeliveryRow.id).limit(max(room, CLAIM_BATCH)).with_for_update(skip_locked=True)
             ).all()
             claimed: list[tuple[int, str, Outgoing]] = []
             per_channel: dict[str, int] = {}

@@ -8,6 +8,7 @@ run in a process of its own (or several senders, kept apart by their leases).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -26,7 +27,7 @@ from vault.store import Vault
 log = logging.getLogger(__name__)
 
 PLAN_EVERY_S = 1.0
-SEND_EVERY_S = 0.5
+SEND_EVERY_S = 0.5  # with nothing in flight, how often the sender looks for what fell due
 IDLE_PLAN_EVERY_S = 10.0  # no [paging]: only keep the outbox empty
 
 
@@ -67,8 +68,8 @@ class Paging:
         if counts.messages or counts.pages:
             log.info("paging: %s", counts)
 
-    async def run(self, every: Callable[..., object]) -> None:
-        """Both loops under the process's supervisor (``every`` is Supervisor.every)."""
+    async def run(self, every: Callable[..., object], keep_running: Callable[..., object]) -> None:
+        """Both loops under the process's supervisor (``every`` and ``keep_running`` are its)."""
         settings = self._config.paging
         if settings is None:
             await every("paging-plan", IDLE_PLAN_EVERY_S, self._plan_async, first_now=True)
@@ -79,19 +80,12 @@ class Paging:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(every("paging-plan", PLAN_EVERY_S, self._plan_async, first_now=True))
-                group.create_task(every("paging-send", SEND_EVERY_S, self._send, first_now=True))
+                group.create_task(keep_running("paging-send", functools.partial(self.sender.run, idle_s=SEND_EVERY_S)))
         finally:
             await asyncio.shield(self._shutdown(channels, http.aclose))
 
     async def _plan_async(self) -> None:
         await asyncio.to_thread(self.plan)
-
-    async def _send(self) -> None:
-        assert self.sender is not None
-        try:
-            await self.sender.round()
-        except SQLAlchemyError as exc:
-            log.error("paging: database unavailable, sending again next round: %s", exc)
 
     async def _shutdown(self, channels: dict[str, Channel], close_http: Callable[[], Awaitable[None]]) -> None:
         if self.sender is not None:
@@ -113,7 +107,7 @@ async def run_alone(config: Config, *, sessions: sessionmaker[Session], vault: V
 
     supervisor = Supervisor(ServiceHealth(), clock=clock)
     paging = Paging(sessions=sessions, config=config, clock=clock, vault=vault)
-    task = asyncio.create_task(paging.run(supervisor.every), name="paging")
+    task = asyncio.create_task(paging.run(supervisor.every, supervisor.keep_running), name="paging")
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     for pending in (task, stopped):

@@ -201,7 +201,7 @@ class Pipeline:
                 for name, every_s, job in chores:
                     chore = functools.partial(self._chore, name, job)
                     group.create_task(every(name, every_s, chore, first_now=True), name=name)
-                group.create_task(self.paging.run(every), name="paging")
+                group.create_task(self.paging.run(every, keep_running), name="paging")
                 if self._jobs:  # a scheduler with nothing to poll would end at once
                     group.create_task(keep_running("collector", scheduler.run), name="collector")
                 if self.alarm_hosts is not None:
