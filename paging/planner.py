@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.models import Config
@@ -52,6 +52,9 @@ from storage.tables import AlertRow, AuditRow, TicketRow
 log = logging.getLogger(__name__)
 
 BATCH = 200  # outbox entries per transaction
+REMIND_EVERY = timedelta(seconds=30)  # arrive-soon (30 min ahead) and end of day need no finer step
+PRUNE_EVERY = timedelta(hours=1)
+KEEP_PROCESSED = timedelta(days=1)  # processed outbox entries: the audit log keeps the change itself
 _TOLD_KINDS = (NoticeKind.OPENED.value, NoticeKind.RAISED.value, NoticeKind.ESCALATION.value,
                NoticeKind.REPEAT.value)
 _ENDED = (TicketState.RESOLVED.value, TicketState.SIGNED_OFF.value, TicketState.FOLLOWED_UP.value,
@@ -78,6 +81,8 @@ class Planner:
         self._reminders = Reminders(config, self) if self._settings else None
         self._clear_hold = timedelta(minutes=self._settings.clear_hold_min if self._settings else 0)
         self.counts = PlanCounts()
+        self._reminded_at: datetime | None = None
+        self._pruned_at: datetime | None = None
 
     def run(self, *, now: datetime) -> PlanCounts:
         """Plan what the outbox and the time call for; returns what this call did."""
@@ -87,13 +92,22 @@ class Planner:
         if self._settings is not None:
             with self._sessions() as session:
                 self._escalate(session, now)
-                assert self._reminders is not None
-                self._reminders.run(session, now)
+                if self._reminded_at is None or now - self._reminded_at >= REMIND_EVERY:
+                    assert self._reminders is not None
+                    self._reminders.run(session, now)
+                    self._reminded_at = now
                 self._close_storms(session, now)
                 session.commit()
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            self._prune(now)
+            self._pruned_at = now
         return PlanCounts(**{k: v - getattr(before, k) for k, v in vars(self.counts).items()})
 
     # --- the outbox ---------------------------------------------------------------------
+
+    def _prune(self, now: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(delete(OutboxRow).where(OutboxRow.processed_at < now - KEEP_PROCESSED))
 
     def _events(self, now: datetime) -> int:
         with self._sessions() as session:
@@ -208,10 +222,17 @@ class Planner:
                                   PageRow.cleared_at.is_(None))
         ).all()
         for page in live:
-            route, ticket = self._routes.get(page.route), session.get(TicketRow, page.ticket_id)
-            if route is None or ticket is None or self._all_muted(session, page.ticket_id, now):
+            route = self._routes.get(page.route)
+            if route is None:
                 continue
             due = level_due(route, page.level, page.paged_at, now)
+            repeat_due = route.repeat_every_min is not None and now >= page.last_told_at + timedelta(
+                minutes=route.repeat_every_min)
+            if due <= page.level and not repeat_due:
+                continue  # the common case, decided without reading the ticket
+            ticket = session.get(TicketRow, page.ticket_id)
+            if ticket is None or self._all_muted(session, page.ticket_id, now):
+                continue
             if due > page.level:
                 for level in range(page.level + 1, due + 1):
                     told = recipients(self._settings, route, desk=page.desk, targets=level_targets(route, level),
@@ -220,7 +241,7 @@ class Planner:
                                level=level)
                     self.counts.escalations += 1
                 page.level, page.last_told_at = due, now
-            elif route.repeat_every_min and now >= page.last_told_at + timedelta(minutes=route.repeat_every_min):
+            else:
                 page.repeats += 1
                 page.last_told_at = now
                 targets = [t for level in range(1, page.level + 1) for t in level_targets(route, level)]

@@ -4,7 +4,8 @@ The outbox is filled by storage.repository.audit in the transaction of the chang
 records (a ticket opened, an alert acknowledged ...), so a change that committed is never
 without its entry and an entry never exists for a change that rolled back. The planner
 (paging/planner.py) turns entries into deliveries and marks them processed in one
-transaction; senders (paging/sender.py) work from the deliveries. Nothing here is
+transaction; senders (paging/sender.py) work from the deliveries. A processed outbox
+entry is dropped after a day (the audit row it points to stays); nothing else here is
 deleted: a delivery is the record of what was sent to whom, when, and with what answer.
 """
 

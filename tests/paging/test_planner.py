@@ -243,3 +243,19 @@ def test_two_planners_plan_each_change_once(db_session_factory, config):
     first.run(now=clock.now())
     assert told(db_session_factory, "opened") == [WANG_SMS, DISPATCH_GROUP]
     assert told(db_session_factory, "escalation") == [LIU_MAIL]
+
+
+def test_processed_outbox_entries_are_dropped_after_a_day_and_their_audit_rows_kept(world):
+    sessions, clock, writer, planner = world
+    writer.apply([firing("rs-north-01", clock.now())])
+    plan(planner, clock)
+    with sessions() as session:
+        entries = session.scalar(select(func.count()).select_from(OutboxRow))
+        assert entries > 0
+    clock.advance(hours=25)
+    plan(planner, clock)
+    with sessions() as session:
+        from storage.tables import AuditRow
+
+        assert session.scalar(select(func.count()).select_from(OutboxRow)) == 0, "pruned a day after"
+        assert session.scalar(select(func.count()).select_from(AuditRow)) >= entries, "the record itself stays"
