@@ -160,7 +160,8 @@ class Sender:
                     continue  # the channel's rate: it waits, it is not dropped
                 per_channel[row.channel] = per_channel.get(row.channel, 0) + 1
                 row.attempts += 1
-                row.lease_until = now + timedelta(seconds=2 * settings.timeout_s + 5)
+                # timeout_s bounds each phase (connect, write, read): the longest a send can take.
+                row.lease_until = now + timedelta(seconds=3 * settings.timeout_s + 1)
                 message = Outgoing(key=row.key, content=Content.from_json(row.content), address=row.address,
                                    mentions=tuple(row.mentions or ()))
                 claimed.append((row.id, row.channel, message))
