@@ -18,10 +18,11 @@ from api.pages import admin, assets, control_room, live, login
 import i18n
 from api.pages.common import reader_locale, render, request_locale
 from api.pages import inspections as inspection_pages
+from api.pages import paging as paging_pages
 from api.pages import reports as report_pages
 from api.pages import review as review_pages
 from api.pages import tickets as ticket_pages
-from api.routes import dashboard, inspections, inventory, reports, review, tickets, trends
+from api.routes import dashboard, inspections, inventory, paging, reports, review, tickets, trends
 from api.schemas import LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from i18n.fonts import FontMissing
@@ -51,9 +52,9 @@ def create_app(components: Components) -> FastAPI:
     # change is checked per route (auth/roles.py), what they may see by their customer scope.
     someone = [Depends(require_principal), Depends(reader_locale)]
     api = (inventory.router, tickets.router, inspections.router, review.router, reports.router, dashboard.router,
-           trends.router)
+           trends.router, paging.router)
     pages = (control_room.router, live.router, assets.router, ticket_pages.router, review_pages.router,
-             inspection_pages.router, report_pages.router, admin.router)
+             inspection_pages.router, report_pages.router, admin.router, paging_pages.router)
     for router in api + pages:
         app.include_router(router, dependencies=someone)
 

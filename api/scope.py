@@ -8,8 +8,9 @@ Two parts, used by every route and page:
   (None = every one, for a principal without a customer scope).
 * :func:`guard` runs for every request behind a login (api.deps.require_principal): an
   object named in the path or the query string (``site_id``, ``asset_id``, ``customer_id``,
-  ``ticket_id``, ``alert_id``, ``inspection_id``, ``flag_id``, ``complaint_id``) that the
-  scope does not cover answers 404 exactly as an unknown one does, before the route runs.
+  ``ticket_id``, ``alert_id``, ``inspection_id``, ``flag_id``, ``complaint_id``,
+  ``delivery_id``) that the scope does not cover answers 404 exactly as an unknown one
+  does, before the route runs.
   So a new route cannot forget the check, and no answer tells another customer's object
   exists. Ids in request bodies are the route's to check (:meth:`Scope.require_site` ...).
 """
@@ -26,6 +27,7 @@ from starlette.requests import Request
 
 from auth.roles import Principal
 from config.models import Config
+from storage.paging import DeliveryRow
 from storage.tables import AlertRow, ComplaintRow, InspectionFlagRow, InspectionRow, TicketRow
 
 T = TypeVar("T")
@@ -119,6 +121,15 @@ def _customer_of_complaint(session: Session, value: int) -> str | None:
     return None if row is None else row.customer_id
 
 
+def _site_of_delivery(session: Session, value: int) -> str | None:
+    """A message about a ticket belongs where its ticket is; a storm's summary (no ticket)
+    where the site it sums up is."""
+    row = session.get(DeliveryRow, value)
+    if row is None:
+        return None
+    return _site_of_ticket(session, row.ticket_id) if row.ticket_id is not None else row.site_id
+
+
 # name → (what it names, how to find the owning id in the database, which scope test applies)
 _STORED: dict[str, tuple[str, Callable[[Session, int], str | None], Callable[[Scope, str | None], bool]]] = {
     "ticket_id": ("ticket", _site_of_ticket, Scope.sees_site),
@@ -126,6 +137,7 @@ _STORED: dict[str, tuple[str, Callable[[Session, int], str | None], Callable[[Sc
     "inspection_id": ("inspection", _site_of_inspection, Scope.sees_site),
     "flag_id": ("inspection flag", _site_of_flag, Scope.sees_site),
     "complaint_id": ("complaint", _customer_of_complaint, Scope.sees_customer),
+    "delivery_id": ("delivery", _site_of_delivery, Scope.sees_site),
 }
 _CONFIGURED: dict[str, tuple[str, Callable[[Scope, str | None], bool]]] = {
     "site_id": ("site", Scope.sees_site),

@@ -3,8 +3,8 @@ and the customers it may see.
 
 The permissions follow DOMAIN.md: the control room / dispatch desk acknowledges alarms
 and dispatches; technicians work tickets and record inspections; the operations manager
-signs the 08:30 log and orders field checks; admins manage users. Everyone may read
-what their scope shows; a viewer may only read.
+signs the 08:30 log and orders field checks; admins manage users and see to the messages
+paging gave up on. Everyone may read what their scope shows; a viewer may only read.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Permission(StrEnum):
     COMPLAINTS_RECORD = "complaints.record"
     INVENTORY_WRITE = "inventory.write"
     USERS_MANAGE = "users.manage"
+    PAGING_ADMIN = "paging.admin"  # the dead-letter list: send a message that was given up again
 
 
 _DISPATCH = {Permission.ALERTS_ACKNOWLEDGE, Permission.TICKETS_DISPATCH, Permission.COMPLAINTS_RECORD}

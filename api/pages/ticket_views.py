@@ -73,6 +73,7 @@ ACTIONS = {
     "sla_breached": i18n.lazy("Arrival deadline missed"),
     "resolve_overdue": i18n.lazy("Resolution deadline missed"),
     "resolution_committed": i18n.lazy("Resolution time committed"),
+    "acknowledged": i18n.lazy("Acknowledged"),
 } | {f"to_{state}": name for state, name in STATES.items()}
 # Who wrote an audit entry: a username, a token's name, or the service itself (the ticket
 # writer and the deadline keeper write as "rules").
@@ -231,6 +232,8 @@ def history_view(entry: AuditRow, zone: str, summaries: Mapping[int, str]) -> di
     if entry.action == "resolution_committed":
         facts.append(i18n.gettext("Resolve by %(at)s", at=when(datetime.fromisoformat(detail["resolve_by"]["new"]), zone)))
         note = detail.get("reason", "")  # a person's words, unlike the rules' English reasons
+    if entry.action == "acknowledged":
+        note = detail.get("comment") or ""  # the person's words, from the page or the API
     if entry.action == "escalated" and detail.get("severity"):
         facts.append(i18n.gettext("Now %(severity)s", severity=label(SEVERITIES, detail["severity"])))
     if "alert_id" in detail:

@@ -1,6 +1,7 @@
 """The ticket pages: the list (filters, customer scope, 100 a page) and one ticket with its
-SLA, the symptoms of its fault, its audit trail, and a form for each move the viewer's
-role may make next.
+SLA, the symptoms of its fault, the messages paging sent about it, its audit trail, an
+"Acknowledge" button while something of it waits for someone (where a message's link
+lands), and a form for each move the viewer's role may make next.
 
 The forms are plain HTML posts (with the session's CSRF token) to this module's routes,
 which call the same workflow functions as the API and answer with a redirect to the
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 import i18n
 from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
 from api.pages.common import render, request_locale
+from api.pages.paging import AcknowledgeForm, ticket_paging
 from api.pages.ticket_forms import (
     MOVES,
     CommitForm,
@@ -58,11 +60,18 @@ from domain.time import to_local
 from sitewatch.runtime import Components
 from storage import repository
 from storage.tables import TicketRow
-from tickets.workflow import InvalidTransition, MissingDetails, commit_resolution, transition_ticket
+from tickets.workflow import (
+    InvalidTransition,
+    MissingDetails,
+    acknowledge_ticket,
+    commit_resolution,
+    transition_ticket,
+)
 
 router = APIRouter(include_in_schema=False)
 
 NOT_YOURS = i18n.lazy("Your role may not do this.")
+CLOSED = i18n.lazy("The ticket is closed: there is nothing left to acknowledge.")
 
 
 @contextmanager
@@ -152,6 +161,29 @@ def commit_ticket(ticket_id: int, request: Request, principal: PrincipalDep, sco
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
+@router.post("/tickets/{ticket_id}/acknowledge")
+def acknowledge(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+                session: SessionDep, form: Annotated[AcknowledgeForm, Form()]) -> Response:
+    """Someone has it in hand (often straight from a message's link): its firing alerts are
+    acknowledged, the alarm stops and paging stops escalating it."""
+    ticket = _visible(session, scope, ticket_id)
+    if ticket is None:
+        return _not_found(request, principal, ticket_id)
+    with _language(request, principal):
+        try:
+            _may(principal, Permission.ALERTS_ACKNOWLEDGE)
+            acknowledge_ticket(session, ticket_id, actor=principal.name, at=parts.clock.now(),
+                               comment=form.comment.strip())
+        except FormRefused as refused:
+            return _refused(request, principal, parts, session, ticket, refused, form, failed="acknowledge")
+        except InvalidTransition:
+            session.rollback()
+            return _refused(request, principal, parts, session, ticket, FormRefused(i18n.gettext(CLOSED), 409), form,
+                            failed="acknowledge")
+    session.commit()
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
 # --- what the routes share --------------------------------------------------------------
 
 
@@ -175,7 +207,8 @@ def _not_found(request: Request, principal: Principal, ticket_id: int) -> Respon
 
 
 def _refused(request: Request, principal: Principal, parts: Components, session: Session, ticket: TicketRow,
-             refused: FormRefused, form: MoveForm | CommitForm, *, failed: str | None = None) -> Response:
+             refused: FormRefused, form: MoveForm | CommitForm | AcknowledgeForm, *,
+             failed: str | None = None) -> Response:
     """The ticket's page again, with the reason and the form as it was filled in."""
     return _detail(request, principal, parts, session, ticket, status=refused.status, error=refused.message,
                    values=form.model_dump(), failed=failed or getattr(form, "to", None))
@@ -208,6 +241,7 @@ def _detail(request: Request, principal: Principal, parts: Components, session: 
         symptoms = [alert_view(a, zone) for a in repository.alerts_of_ticket(session, ticket)]
         summaries = {s["a"].id: s["summary"] for s in symptoms}
         ratings = [(i18n.gettext(name), getattr(ticket, f"rating_{axis}")) for axis, name in RATING_AXES]
+        paging = ticket_paging(session, config, ticket, zone)
         context = {
             "ticket": ticket,
             "row": row,
@@ -221,6 +255,9 @@ def _detail(request: Request, principal: Principal, parts: Components, session: 
             "symptoms": symptoms,
             "history": [history_view(e, zone, summaries) for e in repository.ticket_history(session, ticket.id)],
             "moves": moves,
+            "may_acknowledge": paging["to_acknowledge"] and principal.can(Permission.ALERTS_ACKNOWLEDGE),
+            "acknowledged": paging["acknowledged"],
+            "notifications": paging["notifications"],
             "may_commit": may_commit,
             "technicians": (_technicians(session, row["customer_id"])
                             if any(m["to"] == TicketState.DISPATCHED.value for m in moves) else []),

@@ -8,13 +8,17 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from fastapi import routing
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 
 from api.app import create_app
 from sitewatch.runtime import asset_channels
+from storage.paging import DeliveryRow
+from storage.tables import TicketRow
 from tests.browser.instance import ALARM_STATION, OTHER_STATION, OWN, Running
 from tests.browser.scene import Scene
 
@@ -80,9 +84,11 @@ def writes(routes: tuple[Route, ...]) -> list[Route]:
 def values(running: Running, scene: Scene, *, customer: str) -> Values:
     """Everything to fill URLs with, all belonging to ``customer``."""
     own = customer == OWN
+    ticket = scene.open_ticket if own else scene.other_ticket
     return Values({
         "asset_id": (ALARM_STATION, running.camera_id) if own else (OTHER_STATION,),
-        "ticket_id": (str(scene.open_ticket if own else scene.other_ticket),),
+        "ticket_id": (str(ticket),),
+        "delivery_id": (str(dead_letter(running, ticket)),),
         "alert_id": (str(scene.open_alert if own else scene.other_alert),),
         "inspection_id": (str(scene.own_inspection if own else scene.other_inspection),),
         "site_id": ("north",) if own else ("harbour",),
@@ -94,6 +100,26 @@ def values(running: Running, scene: Scene, *, customer: str) -> Values:
         # the reports page's picker: a site's monthly inspection report
         query_of={"/reports/open": {"kind": "inspections", "period": scene.month,
                                     "site_id": "north" if own else "harbour"}})
+
+
+def dead_letter(running: Running, ticket_id: int) -> int:
+    """A message about the ticket that paging gave up on (made once, as the sender leaves one):
+    the retry routes name it, and the ticket page and /admin/paging list it. Its channel and
+    error are what a receiver would name them — ids and codes, not English text."""
+    key = f"browser-walk/t{ticket_id}/dead"
+    with running.parts.sessions() as session:
+        found = session.scalar(select(DeliveryRow.id).where(DeliveryRow.key == key))
+        if found is not None:
+            return found
+        ticket = session.get(TicketRow, ticket_id)
+        now = running.parts.clock.now()
+        row = DeliveryRow(key=key, ticket_id=ticket_id, site_id=ticket.site_id, kind="opened", channel="hook-1",
+                          recipient="group:hook-1", locale="zh_CN", content={"subject": ""}, state="dead",
+                          created_at=now - timedelta(minutes=5), next_attempt_at=now - timedelta(minutes=4),
+                          attempts=3, last_error="HTTP 503", dead_at=now - timedelta(minutes=1))
+        session.add(row)
+        session.commit()
+        return row.id
 
 
 def fill(route: Route, filled: Values) -> list[str]:
