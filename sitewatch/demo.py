@@ -5,7 +5,9 @@ assets replaced by simulated ones on loopback, so what the demo shows is what a 
 deployment runs: Modbus regulator stations, ONVIF cameras whose passwords sit in the
 encrypted vault, and alarm hosts publishing to an MQTT broker (a private Mosquitto when
 one is installed, else an embedded one). Before the fleet goes live, a week of its past
-is written into the new stores (sitewatch/history/), with one user per role.
+is written into the new stores (sitewatch/history/), with one user per role. Paging sends
+its messages to an inbox simulator on loopback (sitewatch/demo_paging.py), whose page
+shows what the people on duty and their group chats were sent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import logging
 import os
 import secrets
+import socket
 import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
@@ -31,6 +34,7 @@ import i18n
 from config.load import config_from_dict
 from config.models import Config
 from domain.time import Clock, ShiftedClock, SystemClock
+from paging.planner import settle_past
 from simulators.alarmhost.control import ControlServer as HostControl
 from simulators.alarmhost.fleet import AlarmHostFleet
 from simulators.alarmhost.fleet import build as build_hosts
@@ -41,10 +45,12 @@ from simulators.camera.fleet import CameraFleet
 from simulators.camera.fleet import build as build_cameras
 from simulators.camera.spec import CameraSpec, make_camera_specs
 from simulators.camera.spec import FleetConfig as CameraFleetConfig
+from simulators.inbox.server import build as build_inbox
 from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.broker import demo_broker
+from sitewatch.demo_paging import DemoPaging, PagingSecrets, inbox_config, paging_section, put_credentials
 from sitewatch.history.people import TECHNICIAN, Login, add_people, demo_people, logins_table
 from sitewatch.history.seed import Fleet, seed_history
 from sitewatch.runtime import build_components
@@ -183,8 +189,10 @@ def scheduled_assets() -> frozenset[str]:
 
 
 def demo_config(fleet: Fleet, *, station_port: Callable[[str], int], camera_port: Callable[[str], int],
-                broker: tuple[str, int], options: DemoOptions, data_dir: Path, token_sha256: str) -> Config:
-    """The demo's whole configuration for a fleet whose simulators listen on these ports."""
+                broker: tuple[str, int], options: DemoOptions, data_dir: Path, token_sha256: str,
+                paging: DemoPaging | None = None) -> Config:
+    """The demo's whole configuration for a fleet whose simulators listen on these ports
+    (and, given ``paging``, whose messages go to its inbox)."""
     raw = demo_raw_config({s.station_id: station_port(s.station_id) for s in fleet.stations}, data_dir=data_dir,
                           host=options.host, port=options.port, poll_interval_s=options.poll_interval_s,
                           token_sha256=token_sha256)
@@ -192,6 +200,8 @@ def demo_config(fleet: Fleet, *, station_port: Callable[[str], int], camera_port
     add_security_assets(raw, fleet.cameras, fleet.hosts, camera_port=camera_port, broker=broker,
                         camera_interval_s=options.camera_interval_s, key_file=_key_file(data_dir))
     add_customers_and_plant(raw)
+    if paging is not None:
+        raw["paging"] = paging_section(paging)
     return config_from_dict(raw, source="demo")
 
 
@@ -214,14 +224,19 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
                                             run_id="demo", hosts=fleet.hosts), clock=clock)
         fleets = Fleets(stations, cameras, hosts)
         controls = [ControlServer(stations), CameraControl(cameras), HostControl(hosts)]
-        for part in (stations, cameras, *controls):
+        paging_secrets = PagingSecrets.generate()
+        inbox = build_inbox(inbox_config(paging_secrets, time_zone=SITES[0][4]), clock=clock)
+        for part in (stations, cameras, *controls, inbox):
             await part.start()
             stack.push_async_callback(part.stop)
 
+        port = options.port or _free_port(options.host)
+        paging = DemoPaging(inbox_url=inbox.url, dashboard_url=f"http://{options.host}:{port}", now=clock.now(),
+                            time_zone=SITES[0][4])
         config = demo_config(fleet, station_port=stations.port_of, camera_port=cameras.port_of, broker=broker,
                              options=options, data_dir=data_dir,
-                             token_sha256=hashlib.sha256(token.encode()).hexdigest())
-        past = await asyncio.to_thread(_past, config, clock, fleet, options)
+                             token_sha256=hashlib.sha256(token.encode()).hexdigest(), paging=paging)
+        past = await asyncio.to_thread(write_past, config, clock, fleet, options)
         # Built after the past is written: the rules engine counts silence from its start,
         # and the seconds of seeding would read as every device gone quiet.
         parts = build_components(config, clock=clock)
@@ -230,17 +245,18 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
         for spec in cameras.cameras:  # as the after-sales lead would with `sitewatch vault set`
             parts.vault.put(spec.camera_id, username=spec.username, password=spec.password,
                             actor="demo", now=parts.clock.now())
+        put_credentials(parts.vault, paging_secrets, now=parts.clock.now())
 
         async def ready(port: int) -> None:
             await hosts.start()  # after the consumer subscribed: nothing they say is missed
             stack.push_async_callback(hosts.stop)
             with i18n.using(console_locale()):
                 print(banner(options, config, port=port, token=token, data_dir=data_dir, past=past,
-                             urls=[c.url for c in controls]), flush=True)
+                             urls=[c.url for c in controls], inbox=inbox.url), flush=True)
 
         schedule = asyncio.create_task(_play(fleets), name="fault-schedule") if options.schedule else None
         try:
-            await serve(parts, host=options.host, port=options.port, stop=stop, on_ready=ready)
+            await serve(parts, host=options.host, port=port, stop=stop, on_ready=ready)
         finally:
             if schedule is not None:
                 schedule.cancel()
@@ -263,7 +279,7 @@ class Past:
         return _("kept from the previous run in this folder") if self.reused else _("none (--no-history)")
 
 
-def _past(config: Config, clock: Clock, fleet: Fleet, options: DemoOptions) -> Past:
+def write_past(config: Config, clock: Clock, fleet: Fleet, options: DemoOptions) -> Past:
     """Seed the week in new stores, else only (re)make the users' passwords."""
     people = demo_people(scoped_customer=SECOND_CUSTOMER["id"])
     parts = build_components(config, clock=clock)
@@ -273,6 +289,8 @@ def _past(config: Config, clock: Clock, fleet: Fleet, options: DemoOptions) -> P
         if options.history and not reused:
             seeded = seed_history(parts, fleet, people=people, locale=i18n.DEFAULT_LOCALE,
                                   avoid=scheduled_assets() if options.schedule else ())
+            # The week was written after the fact: its tickets are history, not news to page anyone about.
+            settle_past(parts.sessions, now=parts.clock.now())
             return Past(sum(seeded.seconds.values()), False, seeded.logins)
         return Past(None, reused, add_people(parts.sessions, people, at=parts.clock.now()))
     finally:
@@ -280,7 +298,7 @@ def _past(config: Config, clock: Clock, fleet: Fleet, options: DemoOptions) -> P
 
 
 def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_dir: Path, past: Past,
-           urls: Sequence[str]) -> str:
+           urls: Sequence[str], inbox: str | None = None) -> str:
     """What the demo prints once it serves: where to look, how to log in, what will happen."""
     _ = i18n.gettext
     count = {kind: sum(1 for a in config.assets if a.kind == kind) for kind in ("regulator_station", "camera",
@@ -299,6 +317,10 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
         "  " + _("data:       %(folder)s", folder=data_dir),
         "  " + _("simulators: %(stations)s  %(cameras)s  %(hosts)s", stations=urls[0] + "/stations",
                  cameras=urls[1] + "/cameras", hosts=urls[2] + "/hosts"),
+    ]
+    if inbox is not None:
+        lines.append("  " + _("messages sent: %(url)s", url=inbox + "/"))
+    lines += [
         "  " + _("inject a fault yourself:"),
         f"    sitewatch simulate inject --control {urls[0]} --station rs-004 --fault pipe_burst",
     ]
@@ -326,6 +348,13 @@ def demo_clock(site_time: dt.time | None) -> Clock:
         return SystemClock()
     zone = ZoneInfo(SITES[0][4])
     return ShiftedClock(dt.datetime.combine(SystemClock().now().astimezone(zone).date(), site_time, zone))
+
+
+def _free_port(host: str) -> int:
+    """A port free now, for ``--port 0``: the messages' links must name the dashboard's port
+    before it is bound (another process taking it meanwhile makes the start fail, and say so)."""
+    with socket.create_server((host, 0)) as sock:
+        return sock.getsockname()[1]
 
 
 def _key_file(data_dir: Path) -> Path:
