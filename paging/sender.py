@@ -193,7 +193,8 @@ class Sender:
             if outcome.delivered:
                 row.state, row.delivered_at, row.receipt = "delivered", now, outcome.text[:2000]
                 self.delivered += 1
-            elif outcome.give_up or now - row.created_at >= timedelta(minutes=self._settings.give_up_after_min):
+            elif outcome.give_up or now - (row.retried_at or row.created_at) >= timedelta(
+                    minutes=self._settings.give_up_after_min):  # a retried dead letter gets the full time again
                 self._dead(row, now, outcome.text)
             else:
                 self.failed_attempts += 1

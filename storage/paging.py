@@ -104,6 +104,7 @@ class DeliveryRow(Base):
     receipt: Mapped[str] = mapped_column(Text, default="")  # the receiver's answer
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     dead_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    retried_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # an admin sent a dead letter again
 
     __table_args__ = (
         Index("ix_deliveries_due", "next_attempt_at", sqlite_where=text("state = 'pending'"),

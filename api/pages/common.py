@@ -32,6 +32,7 @@ NAV = (
     ("/inspections", i18n.lazy("Inspections"), None),
     ("/reports", i18n.lazy("Reports"), None),
     ("/admin/users", i18n.lazy("Users"), Permission.USERS_MANAGE),
+    ("/admin/paging", i18n.lazy("Paging"), Permission.PAGING_ADMIN),
 )
 
 

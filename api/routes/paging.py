@@ -24,6 +24,7 @@ from api.schemas import AcknowledgeIn, TicketPublic
 from api.scope import Scope
 from auth.roles import Permission
 from config.models import Config
+from paging.dead_letters import DeliveryNotFound, NotDead, retry
 from storage import repository
 from storage.paging import DeliveryRow
 from storage.tables import TicketRow
@@ -32,14 +33,6 @@ from tickets.workflow import acknowledge_ticket
 router = APIRouter(prefix="/api", tags=["paging"])
 
 STATES = ("pending", "waiting", "folded", "delivered", "dead")  # storage/paging.py DeliveryRow
-
-
-class DeliveryNotFound(LookupError):
-    pass
-
-
-class NotDead(ValueError):
-    """Only a message paging gave up on is sent again by hand; the others are on their way."""
 
 
 class DeliveryPublic(BaseModel):
@@ -137,21 +130,6 @@ def counts(session: Session, scope: Scope) -> dict[str, int]:
         stmt = stmt.where(visible)
     found: dict[str, int] = dict(session.execute(stmt).all())
     return {state: found.get(state, 0) for state in STATES} | found
-
-
-def retry(session: Session, delivery_id: int, *, actor: str, at: datetime) -> DeliveryRow:
-    """A dead letter goes back to the sender now. Its attempts and last error stay on the row
-    (they are what happened) and go into the audit entry, with who sent it again."""
-    row = session.get(DeliveryRow, delivery_id, with_for_update=True)
-    if row is None:
-        raise DeliveryNotFound(f"no delivery {delivery_id}")
-    if row.state != "dead":
-        raise NotDead(f"delivery {delivery_id} is {row.state}, not dead: only a dead letter is retried")
-    repository.audit(session, at=at, actor=actor, entity="delivery", entity_id=str(row.id), action="retried",
-                     detail={"previous_error": row.last_error, "attempts": row.attempts,
-                             "dead_at": row.dead_at.isoformat() if row.dead_at else None})
-    row.state, row.next_attempt_at, row.dead_at, row.lease_until = "pending", at, None, None
-    return row
 
 
 # --- the routes -------------------------------------------------------------------------

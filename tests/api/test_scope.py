@@ -34,7 +34,7 @@ from tests.serving import UNSAFE, bearer, endpoints, fill, served, token_entry
 ADMIN, CITY = "unscoped-admin-token", "city-gas-admin-token"
 MARK = re.compile("harbour", re.IGNORECASE)  # in every Harbour id and name, in nothing of City Gas's
 # What names an object in a URL; api/scope.guard answers 404 for these outside the scope.
-OBJECTS = ("site_id", "asset_id", "customer_id", "ticket_id", "alert_id", "inspection_id", "flag_id", "complaint_id")
+OBJECTS = ("site_id", "asset_id", "customer_id", "ticket_id", "alert_id", "inspection_id", "flag_id", "complaint_id", "delivery_id")
 # Writes that name no object in their URL, with a body (JSON or form) naming Harbour's.
 BODIES = {
     ("POST", "/api/inspections"): {"json": {"site_id": "harbour", "kind": "security_monthly", "in_charge": "Zhao"}},

@@ -18,6 +18,7 @@ from inspections.visits import finish_inspection, start_inspection
 from reports.complaints import ComplaintClass, record_complaint
 from review.service import DailyReviews
 from sitewatch.runtime import Components, build_components
+from storage.paging import DeliveryRow
 from storage.repository import sync_inventory
 from storage.snapshots import snapshot_folder, write_snapshot
 from storage.tables import AlertRow, InspectionFlagRow, TicketRow
@@ -71,6 +72,12 @@ def _seed(parts: Components) -> tuple[dict[str, object], dict[str, object]]:
             flag = InspectionFlagRow(inspection_id=visit.id, asset_id=asset, kind="door-never-opened", detail="",
                                      raised_at=NOW - timedelta(hours=2))
             session.add(flag)
+            letter = DeliveryRow(key=f"t{ticket.id}/opened/group:hook", ticket_id=ticket.id, site_id=site,
+                                 kind="opened", channel="hook", recipient="group:hook", locale="zh_CN",
+                                 content={"subject": ""}, state="dead", created_at=NOW - timedelta(minutes=4),
+                                 next_attempt_at=NOW - timedelta(minutes=4), attempts=3, last_error="HTTP 503",
+                                 dead_at=NOW - timedelta(minutes=1))
+            session.add(letter)
             finish_inspection(session, visit.id, actor="test", at=NOW - timedelta(hours=2))
             complaint = record_complaint(session, parts.config, customer_id=customer, site_id=site, ticket_id=None,
                                          received_at=NOW - timedelta(days=20), complaint_class=ComplaintClass.OTHER,
@@ -78,7 +85,7 @@ def _seed(parts: Components) -> tuple[dict[str, object], dict[str, object]]:
             session.flush()
             ids[customer] = {"site_id": site, "asset_id": asset, "customer_id": customer, "ticket_id": ticket.id,
                              "alert_id": alert.id, "inspection_id": visit.id, "flag_id": flag.id,
-                             "complaint_id": complaint.id, **PARAMS}
+                             "complaint_id": complaint.id, "delivery_id": letter.id, **PARAMS}
         session.commit()
     reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions, clock=parts.clock)
     for site in ("north", "harbour"):

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from config.load import config_from_dict
 from domain.alerts import Severity
 from paging.channels.build import build_channels, http_client
+from paging.dead_letters import retry
 from paging.planner import Planner
 from paging.sender import Sender
 from storage.paging import DeliveryRow
@@ -139,6 +140,11 @@ async def test_a_refused_message_is_a_dead_letter_at_once_and_a_slow_one_after_t
         await settle(planner, sender, clock)
         hook = deliveries(db_session_factory, channel="dispatch-hook")[0]
         assert hook.state == "dead" and hook.attempts == 2
+        with db_session_factory.begin() as session:  # an admin sends it again (/admin/paging)
+            retry(session, hook.id, actor="admin", at=clock.now())
+        await settle(planner, sender, clock)
+        hook = deliveries(db_session_factory, channel="dispatch-hook")[0]
+        assert hook.state == "pending" and hook.attempts == 3, "a retried dead letter gets the full time again"
     finally:
         for channel in channels.values():
             await channel.aclose()
