@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import i18n
-from api.pages.ticket_views import SEVERITIES, countdown, label, when
 from domain.alerts import Severity
 from domain.tickets import TicketState
 from domain.time import require_utc, to_local
 from i18n import lazy
 from i18n.messages import COMMA, SEMICOLON, Message
 from paging.models import Content, Notice, NoticeKind, TicketFacts
+from tickets.words import SEVERITIES, countdown, label, when
 
 log = logging.getLogger(__name__)
 

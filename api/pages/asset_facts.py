@@ -15,16 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import i18n
-from i18n import labels
-from i18n import messages
 from api.pages.common import local
-from api.pages.ticket_views import SEVERITIES, STATES
 from api.routes.trends import SETTING_NAMES, channel_limits
 from api.schemas import ValuePublic
 from config.models import Asset, Config, Site
 from domain.health import DeviceHealth
+from i18n import labels, messages
 from inspections.plans import PLAN_KINDS, plan
 from storage.tables import AlertRow, AssetRow, FieldReadingRow, InspectionRow, TicketRow
+from tickets.words import SEVERITIES, STATES
 
 KINDS = {
     "regulator_station": i18n.lazy("Regulator station"),

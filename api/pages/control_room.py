@@ -28,9 +28,9 @@ from api.dashboard.read import config_text
 from api.dashboard.status import SLA_LABELS, STATUS_LABELS, Status
 from api.deps import ComponentsDep, PrincipalDep
 from api.pages.common import environment, local, render, request_locale
-from api.pages.ticket_views import SEVERITIES, STATES, countdown, label
 from api.routes.dashboard import FiltersDep
 from auth.roles import Permission, Principal
+from tickets.words import SEVERITIES, STATES, countdown, label
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,7 +92,7 @@ def _at(iso: str | None, time_zone: str, fmt: str = TIME_FORMAT) -> str:
     return local(None if iso is None else _parse(iso), time_zone, fmt)
 
 
-def _technicians(config) -> list[str]:  # noqa: ANN001 (config.models.Config)
+def _technicians(config) -> list[str]:
     """Names the assign form offers: the sites' technicians (any other may be typed)."""
     return sorted({name for site in config.sites for name in site.technicians.values()})
 

@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 import i18n
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import render, request_locale
-from api.pages.ticket_views import STATES as TICKET_STATES
-from api.pages.ticket_views import label, when, zone_of
+from api.pages.ticket_views import zone_of
 from api.routes.paging import (
     STATES,
     DeliveryNotFound,
@@ -44,6 +43,8 @@ from paging.rota import on_call, shifts
 from sitewatch.runtime import Components
 from storage.paging import DeliveryRow, PageRow
 from storage.tables import AlertRow, AuditRow, TicketRow
+from tickets.words import STATES as TICKET_STATES
+from tickets.words import label, when
 
 router = APIRouter(include_in_schema=False)
 Admin = may(Permission.PAGING_ADMIN)

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 import i18n
-from api.pages.ticket_views import STATES, label
 from domain.tickets import ServiceType, TicketState
 from domain.time import UTC
 from storage.tables import TicketRow
+from tickets.words import STATES, label
 from tickets.workflow import InvalidTransition, MissingDetails, Rating, Report
 
 # Each move's form: its heading (also the button).

@@ -19,23 +19,19 @@ from sqlalchemy.orm import Session
 import i18n
 from api.scope import Scope
 from config.models import Config
-from domain.alerts import Severity
 from domain.tickets import OPEN_STATES, ServiceType, TicketState
-from domain.time import to_local
 from i18n.messages import render as said
 from storage.tables import AlertRow, AuditRow, TicketRow
+from tickets.words import (
+    SEVERITIES,
+    STATES,
+    countdown,
+    label,
+    when,
+)
 
 PER_PAGE = 100
 
-STATES = {
-    TicketState.REGISTERED.value: i18n.lazy("Registered"),
-    TicketState.DISPATCHED.value: i18n.lazy("Dispatched"),
-    TicketState.ARRIVED.value: i18n.lazy("Arrived"),
-    TicketState.RESOLVED.value: i18n.lazy("Resolved"),
-    TicketState.SIGNED_OFF.value: i18n.lazy("Signed off"),
-    TicketState.FOLLOWED_UP.value: i18n.lazy("Followed up"),
-    TicketState.CLOSED.value: i18n.lazy("Closed"),
-}
 # DOMAIN.md "Tickets": the service types of rule book §13 art. 6.
 SERVICE_TYPES = {
     ServiceType.A_PAID.value: i18n.lazy("A · paid service"),
@@ -56,12 +52,6 @@ RATING_LEVELS = {
     3: i18n.lazy("Satisfied"),
     4: i18n.lazy("Very satisfied"),
 }
-SEVERITIES = {
-    Severity.CRITICAL.value: i18n.lazy("Critical"),
-    Severity.MAJOR.value: i18n.lazy("Major"),
-    Severity.WARNING.value: i18n.lazy("Warning"),
-    Severity.INFO.value: i18n.lazy("Info"),
-}
 # Audit entries of a ticket (tickets/writer.py, deadlines.py, workflow.py); a move is
 # named after the state it reached.
 ACTIONS = {
@@ -79,39 +69,6 @@ ACTIONS = {
 # writer and the deadline keeper write as "rules").
 ACTORS = {"rules": i18n.lazy("Sitewatch (automatic)")}
 STATE_FILTERS = {"open": i18n.lazy("Not closed"), "closed": i18n.lazy("Closed"), "all": i18n.lazy("All")}
-
-
-def label(table: dict, key: Any) -> str:
-    """A value's translated label; the value itself when the table does not know it."""
-    return i18n.gettext(table[key]) if key in table else str(key)
-
-
-def offset_name(local: datetime) -> str:
-    """'UTC+8', 'UTC+5:30', 'UTC-3': the zone as people read it next to a time."""
-    minutes = int(local.utcoffset().total_seconds()) // 60
-    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
-    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
-
-
-def when(at: datetime | None, time_zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC instant on the site's clock, with the zone: '2026-05-04 14:05 UTC+8'."""
-    if at is None:
-        return "—"
-    local = to_local(at, time_zone)
-    return f"{local.strftime(fmt)} {offset_name(local)}"
-
-
-def duration(seconds: float) -> str:
-    minutes = int(abs(seconds)) // 60
-    return i18n.gettext("%(hours)d h %(minutes)02d min", hours=minutes // 60, minutes=minutes % 60)
-
-
-def countdown(deadline: datetime, now: datetime) -> tuple[str, bool]:
-    """The time left to a deadline, or how far past it; and whether it is past."""
-    left = (deadline - now).total_seconds()
-    if left >= 0:
-        return i18n.gettext("%(duration)s left", duration=duration(left)), False
-    return i18n.gettext("%(duration)s overdue", duration=duration(left)), True
 
 
 # --- scope and the list -----------------------------------------------------------------

@@ -39,16 +39,12 @@ from api.pages.ticket_views import (
     RATING_AXES,
     RATING_LEVELS,
     SERVICE_TYPES,
-    SEVERITIES,
     STATE_FILTERS,
     TicketFilter,
     alert_view,
     find_tickets,
     history_view,
-    label,
-    offset_name,
     row_view,
-    when,
     zone_of,
 )
 from api.routes.tickets import DESK_MOVES
@@ -60,6 +56,7 @@ from domain.time import to_local
 from sitewatch.runtime import Components
 from storage import repository
 from storage.tables import TicketRow
+from tickets.words import SEVERITIES, label, offset_name, when
 from tickets.workflow import (
     InvalidTransition,
     MissingDetails,

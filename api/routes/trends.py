@@ -23,18 +23,20 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import i18n
-from i18n import labels
 from api.deps import ComponentsDep, PrincipalDep, SessionDep
 from api.pages.common import request_locale
-from api.pages.ticket_views import SEVERITIES
 from auth.roles import Principal
 from config.models import Asset, Config
 from domain.alerts import AlertState
 from domain.time import UTC
-from rules.engine import threshold_levels  # the chart draws the levels the engine judges by
+from i18n import labels
+from rules.engine import (
+    threshold_levels,  # the chart draws the levels the engine judges by
+)
 from rules.models import CompositeRule, ThresholdRule
 from sitewatch.runtime import Components
 from storage.tables import AlertRow
+from tickets.words import SEVERITIES
 
 router = APIRouter(prefix="/api", tags=["trends"])
 
