@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from config.types import TimeZoneName
 from domain.alerts import Severity
 
 Locale = Literal["zh_CN", "en"]
@@ -158,21 +158,12 @@ class Rota(_Frozen):
     follow ``weekly``: one person per week in turn, the first from the handover on
     ``weekly_from``; ``overrides`` (swaps) beat both, the later-listed winning."""
 
-    time_zone: str = "Asia/Shanghai"
+    time_zone: TimeZoneName = "Asia/Shanghai"
     handover: dt.time = dt.time(8, 30)
     weekly: tuple[str, ...] = ()
     weekly_from: dt.date | None = None
     dates: dict[dt.date, str] = Field(default_factory=dict)
     overrides: tuple[RotaOverride, ...] = ()
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _weekly_start(self) -> Rota:
