@@ -28,7 +28,11 @@ FAILURE_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
-_hasher = PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106 low-memory profile
+# Argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile): about 0.1 s a hash, on
+# purpose. The test suite swaps HASHER for the cheapest Argon2id (tests/conftest.py): the same
+# code, a fraction of the time; tests/auth/test_users.py checks PRODUCTION_HASHER's parameters.
+PRODUCTION_HASHER = PasswordHasher()
+HASHER = PRODUCTION_HASHER
 
 
 class UserError(ValueError):
@@ -91,7 +95,7 @@ def add_user(session: Session, username: str, password: str, *, role: str, at: d
     if get_user(session, username) is not None:
         raise UserError(i18n.lazy("User %(name)s exists already."), name=repr(username))
     _check_password(password)
-    row = UserRow(username=username, display_name=display_name or username, password_hash=_hasher.hash(password),
+    row = UserRow(username=username, display_name=display_name or username, password_hash=HASHER.hash(password),
                   role=_role(role).value, customers=sorted(set(customers)), locale=locale, disabled=False,
                   created_at=at, updated_at=at)
     session.add(row)
@@ -111,7 +115,7 @@ def _existing(session: Session, username: str) -> UserRow:
 def set_password(session: Session, username: str, password: str, *, at: datetime, actor: str) -> UserRow:
     row = _existing(session, username)
     _check_password(password)
-    row.password_hash = _hasher.hash(password)
+    row.password_hash = HASHER.hash(password)
     row.updated_at = at
     _end_sessions(session, row.id)  # a new password logs every browser out
     audit(session, at=at, actor=actor, entity="user", entity_id=username, action="password_changed", detail={})
@@ -173,11 +177,11 @@ def log_in(session: Session, username: str, password: str, *, remote: str, at: d
     ok = False
     if row is not None and not row.disabled:
         try:
-            ok = _hasher.verify(row.password_hash, password)
+            ok = HASHER.verify(row.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
     else:
-        _hasher.hash(password)  # the same cost for an unknown name: timing tells nothing
+        HASHER.hash(password)  # the same cost for an unknown name: timing tells nothing
     session.add(LoginAttemptRow(at=at, username=username, remote=remote[:64], ok=ok))
     audit(session, at=at, actor=username or "-", entity="user", entity_id=username or "-",
           action="login" if ok else "login_failed", detail={"remote": remote})
@@ -185,8 +189,8 @@ def log_in(session: Session, username: str, password: str, *, remote: str, at: d
         session.commit()  # the failure counts even though the caller answers with an error
         raise LoginRefused("wrong username or password")
     assert row is not None
-    if _hasher.check_needs_rehash(row.password_hash):
-        row.password_hash = _hasher.hash(password)
+    if HASHER.check_needs_rehash(row.password_hash):
+        row.password_hash = HASHER.hash(password)
     token = secrets.token_urlsafe(32)
     expires = at + SESSION_LIFETIME
     session.add(WebSessionRow(token_sha256=token_digest(token), user_id=row.id, csrf_token=secrets.token_urlsafe(24),

@@ -9,12 +9,25 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
+from argon2 import PasswordHasher
 import pytest
 from psycopg import sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its cheapest for the suite's hundreds of test users and logins: ~0.1 s a
+    hash was a third of the API tests' time. Same code path; the production parameters are
+    checked on their own (tests/auth/test_users.py)."""
+    import auth.users
+
+    auth.users.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    auth.users.HASHER = auth.users.PRODUCTION_HASHER
+
 
 @pytest.fixture(autouse=True)
 async def no_leaked_tasks() -> AsyncIterator[None]:

@@ -51,6 +51,17 @@ def test_the_database_keeps_an_argon2id_hash_never_the_password(session):
     assert other.password_hash != row.password_hash, "each hash has its own salt"
 
 
+def test_the_service_hashes_with_argon2id_at_the_rfc_9106_low_memory_profile():
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    from auth import users
+
+    production = users.PRODUCTION_HASHER
+    assert (production.type, production.time_cost, production.memory_cost, production.parallelism) == (
+        RFC_9106_LOW_MEMORY.type, RFC_9106_LOW_MEMORY.time_cost, RFC_9106_LOW_MEMORY.memory_cost,
+        RFC_9106_LOW_MEMORY.parallelism), "the tests run a cheap hasher; the service must not"
+
+
 def test_a_login_opens_a_session_with_role_scope_and_csrf_token(session):
     opened = log_in(session, "Li.Wei ", PASSWORD, remote="10.0.0.5", at=NOW)
     p = opened.principal
