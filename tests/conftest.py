@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
-from argon2 import PasswordHasher
 import pytest
+from argon2 import PasswordHasher
 from psycopg import sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
+
 
 @pytest.fixture(autouse=True, scope="session")
 def cheap_password_hashing() -> Iterator[None]:
