@@ -17,7 +17,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -25,7 +25,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -36,7 +36,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record):
             # WAL lets the API read while the rules worker writes; FKs are off by default.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -51,16 +51,27 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create what is missing: tables, and nullable columns added since a database was made
-    (its rows keep their data; the new column starts empty). Nothing is ever dropped."""
+    """Create what is missing: tables, and nullable columns and indexes added since a database
+    was made (its rows keep their data; the new column starts empty). Nothing is ever dropped.
+
+    What exists is read in three catalogue queries (tables, their columns, their indexes), not
+    one per table and index: every process and every test starts here."""
     import storage.paging  # noqa: F401 — registers paging's tables on the same metadata
     from storage.tables import Base
 
-    Base.metadata.create_all(engine)
     existing = inspect(engine)
+    present_tables = set(existing.get_table_names())
+    missing = [t for t in Base.metadata.sorted_tables if t.name not in present_tables]
+    if missing:
+        Base.metadata.create_all(engine, tables=missing, checkfirst=False)
+    old = [t for t in Base.metadata.sorted_tables if t.name in present_tables]
+    if not old:
+        return
+    columns = {name: {c["name"] for c in cols} for (_schema, name), cols in existing.get_multi_columns().items()}
+    indexes = {name: {i["name"] for i in found} for (_schema, name), found in existing.get_multi_indexes().items()}
     with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in existing.get_columns(table.name)}
+        for table in old:
+            present = columns.get(table.name, set())
             for column in table.columns:
                 if column.name in present:
                     continue
@@ -69,7 +80,8 @@ def create_schema(engine: Engine) -> None:
                 kind = column.type.compile(dialect=engine.dialect)
                 conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
             for index in table.indexes:
-                index.create(conn, checkfirst=True)
+                if index.name not in indexes.get(table.name, set()):
+                    index.create(conn, checkfirst=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
