@@ -16,8 +16,10 @@ template's ``{id}``), so a receiver that keeps keys sees it once. A refused conn
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,8 +78,8 @@ class Sender:
         self._clock = clock
         self._buckets = {name: TokenBucket(c.per_minute, clock) for name, c in settings.channels.items()}
         self._capacity = IN_FLIGHT_PER_CHANNEL * max(1, len(channels))
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self._flying: dict[int, str] = {}  # delivery id -> channel, while its task runs
+        self._in_flight: dict[int, asyncio.Task[None]] = {}  # delivery id -> its send, while it runs
+        self._busy: Counter[str] = Counter()  # messages in flight per channel
         self.delivered = 0
         self.failed_attempts = 0
         self.dead = 0
@@ -105,22 +107,22 @@ class Sender:
 
     async def round(self) -> int:
         """Claim what is due and start sending it; returns how many were started."""
-        room = self._capacity - len(self._in_flight)
-        if room <= 0:
+        if len(self._in_flight) >= self._capacity:
             return 0
-        claimed = await asyncio.to_thread(self._claim, self._clock.now(), room)
+        # The claim runs in a thread: it gets a copy of what is in flight, which the loop's
+        # done-callbacks change meanwhile.
+        claimed = await asyncio.to_thread(self._claim, self._clock.now(), frozenset(self._in_flight),
+                                          Counter(self._busy))
         for row_id, channel, message in claimed:
             task = asyncio.create_task(self._send(row_id, channel, message), name=f"paging-send-{row_id}")
-            self._in_flight[row_id], self._flying[row_id] = task, channel
-            task.add_done_callback(self._landed(row_id))
+            self._in_flight[row_id] = task
+            self._busy[channel] += 1
+            task.add_done_callback(functools.partial(self._landed, row_id, channel))
         return len(claimed)
 
-    def _landed(self, row_id: int):
-        def done(_task: asyncio.Task[None]) -> None:
-            self._in_flight.pop(row_id, None)
-            self._flying.pop(row_id, None)
-
-        return done
+    def _landed(self, row_id: int, channel: str, _task: asyncio.Task[None]) -> None:
+        del self._in_flight[row_id]
+        self._busy[channel] -= 1
 
     async def drain(self) -> None:
         """Wait for the messages in flight (tests, shutdown)."""
@@ -132,7 +134,7 @@ class Sender:
             task.cancel()
         await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
-    def _claim(self, now: datetime, room: int) -> list[tuple[int, str, Outgoing]]:
+    def _claim(self, now: datetime, flying: frozenset[int], busy: Counter[str]) -> list[tuple[int, str, Outgoing]]:
         earlier = aliased(DeliveryRow)
         held_back = exists().where(and_(
             earlier.recipient == DeliveryRow.recipient, earlier.ticket_id == DeliveryRow.ticket_id,
@@ -144,21 +146,19 @@ class Sender:
                     DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now,
                     (DeliveryRow.lease_until.is_(None)) | (DeliveryRow.lease_until <= now),
                     ~held_back,
-                ).order_by(DeliveryRow.id).limit(max(room, CLAIM_BATCH)).with_for_update(skip_locked=True)
+                ).order_by(DeliveryRow.id).limit(CLAIM_BATCH).with_for_update(skip_locked=True)
             ).all()
             claimed: list[tuple[int, str, Outgoing]] = []
-            per_channel: dict[str, int] = {}
             for row in rows:
-                if row.id in self._in_flight:
+                if row.id in flying:
                     continue
                 settings = self._settings.channels.get(row.channel)
                 if settings is None or row.channel not in self._channels:
                     self._dead(row, now, f"channel {row.channel!r} is no longer configured")
                     continue
-                flying = per_channel.get(row.channel, 0) + sum(1 for c in self._flying.values() if c == row.channel)
-                if flying >= IN_FLIGHT_PER_CHANNEL or not self._buckets[row.channel].take():
+                if busy[row.channel] >= IN_FLIGHT_PER_CHANNEL or not self._buckets[row.channel].take():
                     continue  # the channel's rate: it waits, it is not dropped
-                per_channel[row.channel] = per_channel.get(row.channel, 0) + 1
+                busy[row.channel] += 1
                 row.attempts += 1
                 # timeout_s bounds each phase (connect, write, read): the longest a send can take.
                 row.lease_until = now + timedelta(seconds=3 * settings.timeout_s + 1)
