@@ -39,9 +39,9 @@ from paging.models import Notice, NoticeKind, TicketFacts
 from paging.reminders import Reminders
 from paging.routes import (
     Recipient,
+    assignee_recipients,
     level_due,
     level_targets,
-    person_recipients,
     recipients,
     route_for,
 )
@@ -161,7 +161,7 @@ class Planner:
         elif action == "to_dispatched":
             if page is not None:
                 _acknowledge(page, event)  # someone has taken it: no more escalation
-            technician = person_recipients(self._settings, self._settings.person_named(ticket.assignee))
+            technician = assignee_recipients(self._settings, ticket.assignee)
             self._tell(session, ticket, page, NoticeKind.DISPATCHED, technician, now,
                        key=f"dispatched/{event.id}", at=event.at)
         elif action in ("sla_breached", "resolve_overdue"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,10 +20,10 @@ from config.models import Config, WorkingCalendar
 from domain.tickets import TicketState
 from domain.time import to_local
 from paging.models import NoticeKind
-from paging.routes import Recipient, person_recipients, recipients
+from paging.routes import Recipient, assignee_recipients, recipients
 from storage.paging import ReminderRow
 from storage.tables import TicketRow
-from tickets.sla import is_working_day
+from tickets.sla import first_instant_reading, is_working_day
 
 if TYPE_CHECKING:
     from paging.planner import Planner
@@ -70,23 +71,22 @@ class Reminders:
                 time_zone = self._config.site(ticket.site_id).time_zone
             except KeyError:
                 continue
-            local = to_local(now, time_zone)
-            if not is_working_day(local.date(), calendar) or local.time() < calendar.end:
+            today = to_local(now, time_zone).date()
+            if not is_working_day(today, calendar):
                 continue
-            if to_local(ticket.opened_at, time_zone).replace(tzinfo=None) >= local.replace(
-                    hour=calendar.end.hour, minute=calendar.end.minute, second=0, microsecond=0, tzinfo=None):
-                continue  # opened after today's end: tomorrow's working day is its first
-            mark = f"end_of_day:{local.date().isoformat()}"
+            day_ends = first_instant_reading(today, calendar.end, ZoneInfo(time_zone))
+            if now < day_ends or ticket.opened_at >= day_ends:
+                continue  # the day is not over, or it opened after: tomorrow's working day is its first
+            mark = f"end_of_day:{today.isoformat()}"
             if self._mark(session, ticket.id, mark, now):
                 self._planner.tell(session, ticket, NoticeKind.END_OF_DAY, self._technician_and_desk(ticket, now),
                                    now, key=mark)
 
     def _technician_and_desk(self, ticket: TicketRow, now: datetime) -> list[Recipient]:
-        technician = person_recipients(self._settings, self._settings.person_named(ticket.assignee))
-        page_desk = self._planner.desk_of(ticket, None)
-        desk = recipients(self._settings, self._planner.route_of(ticket), desk=page_desk,
+        technician = assignee_recipients(self._settings, ticket.assignee)
+        desk = recipients(self._settings, self._planner.route_of(ticket), desk=self._planner.desk_of(ticket, None),
                           targets=("on_call", "groups"), at=now)
-        return [*technician, *(r for r in desk if r.key not in {t.key for t in technician})]
+        return list({r.key: r for r in [*technician, *desk]}.values())  # someone both: told once
 
     @staticmethod
     def _mark(session: Session, ticket_id: int, mark: str, now: datetime) -> bool:

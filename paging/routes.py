@@ -83,6 +83,11 @@ def person_recipients(settings: PagingSettings, person_id: str | None) -> list[R
     return found
 
 
+def assignee_recipients(settings: PagingSettings, assignee: str | None) -> list[Recipient]:
+    """The technician a ticket is assigned to (by id, name or alias), on their personal channels."""
+    return person_recipients(settings, settings.person_named(assignee))
+
+
 def level_targets(route: Route, level: int) -> tuple[Target, ...]:
     """Whom the route's ``level`` (1-based) pages."""
     if not 1 <= level <= len(route.levels):
