@@ -417,6 +417,9 @@ class Config(Frozen):
     def site(self, site_id: str) -> Site:
         return self._lookup("sites", "id", site_id)
 
+    def customer(self, customer_id: str) -> Customer:
+        return self._lookup("customers", "id", customer_id)
+
     def asset(self, asset_id: str) -> Asset:
         return self._lookup("assets", "id", asset_id)
 

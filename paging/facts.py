@@ -27,7 +27,6 @@ def ticket_facts(session: Session, config: Config, ticket: TicketRow) -> TicketF
         site = config.site(ticket.site_id)
     except KeyError:
         return None
-    customers = {c.id: c.name for c in config.customers}
     if ticket.asset_id.startswith("site:"):
         asset_name = site.name
     else:
@@ -48,7 +47,7 @@ def ticket_facts(session: Session, config: Config, ticket: TicketRow) -> TicketF
         title=_message(ticket.title_msg, ticket.title),
         severity=ticket.severity, state=ticket.state, site_id=site.id, site_name=site.name,
         time_zone=site.time_zone, asset_id=ticket.asset_id, asset_name=asset_name,
-        customer_name=customers.get(site.customer, site.customer), opened_at=ticket.opened_at,
+        customer_name=config.customer(site.customer).name, opened_at=ticket.opened_at,
         arrive_by=ticket.arrive_by, resolve_by=ticket.resolve_by, desk=ticket.desk,
         link=ticket_link(config.paging.base_url, ticket.id), assignee=ticket.assignee,
         occurrences=ticket.occurrences, symptoms=tuple(symptoms), committed_reason=ticket.resolve_reason or "",
