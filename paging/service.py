@@ -21,6 +21,7 @@ from paging.channels import Channel
 from paging.channels.build import build_channels, http_client
 from paging.planner import Planner
 from paging.sender import Sender
+from sitewatch.supervise import ServiceHealth, Supervisor
 from vault.cache import CachedCredential
 from vault.store import Vault
 
@@ -68,19 +69,20 @@ class Paging:
         if counts.messages or counts.pages:
             log.info("paging: %s", counts)
 
-    async def run(self, every: Callable[..., object], keep_running: Callable[..., object]) -> None:
-        """Both loops under the process's supervisor (``every`` and ``keep_running`` are its)."""
+    async def run(self, supervisor: Supervisor) -> None:
+        """Both loops under the process's supervisor."""
         settings = self._config.paging
         if settings is None:
-            await every("paging-plan", IDLE_PLAN_EVERY_S, self._plan_async, first_now=True)
+            await supervisor.every("paging-plan", IDLE_PLAN_EVERY_S, self._plan_async, first_now=True)
             return
         http = http_client()
         channels = build_channels(settings, secrets=self._secret, http=http, clock=self._clock)
         self.sender = Sender(sessions=self._sessions, settings=settings, channels=channels, clock=self._clock)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(every("paging-plan", PLAN_EVERY_S, self._plan_async, first_now=True))
-                group.create_task(keep_running("paging-send", functools.partial(self.sender.run, idle_s=SEND_EVERY_S)))
+                group.create_task(supervisor.every("paging-plan", PLAN_EVERY_S, self._plan_async, first_now=True))
+                group.create_task(supervisor.keep_running("paging-send",
+                                                          functools.partial(self.sender.run, idle_s=SEND_EVERY_S)))
         finally:
             await asyncio.shield(self._shutdown(channels, http.aclose))
 
@@ -100,14 +102,8 @@ async def run_alone(config: Config, *, sessions: sessionmaker[Session], vault: V
     """``sitewatch paging``: this stage in a process of its own, on the deployment's database,
     until ``stop`` is set. Beside a ``sitewatch run`` that pages too, the senders' leases
     keep them from sending a message twice."""
-    from sitewatch.supervise import (  # the process's supervisor, as `run` has
-        ServiceHealth,
-        Supervisor,
-    )
-
-    supervisor = Supervisor(ServiceHealth(), clock=clock)
     paging = Paging(sessions=sessions, config=config, clock=clock, vault=vault)
-    task = asyncio.create_task(paging.run(supervisor.every, supervisor.keep_running), name="paging")
+    task = asyncio.create_task(paging.run(Supervisor(ServiceHealth(), clock=clock)), name="paging")
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     for pending in (task, stopped):

@@ -30,21 +30,23 @@ from config.models import Config
 from domain.alerts import AlertTransition
 from domain.samples import Sample
 from domain.time import Clock, SystemClock
+from inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S
+from inspections.daily import DailyChecks
 from paging.service import Paging, credential_names
-from inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S, DailyChecks
+from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S
+from review.service import DailyReviews
 from rules.engine import AssetChannels, RulesEngine
 from rules.flapping import FlapGuard
+from sitewatch.bus import SampleBus, drain
+from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
+from sitewatch.store_writer import StoreWriter
+from sitewatch.supervise import ServiceHealth, Supervisor
 from storage.database import create_schema, make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
 from tickets.holds import Holds
-from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S, DailyReviews
-from sitewatch.bus import SampleBus, drain
-from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
-from sitewatch.store_writer import StoreWriter
-from sitewatch.supervise import ServiceHealth, Supervisor
 from tickets.writer import TicketWriter
 from vault.keys import load_key
 from vault.store import Vault
@@ -201,7 +203,7 @@ class Pipeline:
                 for name, every_s, job in chores:
                     chore = functools.partial(self._chore, name, job)
                     group.create_task(every(name, every_s, chore, first_now=True), name=name)
-                group.create_task(self.paging.run(every, keep_running), name="paging")
+                group.create_task(self.paging.run(self._supervisor), name="paging")
                 if self._jobs:  # a scheduler with nothing to poll would end at once
                     group.create_task(keep_running("collector", scheduler.run), name="collector")
                 if self.alarm_hosts is not None:
