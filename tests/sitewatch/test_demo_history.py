@@ -28,7 +28,16 @@ from inspections.plans import Status
 from review.models import FlagKind
 from review.service import DailyReviews
 from review.sign import canonical_json, get_review, load_content, sha256_of, verify
-from sitewatch.demo import SECOND_CUSTOMER, SITES, DemoOptions, Past, banner, demo_config, demo_fleet, scheduled_assets
+from sitewatch.demo import (
+    SECOND_CUSTOMER,
+    SITES,
+    DemoOptions,
+    Past,
+    banner,
+    demo_config,
+    demo_fleet,
+    scheduled_assets,
+)
 from sitewatch.history.people import MANAGER, TECHNICIAN, Login, demo_people
 from sitewatch.history.seed import Seeded, seed_history
 from sitewatch.history.stories import STORIES
@@ -209,21 +218,26 @@ def test_the_banner_gives_a_login_per_role(tmp_path):
     assert scope != "all customers", "the banner speaks the terminal's language"
 
 
+def start_demo(tmp_path, *options: str) -> tuple[subprocess.Popen, str]:
+    """`sitewatch demo` (three stations, a camera, an alarm host, no fault schedule) as a
+    user starts it in an English terminal, and its banner once printed; stop it with SIGINT."""
+    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--cameras", "1",
+                             "--alarm-hosts", "1", "--no-schedule", *options, "--data-dir", str(tmp_path)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("LC_")} | {"LANG": "C.UTF-8"})
+    banner = []
+    for line in proc.stdout:
+        banner.append(line)
+        if "Ctrl-C stops." in line:
+            break
+    return proc, "".join(banner)
+
+
 def test_the_demo_prints_logins_that_open_its_week(tmp_path):
     """`sitewatch demo` as a user runs it: the printed manager's password logs in, and the
     08:30 logs of the seeded week are there, scoped to what each user may see."""
-    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--cameras", "1",
-                             "--alarm-hosts", "1", "--no-schedule", "--data-dir", str(tmp_path)],
-                            cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("LC_")} | {"LANG": "C.UTF-8"})
+    proc, text = start_demo(tmp_path)
     try:
-        out = []
-        for line in proc.stdout:
-            out.append(line)
-            if "Ctrl-C stops." in line:
-                break
-        text = "".join(out)
         url = re.search(r"dashboard:\s+(http://127\.0\.0\.1:\d+)/", text)
         assert url, text
         logins = dict(re.findall(r"^    ([a-z.]+)\s+\S+\s+.*?(\S+)$", text, re.MULTILINE))

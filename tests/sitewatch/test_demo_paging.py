@@ -4,10 +4,8 @@ the people on duty of a regulator failure injected through its simulator, in the
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
@@ -19,13 +17,20 @@ from sqlalchemy import func, select
 from paging.planner import Planner
 from paging.rota import on_call
 from sitewatch.demo import SITES, DemoOptions, demo_config, demo_fleet, write_past
-from sitewatch.demo_paging import DINGTALK, LEAD, PHONES, SMS, WECOM, WECOM_GROUP, DemoPaging
+from sitewatch.demo_paging import (
+    DINGTALK,
+    LEAD,
+    PHONES,
+    SMS,
+    WECOM,
+    WECOM_GROUP,
+    DemoPaging,
+)
 from sitewatch.history.people import DISPATCHER, MANAGER, TECHNICIAN
 from sitewatch.runtime import build_components
 from storage.paging import OutboxRow
 from tests.serving import FixedClock
-from tests.sitewatch.test_cli import SITEWATCH
-from tests.sitewatch.test_demo_history import SMALL, ZONE
+from tests.sitewatch.test_demo_history import SMALL, ZONE, start_demo
 
 MONDAY = date(2026, 11, 30)
 INBOX = "http://127.0.0.1:9"
@@ -83,18 +88,8 @@ def test_the_seeded_week_pages_nobody(tmp_path):
 def test_the_demo_pages_the_people_on_duty_of_a_regulator_failure(tmp_path):
     """At 03:00 the dispatch centre is on duty: its WeCom group (with an @ of the person on
     call) and the person on call (SMS) hear of the failure, each with the ticket's link."""
-    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--cameras", "1",
-                             "--alarm-hosts", "1", "--no-schedule", "--no-history", "--poll-interval-s", "0.5",
-                             "--site-time", "03:00", "--data-dir", str(tmp_path)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("LC_")} | {"LANG": "C.UTF-8"})
+    proc, text = start_demo(tmp_path, "--no-history", "--poll-interval-s", "0.5", "--site-time", "03:00")
     try:
-        banner = []
-        for line in proc.stdout:
-            banner.append(line)
-            if "Ctrl-C stops." in line:
-                break
-        text = "".join(banner)
         inbox = re.search(r"messages sent: (http://127\.0\.0\.1:\d+)/", text)
         dashboard = re.search(r"dashboard:\s+(http://127\.0\.0\.1:\d+)/", text)
         control = re.search(r"--control (\S+)", text)

@@ -14,6 +14,7 @@ import pytest
 from domain.time import UTC
 from paging.channels.webhook import http_client
 from paging.models import Content, Outgoing
+from tests.serving import FixedClock
 
 from .receivers import HttpReceiver, SmtpReceiver, TestCert, make_cert, serving
 
@@ -27,17 +28,6 @@ CONTENT = Content(
     data={"ticket_id": 42, "site": "城东调压站", "severity": "critical"},
 )
 SMTP_LOGIN = ("alerts@sitewatch.example", "mail-pass-秘密")
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now_value = now
-
-    def now(self) -> datetime:
-        return self.now_value
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def outgoing(key: str = "delivery-42-1", *, address: str | None = None, mentions: tuple[str, ...] = (),
