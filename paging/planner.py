@@ -75,11 +75,13 @@ class Planner:
     def __init__(self, *, sessions: sessionmaker[Session], config: Config) -> None:
         self._sessions = sessions
         self._config = config
-        self._settings: PagingSettings | None = config.paging
-        self._routes = {r.name: r for r in self._settings.routes} if self._settings else {}
-        self._storm = Storm(self._settings.storm) if self._settings else None
-        self._reminders = Reminders(config, self) if self._settings else None
-        self._clear_hold = timedelta(minutes=self._settings.clear_hold_min if self._settings else 0)
+        if config.paging is None:
+            raise ValueError("the paging planner needs a [paging] section (without one: settle_past)")
+        self._settings: PagingSettings = config.paging
+        self._routes = {r.name: r for r in self._settings.routes}
+        self._storm = Storm(self._settings.storm)
+        self._reminders = Reminders(config, self)
+        self._clear_hold = timedelta(minutes=self._settings.clear_hold_min)
         self.counts = PlanCounts()
         self._reminded_at: datetime | None = None
         self._pruned_at: datetime | None = None
@@ -89,25 +91,19 @@ class Planner:
         before = PlanCounts(**vars(self.counts))
         while self._events(now) == BATCH:
             pass
-        if self._settings is not None:
-            with self._sessions() as session:
-                self._escalate(session, now)
-                if self._reminded_at is None or now - self._reminded_at >= REMIND_EVERY:
-                    assert self._reminders is not None
-                    self._reminders.run(session, now)
-                    self._reminded_at = now
-                self._close_storms(session, now)
-                session.commit()
+        with self._sessions() as session:
+            self._escalate(session, now)
+            if self._reminded_at is None or now - self._reminded_at >= REMIND_EVERY:
+                self._reminders.run(session, now)
+                self._reminded_at = now
+            self._close_storms(session, now)
+            session.commit()
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
-            self._prune(now)
+            prune_outbox(self._sessions, now=now)
             self._pruned_at = now
         return PlanCounts(**{k: v - getattr(before, k) for k, v in vars(self.counts).items()})
 
     # --- the outbox ---------------------------------------------------------------------
-
-    def _prune(self, now: datetime) -> None:
-        with self._sessions.begin() as session:
-            session.execute(delete(OutboxRow).where(OutboxRow.processed_at < now - KEEP_PROCESSED))
 
     def _events(self, now: datetime) -> int:
         with self._sessions() as session:
@@ -116,8 +112,7 @@ class Planner:
                 .with_for_update(of=OutboxRow, skip_locked=True)
             ).all()
             for row in rows:
-                if self._settings is not None:
-                    self._event(session, row.audit, now)
+                self._event(session, row.audit, now)
                 row.processed_at = now
             session.commit()
         self.counts.events += len(rows)
@@ -260,7 +255,6 @@ class Planner:
         return bool(firing) and all(until is not None and until > now for until in firing)
 
     def _close_storms(self, session: Session, now: datetime) -> None:
-        assert self._storm is not None and self._settings is not None
         for (_channel, _recipient, site_id), rows in self._storm.ended(session, now=now).items():
             summary = self._storm.fold(rows, functools.partial(self._summary, session, site_id=site_id, now=now),
                                        now=now)
@@ -268,7 +262,6 @@ class Planner:
                 self.counts.summaries += 1
 
     def _summary(self, session: Session, rows: list[DeliveryRow], *, site_id: str, now: datetime) -> DeliveryRow:
-        assert self._settings is not None
         first = rows[0]
         items: list[TicketFacts] = []
         for ticket_id in dict.fromkeys(r.ticket_id for r in rows if r.ticket_id is not None):
@@ -294,7 +287,6 @@ class Planner:
     # --- shared by the events, the timers and the reminders ------------------------------
 
     def route_of(self, ticket: TicketRow) -> Route | None:
-        assert self._settings is not None
         try:
             site = self._config.site(ticket.site_id)
         except KeyError:
@@ -329,7 +321,6 @@ class Planner:
               told: Iterable[Recipient], now: datetime, *, key: str, level: int | None = None,
               at: datetime | None = None) -> int:
         """Plan ``kind`` about ``ticket`` to each of ``told``; returns how many new messages."""
-        assert self._storm is not None
         told = list(told)
         if not told:
             log.info("paging: ticket %d %s: nobody to tell (check [paging] desks and people)", ticket.id, kind.value)
@@ -364,9 +355,16 @@ class Planner:
         return planned
 
 
+def prune_outbox(sessions: sessionmaker[Session], *, now: datetime) -> None:
+    """Drop the entries processed more than KEEP_PROCESSED ago (their audit rows stay)."""
+    with sessions.begin() as session:
+        session.execute(delete(OutboxRow).where(OutboxRow.processed_at < now - KEEP_PROCESSED))
+
+
 def settle_past(sessions: sessionmaker[Session], *, now: datetime) -> int:
     """Mark every outbox entry processed without telling anyone: for a past written after
-    the fact (the demo's week of history), whose news nobody is waiting for. Returns how many."""
+    the fact (the demo's week of history), whose news nobody is waiting for, and in a
+    process without [paging]. Returns how many."""
     with sessions.begin() as session:
         rows = session.scalars(select(OutboxRow).where(OutboxRow.processed_at.is_(None))).all()
         for row in rows:

@@ -19,7 +19,7 @@ from config.models import Config
 from domain.time import Clock
 from paging.channels import Channel
 from paging.channels.build import build_channels, http_client
-from paging.planner import Planner
+from paging.planner import PlanCounts, Planner, prune_outbox, settle_past
 from paging.sender import Sender
 from sitewatch.supervise import ServiceHealth, Supervisor
 from vault.cache import CachedCredential
@@ -45,7 +45,7 @@ class Paging:
         self._config = config
         self._clock = clock
         self._vault = vault
-        self.planner = Planner(sessions=sessions, config=config)
+        self.planner = Planner(sessions=sessions, config=config) if config.paging is not None else None
         self.sender: Sender | None = None
 
     def _secret(self, name: str) -> CachedCredential:
@@ -55,14 +55,19 @@ class Paging:
 
     def counters(self) -> dict[str, int]:
         """For /healthz: what this process planned and sent since it started."""
-        sender, planned = self.sender, self.planner.counts
+        sender, planned = self.sender, self.planner.counts if self.planner else PlanCounts()
         return {"planned": planned.messages, "summaries": planned.summaries,
                 "delivered": sender.delivered if sender else 0,
                 "failed_attempts": sender.failed_attempts if sender else 0, "dead": sender.dead if sender else 0}
 
     def plan(self) -> None:
+        now = self._clock.now()
         try:
-            counts = self.planner.run(now=self._clock.now())
+            if self.planner is None:  # nobody to tell: keep the outbox from growing
+                settle_past(self._sessions, now=now)
+                prune_outbox(self._sessions, now=now)
+                return
+            counts = self.planner.run(now=now)
         except SQLAlchemyError as exc:
             log.error("paging: database unavailable, planning again next round: %s", exc)
             return
