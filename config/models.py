@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from collector.modbus.config import ModbusEndpoint, ModbusProfile
 from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
+from config.storage import StorageSettings
 from config.types import TimeZoneName
 from inspections.plans import PLAN_KINDS
 from paging.config import PagingSettings
@@ -221,14 +222,6 @@ class CollectorSettings(Frozen):
     # Capped at ten years so the window stays a representable datetime range.
     max_timestamp_age_s: float = Field(default=604800.0, gt=0, le=315_576_000)
     max_timestamp_lead_s: float = Field(default=300.0, gt=0, le=315_576_000)
-
-
-class StorageSettings(Frozen):
-    data_dir: Path = Path("var")
-    timeseries: Literal["duckdb"] = "duckdb"
-    timeseries_path: str = "samples.duckdb"  # relative to data_dir
-    database_url: str = "sqlite:///{data_dir}/sitewatch.db"
-    flush_interval_s: float = Field(default=1.0, gt=0)
 
 
 class ApiToken(Frozen):
