@@ -1,0 +1,2 @@
+"""Alembic migrations of the relational schema; driven by storage/schema.py, and
+``python -m storage.migrations revision MESSAGE`` writes a new one (storage/README.md)."""
