@@ -62,8 +62,9 @@ from domain.time import UTC
 from paging.channels.build import build_channels, http_client
 from paging.planner import Planner
 from paging.sender import IN_FLIGHT_PER_CHANNEL, Sender
-from storage.database import create_schema, make_engine, session_factory
+from storage.database import make_engine, session_factory
 from storage.paging import DeliveryRow
+from storage.schema import upgrade_schema
 from storage.tables import TicketRow
 from tickets.writer import TicketWriter
 
@@ -237,7 +238,7 @@ def fresh_database(server: str | None, folder: Path, name: str) -> Iterator[sess
     if server is None:
         engine = make_engine(f"sqlite:///{folder / name}.db")
         try:
-            create_schema(engine)
+            upgrade_schema(engine)
             yield session_factory(engine)
         finally:
             engine.dispose()
@@ -248,7 +249,7 @@ def fresh_database(server: str | None, folder: Path, name: str) -> Iterator[sess
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
         engine = make_engine(f"{server}/{database}")
         try:
-            create_schema(engine)
+            upgrade_schema(engine)
             yield session_factory(engine)
         finally:
             engine.dispose()

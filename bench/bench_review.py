@@ -28,8 +28,9 @@ import numpy as np
 
 from config.load import config_from_dict
 from review.schedule import window
-from storage.database import create_schema, make_engine, session_factory
+from storage.database import make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
+from storage.schema import upgrade_schema
 
 CHANNELS = (  # channel, unit, base value, daily swing, noise
     ("inlet_mpa", "MPa", 0.3, 0.01, 0.001),
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
 
         store = DuckDBStore(path)
         engine = make_engine(f"sqlite:///{Path(tmp) / 'sitewatch.db'}")
-        create_schema(engine)
+        upgrade_schema(engine)
         sessions = session_factory(engine)
 
         class Clock:

@@ -1,4 +1,4 @@
-"""``sitewatch`` command line: demo, run, check, simulate, vault, user."""
+"""``sitewatch`` command line: demo, run, check, simulate, vault, user, db."""
 
 from __future__ import annotations
 
@@ -68,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="add USERNAME --role R [--customer C ...] [--name N] [--password-stdin] | "
                       "passwd USERNAME | disable USERNAME | enable USERNAME | role USERNAME [--role R] "
                       "[--customer C ...] | list")
+    db = commands.add_parser("db", help="the database's schema: upgrade, current",
+                             description="upgrade: migrate the deployment's database to this version's schema "
+                             "(every start does it too); current: print the revision it is at.")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:  # the simulator has its own command line; hand it everything
@@ -83,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     # One line per camera request, or per credential use, drowns what matters; the audit
     # log in the database keeps every credential use.
-    for chatty in ("httpx", "vault.store"):
+    for chatty in ("httpx", "vault.store", "alembic"):  # alembic: storage.schema says what it migrated
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
     if args.command == "check":
@@ -96,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args.config)
     if args.command == "paging":
         return _paging(args.config)
+    if args.command == "db":
+        return _db(args.config, args.action)
     from sitewatch.demo import DemoOptions, run_demo
 
     options = DemoOptions(
@@ -162,17 +169,50 @@ def _user(path: str, args: list[str]) -> int:
 
 @contextlib.contextmanager
 def _database(config: Config):
-    """The deployment's database (created if new), for a command that works on it directly."""
-    from storage.database import create_schema, make_engine, session_factory
+    """The deployment's database at this version's schema, for a command that works on it directly."""
+    from storage.database import session_factory
+    from storage.schema import SchemaRefused, upgrade_schema
+
+    with _engine(config) as engine:
+        try:
+            upgrade_schema(engine)
+        except SchemaRefused as exc:
+            raise SystemExit(f"error: {exc}") from None
+        yield session_factory(engine)
+
+
+@contextlib.contextmanager
+def _engine(config: Config):
+    from storage.database import make_engine
 
     data_dir = config.storage.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
     try:
-        create_schema(engine)
-        yield session_factory(engine)
+        yield engine
     finally:
         engine.dispose()
+
+
+def _db(path: str, action: str) -> int:
+    config = _load(path)
+    if config is None:
+        return 2
+    from storage import schema
+
+    with _engine(config) as engine:
+        try:
+            if action == "upgrade":
+                schema.upgrade_schema(engine)
+        except schema.SchemaRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        revision, head = schema.current_revision(engine), schema.head_revision()
+    if revision is None:
+        print("none: an empty database, or one made before migrations (`sitewatch db upgrade` adopts it)")
+    else:
+        print(f"{revision} (head)" if revision == head else f"{revision} (this version's head is {head})")
+    return 0
 
 
 def _run(path: str) -> int:
@@ -181,11 +221,12 @@ def _run(path: str) -> int:
         return 2
     from sitewatch.runtime import build_components
     from sitewatch.serve import serve
+    from storage.schema import SchemaRefused
     from vault.errors import KeyConfigError
 
     try:
         parts = build_components(config)
-    except KeyConfigError as exc:  # cameras need the vault's key to read their passwords
+    except (KeyConfigError, SchemaRefused) as exc:  # no key for the cameras' passwords; a database not ours
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

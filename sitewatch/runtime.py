@@ -41,9 +41,10 @@ from sitewatch.bus import SampleBus, drain
 from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import ServiceHealth, Supervisor
-from storage.database import create_schema, make_engine, session_factory
+from storage.database import make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
+from storage.schema import upgrade_schema
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
 from tickets.holds import Holds
@@ -117,7 +118,7 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     data_dir.mkdir(parents=True, exist_ok=True)
     store = DuckDBStore(data_dir / config.storage.timeseries_path)
     db = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
-    create_schema(db)
+    upgrade_schema(db)
     sessions = session_factory(db)
     settings = config.rules_engine
     flapping = (

@@ -60,10 +60,14 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
         config = alembic_config(conn)
         if tables and VERSION_TABLE not in tables:
             _adopt(conn, config)
+        before = MigrationContext.configure(conn).get_current_revision()
         try:
             command.upgrade(config, revision)
         except CommandError as exc:  # e.g. a revision only a newer Sitewatch knows
             raise SchemaRefused(f"{_where(conn)}: {exc}; nothing was changed") from exc
+        after = MigrationContext.configure(conn).get_current_revision()
+    if after != before:
+        log.info("%s: schema upgraded from %s to %s", _where(conn), before or "nothing", after)
 
 
 def current_revision(engine: Engine) -> str | None:

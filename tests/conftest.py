@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ from argon2 import PasswordHasher
 from psycopg import sql
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.database import create_schema, make_engine, session_factory
+from storage.database import make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
+from storage.schema import upgrade_schema
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -47,14 +49,14 @@ POSTGRES_SERVER_URL = os.environ.get("SITEWATCH_TEST_POSTGRES", "postgresql://po
 
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
-    """A PostgreSQL database holding today's schema, which each test's database copies
-    (CREATE DATABASE ... TEMPLATE): a copy takes a fraction of building the schema again."""
+    """A PostgreSQL database migrated to the head, which each test's database copies
+    (CREATE DATABASE ... TEMPLATE): a copy takes a fraction of migrating again."""
     name = f"sitewatch_template_{uuid.uuid4().hex[:12]}"
     admin = _admin_connection()
     try:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         engine = make_engine(f"{POSTGRES_SERVER_URL}/{name}")
-        create_schema(engine)
+        upgrade_schema(engine)
         engine.dispose()  # a template must have no connections while it is copied
         yield name
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -62,11 +64,24 @@ def postgres_template() -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the head, which each test's SQLite database copies (a copy:
+    ~1 ms; running the migrations: ~100 ms)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()  # the last connection folds the WAL into the file, so the file is all
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: a new SQLite file, or a uniquely named PostgreSQL database that
-    starts with the schema (create_schema on it finds everything there)."""
+    """A fresh database at the head of the migrations (upgrade_schema on it finds nothing to
+    do): a copy of the SQLite template file, or a uniquely named PostgreSQL database copied
+    from the PostgreSQL template."""
     if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "sitewatch.db")
         yield f"sqlite:///{tmp_path / 'sitewatch.db'}"
         return
     template = request.getfixturevalue("postgres_template")
@@ -98,7 +113,7 @@ def _admin_connection() -> psycopg.Connection:
 def db_session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(database_url)
     try:
-        create_schema(engine)
+        upgrade_schema(engine)
         yield session_factory(engine)
     finally:
         engine.dispose()

@@ -66,12 +66,13 @@ WRITE_AND_DIE = textwrap.dedent("""
     from datetime import datetime, timezone
     from config.load import load_config
     from domain.alerts import AlertState, AlertTransition, Severity
-    from storage.database import create_schema, make_engine, session_factory
+    from storage.database import make_engine, session_factory
+    from storage.schema import upgrade_schema
     from tickets.writer import TicketWriter
 
     config = load_config(sys.argv[1])
     engine = make_engine(config.storage.database_url.format(data_dir=config.storage.data_dir.as_posix()))
-    create_schema(engine)
+    upgrade_schema(engine)
     summary = TicketWriter(sessions=session_factory(engine), config=config).apply([AlertTransition(
         fingerprint="rs-north-01/outlet-high/outlet_kpa", asset_id="rs-north-01", rule_id="outlet-high",
         channel="outlet_kpa", state=AlertState.FIRING, at=datetime.now(timezone.utc), severity=Severity.CRITICAL,

@@ -11,11 +11,12 @@ from domain.time import UTC, ShiftedClock
 from simulators.camera.fleet import build
 from simulators.camera.spec import FleetConfig, make_camera_specs
 from sitewatch.demo import example_config
+from storage.database import make_engine, session_factory
+from storage.schema import upgrade_schema
 from tests.sitewatch.service import Service, wait_until
 from vault import generate_key
 from vault.keys import load_key
 from vault.store import Vault
-from storage.database import create_schema, make_engine, session_factory
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ async def test_tamper_and_a_black_picture_open_tickets_with_vault_credentials(ca
     monkeypatch.setenv("SITEWATCH_VAULT_KEY", generate_key())
     raw = camera_config(cameras, tmp_path)
     engine = make_engine(f"sqlite:///{tmp_path / 'sitewatch.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     vault = Vault(session_factory(engine), load_key())
     for spec in cameras.cameras:
         vault.put(spec.camera_id, username=spec.username, password=spec.password, actor="lead", now=datetime.now(UTC))
@@ -94,7 +95,7 @@ async def test_on_a_shifted_clock_a_camera_in_step_with_it_has_no_clock_offset(t
         monkeypatch.setenv("SITEWATCH_VAULT_KEY", generate_key())
         raw = camera_config(fleet, tmp_path)
         engine = make_engine(f"sqlite:///{tmp_path / 'sitewatch.db'}")
-        create_schema(engine)
+        upgrade_schema(engine)
         spec = fleet.cameras[0]
         Vault(session_factory(engine), load_key()).put(spec.camera_id, username=spec.username,
                                                        password=spec.password, actor="lead", now=clock.now())

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import select, text
 
 import i18n
 from api.app import create_app
@@ -21,7 +21,6 @@ from i18n.messages import channel_label, render
 from rules.engine import AssetChannels, RulesEngine
 from rules.models import ThresholdRule
 from sitewatch.runtime import build_components
-from storage.database import create_schema, make_engine, session_factory
 from storage.tables import AlertRow, TicketRow
 from tests.serving import READER, FixedClock, reader_entry, served
 from tickets import titles
@@ -155,24 +154,13 @@ async def test_the_api_answers_in_the_language_the_request_asks_for(api):
     assert "title_msg" not in detail
 
 
-def test_create_schema_adds_the_message_columns_to_an_existing_database(database_url):
-    engine = make_engine(database_url)
-    try:
-        create_schema(engine)
-        with engine.begin() as conn:  # a database made before the columns existed
-            conn.exec_driver_sql("ALTER TABLE alerts DROP COLUMN summary_msg")
-            conn.exec_driver_sql("ALTER TABLE tickets DROP COLUMN title_msg")
-            conn.exec_driver_sql(
-                "INSERT INTO alerts (fingerprint, asset_id, rule_id, channel, severity, state, started_at, unit, "
-                "summary, ack_comment, mute_reason) VALUES ('a/r/c', 'a', 'r', 'c', 'major', 'resolved', "
-                "'2026-01-01 00:00:00', 'kPa', 'a: c 3.000 kPa above 2.9 kPa', '', '')")
-        assert "summary_msg" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
-        create_schema(engine)
-        assert "summary_msg" in {c["name"] for c in inspect(engine).get_columns("alerts")}
-        assert "title_msg" in {c["name"] for c in inspect(engine).get_columns("tickets")}
-        with session_factory(engine)() as session:
-            old = session.scalars(select(AlertRow)).one()
-            assert old.summary_msg is None
-            assert in_chinese(old.summary_msg, old.summary) == "a: c 3.000 kPa above 2.9 kPa"
-    finally:
-        engine.dispose()
+def test_an_alert_written_before_the_message_columns_shows_its_english_summary(db_session_factory):
+    with db_session_factory.begin() as session:  # a row from before summary_msg existed: NULL there
+        session.execute(text(
+            "INSERT INTO alerts (fingerprint, asset_id, rule_id, channel, severity, state, started_at, unit, "
+            "summary, ack_comment, mute_reason) VALUES ('a/r/c', 'a', 'r', 'c', 'major', 'resolved', "
+            "'2026-01-01 00:00:00', 'kPa', 'a: c 3.000 kPa above 2.9 kPa', '', '')"))
+    with db_session_factory() as session:
+        old = session.scalars(select(AlertRow)).one()
+    assert old.summary_msg is None
+    assert in_chinese(old.summary_msg, old.summary) == "a: c 3.000 kPa above 2.9 kPa"
