@@ -22,7 +22,7 @@ from api.pages import paging as paging_pages
 from api.pages import reports as report_pages
 from api.pages import review as review_pages
 from api.pages import tickets as ticket_pages
-from api.routes import dashboard, inspections, inventory, paging, reports, review, tickets, trends
+from api.routes import backup, dashboard, inspections, inventory, paging, reports, review, tickets, trends
 from api.schemas import LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from i18n.fonts import FontMissing
@@ -52,7 +52,7 @@ def create_app(components: Components) -> FastAPI:
     # change is checked per route (auth/roles.py), what they may see by their customer scope.
     someone = [Depends(require_principal), Depends(reader_locale)]
     api = (inventory.router, tickets.router, inspections.router, review.router, reports.router, dashboard.router,
-           trends.router, paging.router)
+           trends.router, paging.router, backup.router)
     pages = (control_room.router, live.router, assets.router, ticket_pages.router, review_pages.router,
              inspection_pages.router, report_pages.router, admin.router, paging_pages.router)
     for router in api + pages:

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     INVENTORY_WRITE = "inventory.write"
     USERS_MANAGE = "users.manage"
     PAGING_ADMIN = "paging.admin"  # the dead-letter list: send a message that was given up again
+    BACKUP_MAKE = "backup.make"  # `sitewatch backup`: the running service copies its time series
 
 
 _DISPATCH = {Permission.ALERTS_ACKNOWLEDGE, Permission.TICKETS_DISPATCH, Permission.COMPLAINTS_RECORD}

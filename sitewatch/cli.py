@@ -73,12 +73,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(every start does it too); current: print the revision it is at.")
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
+    for name, summary in (("backup", "copy the database and the time series into a folder, also while the service runs"),
+                          ("restore", "put a backup back into the stores, the service stopped")):
+        commands.add_parser(name, help=f"{summary} (see `sitewatch {name} --help`)", add_help=False)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:  # the simulator has its own command line; hand it everything
         from simulators.regulator.__main__ import main as simulate
 
         return simulate(argv[1:])
+    if argv[:1] in (["backup"], ["restore"]):  # their own command line: backup/cli.py
+        from backup.cli import main as backup_main
+
+        return backup_main(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

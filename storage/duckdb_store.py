@@ -44,6 +44,7 @@ import numpy as np
 
 from domain.samples import ChannelStats, Quality, Sample
 from domain.time import UTC, require_utc
+from storage.duckdb_export import export_snapshot
 from storage.timeseries import Bucket, TimeSeriesError
 
 _SCHEMA = (
@@ -244,6 +245,12 @@ class DuckDBStore:
         with self._cursor() as cur:
             rows = cur.execute(_BUCKETS, params).fetchall()
         return [Bucket(start=b.replace(tzinfo=UTC), count=n, min=lo, max=hi, mean=mean) for b, n, lo, hi, mean in rows]
+
+    def export(self, folder: Path) -> dict[str, int]:
+        """Every table into ``folder`` as of one snapshot, while writes go on (the backup's
+        copy, storage/duckdb_export.py); returns each table's row count in that snapshot."""
+        with self._cursor() as cur:
+            return export_snapshot(cur, folder)
 
     def close(self) -> None:
         """Call once readers are done; a flush in progress finishes first (the lock)."""
