@@ -23,7 +23,7 @@ from api.pages import reports as report_pages
 from api.pages import review as review_pages
 from api.pages import tickets as ticket_pages
 from api.routes import backup, dashboard, inspections, inventory, paging, reports, review, tickets, trends
-from api.schemas import LoopPublic, ServiceHealthPublic
+from api.schemas import BufferPublic, LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from i18n.fonts import FontMissing
 from sitewatch.runtime import Components
@@ -79,6 +79,7 @@ def create_app(components: Components) -> FastAPI:
             loops={name: LoopPublic.model_validate(loop) for name, loop in service.loops().items()},
             set_aside=service.set_aside(),
             inputs=service.inputs(),
+            buffers={name: BufferPublic.model_validate(state) for name, state in service.buffers().items()},
         )
 
     return app

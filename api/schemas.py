@@ -409,9 +409,21 @@ class LoopPublic(_Out):
     last_error_at: datetime | None
 
 
+class BufferPublic(_Out):
+    samples: int  # waiting on disk for the store
+    max_samples: int
+    warn_at: int
+    warning: bool  # samples >= warn_at: the control room shows it
+    spooled: int  # since start
+    replayed: int  # since start
+    dropped: int  # since start: lost to a full buffer
+
+
 class ServiceHealthPublic(BaseModel):
-    status: Literal["ok", "degraded"]  # degraded: a loop is restarting or failed in the last minutes
+    # degraded: a loop is restarting or failed in the last minutes, or a buffer is past its warning level
+    status: Literal["ok", "degraded"]
     devices: dict[str, int]  # polled devices by health state
     loops: dict[str, LoopPublic]
     set_aside: dict[str, int]  # by kind: what could not be processed and was put aside
     inputs: dict[str, dict[str, int]]  # e.g. alarm_hosts: accepted, malformed, duplicates...
+    buffers: dict[str, BufferPublic]  # e.g. store: the store-and-forward buffer while the store is down

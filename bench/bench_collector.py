@@ -272,7 +272,7 @@ async def store_only(store: DuckDBStore, health: HealthRegistry, config: Config,
     async def store_loop() -> None:
         while True:
             await asyncio.sleep(config.storage.flush_interval_s)
-            samples = drain(queue)
+            samples = drain(queue).samples
             if samples:
                 await asyncio.to_thread(store.write, samples)
 
@@ -281,7 +281,7 @@ async def store_only(store: DuckDBStore, health: HealthRegistry, config: Config,
             group.create_task(scheduler.run())
             group.create_task(store_loop())
     finally:
-        rest = drain(queue)
+        rest = drain(queue).samples
         if rest:
             await asyncio.shield(asyncio.to_thread(store.write, rest))
 

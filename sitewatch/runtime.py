@@ -45,6 +45,7 @@ from storage.database import make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
 from storage.schema import upgrade_schema
+from storage.spool import SampleSpool
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tickets.deadlines import Deadlines
 from tickets.holds import Holds
@@ -87,9 +88,11 @@ class Components:
     clock: Clock
     vault: Vault | None  # None when no asset needs credentials
     service: ServiceHealth  # the process's own loops, for /healthz
+    spool: SampleSpool  # store-and-forward: what the store could not take yet
 
     def close(self) -> None:
         self.store.close()
+        self.spool.close()
         self.database.dispose()
 
 
@@ -117,6 +120,8 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     data_dir = Path(config.storage.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = DuckDBStore(data_dir / config.storage.timeseries_path)
+    buffer = config.storage.buffer
+    spool = SampleSpool(data_dir / buffer.path, max_samples=buffer.max_samples, warn_fraction=buffer.warn_fraction)
     db = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
     upgrade_schema(db)
     sessions = session_factory(db)
@@ -132,7 +137,7 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).
     needs_vault = any(a.onvif is not None for a in config.assets) or bool(credential_names(config))
     vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
-    return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth())
+    return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth(), spool)
 
 
 class Pipeline:
@@ -156,13 +161,14 @@ class Pipeline:
                 self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock,
                                           facts=facts)
         hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}
+        mqtt = parts.config.mqtt
         self.alarm_hosts = (
-            AlarmHostConsumer(parts.config.mqtt, hosts=hosts, sink=self.bus, clock=parts.clock,
+            AlarmHostConsumer(mqtt, hosts=hosts, sink=self.bus, clock=parts.clock,
                               timestamps=timestamp_policy(parts.config), zones=host_zones(parts.config))
-            if hosts and parts.config.mqtt is not None
+            if hosts and mqtt is not None
             else None
         )
-        self.store_writer = StoreWriter(parts.store)
+        self.store_writer = StoreWriter(parts.store, parts.spool, clock=parts.clock)
         self.writer = TicketWriter(sessions=parts.sessions, config=parts.config)
         self._deadlines = Deadlines(sessions=parts.sessions, config=parts.config)
         self._reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions,
@@ -180,6 +186,7 @@ class Pipeline:
         self._supervisor = Supervisor(parts.service, clock=parts.clock)
         parts.service.count_set_aside("samples", lambda: self.store_writer.samples_set_aside)
         parts.service.count_set_aside("transitions", lambda: len(self.writer.set_aside))
+        parts.service.watch_buffer("store", self.store_writer.buffer_state)
         if self.alarm_hosts is not None:
             parts.service.count_input("alarm_hosts", self.alarm_hosts.counters)
         if parts.config.paging is not None:
@@ -228,13 +235,17 @@ class Pipeline:
             log.info("rules: restored the state of %d alert(s)", restored)
 
     def _shutdown(self) -> None:
+        # The last flush sets a bad sample aside rather than lose the batch with it; what
+        # the store cannot take waits in the buffer for the next process. Receipts are
+        # settled, but the MQTT client has gone: the broker delivers those messages again,
+        # and the next process knows them as stored.
+        samples, receipts = drain(self._to_store)
+        self.store_writer.flush(samples, receipts, last=True)
+        if self.store_writer.unwritten:
+            log.error("store: %d sample(s) lost at shutdown: neither the store nor its buffer took them",
+                      self.store_writer.unwritten)
         try:
-            # The last flush sets a bad sample aside rather than lose the batch with it.
-            self.store_writer.flush(drain(self._to_store), last=True)
-        except TimeSeriesError as exc:
-            log.error("store: %d sample(s) could not be written at shutdown: %s", self.store_writer.unwritten, exc)
-        try:
-            self._judge(drain(self._to_rules))
+            self._judge(drain(self._to_rules).samples)
             self.writer.apply(self._unapplied)
             self._save_snapshot()
         except SQLAlchemyError as exc:
@@ -244,13 +255,10 @@ class Pipeline:
             log.exception("rules: unexpected error at shutdown, %d transition(s) not written", len(self._unapplied))
 
     async def _flush(self) -> None:
-        try:
-            await asyncio.to_thread(self.store_writer.flush, drain(self._to_store))
-        except TimeSeriesError as exc:
-            # The store is failing (disk full, file locked): keep every sample and retry
-            # at the next flush rather than stop collecting or drop data.
-            log.error("store: write failed, %d sample(s) kept for the next attempt: %s",
-                      self.store_writer.unwritten, exc)
+        # A store that is down is the writer's business (it buffers on disk); only an error
+        # nobody expected reaches the supervisor.
+        samples, receipts = drain(self._to_store)
+        await asyncio.to_thread(self.store_writer.flush, samples, receipts)
 
     def _save_snapshot(self) -> None:
         with self.parts.sessions() as session:
@@ -271,7 +279,7 @@ class Pipeline:
             # A batch the engine fails on is not judged again: the engine is pure, it would
             # fail again. The samples are stored all the same, and a lasting fault shows in
             # the next ones.
-            self._judge(drain(self._to_rules))
+            self._judge(drain(self._to_rules).samples)
         with self._supervisor.guard(RULES), self._database_outage():
             await asyncio.to_thread(self._housekeeping, self._ticks)
         with self._supervisor.guard(RULES), self._database_outage():

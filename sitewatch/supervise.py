@@ -46,8 +46,26 @@ class LoopHealth:
     last_error_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BufferState:
+    """An on-disk buffer a stage fills while what lies behind it is down (the store's
+    store-and-forward buffer). Counts are samples; the totals run since the process started."""
+
+    samples: int  # waiting now
+    max_samples: int
+    warn_at: int  # the control room is warned from here on
+    spooled: int
+    replayed: int
+    dropped: int  # lost: pushed out of a full buffer (or held in memory when the disk failed too)
+
+    @property
+    def warning(self) -> bool:
+        return self.samples >= self.warn_at
+
+
 class ServiceHealth:
-    """How the process itself is doing: its loops, what it set aside, its inputs' counters.
+    """How the process itself is doing: its loops, what it set aside, its inputs' counters,
+    its buffers.
 
     The supervisor writes the loop records (in the event loop); whatever set aside samples
     or counts messages registers a reader here; the API only reads.
@@ -57,6 +75,7 @@ class ServiceHealth:
         self._loops: dict[str, LoopHealth] = {}
         self._set_aside: dict[str, Callable[[], int]] = {}
         self._inputs: dict[str, Callable[[], dict[str, int]]] = {}
+        self._buffers: dict[str, Callable[[], BufferState]] = {}
         self._changed = asyncio.Event()  # set and replaced on every change, for wait_for
 
     def loops(self) -> dict[str, LoopHealth]:
@@ -70,17 +89,24 @@ class ServiceHealth:
         """Counters of the inputs that count what they receive (e.g. the alarm hosts)."""
         return {name: counters() for name, counters in self._inputs.items()}
 
+    def buffers(self) -> dict[str, BufferState]:
+        return {name: state() for name, state in self._buffers.items()}
+
     def degraded(self, *, now: datetime) -> bool:
+        """A loop restarting or failed lately, or a buffer past its warning level."""
         return any(
             h.state is LoopState.RESTARTING or (h.last_error_at is not None and now - h.last_error_at < DEGRADED_FOR)
             for h in self._loops.values()
-        )
+        ) or any(b.warning for b in self.buffers().values())
 
     def count_set_aside(self, kind: str, count: Callable[[], int]) -> None:
         self._set_aside[kind] = count
 
     def count_input(self, name: str, counters: Callable[[], dict[str, int]]) -> None:
         self._inputs[name] = counters
+
+    def watch_buffer(self, name: str, state: Callable[[], BufferState]) -> None:
+        self._buffers[name] = state
 
     def update(self, name: str, **changes: object) -> None:
         self._loops[name] = dataclasses.replace(self._loops.get(name) or LoopHealth(name), **changes)

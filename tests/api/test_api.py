@@ -198,6 +198,7 @@ async def test_healthz_is_degraded_while_a_loop_error_is_recent_and_answers_200_
                                 "last_error_at": NOW.isoformat().replace("+00:00", "Z")}},
             "set_aside": {"samples": 2},
             "inputs": {"alarm_hosts": {"accepted": 5, "malformed": 1}},
+            "buffers": {},
         }
         clock.now_value = NOW + timedelta(hours=1)
         assert (await api.get("/healthz")).json()["status"] == "ok", "an hour-old error is history"
