@@ -3,8 +3,9 @@
 # Debian's mbpoll and mosquitto clients (independent Modbus/MQTT peers), PostgreSQL on
 # 5432 and Mosquitto on 1883; Debian's Chromium for the browser tests (Playwright drives
 # /usr/bin/chromium, it never downloads a browser), CJK fonts for pages and PDFs in
-# Chinese, and ab (apache2-utils) for the dashboard benchmark. Starts only what is not
-# already running.
+# Chinese, ab (apache2-utils) for the dashboard benchmark, and Debian's victoria-metrics and
+# influxdb (1.6) for the time-series tests, which start their own instances on free ports
+# (the packages' services are not needed). Starts only what is not already running.
 set -euo pipefail
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
@@ -17,6 +18,8 @@ command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v ab >/dev/null || missing+=(apache2-utils)
+command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+command -v influxd >/dev/null || missing+=(influxdb)
 for fonts in fonts-noto-cjk fonts-wqy-microhei; do
   dpkg-query -W -f='${Status}' "$fonts" 2>/dev/null | grep -q "ok installed" || missing+=("$fonts")
 done

@@ -19,6 +19,9 @@ from storage.database import make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
 from storage.schema import upgrade_schema
 
+# The session's VictoriaMetrics and InfluxDB fixtures (started only by tests that use them).
+pytest_plugins = ("tests.servers",)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def cheap_password_hashing() -> Iterator[None]:

@@ -1,4 +1,6 @@
-"""The contract every TimeSeriesStore backend must meet. Add a backend to STORE_FACTORIES."""
+"""The contract every TimeSeriesStore backend must meet: DuckDB, VictoriaMetrics (written
+through influxdb-client, read through its own API) and InfluxDB 1.6.7 (v1 write, InfluxQL
+reader). Add a backend to tests/storage/backends.py."""
 
 from __future__ import annotations
 
@@ -14,29 +16,26 @@ import pytest
 
 from domain.samples import ChannelStats, Quality, Sample
 from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
-
-# A factory opens the store kept under the given folder; called twice with the same
-# folder it must reopen the same data.
-StoreFactory = Callable[[Path], TimeSeriesStore]
-
-STORE_FACTORIES = [
-    pytest.param(lambda folder: DuckDBStore(folder / "samples.duckdb"), id="duckdb"),
-]
+from tests.storage.backends import BACKENDS, Backend
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
 
 
-@pytest.fixture(params=STORE_FACTORIES)
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], TimeSeriesStore]]:
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.id)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param
+
+
+@pytest.fixture
+def open_store(backend: Backend, request: pytest.FixtureRequest,
+               tmp_path: Path) -> Iterator[Callable[[], TimeSeriesStore]]:
     """Opens the store under tmp_path (again, if called again); closes what it opened."""
-    factory: StoreFactory = request.param
     opened: list[TimeSeriesStore] = []
 
     def _open() -> TimeSeriesStore:
-        opened.append(factory(tmp_path))
+        opened.append(backend.open(request, tmp_path))
         return opened[-1]
 
     yield _open
@@ -67,8 +66,13 @@ def _assert_samples(got: list[Sample], expected: list[Sample]) -> None:
         assert _same(g, e), f"sample {i}: got {g}, expected {e}"
 
 
-def test_round_trip_keeps_units_quality_nan_and_returns_aware_utc(store: TimeSeriesStore) -> None:
-    # Written in Beijing time with microseconds: must come back as the same instant in UTC.
+def _truncated(ts: datetime, resolution: timedelta) -> datetime:
+    return T0 + (ts - T0) // resolution * resolution
+
+
+def test_round_trip_keeps_units_quality_nan_and_returns_aware_utc(store: TimeSeriesStore, backend: Backend) -> None:
+    # Written in Beijing time with microseconds: must come back as the same instant in UTC,
+    # truncated to the backend's resolution (DuckDB: 1 us; InfluxDB-protocol servers: 1 ms).
     local = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=BEIJING)
     written = [
         Sample("rs-1", "outlet_kpa", local, 2.51, "kPa"),
@@ -81,12 +85,13 @@ def test_round_trip_keeps_units_quality_nan_and_returns_aware_utc(store: TimeSer
     got = store.query(asset_id="rs-1", start=T0, end=T0 + timedelta(hours=1))
 
     expected = sorted(
-        (Sample(s.asset_id, s.channel, s.ts.astimezone(UTC), s.value, s.unit, s.quality) for s in written),
+        (Sample(s.asset_id, s.channel, _truncated(s.ts.astimezone(UTC), backend.resolution), s.value, s.unit,
+                s.quality) for s in written),
         key=lambda s: (s.ts, s.channel),
     )
     _assert_samples(got, expected)
     assert all(s.ts.utcoffset() == timedelta(0) and s.ts.tzinfo is not None for s in got), got
-    assert got[0].ts == datetime(2026, 3, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    assert got[0].ts == _truncated(datetime(2026, 3, 1, 0, 0, 0, 123456, tzinfo=UTC), backend.resolution)
 
 
 def test_write_of_nothing_writes_nothing(store: TimeSeriesStore) -> None:
@@ -237,6 +242,18 @@ def test_buckets_of_one_series_from_start_with_gaps_absent(store: TimeSeriesStor
                          width_s=60) == []
 
 
+def test_a_channel_whose_unit_changed_is_one_series_with_its_newest_unit(store: TimeSeriesStore) -> None:
+    # A register map changed mid-day: flow in m3/h, then Nm3/h (the servers index the unit).
+    store.write([Sample("rs-1", "flow", T0 + timedelta(seconds=k), 10.0 + k, "m3/h") for k in range(3)]
+                + [Sample("rs-1", "flow", T0 + timedelta(seconds=3 + k), 20.0 + k, "Nm3/h") for k in range(2)])
+    (stats,) = store.aggregate(start=T0, end=T0 + timedelta(hours=1))
+    assert (stats.unit, stats.count, stats.min, stats.max, stats.last) == ("Nm3/h", 5, 10.0, 21.0, 21.0), stats
+    assert stats.mean == pytest.approx(14.8) and stats.last_ts == T0 + timedelta(seconds=4)
+    assert [(s.unit, s.value) for s in store.latest()] == [("Nm3/h", 21.0)]
+    (bucket,) = store.buckets(asset_id="rs-1", channel="flow", start=T0, end=T0 + timedelta(hours=1), width_s=3600)
+    assert (bucket.count, bucket.min, bucket.max) == (5, 10.0, 21.0)
+
+
 def test_thousands_per_write(store: TimeSeriesStore) -> None:
     samples = [
         Sample(f"rs-{i % 500}", f"ch{i // 500 % 14}", T0 + timedelta(seconds=i // 7000), float(i), "kPa")
@@ -258,7 +275,10 @@ def test_naive_datetimes_are_refused(store: TimeSeriesStore) -> None:
         store.aggregate(start=T0, end=naive)
 
 
-def test_concurrent_writer_and_reader_see_whole_batches(store: TimeSeriesStore) -> None:
+def test_concurrent_writer_and_reader_see_whole_batches(store: TimeSeriesStore, backend: Backend) -> None:
+    if not backend.atomic_batches:
+        pytest.skip(f"{backend.id}: an InfluxDB-protocol server makes a batch visible per request (VictoriaMetrics "
+                    "per in-memory buffer flush), never a whole multi-request write at once")
     series = [(f"rs-{a}", f"ch{c}") for a in range(50) for c in range(10)]
     batches = 40
     problems: list[str] = []

@@ -1,0 +1,94 @@
+"""InfluxDB line protocol for samples: pure and vectorised (numpy), no I/O.
+
+One line per sample, at millisecond precision::
+
+    samples,asset=rs-1,channel=outlet_kpa,site=north,unit=kPa value=2.51,quality=0i 1772323200123
+
+Fields: ``quality`` (integer) always; ``value`` (float) only when the sample is GOOD and
+finite; ``suspect`` (float) only when it is not GOOD but has a finite value (STALE). Line
+protocol has no NaN, so a sample without a value simply has neither field, and "good
+samples only" is "the ``value`` field" on every server (VictoriaMetrics makes the fields
+metrics ``samples_value``, ``samples_quality``, ``samples_suspect``).
+
+Why not one f-string per line: building ~5,000 lines per flush, the float's repr is the
+dearest part (~0.7 us on the 2-core machine) and a Python-level format per line doubles
+it; here the lines are assembled from columns of ready-made pieces with one ``str.join``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from domain.samples import Quality
+
+VALUE, SUSPECT, QUALITY = "value", "suspect", "quality"
+
+# Kinds of line, by which float field it carries.
+_HAS_VALUE, _HAS_SUSPECT, _NO_FLOAT = 0, 1, 2
+_HEADS = np.array([f"{VALUE}=", f"{SUSPECT}=", ""], dtype=object)
+
+# Line protocol escapes these with a backslash (tag keys, tag values, field keys); a
+# measurement escapes comma and space only.
+_TAG_SPECIAL = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT_SPECIAL = str.maketrans({",": r"\,", " ": r"\ "})
+
+
+def _check(text: str, what: str) -> str:
+    # A newline ends the line whatever the escaping, and servers disagree on what "\\"
+    # means (InfluxDB 1.x keeps both backslashes, 2.x the first only): refused, not guessed.
+    if "\n" in text or "\r" in text or "\\" in text:
+        raise ValueError(f"{what} {text!r}: line protocol cannot carry a newline or a backslash")
+    return text
+
+
+def escape_tag(text: str) -> str:
+    return _check(text, "tag").translate(_TAG_SPECIAL)
+
+
+def escape_measurement(name: str) -> str:
+    if not name:
+        raise ValueError("empty measurement name")
+    return _check(name, "measurement").translate(_MEASUREMENT_SPECIAL)
+
+
+def series_key(measurement: str, tags: Sequence[tuple[str, str]]) -> str:
+    """``measurement,k=v,...`` plus the space before the fields. Tags with an empty value are
+    left out (line protocol has no empty tag value; they read back as ""), the rest are
+    sorted by key as the servers index them."""
+    parts = [escape_measurement(measurement)]
+    parts += [f"{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v]
+    return ",".join(parts) + " "
+
+
+def format_lines(keys: np.ndarray, values: np.ndarray, qualities: np.ndarray, ts_ms: np.ndarray) -> str:
+    """Lines for one batch: ``keys`` (object: each sample's series_key), ``values``
+    (float64, NaN allowed), ``qualities`` (integers, domain.samples.Quality) and
+    ``ts_ms`` (int64 milliseconds since the epoch), all of one length."""
+    n = len(keys)
+    if not n:
+        return ""
+    finite = np.isfinite(values)
+    good = qualities == int(Quality.GOOD)
+    kind = np.where(finite, np.where(good, _HAS_VALUE, _HAS_SUSPECT), _NO_FLOAT)
+
+    numbers = np.full(n, "", dtype=object)
+    numbers[finite] = list(map(float.__repr__, values[finite].tolist()))
+
+    # ",quality=Qi " after a float field, "quality=Qi " alone: one piece per (quality, alone).
+    levels, q_index = np.unique(qualities, return_inverse=True)
+    tails = np.array([f"{sep}{QUALITY}={int(q)}i " for q in levels for sep in (",", "")], dtype=object)
+    tail = tails[2 * q_index + (kind == _NO_FLOAT)]
+
+    # A poll stamps all its samples with one time: format each distinct time once.
+    stamps, t_index = np.unique(ts_ms, return_inverse=True)
+    times = np.array([f"{t}\n" for t in stamps.tolist()], dtype=object)[t_index]
+
+    pieces: list[str] = [""] * (5 * n)
+    pieces[0::5] = keys.tolist()
+    pieces[1::5] = _HEADS[kind].tolist()
+    pieces[2::5] = numbers.tolist()
+    pieces[3::5] = tail.tolist()
+    pieces[4::5] = times.tolist()
+    return "".join(pieces)

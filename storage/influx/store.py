@@ -1,0 +1,167 @@
+"""TimeSeriesStore on an InfluxDB-protocol server: a writer (client.py) and a reader
+(influxql.py or victoria.py) composed.
+
+Tags: asset, site, channel, unit; fields: quality, value, suspect (lineproto.py). Times are
+stored at millisecond precision: a sample comes back truncated to the millisecond, and
+query bounds are truncated the same way, so the store behaves as if every time had been
+truncated before it arrived.
+
+What this store does not give: a batch is not visible at once as a whole (the servers
+commit per request, VictoriaMetrics per in-memory buffer flush, ~1 s), and a write that
+failed half-way has stored the batches before the failure; writing them again is harmless
+(the same series and time is one point on every server, see README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import numpy as np
+
+from config.storage import InfluxSettings
+from domain.samples import ChannelStats, Sample
+from domain.time import Clock
+from storage.influx.client import (
+    DEFAULT_RETRY,
+    Credentials,
+    RetryPolicy,
+    V1Writer,
+    V2Writer,
+    http_client,
+)
+from storage.influx.influxql import InfluxQLReader
+from storage.influx.lineproto import format_lines, series_key
+from storage.influx.times import ONE_MS, to_ms
+from storage.influx.victoria import VictoriaReader
+from storage.timeseries import Bucket, TimeSeriesError
+
+
+class Writer(Protocol):
+    def write(self, lines: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Reader(Protocol):
+    """The queries of TimeSeriesStore, in epoch milliseconds, start inclusive, end exclusive."""
+
+    def query(self, *, asset_id: str, start_ms: int, end_ms: int, channel: str | None,
+              limit: int | None) -> list[Sample]: ...
+
+    def latest(self, *, asset_ids: Sequence[str] | None, since_ms: int, at_ms: int) -> list[Sample]: ...
+
+    def aggregate(self, *, start_ms: int, end_ms: int, asset_ids: Sequence[str] | None) -> list[ChannelStats]: ...
+
+    def buckets(self, *, asset_id: str, channel: str, start_ms: int, end_ms: int,
+                width_ms: int) -> list[Bucket]: ...
+
+    def close(self) -> None: ...
+
+
+class InfluxStore:
+    """Safe to share between a writer thread and reader threads."""
+
+    time_resolution = ONE_MS
+
+    def __init__(self, *, writer: Writer, reader: Reader, measurement: str, site_of: Mapping[str, str],
+                 lookback: timedelta, clock: Clock, batch_size: int = 5_000) -> None:
+        """``lookback``: how far back latest() looks for a series' newest sample (the raw
+        retention: nothing older is kept anyway)."""
+        self._writer = writer
+        self._reader = reader
+        self._measurement = measurement
+        self._site_of = dict(site_of)
+        self._lookback_ms = lookback // ONE_MS
+        self._clock = clock
+        self._batch_size = batch_size
+        self._keys: dict[tuple[str, str, str], str] = {}  # (asset, channel, unit) -> series key
+        self._closed = False
+
+    def write(self, samples: Sequence[Sample]) -> int:
+        self._check_open()
+        if not samples:
+            return 0
+        keys, values, qualities, ts_ms = self._columns(samples)  # refuses the whole batch before sending any
+        for i in range(0, len(samples), self._batch_size):
+            part = slice(i, i + self._batch_size)
+            self._writer.write(format_lines(keys[part], values[part], qualities[part], ts_ms[part]))
+        return len(samples)
+
+    def query(self, *, asset_id: str, start: datetime, end: datetime, channel: str | None = None,
+              limit: int | None = None) -> list[Sample]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        self._check_open()
+        return self._reader.query(asset_id=asset_id, start_ms=start_ms, end_ms=end_ms, channel=channel, limit=limit)
+
+    def latest(self, *, asset_ids: Sequence[str] | None = None) -> list[Sample]:
+        self._check_open()
+        if asset_ids is not None and not asset_ids:
+            return []
+        now_ms = to_ms(self._clock.now())
+        return self._reader.latest(asset_ids=asset_ids, since_ms=now_ms - self._lookback_ms, at_ms=now_ms)
+
+    def aggregate(self, *, start: datetime, end: datetime,
+                  asset_ids: Sequence[str] | None = None) -> list[ChannelStats]:
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        self._check_open()
+        if (asset_ids is not None and not asset_ids) or end_ms <= start_ms:
+            return []
+        return self._reader.aggregate(start_ms=start_ms, end_ms=end_ms, asset_ids=asset_ids)
+
+    def buckets(self, *, asset_id: str, channel: str, start: datetime, end: datetime, width_s: float) -> list[Bucket]:
+        width_ms = round(width_s * 1000)
+        if width_ms <= 0:
+            raise ValueError(f"width_s must be at least a millisecond, got {width_s}")
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        self._check_open()
+        if end_ms <= start_ms:
+            return []
+        return self._reader.buckets(asset_id=asset_id, channel=channel, start_ms=start_ms, end_ms=end_ms,
+                                    width_ms=width_ms)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+            self._reader.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TimeSeriesError("the time-series store is closed")
+
+    def _columns(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Series keys, values, qualities and ms times; ValueError (naive time, a tag line
+        protocol cannot carry) refuses the whole batch."""
+        asset_ids, channels, stamps, values, units, qualities = zip(*samples)
+        # One poll stamps all its samples with one time: convert each distinct time once.
+        ms_of: dict[datetime, int] = {}
+        for ts in stamps:
+            if ts not in ms_of:
+                ms_of[ts] = to_ms(ts)
+        keys = self._keys
+        for series in set(zip(asset_ids, channels, units)) - keys.keys():
+            asset_id, channel, unit = series
+            keys[series] = series_key(self._measurement, [("asset", asset_id), ("channel", channel),
+                                                          ("site", self._site_of.get(asset_id, "")), ("unit", unit)])
+        n = len(samples)
+        return (np.array([keys[s] for s in zip(asset_ids, channels, units)], dtype=object),
+                np.array(values, dtype=np.float64),
+                np.array(qualities, dtype=np.int64),
+                np.fromiter(map(ms_of.__getitem__, stamps), dtype=np.int64, count=n))
+
+
+def connect(settings: InfluxSettings, *, credentials: Credentials | None, site_of: Mapping[str, str],
+            lookback: timedelta, clock: Clock, retry: RetryPolicy = DEFAULT_RETRY) -> InfluxStore:
+    """The store for ``[storage.influx]``: its writer and reader chosen by write_api and
+    reader. Nothing is sent yet: a server that is down at start-up is the store-and-forward
+    buffer's business, not a reason not to start."""
+    writer: Writer = (V2Writer if settings.write_api == "v2" else V1Writer)(settings, credentials, retry=retry)
+    http = http_client(settings, credentials)
+    reader: Reader = (InfluxQLReader(http, database=settings.database, measurement=settings.measurement)
+                      if settings.reader == "influxql" else VictoriaReader(http, measurement=settings.measurement))
+    return InfluxStore(writer=writer, reader=reader, measurement=settings.measurement, site_of=site_of,
+                       lookback=lookback, clock=clock, batch_size=settings.batch_size)
