@@ -163,8 +163,10 @@ class Pipeline:
         hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}
         mqtt = parts.config.mqtt
         self.alarm_hosts = (
+            # Events stored before a restart are known as such: their redelivery is dropped.
             AlarmHostConsumer(mqtt, hosts=hosts, sink=self.bus, clock=parts.clock,
-                              timestamps=timestamp_policy(parts.config), zones=host_zones(parts.config))
+                              timestamps=timestamp_policy(parts.config), zones=host_zones(parts.config),
+                              stored_events=parts.spool.recent_events(mqtt.dedup_window))
             if hosts and mqtt is not None
             else None
         )

@@ -10,12 +10,22 @@ What this adds on top of paho-mqtt 2.2, and why:
   everything to the asyncio loop with ``call_soon_threadsafe``.
 - paho's failures arrive as callbacks in its thread, not exceptions; the last one is kept
   as a ``collector.errors`` error in ``last_error`` for health reporting.
+- Manual acknowledgement (paho's ``manual_ack=True``): a QoS 1 message is acknowledged by
+  ``ack`` once its samples are stored, so a crash before that loses nothing: the broker
+  delivers it again. paho sends each PUBACK at once, in whatever order ``ack`` is called;
+  MQTT 3.1.1 wants them in the order the messages came [MQTT-4.6.0-2], which acks.py keeps.
+  A message carries the number of the connection it came on: after a reconnect its packet
+  id may name another message, so an acknowledgement for an earlier connection is not sent
+  (the broker delivers the message again, and the consumer drops it as a duplicate).
+- Un-acknowledged messages count against the broker's in-flight window (Mosquitto's
+  ``max_inflight_messages``, 20 by default): at most that many wait for the store at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -38,6 +48,9 @@ class MqttMessage(NamedTuple):
     payload: bytes
     retained: bool
     duplicate: bool  # the broker's DUP flag: a QoS 1 redelivery (not always set; dedup by id)
+    mid: int = 0  # the packet id, for the acknowledgement
+    qos: int = 0  # 0: nothing to acknowledge
+    connection: int = 0  # which connection of this client it came on (see ``MqttClient.ack``)
 
 
 class MqttClient:
@@ -57,6 +70,10 @@ class MqttClient:
         self._paho: paho.Client | None = None
         self._subscription_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._subscribe_count = 0
+        # Bumped (in paho's thread) at every connect and disconnect, under the lock ``ack``
+        # takes: an acknowledgement never leaves on a connection its message did not come on.
+        self._connection = 0
+        self._ack_lock = threading.Lock()
         self.connected = False
         self.last_error: CollectorError | None = None
 
@@ -74,6 +91,7 @@ class MqttClient:
             client_id=self._settings.client_id,
             clean_session=False,
             protocol=MQTTProtocolVersion.MQTTv311,
+            manual_ack=True,
         )
         if self._settings.username is not None:
             password = self._settings.password.get_secret_value() if self._settings.password else None
@@ -104,9 +122,18 @@ class MqttClient:
             await waiter
         return self._subscribe_count
 
+    def ack(self, message: MqttMessage) -> None:
+        """Acknowledge ``message`` to the broker (any thread). Nothing is sent for QoS 0, after
+        ``stop``, or when the message came on an earlier connection."""
+        with self._ack_lock:
+            client = self._paho
+            if message.qos and client is not None and message.connection == self._connection:
+                client.ack(message.mid, message.qos)
+
     async def stop(self) -> None:
         """Disconnect cleanly (the session stays on the broker) and end paho's thread."""
-        client, self._paho = self._paho, None
+        with self._ack_lock:
+            client, self._paho = self._paho, None
         if client is None:
             return
         client.disconnect()
@@ -130,6 +157,7 @@ class MqttClient:
         if reason.is_failure:
             self._to_loop(self._record_refusal, str(reason))
             return
+        self._new_connection()
         client.subscribe([(topic, QOS_AT_LEAST_ONCE) for topic in self._topics])
         self._to_loop(self._set_connected, True)
 
@@ -139,6 +167,7 @@ class MqttClient:
     def _paho_disconnected(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
+        self._new_connection()
         self._to_loop(self._set_connected, False)
         if reason.is_failure:
             self._to_loop(self._record, DeviceUnreachable(device_id=self._where(), message=f"connection lost: {reason}"))
@@ -157,7 +186,12 @@ class MqttClient:
         self._to_loop(self._count_subscription)
 
     def _paho_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        self._to_loop(self._on_message, MqttMessage(message.topic, bytes(message.payload), message.retain, message.dup))
+        self._to_loop(self._on_message, MqttMessage(message.topic, bytes(message.payload), message.retain, message.dup,
+                                                    message.mid, message.qos, self._connection))
+
+    def _new_connection(self) -> None:
+        with self._ack_lock:
+            self._connection += 1
 
     # --- the event loop's thread ---
 

@@ -4,9 +4,17 @@ Anyone who can reach the broker can publish on our topics, so no message may sto
 consumer. A bad payload is counted against its host (or as an unknown host) and kept, with
 the error, among the last few set aside for inspection; so is one that trips a bug of ours,
 which is also logged with its traceback. Every message lands in exactly one of
-``counters()``. QoS 1 means "at least once": redeliveries are dropped by (host, event_id)
-within a bounded window. Messages wait for their turn in a bounded queue: a flood beyond
+``counters()``. Messages wait for their turn in a bounded queue: a flood beyond
 ``max_queued_messages`` is dropped and counted as ``overflow``, never held without limit.
+
+At least once, end to end: a message is acknowledged to the broker only when its samples
+are stored (written to the store or committed to its on-disk buffer: the sink calls the
+receipt published with them), in the order messages came (acks.py); a message with nothing
+to store (bad, a duplicate, an overflow) is acknowledged in its turn. A crash before that
+loses nothing: the broker delivers the message again. Redeliveries are dropped by (host,
+event_id) within a bounded window, which starts with ``stored_events``: the events the
+previous process stored (kept in the buffer file), so an event stored just before a crash
+is not stored, nor judged, twice.
 """
 
 from __future__ import annotations
@@ -15,12 +23,13 @@ import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from collector.errors import DecodeError, TimestampOutOfRange
+from collector.mqtt.acks import Delivery, InOrderAcks
 from collector.mqtt.client import MqttClient, MqttMessage
 from collector.mqtt.config import MqttSettings
 from collector.mqtt.decode import (
@@ -32,9 +41,9 @@ from collector.mqtt.decode import (
     subscriptions,
     to_samples,
 )
-from collector.scheduler import SampleSink
 from collector.timestamps import TimestampWindow
 from config.models import Config
+from domain.samples import Sample
 from domain.time import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,15 @@ def host_zones(config: Config) -> dict[str, int]:
     return {a.alarm_host.host_id: a.alarm_host.zones for a in config.assets if a.alarm_host is not None}
 
 
+class ReceiptSink(Protocol):
+    """Where the samples go (the bus): ``receipt.stored()`` once they are durable."""
+
+    async def publish(self, samples: Sequence[Sample], *, receipt: Delivery) -> None: ...
+
+
+_ANY_TIME = TimestampPolicy()
+
+
 class SetAside(NamedTuple):
     """A payload that failed validation (or tripped a bug of ours), kept verbatim for whoever investigates."""
 
@@ -89,13 +107,15 @@ class AlarmHostConsumer:
         settings: MqttSettings,
         *,
         hosts: Mapping[str, str],
-        sink: SampleSink,
+        sink: ReceiptSink,
         clock: Clock | None = None,
-        timestamps: TimestampPolicy = TimestampPolicy(),
+        timestamps: TimestampPolicy = _ANY_TIME,
         zones: Mapping[str, int] | None = None,
+        stored_events: Iterable[tuple[str, str]] = (),
     ) -> None:
         """``zones``: host_id -> zone count (``host_zones(config)``); an event for a zone above
-        it is malformed. Left out, any zone up to 999 is taken."""
+        it is malformed. Left out, any zone up to 999 is taken. ``stored_events``: (host_id,
+        event_id) already stored, oldest first (the buffer's ``recent_events``)."""
         self._settings = settings
         self._hosts = dict(hosts)  # host_id -> asset_id
         self._zones = dict(zones) if zones is not None else None
@@ -103,15 +123,19 @@ class AlarmHostConsumer:
         self._clock = clock or SystemClock()
         self._timestamps = timestamps
         self._health = {h: HostHealth(host_id=h, asset_id=a) for h, a in self._hosts.items()}
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # (host_id, event_id) -> the delivery that carried it, None once stored by an earlier process.
+        self._seen: OrderedDict[tuple[str, str], Delivery | None] = OrderedDict()
+        for key in stored_events:
+            self._remember(key, None)
         self._last_status: dict[str, HostStatus] = {}
         self._set_aside: deque[SetAside] = deque(maxlen=settings.bad_payloads_kept)
         # What no host's health counts; malformed, bad_timestamp and duplicates are summed from it.
         self._counts = dict.fromkeys(("accepted", "unknown_host", "internal_error", "overflow"), 0)
         self._bugs_logged: set[str] = set()
-        self._queue: asyncio.Queue[MqttMessage] = asyncio.Queue(maxsize=settings.max_queued_messages)
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=settings.max_queued_messages)
         self._overflowing = False  # in a burst of dropped messages, which is logged once
         self._client = MqttClient(settings=settings, topics=subscriptions(settings.topic_prefix), on_message=self._enqueue)
+        self._acks = InOrderAcks(self._client.ack)
 
     @property
     def client(self) -> MqttClient:
@@ -130,6 +154,11 @@ class AlarmHostConsumer:
             "duplicates": sum(h.duplicates_dropped for h in hosts),
         }
         return {key: totals[key] for key in COUNTER_KEYS}
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages received and not yet acknowledged to the broker (most wait for the store)."""
+        return self._acks.waiting
 
     def health(self, host_id: str) -> HostHealth:
         return self._health[host_id]
@@ -159,9 +188,13 @@ class AlarmHostConsumer:
         Runs in the event loop's thread (MqttClient hands paho's messages over with
         call_soon_threadsafe), so the counters need no lock; paho's thread never waits here.
         The first drop of a burst is logged; the burst ends once the queue has drained to half,
-        so a flood that keeps it at the brim logs once, not at every message let in.
+        so a flood that keeps it at the brim logs once, not at every message let in. A dropped
+        message is acknowledged in its turn: the broker's in-flight window holds the flood back
+        only until then.
         """
+        delivery = self._acks.receive(message)
         if self._queue.full():
+            self._acks.settle(delivery)
             self._count("overflow")
             if not self._overflowing:
                 self._overflowing = True
@@ -172,20 +205,25 @@ class AlarmHostConsumer:
             return
         if self._overflowing and self._queue.qsize() <= self._queue.maxsize // 2:
             self._overflowing = False
-        self._queue.put_nowait(message)
+        self._queue.put_nowait(delivery)
 
-    async def handle(self, message: MqttMessage) -> None:
+    async def handle(self, delivery: Delivery) -> None:
         """Validate, deduplicate and publish one message. Never raises: whatever a message
-        holds, the consumer goes on with the next one."""
+        holds, the consumer goes on with the next one. One not published is acknowledged
+        in its turn; one published, once the sink says it is stored."""
+        message = delivery.message
         received_at = self._clock.now()
         try:
-            await self._accept(message, received_at=received_at)
+            await self._accept(delivery, received_at=received_at)
         except DecodeError as exc:
             self._reject(message, exc, received_at=received_at)
-        except Exception as exc:  # the one top-level guard: a bug must not stop the consumer
+            self._acks.settle(delivery)
+        except Exception as exc:  # noqa: BLE001 (the one top-level guard: a bug must not stop the consumer)
             self._internal_error(message, exc, received_at=received_at)
+            self._acks.settle(delivery)
 
-    async def _accept(self, message: MqttMessage, *, received_at: datetime) -> None:
+    async def _accept(self, delivery: Delivery, *, received_at: datetime) -> None:
+        message = delivery.message
         decoded = decode_message(
             topic=message.topic,
             payload=message.payload,
@@ -195,42 +233,53 @@ class AlarmHostConsumer:
             timestamps=self._timestamps,
             zones=self._zones,
         )
-        if self._is_repeat(decoded):
+        if self._is_repeat(decoded, delivery):
             health = self._health[decoded.host_id]
             self._health[decoded.host_id] = dataclasses.replace(health, duplicates_dropped=health.duplicates_dropped + 1)
             return
-        await self._sink.publish(to_samples(decoded))
-        # Counted once published: a failure above is counted as what it is, not twice.
+        samples = to_samples(decoded)
         health = self._health[decoded.host_id]
         changes: dict[str, object] = {"last_message_at": received_at}
         if isinstance(decoded, HostStatus):
             changes["online"] = decoded.online
         else:
+            delivery.events = ((decoded.host_id, decoded.event_id),)
             changes["events"] = health.events + 1
             if decoded.type == "heartbeat":
                 changes["online"] = True
+        await self._sink.publish(samples, receipt=delivery)
+        # Counted once published: a failure above is counted as what it is, not twice. Nothing
+        # below can fail, so a published message is never acknowledged by the guard in handle.
         self._health[decoded.host_id] = dataclasses.replace(health, **changes)
         self._count("accepted")
 
-    def _is_repeat(self, decoded: AlarmEvent | HostStatus) -> bool:
+    def _is_repeat(self, decoded: AlarmEvent | HostStatus, delivery: Delivery) -> bool:
+        """A repeat is acknowledged here: at once, or when the event it repeats is stored."""
         if isinstance(decoded, HostStatus):
             # The retained status comes again on every reconnect: the same one adds nothing.
             last = self._last_status.get(decoded.host_id)
-            if last is not None and last.online == decoded.online:
-                if decoded.host_id in self._timestamps.arrival_hosts:
-                    return True  # every copy is stamped anew on arrival: only the value tells
-                if last.ts == decoded.ts or last.from_will and decoded.from_will:
-                    return True
+            if last is not None and last.online == decoded.online and (
+                # Under "arrival" every copy is stamped anew: only the value tells.
+                decoded.host_id in self._timestamps.arrival_hosts
+                or last.ts == decoded.ts
+                or last.from_will and decoded.from_will
+            ):
+                self._acks.settle(delivery)
+                return True
             self._last_status[decoded.host_id] = decoded
             return False
         key = (decoded.host_id, decoded.event_id)
         if key in self._seen:
             self._seen.move_to_end(key)
+            self._acks.settle_with(delivery, self._seen[key])
             return True
-        self._seen[key] = None
+        self._remember(key, delivery)
+        return False
+
+    def _remember(self, key: tuple[str, str], delivery: Delivery | None) -> None:
+        self._seen[key] = delivery
         if len(self._seen) > self._settings.dedup_window:
             self._seen.popitem(last=False)
-        return False
 
     def _reject(self, message: MqttMessage, error: DecodeError, *, received_at: datetime) -> None:
         self._set_aside.append(SetAside(received_at, message.topic, message.payload, str(error)))

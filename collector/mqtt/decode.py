@@ -90,7 +90,7 @@ MAX_MESSAGE_CHARS = 300
 class TimestampPolicy:
     """Whose clock stamps a message: the host's, checked against ``window``, or ours on arrival."""
 
-    window: TimestampWindow = TimestampWindow()
+    window: TimestampWindow = field(default_factory=TimestampWindow)
     arrival_hosts: frozenset[str] = field(default_factory=frozenset)  # hosts with a clock known to be wrong
 
 
@@ -98,7 +98,8 @@ def _iso_8601(value: object) -> datetime:
     # pydantic's lax datetime also takes numbers and digit strings as Unix times; hosts are
     # documented to send ISO 8601 text, and a number here means a host out of spec.
     if not isinstance(value, str):
-        raise ValueError(f"must be ISO 8601 text, not {type(value).__name__}")
+        # ValueError, not TypeError: pydantic turns only that into a validation error.
+        raise ValueError(f"must be ISO 8601 text, not {type(value).__name__}")  # noqa: TRY004
     return datetime.fromisoformat(value)
 
 

@@ -7,10 +7,11 @@ import contextlib
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from collector.mqtt.acks import Delivery
 from collector.mqtt.config import MqttSettings
 from collector.mqtt.consumer import AlarmHostConsumer
 from domain.samples import Sample
@@ -21,12 +22,16 @@ WAIT_S = 20.0
 
 
 class RecordingSink:
+    """Keeps what it is given and says so at once, as a store that never fails would."""
+
     def __init__(self) -> None:
         self.samples: list[Sample] = []
         self._changed = asyncio.Event()
 
-    async def publish(self, samples: Sequence[Sample]) -> None:
+    async def publish(self, samples: Sequence[Sample], *, receipt: Delivery | None = None) -> None:
         self.samples.extend(samples)
+        if receipt is not None:
+            receipt.stored()
         self._changed.set()
 
     def channel(self, channel: str) -> list[Sample]:
@@ -50,7 +55,7 @@ class SteppingClock:
     """
 
     def __init__(self) -> None:
-        self._now = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+        self._now = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
         self._lock = threading.Lock()  # the simulator reads it from paho's thread too
 
     def now(self) -> datetime:

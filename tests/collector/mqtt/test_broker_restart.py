@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from collector.mqtt.consumer import AlarmHostConsumer
-from sitewatch.broker import MosquittoBroker
 from simulators.alarmhost.fleet import build
+from sitewatch.broker import MosquittoBroker
 
 from .conftest import RecordingSink, SteppingClock, running, settings_for, unique_prefix
 

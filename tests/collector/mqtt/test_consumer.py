@@ -9,10 +9,18 @@ import pytest
 
 from collector.mqtt.consumer import AlarmHostConsumer
 from domain.samples import Sample
-from sitewatch.broker import amqtt_broker
 from simulators.alarmhost.fleet import build
+from sitewatch.broker import amqtt_broker
 
-from .conftest import MACHINE_BROKER, RecordingSink, SteppingClock, mosquitto_pub, running, settings_for, unique_prefix
+from .conftest import (
+    MACHINE_BROKER,
+    RecordingSink,
+    SteppingClock,
+    mosquitto_pub,
+    running,
+    settings_for,
+    unique_prefix,
+)
 
 HOSTS = {"ah-001": "alarm-north-01"}
 

@@ -10,10 +10,20 @@ from collections.abc import Sequence
 
 import pytest
 
+from collector.mqtt.acks import Delivery
 from collector.mqtt.consumer import AlarmHostConsumer
 from domain.samples import Sample
 
-from .conftest import MACHINE_BROKER, WAIT_S, RecordingSink, SteppingClock, mosquitto_pub, running, settings_for, unique_prefix
+from .conftest import (
+    MACHINE_BROKER,
+    WAIT_S,
+    RecordingSink,
+    SteppingClock,
+    mosquitto_pub,
+    running,
+    settings_for,
+    unique_prefix,
+)
 
 HOSTS = {"ah-001": "alarm-north-01"}
 # At most 1,000: Mosquitto queues at most that many QoS 1 messages for a subscriber by default
@@ -25,9 +35,9 @@ QUEUE = 20
 class SlowSink(RecordingSink):
     """A store that takes 2 ms a batch: the consumer handles ~500 messages a second, a flood far more."""
 
-    async def publish(self, samples: Sequence[Sample]) -> None:
+    async def publish(self, samples: Sequence[Sample], *, receipt: Delivery | None = None) -> None:
         await asyncio.sleep(0.002)
-        await super().publish(samples)
+        await super().publish(samples, receipt=receipt)
 
 
 def _flood(*, ts: str) -> list[bytes]:

@@ -8,14 +8,28 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector.mqtt.consumer import COUNTER_KEYS, AlarmHostConsumer, host_zones, timestamp_policy
+from collector.mqtt.acks import Delivery
+from collector.mqtt.consumer import (
+    COUNTER_KEYS,
+    AlarmHostConsumer,
+    host_zones,
+    timestamp_policy,
+)
 from collector.mqtt.decode import TimestampPolicy
 from collector.timestamps import TimestampWindow
 from config.load import config_from_dict
 from domain.samples import Sample
 from sitewatch.demo import example_config
 
-from .conftest import MACHINE_BROKER, RecordingSink, SteppingClock, mosquitto_pub, running, settings_for, unique_prefix
+from .conftest import (
+    MACHINE_BROKER,
+    RecordingSink,
+    SteppingClock,
+    mosquitto_pub,
+    running,
+    settings_for,
+    unique_prefix,
+)
 
 HOSTS = {"ah-001": "alarm-north-01", "ah-002": "alarm-north-02"}
 
@@ -27,11 +41,11 @@ class FailingOnceSink(RecordingSink):
         super().__init__()
         self.failed = False
 
-    async def publish(self, samples: Sequence[Sample]) -> None:
+    async def publish(self, samples: Sequence[Sample], *, receipt: Delivery | None = None) -> None:
         if not self.failed:
             self.failed = True
             raise RuntimeError("the sink broke")
-        await super().publish(samples)
+        await super().publish(samples, receipt=receipt)
 
 
 def _event(event_id: str, ts: str, event_type: str = "tamper") -> bytes:

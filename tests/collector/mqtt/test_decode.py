@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from collector.errors import DecodeError
-from collector.mqtt.decode import AlarmEvent, HostStatus, decode_message, payload_schemas, to_samples
+from collector.mqtt.decode import (
+    AlarmEvent,
+    HostStatus,
+    decode_message,
+    payload_schemas,
+    to_samples,
+)
 from domain.samples import Sample
 
 PREFIX = "sitewatch/alarmhost"
 HOSTS = {"ah-001": "alarm-north-01"}
-ARRIVED = datetime(2025, 3, 1, 8, 0, 5, tzinfo=timezone.utc)
+ARRIVED = datetime(2025, 3, 1, 8, 0, 5, tzinfo=UTC)
 TS_TEXT = "2025-03-01T16:00:00+08:00"  # a host on local time: stored as UTC
-TS = datetime(2025, 3, 1, 8, 0, 0, tzinfo=timezone.utc)
+TS = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "collector" / "mqtt" / "schema.json"
 
 
@@ -55,7 +61,7 @@ def test_every_event_type_sets_its_state_channel(event_type: str, zone: int | No
     assert event == AlarmEvent(
         host_id="ah-001", asset_id="alarm-north-01", event_id="e-1", ts=TS, type=event_type, zone=zone
     )
-    assert event.ts.tzinfo is timezone.utc
+    assert event.ts.tzinfo is UTC
     assert to_samples(event) == expected
 
 
@@ -127,7 +133,7 @@ def test_published_schema_file_matches_the_models() -> None:
 
 def test_status_time_is_kept_in_utc() -> None:
     status = _decode({"online": True, "ts": "2025-03-01T06:00:00-02:00"}, leaf="status")
-    assert status.ts == TS and status.ts.tzinfo is timezone.utc
+    assert status.ts == TS and status.ts.tzinfo is UTC
 
 
 @pytest.mark.parametrize(

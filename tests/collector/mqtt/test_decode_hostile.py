@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from collector.errors import DecodeError, TimestampOutOfRange
-from collector.mqtt.decode import AlarmEvent, HostStatus, Message, TimestampPolicy, decode_message
+from collector.mqtt.decode import (
+    AlarmEvent,
+    HostStatus,
+    Message,
+    TimestampPolicy,
+    decode_message,
+)
 from collector.timestamps import TimestampWindow
 
 from .hostile import Hostile, hostile_cases, time_cases
 
 PREFIX = "sitewatch/alarmhost"
 HOSTS = {"ah-001": "alarm-north-01"}
-ARRIVED = datetime(2026, 12, 3, 10, 30, tzinfo=timezone.utc)
+ARRIVED = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
 ARRIVAL_CLOCK = TimestampPolicy(arrival_hosts=frozenset({"ah-001"}))
 CASES = hostile_cases(ARRIVED)
 
 
-def _decode(case: Hostile, *, timestamps: TimestampPolicy = TimestampPolicy()) -> Message:
+_HOST_CLOCK = TimestampPolicy()
+
+
+def _decode(case: Hostile, *, timestamps: TimestampPolicy = _HOST_CLOCK) -> Message:
     return decode_message(
         topic=f"{PREFIX}/ah-001/{case.leaf}", payload=case.payload, prefix=PREFIX, hosts=HOSTS,
         received_at=ARRIVED, timestamps=timestamps,
