@@ -42,32 +42,52 @@ def models_metadata() -> MetaData:
     return Base.metadata
 
 
-def alembic_config(connection: Connection) -> Config:
+def alembic_config(connection: Connection, migrations: Path = MIGRATIONS) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     config.attributes["connection"] = connection
     return config
 
 
-def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+def upgrade_schema(engine: Engine, revision: str = "head", *, migrations: Path = MIGRATIONS) -> None:
     """Bring the database to ``revision``: an empty one is made from scratch, one made
-    before migrations is checked against the baseline and stamped, then upgraded.
-    Raises SchemaRefused for anything else, having changed nothing."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
-        tables = set(inspect(conn).get_table_names())
-        config = alembic_config(conn)
-        if tables and VERSION_TABLE not in tables:
-            _adopt(conn, config)
-        before = MigrationContext.configure(conn).get_current_revision()
+    before migrations is checked against the baseline and stamped, then upgraded; all in
+    one transaction. Raises SchemaRefused for anything else, having changed nothing."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a SQLite table (copy, drop, rename), and with foreign keys
+            # on, dropping a table others refer to fails. Off while migrating (the pragma
+            # works only outside a transaction), the keys checked before the commit instead.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()  # ends the transaction SQLAlchemy began for the pragma (SQLite began none)
         try:
-            command.upgrade(config, revision)
-        except CommandError as exc:  # e.g. a revision only a newer Sitewatch knows
-            raise SchemaRefused(f"{_where(conn)}: {exc}; nothing was changed") from exc
-        after = MigrationContext.configure(conn).get_current_revision()
+            with conn.begin():
+                # One migrating process at a time: the next finds the work done. SQLite's
+                # driver would open the transaction only at the first write, after DDL.
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite else f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+                before, after = _migrate(conn, revision, alembic_config(conn, migrations))
+                if sqlite and after != before and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                    raise RuntimeError(f"{_where(conn)}: the migration to {after} breaks foreign keys "
+                                       f"(table, rowid, referred table, key): {broken[:10]}; rolled back")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")  # the connection goes back to the pool
+                conn.commit()
     if after != before:
         log.info("%s: schema upgraded from %s to %s", _where(conn), before or "nothing", after)
+
+
+def _migrate(conn: Connection, revision: str, config: Config) -> tuple[str | None, str | None]:
+    tables = set(inspect(conn).get_table_names())
+    if tables and VERSION_TABLE not in tables:
+        _adopt(conn, config)
+    before = MigrationContext.configure(conn).get_current_revision()
+    try:
+        command.upgrade(config, revision)
+    except CommandError as exc:  # e.g. a revision only a newer Sitewatch knows
+        raise SchemaRefused(f"{_where(conn)}: {exc}; nothing was changed") from exc
+    return before, MigrationContext.configure(conn).get_current_revision()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -76,8 +96,8 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def head_revision() -> str:
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+def head_revision(migrations: Path = MIGRATIONS) -> str:
+    head = ScriptDirectory(str(migrations)).get_current_head()
     assert head is not None, "storage/migrations/versions holds no revision"
     return head
 
@@ -88,7 +108,7 @@ def _adopt(conn: Connection, config: Config) -> None:
     the same names). Tables of other applications are left alone; anything missing, or a
     column the baseline does not have, and it is refused."""
     found = _shape(conn)
-    expected = _baseline_shape()
+    expected = _baseline_shape(config.get_main_option("script_location"))
     problems = []
     if missing := sorted(expected.keys() - found.keys()):
         problems.append(f"missing tables {', '.join(missing)}")
@@ -124,13 +144,13 @@ def _shape(conn: Connection) -> Shape:
     }
 
 
-def _baseline_shape() -> Shape:
+def _baseline_shape(migrations: str) -> Shape:
     """What the baseline migration makes, read back from a scratch in-memory SQLite: table,
     column and index names are the same on every dialect."""
     scratch = create_engine("sqlite://")
     try:
         with scratch.begin() as conn:
-            command.upgrade(alembic_config(conn), BASELINE)
+            command.upgrade(alembic_config(conn, Path(migrations)), BASELINE)
             shape = _shape(conn)
     finally:
         scratch.dispose()

@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -93,15 +93,40 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         yield f"{POSTGRES_SERVER_URL}/{name}"
-        # A leaked engine would make DROP DATABASE fail: end its sessions first.
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        _drop_database(admin, name)
     finally:
         admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes empty databases (no schema at all) of one dialect, for what a first start or a
+    migration does to them: new SQLite files, or PostgreSQL databases dropped afterwards."""
+    if request.param == "sqlite":
+        yield lambda: f"sqlite:///{tmp_path / uuid.uuid4().hex[:12]}.db"
+        return
+    admin, made = _admin_connection(), []
+
+    def make() -> str:
+        made.append(f"sitewatch_empty_{uuid.uuid4().hex[:12]}")
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(made[-1])))
+        return f"{POSTGRES_SERVER_URL}/{made[-1]}"
+
+    try:
+        yield make
+        for name in made:
+            _drop_database(admin, name)
+    finally:
+        admin.close()
+
+
+def _drop_database(admin: psycopg.Connection, name: str) -> None:
+    # A leaked engine would make DROP DATABASE fail: end its sessions first.
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def _admin_connection() -> psycopg.Connection:
