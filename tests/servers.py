@@ -119,13 +119,18 @@ class VictoriaMetrics(Server):
     FLAGS = ("-search.latencyOffset=1s", "-dedup.minScrapeInterval=1ms", "-retentionPeriod=100y",
              "-loggerLevel=WARN")
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, extra_flags: tuple[str, ...] = ()) -> None:
+    def __init__(self, data_dir: Path, *, port: int | None = None, extra_flags: tuple[str, ...] = (),
+                 basic_auth: tuple[str, str] | None = None) -> None:
+        """``basic_auth``: (username, password) every request but /health must carry."""
         super().__init__(data_dir, port=port)
         self.extra_flags = extra_flags
+        self.basic_auth = basic_auth
 
     def command(self) -> list[str]:
+        auth = [f"-httpAuth.username={self.basic_auth[0]}", f"-httpAuth.password={self.basic_auth[1]}"] \
+            if self.basic_auth else []
         return ["victoria-metrics", f"-storageDataPath={self.data_dir / 'data'}",
-                f"-httpListenAddr=127.0.0.1:{self.port}", *self.FLAGS, *self.extra_flags]
+                f"-httpListenAddr=127.0.0.1:{self.port}", *self.FLAGS, *auth, *self.extra_flags]
 
     def ready(self) -> bool:
         return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
@@ -133,7 +138,7 @@ class VictoriaMetrics(Server):
     def force_flush(self) -> None:
         """Make everything received searchable now (tests only: in production readers see
         points ~1-2 s after they were written, when the in-memory buffer is flushed)."""
-        httpx.get(f"{self.url}/internal/force_flush", timeout=10).raise_for_status()
+        httpx.get(f"{self.url}/internal/force_flush", timeout=10, auth=self.basic_auth).raise_for_status()
 
 
 class InfluxDB(Server):

@@ -26,6 +26,7 @@ import gzip
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import urllib3
@@ -106,6 +107,15 @@ def post(http: httpx.Client, path: str, data: dict[str, object]) -> httpx.Respon
     if response.status_code >= 400:
         raise TimeSeriesError(f"{http.base_url}{path}: HTTP {response.status_code}: {response.text[:500]}")
     return response
+
+
+def post_json(http: httpx.Client, path: str, data: dict[str, object]) -> Any:
+    """post() and its JSON body; a body that is not JSON (a proxy's page) is TimeSeriesError too."""
+    response = post(http, path, data)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TimeSeriesError(f"{http.base_url}{path}: not JSON: {response.text[:200]!r}") from exc
 
 
 class V2Writer:

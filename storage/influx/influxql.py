@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from domain.samples import ChannelStats, Quality, Sample
-from storage.influx.client import post
+from storage.influx.client import post_json
 from storage.influx.lineproto import QUALITY, SUSPECT, VALUE
 from storage.influx.times import from_ms
 from storage.timeseries import Bucket, TimeSeriesError
@@ -126,7 +126,7 @@ class InfluxQLReader:
 
     def _run(self, statements: list[str]) -> list[list[Row]]:
         """Each statement's rows, in statement order."""
-        body = post(self._http, "/query", {"db": self._database, "q": ";\n".join(statements), "epoch": "ms"}).json()
+        body = post_json(self._http, "/query", {"db": self._database, "q": ";\n".join(statements), "epoch": "ms"})
         if "error" in body:
             raise TimeSeriesError(f"InfluxQL: {body['error']}")
         out: list[list[Row]] = []

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from domain.samples import ChannelStats, Quality, Sample
-from storage.influx.client import post
+from storage.influx.client import post, post_json
 from storage.influx.lineproto import QUALITY, SUSPECT, VALUE
 from storage.influx.times import from_ms, seconds_text
 from storage.timeseries import Bucket, TimeSeriesError
@@ -216,17 +216,18 @@ class VictoriaReader:
                 yield labels, rollup, round(float(t) * 1000), float(value)
 
     def _data(self, path: str, form: dict[str, str]) -> list[dict[str, Any]]:
-        body = post(self._http, path, form).json()
+        body = post_json(self._http, path, form)
         if body.get("status") != "success":
             raise TimeSeriesError(f"VictoriaMetrics {path}: {body.get('error', body)}")
         return body["data"]["result"]
 
-    def _export(self, match: str, first_ms: int, last_ms: int) -> Iterator[dict[str, Any]]:
+    def _export(self, match: str, first_ms: int, last_ms: int) -> list[dict[str, Any]]:
         response = post(self._http, "/api/v1/export", {"match[]": match, "start": seconds_text(first_ms),
                                                        "end": seconds_text(last_ms)})
-        for line in response.text.splitlines():
-            if line:
-                yield json.loads(line)
+        try:
+            return [json.loads(line) for line in response.text.splitlines() if line]
+        except ValueError as exc:
+            raise TimeSeriesError(f"VictoriaMetrics /api/v1/export: not JSON lines: {exc}") from exc
 
 
 def _named(name: str) -> str:
