@@ -4,6 +4,9 @@ tickets counting down to their deadlines; acknowledge, mute and assign from the 
 The server renders the first state (first paint needs no script and no second request);
 control_room.js then follows /live/control-room and redraws what changed, and plays the
 alarm while an alert sounds. Filters live in the URL (?customer=&site=&severity=&desk=).
+A problem of the process itself that the control room must see (the store's on-disk buffer
+past its warning level) is shown above everything; the page asks /healthz again every
+SERVICE_CHECK_S.
 Self-contained: control rooms run on isolated networks, nothing comes from another host.
 """
 
@@ -30,6 +33,7 @@ from api.deps import ComponentsDep, PrincipalDep
 from api.pages.common import environment, local, render, request_locale
 from api.routes.dashboard import FiltersDep
 from auth.roles import Permission, Principal
+from sitewatch.supervise import ServiceHealth
 from tickets.words import SEVERITIES, STATES, countdown, label
 
 router = APIRouter(include_in_schema=False)
@@ -42,6 +46,9 @@ REASONS = {
     "site-down": i18n.lazy("site %(ref)s is down"),
 }
 MUTE_MINUTES = (15, 30, 60, 120, 240, 480)
+SERVICE_CHECK_S = 15  # the buffer fills over hours: a quarter-minute is soon enough
+BUFFER_WARNING = i18n.lazy("Samples are waiting for the time-series store: %(samples)s in the on-disk buffer, "
+                           "%(percent)s of its room. When it is full the oldest are dropped (%(dropped)s so far).")
 TIME_FORMAT = "%m-%d %H:%M"
 
 
@@ -62,6 +69,7 @@ async def control_room(request: Request, principal: PrincipalDep, parts: Compone
                "arrival_label": lambda s: label(SLA_LABELS, s), "countdown": countdown, "config_text": config_text,
                "technicians": _technicians(parts.config), "mute_minutes": MUTE_MINUTES,
                "site_names": {s.data["id"]: s.data["name"] for s in view.scoped_sites},
+               "service_warnings": service_warnings(parts.service), "service_check_ms": SERVICE_CHECK_S * 1000,
                "can_ack": principal.can(Permission.ALERTS_ACKNOWLEDGE),
                "can_dispatch": principal.can(Permission.TICKETS_DISPATCH)}
     # Ten thousand chips take a few hundred milliseconds to render: not on the event loop.
@@ -81,6 +89,17 @@ def _page(request: Request, principal: Principal, locale: str, context: dict[str
             view.rendered.clear()
         view.rendered[key] = bulk
     return render(request, "control_room.html", context | {"state_html": bulk}, principal=principal)
+
+
+def service_warnings(service: ServiceHealth) -> list[str]:
+    """The process's buffers past their warning level, in words (control_room.js says the same)."""
+    words = []
+    for buffer in service.buffers().values():
+        if buffer.warning:
+            numbers = {"samples": f"{buffer.samples:,}", "percent": f"{100 * buffer.samples // buffer.max_samples} %",
+                       "dropped": f"{buffer.dropped:,}"}
+            words.append(i18n.gettext(BUFFER_WARNING, **numbers))
+    return words
 
 
 def _parse(iso: str) -> datetime:
@@ -114,6 +133,7 @@ def _texts() -> dict[str, Any]:
         "live": _("Live"), "reconnecting": _("Connection lost, reconnecting…"),
         "sound_blocked": _("The browser blocked the alarm sound: press “Enable sound”."),
         "not_saved": _("Not saved: %(error)s"),
+        "buffer_warning": _(BUFFER_WARNING),
     }
 
 

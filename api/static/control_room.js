@@ -223,6 +223,25 @@
   narrowSites();
   listen(version);
 
+  // --- the process itself: its store-and-forward buffer, as /healthz reports it ----------------
+  // Not part of the stream (that follows the database); the same words as the server drew.
+  const service = document.getElementById("cr-service");
+  async function checkService() {
+    try {
+      const response = await fetch("/healthz", { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const buffers = Object.values((await response.json()).buffers || {}).filter((b) => b.warning);
+      service.textContent = buffers.map((b) => fill(T.buffer_warning, {
+        samples: b.samples.toLocaleString("en"), percent: `${Math.floor(100 * b.samples / b.max_samples)} %`,
+        dropped: b.dropped.toLocaleString("en"),
+      })).join(" ");
+      service.hidden = !buffers.length;
+    } catch (err) {
+      // The process does not answer: the stream's indicator already says the connection is lost.
+    }
+  }
+  setInterval(checkService, Number(service.dataset.checkMs));
+
   // --- acknowledge, mute, assign --------------------------------------------------------------
   // Acknowledging is one click and Enter (the alarm is ringing); its comment is optional, so
   // the browser's own prompt asks for it. Muting and assigning need a form.
