@@ -3,7 +3,7 @@ head at every start and by ``sitewatch db upgrade``, and the adoption of a datab
 before migrations existed. The only module that drives Alembic (env.py aside).
 
 There is no alembic.ini: the Alembic config is built here, around a connection we hold,
-so a migration runs inside our transaction (and, on PostgreSQL, under our lock)."""
+so the migrations run inside our one transaction, one process at a time."""
 
 from __future__ import annotations
 
