@@ -1,7 +1,10 @@
 """One channel of one asset over an hour, day, week or month: a chart's points, limits and alerts.
 
 Points are time buckets of the store's good samples (min, max, mean), ~300-600 per range
-whatever the poll interval, so a phone draws a month as quickly as an hour. Limits are the
+whatever the poll interval, so a phone draws a month as quickly as an hour. Bucket widths are
+round multiples of the store's rollups and start on their grid (a multiple of the width since
+the epoch, UTC), so the store reads the coarsest rollup that fits (storage/timeseries.py):
+the day and week from the 1-minute rollup, the month from the 1-hour one. Limits are the
 levels the rules engine judges this channel by (the asset's own limits, rule levels, levels
 relative to the regulator's settings) and those settings themselves; alert periods are the
 asset's alerts from firing to resolved. Times are UTC; ``time_zone`` is the site's, for the
@@ -28,7 +31,6 @@ from api.pages.common import request_locale
 from auth.roles import Principal
 from config.models import Asset, Config
 from domain.alerts import AlertState
-from domain.time import UTC
 from i18n import labels
 from rules.engine import (
     threshold_levels,  # the chart draws the levels the engine judges by
@@ -36,6 +38,7 @@ from rules.engine import (
 from rules.models import CompositeRule, ThresholdRule
 from sitewatch.runtime import Components
 from storage.tables import AlertRow
+from storage.timeseries import grid_floor
 from tickets.words import SEVERITIES
 
 router = APIRouter(prefix="/api", tags=["trends"])
@@ -49,6 +52,8 @@ class Range(str, enum.Enum):
 
 
 # Range -> (span, bucket width): 360 points for an hour, a day and a month, 336 for a week.
+# Widths: the hour's 10 s from raw samples (the last hour is not all rolled up anyway);
+# 4 and 30 minutes from the 1-minute rollup; 2 hours from the 1-hour rollup.
 SPANS: dict[Range, tuple[timedelta, timedelta]] = {
     Range.HOUR: (timedelta(hours=1), timedelta(seconds=10)),
     Range.DAY: (timedelta(days=1), timedelta(minutes=4)),
@@ -144,7 +149,7 @@ def trend(
     unit = latest[channel].unit
     span, width = SPANS[range_]
     end = parts.clock.now()
-    start = _floor(end - span, width)
+    start = grid_floor(end - span, width)  # the same buckets at every reload, on the rollups' grid
     buckets = parts.store.buckets(asset_id=asset_id, channel=channel, start=start, end=end,
                                   width_s=width.total_seconds())
     periods = alert_periods(session, asset_id, start=start, end=end)
@@ -160,12 +165,6 @@ def trend(
                     for x in channel_limits(parts.config, asset, channel) if unit != "state"],
             alerts=[_period(a) for a in periods],
         )
-
-
-def _floor(at: datetime, width: timedelta) -> datetime:
-    """Buckets on multiples of their width since the epoch: the same buckets at every reload."""
-    step = width.total_seconds()
-    return datetime.fromtimestamp(math.floor(at.timestamp() / step) * step, UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,18 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.api.asset_fleet import CAMERA, HOST, NOW, OTHERS, SOUTH_TECHNICIAN, STATION, bearer, fleet, outlet
+from tests.api.asset_fleet import (
+    CAMERA,
+    HISTORY,
+    HOST,
+    NOW,
+    OTHERS,
+    SOUTH_TECHNICIAN,
+    STATION,
+    bearer,
+    fleet,
+    outlet,
+)
 
 # range -> (span, bucket width in s)
 RANGES = {"hour": (timedelta(hours=1), 10), "day": (timedelta(days=1), 240), "week": (timedelta(days=7), 1800),
@@ -21,7 +32,7 @@ async def site(tmp_path, monkeypatch):
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 @pytest.mark.parametrize("name", list(RANGES))
@@ -118,3 +129,21 @@ async def test_another_customers_asset_is_not_found(site):
     assert ours.status_code == unknown.status_code == 404
     assert "rs-north-01" in ours.json()["detail"] and ours.json()["detail"].replace(STATION, "rs-nowhere") == \
         unknown.json()["detail"], "the same answer as for an asset that does not exist"
+
+
+async def test_the_day_and_month_are_drawn_from_the_rollups_once_raw_samples_are_gone(site):
+    async def points(range_):
+        answer = await site.client.get(f"/api/assets/{STATION}/trend", params={"channel": "outlet_kpa", "range": range_})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["points"]
+
+    from_raw = {name: await points(name) for name in ("day", "week", "month")}
+    site.parts.store.roll_up(start=NOW - HISTORY, end=NOW)
+    # Every raw sample before now deleted: only the rollups can draw these charts now.
+    site.parts.store.expire(raw_before=NOW, minute_before=NOW - HISTORY, hour_before=NOW - HISTORY)
+    assert await points("hour") == [], "the hour is drawn from raw samples, and there are none left"
+    for name, want in from_raw.items():
+        got = await points(name)
+        assert [(p["ts"], p["count"], p["min"], p["max"]) for p in got] == \
+            [(p["ts"], p["count"], p["min"], p["max"]) for p in want], f"{name}: not the chart raw samples drew"
+        assert [p["mean"] for p in got] == pytest.approx([p["mean"] for p in want], rel=1e-9), name
