@@ -58,10 +58,11 @@ def counts_at(path: Path) -> dict[str, int]:
 
 
 def in_use(path: Path) -> bool:
-    """Whether another connection has the database open (the service keeps pooled ones).
+    """Whether another process has the database open (the service keeps pooled connections).
 
     Leaving WAL mode needs the database to oneself: SQLite answers SQLITE_BUSY at once while
-    any other connection is open. Nobody else there, the mode is put back as it was."""
+    another process has a connection open that has read from it (the service's all have; one
+    of this process's own does not count). Nobody else there, the mode is put back."""
     if not path.is_file():
         return False
     with closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as con:

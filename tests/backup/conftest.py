@@ -1,0 +1,80 @@
+"""A deployment's configuration on a data folder and database, and a second empty database
+to restore into."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from config.load import config_from_dict
+from config.models import Config
+from sitewatch.demo import example_config
+from tests.conftest import POSTGRES_SERVER_URL
+
+
+def deployment(data_dir: Path, database_url: str, **storage: object) -> Config:
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(data_dir), "database_url": database_url, **storage}
+    return config_from_dict(raw)
+
+
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of the same kind as ``database_url``, with nothing in it, not even a schema."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'restored' / 'sitewatch.db'}"
+        return
+    name = f"sitewatch_restore_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES_SERVER_URL}/postgres", autocommit=True, connect_timeout=5) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield f"{POSTGRES_SERVER_URL}/{name}"
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+_HOLDER = """
+import sys
+import duckdb
+from sqlalchemy import text
+from storage.database import make_engine
+series = duckdb.connect(sys.argv[1])  # the lock DuckDBStore takes
+engine = make_engine(sys.argv[2])
+with engine.connect() as conn:
+    conn.execute(text("SELECT * FROM alembic_version"))  # a read, as the service's connections have all made
+    print("holding", flush=True)
+    if sys.stdin.readline().strip() == "release":
+        series.close()
+        print("released", flush=True)
+        sys.stdin.read()
+"""
+
+
+@contextmanager
+def held_as_by_the_service(config: Config) -> Iterator[Callable[[], None]]:
+    """Another process holding the DuckDB file and a database connection open, as the service
+    does; what it yields lets go of the DuckDB file alone."""
+    url = config.storage.database_url.format(data_dir=config.storage.data_dir.as_posix())
+    series = str(config.storage.data_dir / config.storage.timeseries_path)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, series, url],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+
+    def release_timeseries() -> None:
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released", "the holder did not let go of the time series"
+
+    try:
+        assert holder.stdout.readline().strip() == "holding", "the holder did not start"
+        yield release_timeseries
+    finally:
+        holder.communicate(timeout=10)
