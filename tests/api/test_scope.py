@@ -41,6 +41,7 @@ BODIES = {
     ("POST", "/api/complaints"): {"json": {"customer_id": "harbour", "complaint_class": "other", "description": "x"}},
     ("POST", "/review/generate"): {"data": {"site_id": "harbour", "day": DAY.isoformat()}},
     ("POST", "/inspections/start"): {"data": {"kind": "security_monthly", "where": "site:harbour", "in_charge": "Zhao"}},
+    ("POST", "/api/admin/backup"): {"json": {}},  # every customer's data: none for a scoped principal
 }
 # Writes that are about the person, not a customer's objects; /admin/users has its own
 # scope rules (tests/auth/test_admin.py: a scoped admin manages only users within them).

@@ -1,13 +1,15 @@
-"""A deployment's configuration on a data folder and database, and a second empty database
-to restore into."""
+"""A deployment's configuration, one with rows in every table and samples (the source of a
+backup), a second empty database to restore into, and a process holding the stores."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -16,8 +18,42 @@ from psycopg import sql
 
 from config.load import config_from_dict
 from config.models import Config
+from domain.samples import Quality, Sample
 from sitewatch.demo import example_config
+from storage.database import make_engine
+from storage.duckdb_store import DuckDBStore
+from storage.schema import upgrade_schema
+from tests.backup.rows import fill_every_table
 from tests.conftest import POSTGRES_SERVER_URL
+
+NOW = datetime(2026, 11, 18, 1, 30, tzinfo=UTC)
+SAMPLES = [
+    Sample(f"rs-00{n % 3}", channel, NOW - timedelta(seconds=5 * n), value, unit, quality)
+    for n in range(400)
+    for channel, value, unit, quality in (("outlet_kpa", 2.5 + n / 1000, "kPa", Quality.GOOD),
+                                          ("inlet_kpa", math.nan, "kPa", Quality.COMM_ERROR))
+]
+
+
+def url_of(config: Config) -> str:
+    return config.storage.database_url.format(data_dir=config.storage.data_dir.as_posix())
+
+
+@pytest.fixture
+def source(tmp_path: Path, database_url: str) -> Config:
+    """A deployment with rows in every relational table and samples in the time series."""
+    config = deployment(tmp_path / "source", database_url)
+    config.storage.data_dir.mkdir()
+    engine = make_engine(url_of(config))
+    try:
+        upgrade_schema(engine)
+        fill_every_table(engine)
+    finally:
+        engine.dispose()
+    store = DuckDBStore(config.storage.data_dir / config.storage.timeseries_path)
+    store.write(SAMPLES)
+    store.close()
+    return config
 
 
 def deployment(data_dir: Path, database_url: str, **storage: object) -> Config:

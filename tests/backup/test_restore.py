@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import duckdb
 import pytest
@@ -17,43 +16,20 @@ from backup.errors import BackupCorrupt, ServiceRunning, TargetNotEmpty
 from backup.make import ServiceAccess, make_backup
 from backup.restore import restore_backup
 from config.models import Config
-from domain.samples import Quality, Sample
+from domain.samples import Quality
 from storage.database import make_engine
 from storage.duckdb_store import DuckDBStore
-from storage.schema import upgrade_schema
-from tests.backup.conftest import deployment, held_as_by_the_service
-from tests.backup.rows import every_table, fill_every_table
+from tests.backup.conftest import (
+    NOW,
+    SAMPLES,
+    deployment,
+    held_as_by_the_service,
+    url_of,
+)
+from tests.backup.rows import every_table
 from tests.serving import FixedClock
 
-NOW = datetime(2026, 11, 18, 1, 30, tzinfo=UTC)
 NO_SERVICE = ServiceAccess(url=None, token=None)  # nothing holds the stores: the command copies them
-SAMPLES = [
-    Sample(f"rs-00{n % 3}", channel, NOW - timedelta(seconds=5 * n), value, unit, quality)
-    for n in range(400)
-    for channel, value, unit, quality in (("outlet_kpa", 2.5 + n / 1000, "kPa", Quality.GOOD),
-                                          ("inlet_kpa", math.nan, "kPa", Quality.COMM_ERROR))
-]
-
-
-def url_of(config: Config) -> str:
-    return config.storage.database_url.format(data_dir=config.storage.data_dir.as_posix())
-
-
-@pytest.fixture
-def source(tmp_path: Path, database_url: str) -> Config:
-    """A deployment with rows in every relational table and samples in the time series."""
-    config = deployment(tmp_path / "source", database_url)
-    config.storage.data_dir.mkdir()
-    engine = make_engine(url_of(config))
-    try:
-        upgrade_schema(engine)
-        fill_every_table(engine)
-    finally:
-        engine.dispose()
-    store = DuckDBStore(config.storage.data_dir / config.storage.timeseries_path)
-    store.write(SAMPLES)
-    store.close()
-    return config
 
 
 def relational(config: Config) -> dict[str, list[tuple]]:
