@@ -73,6 +73,11 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
+def _body(lines: str, *, gzipped: bool) -> bytes:
+    # Level 1: line protocol is repetitive enough to shrink ~8x even so, at ~200 MB/s.
+    return gzip.compress(lines.encode(), compresslevel=1) if gzipped else lines.encode()
+
+
 def _error_for_status(status: int, message: str, url: str) -> Exception:
     if status in _REFUSED_DATA:
         return WriteRejected(status, message)
@@ -137,16 +142,23 @@ class V2Writer:
         self._bucket = settings.bucket
         self._client = InfluxDBClient(
             url=settings.url, token=token, auth_basic=basic, org=settings.org,  # "": VictoriaMetrics ignores it
-            timeout=round(settings.timeout_s * 1000), enable_gzip=settings.gzip,
-            ssl_ca_cert=str(settings.ca_file) if settings.ca_file else None, retries=retries,
+            timeout=round(settings.timeout_s * 1000), ssl_ca_cert=str(settings.ca_file) if settings.ca_file else None,
+            retries=retries,
         )
+        # gzip is ours, not the library's enable_gzip: that compresses at level 9, ~10x the CPU
+        # of level 1 for a body ~20 % smaller (187k lines, 18 MB: 0.73 s against 0.08 s, 1.76
+        # against 2.15 MB). This client only ever writes, so the header can be a default one.
+        self._gzip = settings.gzip
+        if self._gzip:
+            self._client.api_client.set_default_header("Content-Encoding", "gzip")
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
 
     def write(self, lines: str) -> None:
         try:
-            # One str record: the library sends it as it is (a list of lines costs ~1 us a
-            # line in its serializer).
-            self._api.write(bucket=self._bucket, record=lines, write_precision=WritePrecision.MS)
+            # One record of bytes, sent as it is: a list of lines costs ~1 us a line in the
+            # library's serializer.
+            self._api.write(bucket=self._bucket, record=_body(lines, gzipped=self._gzip),
+                            write_precision=WritePrecision.MS)
         except ApiException as exc:
             if not exc.status:  # the library's wrapper for TLS and proxy failures
                 raise TimeSeriesError(f"{self._url}: {exc.reason}") from exc
@@ -170,11 +182,9 @@ class V1Writer:
         self._retry = retry
 
     def write(self, lines: str) -> None:
-        body = lines.encode()
+        body = _body(lines, gzipped=self._gzip)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._gzip:
-            # Level 1: on a LAN the CPU, not the wire, bounds a flush; ~5x smaller all the same.
-            body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         where = f"{self._http.base_url}/write"
         failure = ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Protocol
 
 import numpy as np
@@ -33,7 +34,8 @@ from storage.influx.client import (
 )
 from storage.influx.influxql import InfluxQLReader
 from storage.influx.lineproto import format_lines, series_key
-from storage.influx.times import ONE_MS, to_ms
+from storage.influx.rollups import InfluxRollups, Server, rollup_server
+from storage.influx.times import ONE_MS, from_ms, to_ms
 from storage.influx.victoria import VictoriaReader
 from storage.timeseries import Bucket, TimeSeriesError
 
@@ -66,11 +68,12 @@ class InfluxStore:
     time_resolution = ONE_MS
 
     def __init__(self, *, writer: Writer, reader: Reader, measurement: str, site_of: Mapping[str, str],
-                 lookback: timedelta, clock: Clock, batch_size: int = 5_000) -> None:
+                 lookback: timedelta, clock: Clock, rollups: Server, batch_size: int = 5_000) -> None:
         """``lookback``: how far back latest() looks for a series' newest sample (the raw
-        retention: nothing older is kept anyway)."""
+        retention: nothing older is kept anyway). ``rollups``: the server's side of them."""
         self._writer = writer
         self._reader = reader
+        self._rollups = InfluxRollups(server=rollups, writer=writer, raw=reader, measurement=measurement, clock=clock)
         self._measurement = measurement
         self._site_of = dict(site_of)
         self._lookback_ms = lookback // ONE_MS
@@ -120,8 +123,25 @@ class InfluxStore:
         self._check_open()
         if end_ms <= start_ms:
             return []
-        return self._reader.buckets(asset_id=asset_id, channel=channel, start_ms=start_ms, end_ms=end_ms,
-                                    width_ms=width_ms)
+        return self._rollups.buckets(asset_id=asset_id, channel=channel, start_ms=start_ms, end_ms=end_ms,
+                                     width_ms=width_ms)
+
+    def roll_up(self, *, start: datetime, end: datetime) -> int:
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        self._check_open()
+        return self._rollups.roll_up(start_ms, end_ms)
+
+    def rollup_watermark(self) -> datetime | None:
+        self._check_open()
+        mark = self._rollups.watermark_ms()
+        return None if mark is None else from_ms(mark)
+
+    def expire(self, *, raw_before: datetime, minute_before: datetime, hour_before: datetime) -> int:
+        """Nothing: the server's retention deletes (storage/README.md, Retention and rollups)."""
+        for ts in (raw_before, minute_before, hour_before):
+            to_ms(ts)  # a naive time is refused here as everywhere
+        self._check_open()
+        return 0
 
     def close(self) -> None:
         if not self._closed:
@@ -135,23 +155,26 @@ class InfluxStore:
 
     def _columns(self, samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Series keys, values, qualities and ms times; ValueError (naive time, a tag line
-        protocol cannot carry) refuses the whole batch."""
-        asset_ids, channels, stamps, values, units, qualities = zip(*samples)
-        # One poll stamps all its samples with one time: convert each distinct time once.
-        ms_of: dict[datetime, int] = {}
-        for ts in stamps:
-            if ts not in ms_of:
-                ms_of[ts] = to_ms(ts)
-        keys = self._keys
-        for series in set(zip(asset_ids, channels, units)) - keys.keys():
-            asset_id, channel, unit = series
-            keys[series] = series_key(self._measurement, [("asset", asset_id), ("channel", channel),
-                                                          ("site", self._site_of.get(asset_id, "")), ("unit", unit)])
+        protocol cannot carry) refuses the whole batch. Columns are taken with itemgetter,
+        not ``zip(*samples)``: that allocates an iterator per sample, and the garbage
+        collector's passes over them cost ~4x the rest of the conversion (187k samples:
+        0.50 s against 0.06 s)."""
         n = len(samples)
-        return (np.array([keys[s] for s in zip(asset_ids, channels, units)], dtype=object),
-                np.array(values, dtype=np.float64),
-                np.array(qualities, dtype=np.int64),
+        stamps = list(map(_TS, samples))
+        ms_of = {ts: to_ms(ts) for ts in set(stamps)}  # one poll stamps all its samples with one time
+        series = list(map(_SERIES, samples))
+        keys = self._keys
+        for asset_id, channel, unit in set(series) - keys.keys():
+            keys[(asset_id, channel, unit)] = series_key(self._measurement, [
+                ("asset", asset_id), ("channel", channel), ("site", self._site_of.get(asset_id, "")), ("unit", unit)])
+        return (np.array(list(map(keys.__getitem__, series)), dtype=object),
+                np.fromiter(map(_VALUE, samples), dtype=np.float64, count=n),
+                np.fromiter(map(_QUALITY, samples), dtype=np.int64, count=n),
                 np.fromiter(map(ms_of.__getitem__, stamps), dtype=np.int64, count=n))
+
+
+_TS, _VALUE, _QUALITY = itemgetter(2), itemgetter(3), itemgetter(5)
+_SERIES = itemgetter(0, 1, 4)  # asset_id, channel, unit
 
 
 def connect(settings: InfluxSettings, *, credentials: Credentials | None, site_of: Mapping[str, str],
@@ -164,4 +187,5 @@ def connect(settings: InfluxSettings, *, credentials: Credentials | None, site_o
     reader: Reader = (InfluxQLReader(http, database=settings.database, measurement=settings.measurement)
                       if settings.reader == "influxql" else VictoriaReader(http, measurement=settings.measurement))
     return InfluxStore(writer=writer, reader=reader, measurement=settings.measurement, site_of=site_of,
-                       lookback=lookback, clock=clock, batch_size=settings.batch_size)
+                       lookback=lookback, clock=clock, rollups=rollup_server(settings, http),
+                       batch_size=settings.batch_size)
