@@ -12,7 +12,8 @@ Timed: the review of every site for the day (one store aggregate per distinct wi
 flags, canonical JSON and SHA-256), then storing the logs and opening field-check
 tickets (SQLite). Baseline in the same run: the same per-series statistics computed by
 numpy over the raw arrays as they were generated; the review's numbers are checked
-against it (1e-9) and its abnormal stations against the injected ones.
+against it (1e-9 besides the review's canonical rounding to 6 decimal places) and its
+abnormal stations against the injected ones.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import duckdb
 import numpy as np
 
 from config.load import config_from_dict
+from review.compute import CANONICAL_ROUNDING
 from review.schedule import window
 from storage.database import make_engine, session_factory
 from storage.duckdb_store import DuckDBStore
@@ -169,7 +171,7 @@ def check(reviews: list, truth: Truth, expected_abnormal: set[str]) -> tuple[int
                 for got, want in zip((c.min, c.max, c.mean, c.last), expected, strict=True):
                     worst = max(worst, abs(got - want))
                 checked += 1
-    if worst > 1e-9:
+    if worst > 1e-9 + CANONICAL_ROUNDING:
         raise SystemExit(f"the review differs from numpy by up to {worst:.3g}")
     if abnormal != expected_abnormal:
         raise SystemExit(f"abnormal stations {sorted(abnormal ^ expected_abnormal)} differ from the injected faults")

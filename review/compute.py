@@ -30,6 +30,18 @@ from review.schedule import Window
 # The kinds of asset the operation log covers (DOMAIN.md: station, cabinet, box).
 REGULATOR_KINDS = frozenset({"regulator_station", "regulator_cabinet", "regulator_box"})
 
+# Canonical numbers: the same samples must give the same log, and so the same hash, from
+# every time-series backend. They differ below the readings' own precision: a server sums a
+# mean in another order than DuckDB's exact decimal sum, VictoriaMetrics keeps 12 to 15
+# significant digits of a value, and the servers keep times to the millisecond (DuckDB to
+# the microsecond). So what comes from the store enters the review rounded to 6 decimal
+# places (a micro-unit: far below any transmitter's resolution) and with times truncated to
+# the millisecond. A difference can still straddle a rounding boundary (two means 1e-15
+# apart around x.xxxxxx5): about once in 10^8 numbers.
+CANONICAL_DECIMALS = 6
+# The most a review's number differs from the store's by that rounding.
+CANONICAL_ROUNDING = 0.5 * 10.0**-CANONICAL_DECIMALS
+
 
 @dataclass(frozen=True, slots=True)
 class FieldReading:
@@ -120,9 +132,9 @@ def _channel_summary(channel: str, unit: str, stats: ChannelStats | None, *, exp
     return ChannelSummary(
         channel=channel, unit=unit, samples_good=good, samples_expected=expected,
         completeness_ratio=good / expected,
-        min=_number(stats.min) if stats else None, max=_number(stats.max) if stats else None,
-        mean=_number(stats.mean) if stats else None, last=_number(stats.last) if stats else None,
-        last_at=stats.last_ts if stats else None,
+        min=canonical_number(stats.min) if stats else None, max=canonical_number(stats.max) if stats else None,
+        mean=canonical_number(stats.mean) if stats else None, last=canonical_number(stats.last) if stats else None,
+        last_at=canonical_time(stats.last_ts) if stats else None,
         limit_low=limits.low if limits else None, limit_high=limits.high if limits else None,
     )
 
@@ -135,15 +147,23 @@ def _field_comparisons(inputs: StationInputs, units: Mapping[str, str],
     out = []
     for channel, field_value in sorted(reading.values.items()):
         scada = inputs.scada_near_reading.get(channel)
+        scada_value = None if scada is None else canonical_number(scada.value)
         tolerance = field_check.tolerance(channel, field_value)
-        agrees = None if scada is None else abs(scada.value - field_value) <= tolerance
+        agrees = None if scada_value is None else abs(scada_value - field_value) <= tolerance
         out.append(FieldComparison(
             channel=channel, unit=units.get(channel, ""), field_value=field_value, taken_at=reading.at(channel),
-            scada_value=None if scada is None else scada.value, scada_at=None if scada is None else scada.at,
+            scada_value=scada_value, scada_at=None if scada is None else canonical_time(scada.at),
             tolerance=tolerance, agrees=agrees,
         ))
     return tuple(out)
 
 
-def _number(value: float) -> float | None:
-    return None if math.isnan(value) else value
+def canonical_number(value: float) -> float | None:
+    """A store's number as the review holds it: None for NaN, else rounded to
+    CANONICAL_DECIMALS (-0.0 made 0.0: JSON would tell them apart)."""
+    return None if math.isnan(value) else round(value, CANONICAL_DECIMALS) + 0.0
+
+
+def canonical_time(ts: datetime | None) -> datetime | None:
+    """A store's time as the review holds it: truncated to the millisecond."""
+    return None if ts is None else ts.replace(microsecond=ts.microsecond // 1000 * 1000)

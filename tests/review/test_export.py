@@ -59,7 +59,7 @@ def embedded_fonts(pdf: bytes) -> set[str]:
 
 def test_csv_keeps_every_digit_and_names_units_in_its_headers():
     rows = list(csv.DictReader(io.StringIO(to_csv(a_review(["North 1"])))))
-    assert float(rows[0]["mean (in unit)"]) == 2.5123456789012345
+    assert float(rows[0]["mean (in unit)"]) == 2.512346  # the review's canonical 6 decimals, all of them
     assert rows[0]["unit"] == "kPa" and rows[0]["last_at (site time, ISO 8601)"] == "2026-11-27T08:29:00+08:00"
     assert all("(" in h for h in rows[0] if h not in {"site_id", "day", "station_id", "station_name", "verdict",
                                                       "channel", "unit", "flags", "alerts",
@@ -70,7 +70,7 @@ def test_the_csv_in_chinese_has_chinese_headers_verdicts_and_flags_with_the_same
     review = a_review(["北区 1 号调压站"], limits={"outlet_kpa": {"high": 2.55}})
     with i18n.using("zh_CN"):
         rows = list(csv.DictReader(io.StringIO(to_csv(review))))
-    assert float(rows[0]["平均值（按单位）"]) == 2.5123456789012345 and rows[0]["上限（按单位）"] == "2.55"
+    assert float(rows[0]["平均值（按单位）"]) == 2.512346 and rows[0]["上限（按单位）"] == "2.55"
     assert rows[0]["调压站名称"] == "北区 1 号调压站" and rows[0]["结论"] == "异常"
     assert rows[0]["标记"] == "最大值 2.6 kPa 高于上限 2.55 kPa"
     with i18n.using("en"):

@@ -49,7 +49,8 @@ def test_the_content_is_canonical_json_that_round_trips_to_the_same_hash():
     from review.models import SiteReview
 
     assert canonical_json(SiteReview.model_validate_json(content)) == content
-    assert sha256_of(canonical_json(a_review(mean=2.5000000001))) != sha256_of(content)
+    assert sha256_of(canonical_json(a_review(mean=2.500001))) != sha256_of(content), "the 6th decimal counts"
+    assert sha256_of(canonical_json(a_review(mean=2.5000000001))) == sha256_of(content), "the 10th does not"
 
 
 def test_an_unsigned_log_is_regenerated_a_signed_one_never(db_session_factory):
