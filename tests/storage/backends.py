@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -48,6 +48,11 @@ class FlushingStore:
 
     def write(self, samples: Sequence[Sample]) -> int:
         written = self._store.write(samples)
+        self._flush()
+        return written
+
+    def roll_up(self, **period: datetime) -> int:
+        written = self._store.roll_up(**period)  # rollup rows are written like samples
         self._flush()
         return written
 
