@@ -36,8 +36,9 @@ REGULATOR_KINDS = frozenset({"regulator_station", "regulator_cabinet", "regulato
 # significant digits of a value, and the servers keep times to the millisecond (DuckDB to
 # the microsecond). So what comes from the store enters the review rounded to 6 decimal
 # places (a micro-unit: far below any transmitter's resolution) and with times truncated to
-# the millisecond. A difference can still straddle a rounding boundary (two means 1e-15
-# apart around x.xxxxxx5): about once in 10^8 numbers.
+# the millisecond. A difference can still straddle a rounding boundary: for a mean summed in
+# another order (~1e-15 apart) about once in 10^9 numbers, for a value VictoriaMetrics kept
+# to 12 digits about once in 10^6.
 CANONICAL_DECIMALS = 6
 # The most a review's number differs from the store's by that rounding.
 CANONICAL_ROUNDING = 0.5 * 10.0**-CANONICAL_DECIMALS
