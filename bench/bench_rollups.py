@@ -86,13 +86,55 @@ def median_timed(fn: Callable[[], T], repeat: int = 5) -> tuple[float, T]:
     return statistics.median(s for s, _ in runs), runs[-1][1]
 
 
+def on_server(kind: str, stations: int, channels: int, interval_s: float, hours: int) -> None:
+    """The same data written through InfluxStore into a server of its own (tests/servers.py
+    starts Debian's binary), then one hour rolled up, then one round of the chore."""
+    from config.storage import InfluxSettings
+    from domain.samples import Sample
+    from domain.time import SystemClock
+    from storage.influx import connect
+    from tests.servers import InfluxDB, VictoriaMetrics
+
+    with tempfile.TemporaryDirectory(prefix="bench_rollups_") as folder:
+        server = (VictoriaMetrics if kind == "victoriametrics" else InfluxDB)(Path(folder))
+        with server:
+            if kind == "victoriametrics":
+                settings = InfluxSettings(url=server.url, reader="victoriametrics")
+            else:
+                server.query('CREATE DATABASE "sitewatch"')
+                settings = InfluxSettings(url=server.url, write_api="v1", reader="influxql")
+            store = connect(settings, credentials=None, site_of={}, lookback=timedelta(days=3650), clock=SystemClock())
+            names = [(f"rs-{s:04d}", f"ch{c:02d}_kpa") for s in range(stations) for c in range(channels)]
+            rng = np.random.default_rng(1)
+            started = time.perf_counter()
+            polls = int(hours * 3600 / interval_s)
+            for k in range(polls):
+                ts = T0 + timedelta(seconds=k * interval_s)
+                store.write([Sample(a, c, ts, float(v), "kPa") for (a, c), v in zip(names, rng.normal(2.5, 0.1, len(names)))])
+            print(f"setup: {polls * len(names):,} samples into {kind} in {time.perf_counter() - started:.1f} s")
+            if kind == "victoriametrics":
+                server.force_flush()
+            s, n = timed(lambda: store.roll_up(start=T0, end=T0 + timedelta(hours=1)))
+            print(f"roll_up of one hour: {s:6.2f} s, {n:,} rows written")
+            now = T0 + timedelta(hours=hours, minutes=-1)
+            s, done = timed(lambda: StoreMaintenance(store, RetentionSettings()).run_once(now))
+            print(f"the chore's round, rolling up {(done.end - done.start) / timedelta(hours=1):.2f} h: {s:6.2f} s, "
+                  f"{done.rolled_up:,} rows written")
+            store.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stations", type=int, default=500)
     parser.add_argument("--channels", type=int, default=14)
     parser.add_argument("--interval-s", type=float, default=5.0)
     parser.add_argument("--hours", type=int, default=26)
+    parser.add_argument("--server", choices=("victoriametrics", "influxql"), default=None,
+                        help="measure on this server instead (InfluxStore; --hours 3 is plenty)")
     args = parser.parse_args(argv)
+    if args.server is not None:
+        on_server(args.server, args.stations, args.channels, args.interval_s, args.hours)
+        return
     hour, day = timedelta(hours=1), timedelta(days=1)
     end = T0 + args.hours * hour
     with tempfile.TemporaryDirectory(prefix="bench_rollups_") as folder:

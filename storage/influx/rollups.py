@@ -99,6 +99,7 @@ class InfluxRollups:
         self._measurement = measurement
         self._clock = clock
         self._spans: dict[str, tuple[int, int]] | None = None  # read once, then kept up to date here
+        self._keys: dict[tuple[str, Labels], str] = {}  # (level suffix, labels) -> series key
 
     def roll_up(self, start_ms: int, end_ms: int) -> int:
         minute_lo, minute_hi = _ceil(start_ms, MINUTE), _floor(end_ms, MINUTE)
@@ -151,8 +152,10 @@ class InfluxRollups:
 
     def _line(self, level: Level, row: Row) -> str:
         at = row.start_ms + (min(row.n, level.step_ms - 1) if self._server.versioned else 0)
-        return (f"{series_key(self._measurement + level.suffix, row.labels)}"
-                f"n={float(row.n)!r},lo={row.lo!r},hi={row.hi!r},total={row.total!r} {at}\n")
+        key = self._keys.get((level.suffix, row.labels))
+        if key is None:
+            key = self._keys[(level.suffix, row.labels)] = series_key(self._measurement + level.suffix, row.labels)
+        return f"{key}n={float(row.n)!r},lo={row.lo!r},hi={row.hi!r},total={row.total!r} {at}\n"
 
     def _known(self) -> dict[str, tuple[int, int]]:
         if self._spans is None:
@@ -202,7 +205,8 @@ def _merge(at: int, parts: list[Bucket]) -> Bucket:
 
 
 def _labels(tags: dict[str, Any]) -> Labels:
-    return tuple(sorted((k, str(v)) for k, v in tags.items() if v not in (None, "")))
+    """A series' tags (VictoriaMetrics: labels but its name), sorted, empty ones left out."""
+    return tuple(sorted((k, str(v)) for k, v in tags.items() if k != "__name__" and v not in (None, "")))
 
 
 class InfluxQLServer:
@@ -264,11 +268,12 @@ class VictoriaServer:
     def minutes(self, lo_ms: int, hi_ms: int) -> list[Row]:
         # At the last ms of each minute, [1m] is exactly that minute (victoria.py).
         rollups: dict[tuple[Labels, int], dict[str, float]] = defaultdict(dict)
-        for metric, at_ms, value in self._range(
+        for metric, points in self._range(
                 f'aggr_over_time({self._STATS}, {{__name__="{self._measurement}_{VALUE}"}}[1m])',
                 lo_ms + MINUTE.step_ms - 1, hi_ms - 1, MINUTE.step_ms):
-            labels = _labels({k: v for k, v in metric.items() if k not in ("__name__", "rollup")})
-            rollups[(labels, at_ms + 1 - MINUTE.step_ms)][metric["rollup"]] = value
+            labels, rollup = _labels({k: v for k, v in metric.items() if k != "rollup"}), metric["rollup"]
+            for at_ms, value in points:
+                rollups[(labels, at_ms + 1 - MINUTE.step_ms)][rollup] = value
         return [Row(labels, start, round(r["count_over_time"]), r["min_over_time"], r["max_over_time"],
                     r["sum_over_time"]) for (labels, start), r in rollups.items() if r.get("count_over_time")]
 
@@ -277,10 +282,11 @@ class VictoriaServer:
         name = f"{self._measurement}{level.suffix}"
         selector = f'{{__name__=~"{name}_(n|lo|hi|total)",asset={json.dumps(asset_id)},channel={json.dumps(channel)}}}'
         fields: dict[tuple[Labels, int], dict[str, float]] = defaultdict(dict)
-        for metric, at_ms, value in self._range(f"last_over_time({selector}[{level.step_ms}ms]) keep_metric_names",
-                                                lo_ms + level.step_ms, hi_ms, level.step_ms):
-            labels = _labels({k: v for k, v in metric.items() if k != "__name__"})
-            fields[(labels, at_ms - level.step_ms)][metric["__name__"].removeprefix(name + "_")] = value
+        for metric, points in self._range(f"last_over_time({selector}[{level.step_ms}ms]) keep_metric_names",
+                                          lo_ms + level.step_ms, hi_ms, level.step_ms):
+            labels, field = _labels(metric), metric["__name__"].removeprefix(name + "_")
+            for at_ms, value in points:
+                fields[(labels, at_ms - level.step_ms)][field] = value
         return [Row((), start, round(f["n"]), f["lo"], f["hi"], f["total"])
                 for (_labels_, start), f in fields.items() if len(f) == 4 and f["n"]]
 
@@ -297,15 +303,16 @@ class VictoriaServer:
         return {level: (round(f[f"{name}_from_ms"]), round(f[f"{name}_to_ms"])) for level, f in found.items()
                 if len(f) == 2}
 
-    def _range(self, query: str, first_ms: int, last_ms: int, step_ms: int) -> Iterator[tuple[dict, int, float]]:
+    def _range(self, query: str, first_ms: int, last_ms: int,
+               step_ms: int) -> Iterator[tuple[dict[str, str], list[tuple[int, float]]]]:
+        """Each series' labels and its (evaluation time in ms, value) points."""
         if last_ms < first_ms:
             return
         body = post(self._http, "/api/v1/query_range", {"query": query, "start": seconds_text(first_ms),
                                                          "end": seconds_text(last_ms), "step": f"{step_ms}ms",
                                                          "nocache": "1"}).json()
         for result in _data(body):
-            for t, value in result["values"]:
-                yield result["metric"], round(float(t) * 1000), float(value)
+            yield result["metric"], [(round(float(t) * 1000), float(value)) for t, value in result["values"]]
 
 
 def _data(body: dict[str, Any]) -> list[dict[str, Any]]:
