@@ -19,8 +19,8 @@ Recomputing must replace a row, and the servers differ there:
 
 Where each level's rollup reaches (its covered span, ``storage/timeseries.py``) is a small
 series of its own, ``<measurement>_rollup`` (fields ``from_ms``, ``to_ms``, tag ``level``),
-written at the time of the write and read back as its last point; a process keeps it in
-memory after the first read. One process rolls up (the maintenance chore).
+written at the time of the write and read back as its last point, at most once a minute (a
+process keeps what it read or wrote). One process rolls up (the maintenance chore).
 
 Retention is the server's: ``expire`` deletes nothing (see storage/README.md).
 
@@ -64,6 +64,7 @@ class Level:
 MINUTE = Level("minute", 60_000, "_1m")
 HOUR = Level("hour", 3_600_000, "_1h")
 _CHUNK_MS = HOUR.step_ms  # minutes are asked for an hour at a time: bounded answers
+SPANS_FRESH_S = 60.0  # a chart may read raw samples for up to a minute after a round: right, slower
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,8 @@ class InfluxRollups:
         self._raw = raw
         self._measurement = measurement
         self._clock = clock
-        self._spans: dict[str, tuple[int, int]] | None = None  # read once, then kept up to date here
+        self._spans: dict[str, tuple[int, int]] = {}
+        self._spans_read_at: float | None = None  # clock.monotonic() of the last read or write
         self._keys: dict[tuple[str, Labels], str] = {}  # (level suffix, labels) -> series key
 
     def roll_up(self, start_ms: int, end_ms: int) -> int:
@@ -166,8 +168,12 @@ class InfluxRollups:
         return f"{key}n={float(row.n)!r},lo={row.lo!r},hi={row.hi!r},total={row.total!r} {at}\n"
 
     def _known(self) -> dict[str, tuple[int, int]]:
-        if self._spans is None:
+        """The covered spans, read again after SPANS_FRESH_S: a process that only reads (an
+        API process) follows the chore of another."""
+        now = self._clock.monotonic()
+        if self._spans_read_at is None or now - self._spans_read_at > SPANS_FRESH_S:
             self._spans = self._server.spans(to_ms(self._clock.now()))
+            self._spans_read_at = now
         return self._spans
 
     def _extend(self, covered: Sequence[tuple[Level, int, int]]) -> None:
@@ -184,7 +190,7 @@ class InfluxRollups:
         self._writer.write("".join(
             f"{series_key(self._measurement + '_rollup', [('level', name)])}from_ms={lo},to_ms={hi} {now}\n"
             for name, (lo, hi) in spans.items()))
-        self._spans = spans
+        self._spans, self._spans_read_at = spans, self._clock.monotonic()
 
 
 def _floor(ms: int, level: Level) -> int:

@@ -4,6 +4,7 @@ buckets read from a rollup. Runs on every backend of the contract (its fixtures)
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -149,3 +150,34 @@ def test_rollups_survive_close_and_reopen(open_store: Callable[[], TimeSeriesSto
     again = open_store()
     assert again.rollup_watermark() == T0 + HOUR
     _assert_same_buckets(_chart(again, T0, T0 + HOUR, 10 * MINUTE), want, "after reopening")
+
+
+def test_writes_go_on_while_roll_up_and_expire_run(store: TimeSeriesStore) -> None:
+    store.write(_history(hours=2))
+    problems: list[str] = []
+    done = threading.Event()
+    written = 0
+
+    def writer() -> None:  # one poll of 20 stations every 5 s from 02:00 on, as fast as it goes
+        nonlocal written
+        while not done.is_set() and written < 2_000:
+            try:
+                at = T0 + 2 * HOUR + timedelta(seconds=5 * written)
+                store.write([Sample(f"rs-{a}", "outlet_kpa", at, 2.5, "kPa") for a in range(3, 23)])
+                written += 1
+            except Exception as exc:  # noqa: BLE001 - a thread's exception is otherwise lost
+                problems.append(f"write {written}: {exc!r}")
+                return
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for i in range(5):
+            store.roll_up(start=T0, end=T0 + 3 * HOUR)
+            store.expire(raw_before=T0 + i * MINUTE, minute_before=T0, hour_before=T0)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive() and problems == [], problems
+    stored = store.aggregate(start=T0 + 2 * HOUR, end=T0 + 5 * HOUR, asset_ids=[f"rs-{a}" for a in range(3, 23)])
+    assert {s.count for s in stored} == {written}, "every poll written beside the maintenance is there"
