@@ -17,13 +17,15 @@ SITEWATCH = str(Path(sys.executable).with_name("sitewatch"))
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"
 
 
-@pytest.mark.parametrize("args", [[], ["demo"], ["run"], ["check"], ["simulate"], ["vault"], ["user"]])
+@pytest.mark.parametrize("args", [[], ["demo"], ["run"], ["check"], ["simulate"], ["vault"], ["user"], ["db"],
+                                  ["backup"], ["restore"]])
 def test_every_command_has_help(args):
     done = subprocess.run([SITEWATCH, *args, "--help"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout.lower()
     if not args:
-        assert all(cmd in done.stdout for cmd in ("demo", "run", "check", "simulate", "vault", "user"))
+        assert all(cmd in done.stdout for cmd in ("demo", "run", "check", "simulate", "vault", "user", "db", "backup",
+                                                      "restore"))
 
 
 def test_check_accepts_the_example_and_names_the_bad_key(tmp_path):
