@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_onvif
 	$(BIN)/python -m bench.bench_picture
 	$(BIN)/python -m bench.bench_review
+	$(BIN)/python -m bench.bench_influx  # starts its own victoria-metrics (Debian package); ~4 min, most of it loading 69 M samples
 	$(BIN)/python -m bench.bench_paging
 	$(BIN)/python -m bench.bench_control_room  # needs ab (Debian: apache2-utils) and /usr/bin/chromium
 

@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -73,6 +74,14 @@ def station_id(i: int) -> str:
     return f"rs-{i:04d}"
 
 
+def faults(stations: int) -> tuple[set[int], set[int], set[str]]:
+    """Stations (indices) that lose two hours, that go over their outlet limit (1 % each),
+    and the station ids the review must call abnormal."""
+    gap = set(range(3 % stations, stations, 100))
+    high = set(range(7 % stations, stations, 100)) - gap
+    return gap, high, {station_id(i) for i in gap | high}
+
+
 class Truth:
     """The numpy baseline: per-series statistics accumulated slice by slice, timed apart."""
 
@@ -100,29 +109,20 @@ class Truth:
         self.seconds += time.perf_counter() - started
 
 
-def generate(path: Path, stations: int, interval_s: float, start: dt.datetime, seconds: float,
-             faulty_gap: set[int], faulty_high: set[int]) -> tuple[int, Truth]:
-    DuckDBStore(path).close()  # the store's own schema
+def day_slices(stations: int, interval_s: float, seconds: float, faulty_gap: set[int],
+               faulty_high: set[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The day's values in time-major slices of SLICE_POLLS polls: (poll numbers, values of
+    shape (polls, stations, channels), NaN where a poll failed). Deterministic (seeded), so
+    bench_influx.py loads the very same day into a server."""
     polls = int(round(seconds / interval_s))
     rng = np.random.default_rng(7)
     base = np.array([c[2] for c in CHANNELS])
     swing = np.array([c[3] for c in CHANNELS])
     noise = np.array([c[4] for c in CHANNELS])
     offsets = rng.normal(0, 0.01, size=(stations, len(CHANNELS))) * base  # each station a little different
-    start_us = int(start.timestamp() * 1_000_000)
-    step_us = int(interval_s * 1_000_000)
     gap = (int(6 * 3600 / interval_s), int(8 * 3600 / interval_s))  # 14:30-16:30 local: 2 h lost
     gap_rows = np.array(sorted(faulty_gap), dtype=np.int64)
     high_rows = np.array(sorted(faulty_high), dtype=np.int64)
-    truth = Truth(stations)
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TEMP TABLE station_names AS SELECT i::INTEGER AS s, printf('rs-%04d', i) AS asset_id "
-                "FROM range(?) t(i)", [stations])
-    names = ", ".join(f"'{c[0]}'" for c in CHANNELS)
-    units = ", ".join(f"'{c[1]}'" for c in CHANNELS)
-    insert = (f"INSERT INTO samples SELECT b.ts, n.asset_id, ([{names}])[b.c + 1], b.value, ([{units}])[b.c + 1], "
-              "b.quality FROM batch b JOIN station_names n ON n.s = b.s")
-    written = 0
     for first in range(0, polls, SLICE_POLLS):
         n = min(SLICE_POLLS, polls - first)
         k = np.arange(first, first + n)
@@ -134,6 +134,25 @@ def generate(path: Path, stations: int, interval_s: float, start: dt.datetime, s
         in_gap = (k >= gap[0]) & (k < gap[1])
         if gap_rows.size and in_gap.any():
             values[np.ix_(in_gap, gap_rows)] = np.nan
+        yield k, values
+
+
+def generate(path: Path, stations: int, interval_s: float, start: dt.datetime, seconds: float,
+             faulty_gap: set[int], faulty_high: set[int]) -> tuple[int, Truth]:
+    DuckDBStore(path).close()  # the store's own schema
+    start_us = int(start.timestamp() * 1_000_000)
+    step_us = int(interval_s * 1_000_000)
+    truth = Truth(stations)
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TEMP TABLE station_names AS SELECT i::INTEGER AS s, printf('rs-%04d', i) AS asset_id "
+                "FROM range(?) t(i)", [stations])
+    names = ", ".join(f"'{c[0]}'" for c in CHANNELS)
+    units = ", ".join(f"'{c[1]}'" for c in CHANNELS)
+    insert = (f"INSERT INTO samples SELECT b.ts, n.asset_id, ([{names}])[b.c + 1], b.value, ([{units}])[b.c + 1], "
+              "b.quality FROM batch b JOIN station_names n ON n.s = b.s")
+    written = 0
+    for k, values in day_slices(stations, interval_s, seconds, faulty_gap, faulty_high):
+        n = len(k)
         truth.add(values)
         ts = (start_us + k * step_us).astype("datetime64[us]")
         batch = {
@@ -191,9 +210,7 @@ def main(argv: list[str] | None = None) -> None:
 
     config = config_from_dict(bench_config(args.stations, args.interval_s))
     win = window(DAY, at=config.review.at, time_zone=TIME_ZONE)
-    faulty_gap = set(range(3 % args.stations, args.stations, 100))  # 1 % of the stations each
-    faulty_high = set(range(7 % args.stations, args.stations, 100)) - faulty_gap
-    expected_abnormal = {station_id(i) for i in faulty_gap | faulty_high}
+    faulty_gap, faulty_high, expected_abnormal = faults(args.stations)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.path or Path(tmp) / "samples.duckdb"
