@@ -97,7 +97,8 @@ class TimeSeriesStore(Protocol):
         ...
 
     def roll_up(self, *, start: datetime, end: datetime) -> int:
-        """(Re)compute the 1-minute and 1-hour rollups of every series; returns rows written.
+        """(Re)compute the 1-minute and 1-hour rollups of every series; returns rows written
+        (a backend may skip rows a recomputation would not change).
 
         A rollup row holds, for one series and one whole minute (hour) of the UTC grid, its
         good samples' count, min, max and sum (means combine exactly enough: sum / count),

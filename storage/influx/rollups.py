@@ -93,7 +93,14 @@ class Server(Protocol):
 
     versioned: bool  # rows written at start + n ms (VictoriaMetrics), not at start
 
-    def minutes(self, lo_ms: int, hi_ms: int) -> list[Row]: ...
+    def minutes(self, lo_ms: int, hi_ms: int) -> list[Row]:
+        """Minute rows to write for [lo_ms, hi_ms) (whole minutes, at most an hour)."""
+        ...
+
+    def hours(self, lo_ms: int, hi_ms: int, minutes: list[Row]) -> list[Row]:
+        """Hour rows to write for [lo_ms, hi_ms) (whole hours), given the minute rows just
+        computed for a period holding them."""
+        ...
 
     def rows(self, level: Level, *, asset_id: str, channel: str, lo_ms: int, hi_ms: int) -> list[Row]: ...
 
@@ -119,7 +126,7 @@ class InfluxRollups:
         for lo in range(minute_lo, minute_hi, _CHUNK_MS):
             minutes += self._server.minutes(lo, min(lo + _CHUNK_MS, minute_hi))
         hour_lo, hour_hi = _ceil(start_ms, HOUR), _floor(end_ms, HOUR)
-        hours = _hours(minutes, hour_lo, hour_hi)
+        hours = self._server.hours(hour_lo, hour_hi, minutes) if hour_lo < hour_hi else []
         lines = [self._line(MINUTE, row) for row in minutes] + [self._line(HOUR, row) for row in hours]
         for i in range(0, len(lines), 5_000):
             self._writer.write("".join(lines[i:i + 5_000]))
@@ -239,6 +246,9 @@ class InfluxQLServer:
             f'FROM "{self._measurement}" WHERE time >= {lo_ms}ms AND time < {hi_ms}ms GROUP BY time(1m), * fill(none)')
         return [Row(_labels(tags), r["time"], r["n"], r["lo"], r["hi"], r["total"]) for tags, r in series if r["n"]]
 
+    def hours(self, lo_ms: int, hi_ms: int, minutes: list[Row]) -> list[Row]:
+        return _hours(minutes, lo_ms, hi_ms)
+
     def rows(self, level: Level, *, asset_id: str, channel: str, lo_ms: int, hi_ms: int) -> list[Row]:
         (series,) = self._run(
             f'SELECT "n", "lo", "hi", "total" FROM "{self._measurement}{level.suffix}" WHERE "asset" = {_quoted(asset_id)}'
@@ -280,14 +290,30 @@ class VictoriaServer:
         self._measurement = measurement
 
     def minutes(self, lo_ms: int, hi_ms: int) -> list[Row]:
-        # At the last ms of each minute, [1m] is exactly that minute (victoria.py).
+        return self._changed(MINUTE, lo_ms, hi_ms)
+
+    def hours(self, lo_ms: int, hi_ms: int, minutes: list[Row]) -> list[Row]:
+        # Minutes that did not change were not fetched: hours come from raw samples as well.
+        return [row for lo in range(lo_ms, hi_ms, _CHUNK_MS * 24) for row in
+                self._changed(HOUR, lo, min(lo + _CHUNK_MS * 24, hi_ms))]
+
+    def _changed(self, level: Level, lo_ms: int, hi_ms: int) -> list[Row]:
+        """The level's rows in [lo_ms, hi_ms) whose count of good samples differs from the
+        stored row's, or that have none: late samples only ever add, so these are all that
+        a recomputation changes, and in the chore's rounds (the last two hours again every
+        5 minutes) they are the newest few minutes: the server compares, Sitewatch gets
+        and writes only those. At the last ms of a row, a window of its length is exactly
+        it (victoria.py), and holds every stored version of it (at its start + n ms)."""
+        window = f"[{level.step_ms}ms]"
+        count = f'count_over_time({{__name__="{self._measurement}_{VALUE}"}}{window})'
+        stored = f'last_over_time({{__name__="{self._measurement}{level.suffix}_n"}}{window})'
+        query = (f'aggr_over_time({self._STATS}, {{__name__="{self._measurement}_{VALUE}"}}{window}) '
+                 f"and ignoring(rollup) (({count} != {stored}) or ({count} unless {stored}))")
         rollups: dict[tuple[Labels, int], dict[str, float]] = defaultdict(dict)
-        for metric, points in self._range(
-                f'aggr_over_time({self._STATS}, {{__name__="{self._measurement}_{VALUE}"}}[1m])',
-                lo_ms + MINUTE.step_ms - 1, hi_ms - 1, MINUTE.step_ms):
+        for metric, points in self._range(query, lo_ms + level.step_ms - 1, hi_ms - 1, level.step_ms):
             labels, rollup = _labels({k: v for k, v in metric.items() if k != "rollup"}), metric["rollup"]
             for at_ms, value in points:
-                rollups[(labels, at_ms + 1 - MINUTE.step_ms)][rollup] = value
+                rollups[(labels, at_ms + 1 - level.step_ms)][rollup] = value
         return [Row(labels, start, round(r["count_over_time"]), r["min_over_time"], r["max_over_time"],
                     r["sum_over_time"]) for (labels, start), r in rollups.items() if r.get("count_over_time")]
 

@@ -78,10 +78,12 @@ def test_buckets_from_the_rollups_are_the_buckets_from_raw_samples(store: TimeSe
 
 def test_roll_up_again_replaces_its_rows_and_folds_in_late_samples(store: TimeSeriesStore) -> None:
     store.write(_history(hours=2))
-    assert store.roll_up(start=T0, end=T0 + 2 * HOUR) == store.roll_up(start=T0, end=T0 + 2 * HOUR), \
-        "recomputing a period writes the same rows again"
+    first = store.roll_up(start=T0, end=T0 + 2 * HOUR)
     hourly = _chart(store, T0, T0 + 2 * HOUR, HOUR)
     minutes = _chart(store, T0, T0 + 2 * HOUR, MINUTE)
+    assert 0 <= store.roll_up(start=T0, end=T0 + 2 * HOUR) <= first == 3 * 120 + 3 * 2, \
+        "without news, recomputing writes the same rows again (or skips them)"
+    assert _chart(store, T0, T0 + 2 * HOUR, HOUR) == hourly and _chart(store, T0, T0 + 2 * HOUR, MINUTE) == minutes
     # A sample from an outage's replay lands in the first minute after it was rolled up: the
     # chart goes on showing the rollup (which proves it reads it) until that period is
     # recomputed, as the maintenance chore does for the last hours.
