@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
@@ -184,6 +187,21 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         errors = [r["error"] for r in body.get("results", []) if "error" in r]
         assert not errors, f"{statement}: {errors}"
         return body
+
+
+@contextmanager
+def stub_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """A bare HTTP server on a free loopback port, serving from a thread: for answers no real
+    server gives on demand (a 503, then a 204), or to see what a client sent."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @pytest.fixture(scope="session")

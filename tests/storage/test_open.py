@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,7 @@ from storage.duckdb_store import DuckDBStore
 from storage.influx import InfluxStore
 from storage.open import open_timeseries
 from storage.timeseries import TimeSeriesError
-from tests.servers import VictoriaMetrics
+from tests.servers import VictoriaMetrics, stub_http
 from tests.storage.backends import measurement_for
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -86,14 +85,9 @@ class _Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with stub_http(_Recorder) as server:
+        server.seen = []  # type: ignore[attr-defined]
+        yield server
 
 
 @pytest.mark.parametrize(("write_api", "path"), [("v2", "/api/v2/write"), ("v1", "/write")])

@@ -4,7 +4,6 @@ stored once, tags that need escaping, on the real servers."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from sitewatch.store_writer import StoreWriter
 from storage.influx import WriteRejected
 from storage.spool import SampleSpool
 from storage.timeseries import TimeSeriesError, TimeSeriesStore
-from tests.servers import InfluxDB, VictoriaMetrics, free_port
+from tests.servers import InfluxDB, VictoriaMetrics, free_port, stub_http
 from tests.storage.backends import (
     FlushingStore,
     influxql_settings,
@@ -134,14 +133,9 @@ class _Scripted(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    server.script, server.requests = [204], 0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with stub_http(_Scripted) as server:
+        server.script, server.requests = [204], 0  # type: ignore[attr-defined]
+        yield server
 
 
 @pytest.mark.parametrize("settings", [victoria_settings, influxql_settings], ids=["v2-write", "v1-write"])
