@@ -143,7 +143,7 @@ class VictoriaReader:
         # Every series with a sample of any quality, and when its newest one was (for the unit).
         seen = self._instant(f"tlast_over_time({_selector(_named(self._quality), *assets)}{window})", end_ms - 1)
         rollups: dict[Labels, dict[str, float]] = defaultdict(dict)
-        for labels, name, rollup in good.result():
+        for labels, _name, rollup in good.result():
             rollups[labels] |= rollup
         parts: dict[tuple[str, str], list[_Part]] = defaultdict(list)
         for labels, rollup in rollups.items():
@@ -178,7 +178,7 @@ class VictoriaReader:
             for labels, name, at_ms, value in self._range(query, start_ms + width_ms - 1, start_ms + full * width_ms - 1,
                                                           width_ms):
                 series[(labels, at_ms + 1 - width_ms)][name] = value
-            for (_labels_, bucket), rollup in series.items():
+            for (_, bucket), rollup in series.items():
                 by_start[bucket].append(_part(rollup))
         if tail is not None:
             rollups: dict[Labels, dict[str, float]] = defaultdict(dict)
