@@ -42,7 +42,7 @@ from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import ServiceHealth, Supervisor
 from storage.database import make_engine, session_factory
-from storage.duckdb_store import DuckDBStore
+from storage.open import open_timeseries
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
 from storage.schema import upgrade_schema
 from storage.spool import SampleSpool
@@ -119,7 +119,6 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     clock = clock or SystemClock()
     data_dir = Path(config.storage.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = DuckDBStore(data_dir / config.storage.timeseries_path)
     buffer = config.storage.buffer
     spool = SampleSpool(data_dir / buffer.path, max_samples=buffer.max_samples, warn_fraction=buffer.warn_fraction)
     db = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
@@ -135,9 +134,23 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
     # The key is needed only where credentials are; its absence then stops start-up with a
     # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).
-    needs_vault = any(a.onvif is not None for a in config.assets) or bool(credential_names(config))
+    influx = config.storage.influx
+    needs_vault = (any(a.onvif is not None for a in config.assets) or bool(credential_names(config))
+                   or (influx is not None and influx.credential is not None))
     vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
+    store = open_timeseries(config.storage, data_dir=data_dir, site_of={a.id: a.site for a in config.assets},
+                            secret=_vault_secret(vault, clock) if vault is not None else None, clock=clock)
     return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth(), spool)
+
+
+def _vault_secret(vault: Vault, clock: Clock) -> Callable[[str], tuple[str, str]]:
+    """The time-series server's credential, read from the vault once, when the store opens."""
+
+    def secret(name: str) -> tuple[str, str]:
+        credential = vault.get(name, purpose="time-series store", actor="sitewatch", now=clock.now())
+        return credential.username, credential.password.reveal()
+
+    return secret
 
 
 class Pipeline:

@@ -250,6 +250,7 @@ class StoreWriter:
     def _replay(self) -> None:
         """Write the buffer's oldest samples to the store, a chunk at a time, and remove them."""
         budget = self._replay_per_flush
+        waiting = self._spool.count
         while budget > 0 and self._spool.count:
             try:
                 chunk = self._spool.oldest(min(self._replay_chunk, budget))
@@ -272,10 +273,11 @@ class StoreWriter:
                 self._note_spool_down(exc)
                 return
             self._failed_replays = 0
-            self._note_store_up()
+            self._note_store_up(waiting=waiting)
             budget -= len(chunk)
-        if not self._spool.count and self._spool.replayed:
-            log.info("store: the buffer is empty, %d sample(s) replayed in order since start", self._spool.replayed)
+        if waiting and not self._spool.count:
+            log.info("store: the buffer is empty again (%d sample(s) replayed in order since start)",
+                     self._spool.replayed)
 
     def _replay_piece(self, piece: list[tuple[int, Sample]]) -> None:
         self.samples_written += self._store.write([s for _, s in piece])
@@ -293,10 +295,10 @@ class StoreWriter:
             log.error("store: unreachable (%s); samples go to the on-disk buffer %s until it is back", exc,
                       self._spool.path)
 
-    def _note_store_up(self) -> None:
+    def _note_store_up(self, *, waiting: int = 0) -> None:
         if self._store_down:
             self._store_down = False
-            log.info("store: reachable again; replaying the %d buffered sample(s) in order", self._spool.count)
+            log.info("store: reachable again; %d sample(s) in the buffer to replay, in order", waiting)
 
     def _note_spool_down(self, exc: Exception) -> None:
         if not self._spool_down:

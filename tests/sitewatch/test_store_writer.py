@@ -124,8 +124,10 @@ def test_an_outage_buffers_on_disk_keeps_order_and_settles_receipts_when_spooled
     assert (state.spooled, state.replayed, state.dropped, state.warning) == (50, 50, 0, False)
     lines = [r.getMessage() for r in caplog.records]
     assert sum("unreachable" in line for line in lines) == 1, "one line when the outage begins"
-    assert sum("reachable again" in line for line in lines) == 1, "one when it ends"
-    assert any("buffer is empty, 50 sample(s) replayed" in line for line in lines)
+    assert [line for line in lines if "reachable again" in line] == [
+        "store: reachable again; 50 sample(s) in the buffer to replay, in order"], "the 10 new ones behind the 40"
+    assert [line for line in lines if "empty again" in line] == [
+        "store: the buffer is empty again (50 sample(s) replayed in order since start)"], "once, when it drained"
 
 
 def test_the_next_process_replays_what_the_killed_one_buffered(store, tmp_path):
