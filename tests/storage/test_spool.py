@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import tomllib
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from config.storage import BufferSettings
 from domain.samples import Quality, Sample
 from domain.time import UTC
 from storage.spool import EVENTS_KEPT_FOR, SampleSpool
@@ -103,3 +107,10 @@ def test_stored_events_survive_a_reopen_and_are_pruned_by_age_from_the_newest(tm
     spool.remember([("ah-1", "e-3")], at=later)
     assert spool.recent_events(10) == [("ah-1", "e-3")], "events older than EVENTS_KEPT_FOR before the newest go"
     spool.close()
+
+
+def test_the_readme_sample_config_loads():
+    readme = (Path(__file__).resolve().parents[2] / "storage" / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL) if "[storage.buffer]" in b]
+    settings = BufferSettings.model_validate(tomllib.loads(block)["storage"]["buffer"])
+    assert settings == BufferSettings(), "the README shows the defaults"
