@@ -255,7 +255,10 @@ class Pipeline:
         # settled, but the MQTT client has gone: the broker delivers those messages again,
         # and the next process knows them as stored.
         samples, receipts = drain(self._to_store)
-        self.store_writer.flush(samples, receipts, last=True)
+        try:
+            self.store_writer.flush(samples, receipts, last=True)
+        except Exception:  # the last guard: the process is ending, say what is lost and end
+            log.exception("store: unexpected error at shutdown")
         if self.store_writer.unwritten:
             log.error("store: %d sample(s) lost at shutdown: neither the store nor its buffer took them",
                       self.store_writer.unwritten)

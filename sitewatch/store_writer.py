@@ -94,6 +94,7 @@ class StoreWriter:
         self._failed_replays = 0  # the same, of the buffer's oldest chunk
         self._store_down = False
         self._spool_down = False
+        self._dropping = False  # from memory, in a burst logged once
         self.samples_written = 0
         self.samples_set_aside = 0
         self.samples_dropped = 0  # from memory, when the buffer could not be written either
@@ -138,7 +139,7 @@ class StoreWriter:
         pieces = self._failed_writes >= POISON_AFTER_FAILURES or last
         if not self._spool.count:
             try:
-                self.samples_written += self._write(self._store.write, pieces=pieces)
+                self._write(self._write_store, pieces=pieces)
             except TimeSeriesError as exc:
                 self._note_store_down(exc)
             else:
@@ -161,25 +162,26 @@ class StoreWriter:
         self._note_spool_up()
         self._settle(receipts)
 
-    def _write(self, write: Callable[[list[Sample]], object], *, pieces: bool) -> int:
-        """Write the unwritten samples through ``write``, whole or in pieces; returns how many
-        were written (not set aside). An outage keeps what was not written and raises."""
+    def _write_store(self, samples: list[Sample]) -> None:
+        self.samples_written += self._store.write(samples)
+
+    def _write(self, write: Callable[[list[Sample]], object], *, pieces: bool) -> None:
+        """Write the unwritten samples through ``write``, whole or in pieces. An outage keeps
+        what was not written and raises."""
         samples = [s for b in self._unwritten for s in b.samples]
         try:
             if pieces:
-                written = self._in_pieces(samples, write, self._set_aside, keep=self._keep)
+                self._in_pieces(samples, write, self._set_aside, keep=self._keep)
             else:
                 # Counted as failed until the write returns: an unexpected error passes
                 # through untouched, to the supervisor that logs it.
                 self._failed_writes += 1
                 write(samples)
-                written = len(samples)
         except _Outage:
             self._failed_writes = 0  # the store or the disk is down: no sample's fault
             raise
         self._unwritten = []
         self._failed_writes = 0
-        return written
 
     def _keep(self, left: list[Sample]) -> None:
         """An outage stopped a write in pieces: keep what is left, and every receipt."""
@@ -187,12 +189,11 @@ class StoreWriter:
 
     @staticmethod
     def _in_pieces(items: list[T], write: Callable[[list[T]], object], set_aside: Callable[[T, Exception], None],
-                   *, keep: Callable[[list[T]], None]) -> int:
+                   *, keep: Callable[[list[T]], None]) -> None:
         """Bisect: a piece refused is split in two until the items it refuses stand alone;
-        those are set aside, every other item is written; returns how many were written.
-        An outage hands the items not written yet to ``keep`` and raises."""
+        those are set aside, every other item is written. An outage hands the items not
+        written yet to ``keep`` and raises."""
         pieces = deque([items])
-        refused = 0
         while pieces:
             piece = pieces.popleft()
             try:
@@ -203,11 +204,9 @@ class StoreWriter:
             except Exception as exc:  # noqa: BLE001 (whatever the store holds against this piece: narrow it down)
                 if len(piece) == 1:
                     set_aside(piece[0], exc)
-                    refused += 1
                 else:
                     half = len(piece) // 2
                     pieces.extendleft((piece[half:], piece[:half]))
-        return len(items) - refused
 
     def _set_aside(self, sample: Sample, error: Exception) -> None:
         self.samples_set_aside += 1
@@ -231,6 +230,7 @@ class StoreWriter:
         nobody waits a receipt for, down to max_in_memory."""
         excess = self.unwritten - self._max_in_memory
         if excess <= 0:
+            self._dropping = False
             return
         kept: list[_Batch] = []
         dropped = 0
@@ -242,8 +242,10 @@ class StoreWriter:
                 kept.append(batch)
         self._unwritten = kept
         self.samples_dropped += dropped
-        log.error("store: neither the store nor its buffer takes samples; %d held in memory, the oldest %d dropped",
-                  self.unwritten, dropped)
+        if not self._dropping:  # once a burst: it goes on every flush until the disk is back
+            log.error("store: neither the store nor its buffer takes samples; dropping the oldest beyond %d held "
+                      "in memory (counted as dropped)", self._max_in_memory)
+        self._dropping = True
 
     # --- the buffer ----------------------------------------------------------------
 
