@@ -35,7 +35,7 @@ from config.storage import RetentionSettings
 from domain.time import UTC
 from storage.duckdb_store import DuckDBStore
 from storage.maintenance import StoreMaintenance
-from storage.timeseries import Bucket
+from storage.timeseries import Bucket, grid_floor
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SERIES = ("rs-0123", "ch05_kpa")  # the charted one
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             def chart(start: datetime) -> list[Bucket]:
                 return store.buckets(asset_id=SERIES[0], channel=SERIES[1], start=start, end=now, width_s=240)
 
-            on_grid = now - day - timedelta(minutes=(now - day).minute % 4)
+            on_grid = grid_floor(now - day, timedelta(minutes=4))  # on the minute grid: the rollup
             raw_s, raw = median_timed(lambda: chart(on_grid + timedelta(seconds=1)))  # off the minute grid: raw
             roll_s, rolled = median_timed(lambda: chart(on_grid))
             check_same(store, on_grid, now, rolled)

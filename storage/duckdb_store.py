@@ -33,12 +33,12 @@ Rollups and expiry (SQL in storage/duckdb_rollups.py): `samples_1m` and `samples
 count, min, max and sum of good samples per series and minute (hour); `buckets` reads them
 when its grid allows. Measured by bench/bench_rollups.py, 500 stations x 14 channels at 5 s
 (5.04 M samples an hour), a file holding 26 h, 2 cores shared with other work:
-- roll_up of one hour: 0.5-0.9 s (427k minute rows, 7k hour rows); recomputing it costs the
-  same; the maintenance chore's round every 5 min (the last ~2-3 h again): ~1.5-4.5 s;
-  catching up 23 h at once: 18-26 s.
-- one series' day chart in 4-minute buckets: 9 ms from the minute rollup, 460-780 ms from raw
-  samples (a day is 121 M rows). Rollup rows are inserted sorted by series, so `asset_id`
-  zone maps skip most row groups (unsorted: 73 ms).
+- roll_up of one hour: 0.5-1.4 s over five runs (427k minute rows, 7k hour rows);
+  recomputing it costs about the same; the maintenance chore's round every 5 min (the last
+  ~2 h again): 1.3-2.5 s; catching up 23 h at once: 18-43 s.
+- one series' day chart in 4-minute buckets: 9-22 ms from the minute rollup, 365-790 ms
+  from raw samples (a day is 121 M rows). Rollup rows are inserted sorted by series, so
+  `asset_id` zone maps skip most row groups (unsorted: 73 ms).
 - expire of one day of raw samples (121 M rows): 0.5-0.9 s. The file does not shrink: the
   freed blocks are reused by later writes (PRAGMA database_size: used blocks fell from 1,085
   to 255, and re-adding data used free ones), so it levels off at `raw_days` of samples plus

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 300.0
 LATE = timedelta(hours=2)  # how late a sample may come and still reach the rollups by itself
-CATCH_UP = timedelta(hours=12)  # the longest period one round rolls up (~13 s on DuckDB at 500 stations)
+CATCH_UP = timedelta(hours=12)  # the longest period one round rolls up (10-20 s on DuckDB at 500 stations)
 EXPIRE_EVERY = timedelta(hours=1)
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
