@@ -6,7 +6,8 @@ samples of each flush are committed to the on-disk buffer (storage/spool.py) ins
 piling up in memory. While the buffer holds anything, new samples go in behind it, so the
 store receives every sample in the order it was accepted; each flush replays up to
 ``replay_per_flush`` of the oldest, in chunks, and the buffer drains at the store's pace
-(each flush also probes a store that is still down with one chunk). A process that
+(a store that is still down is probed with one chunk, 1 s after it failed, then doubling
+to PROBE_MAX_S). A process that
 starts with a non-empty buffer (it was killed during an outage) replays it the same way.
 
 When the buffer is full its OLDEST samples are dropped, counted (``BufferState.dropped``,
@@ -36,6 +37,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
 from domain.samples import Sample
@@ -57,6 +59,9 @@ REPLAY_CHUNK = 5_000
 REPLAY_PER_FLUSH = 100_000
 # Held in memory when the buffer cannot be written either (~150 B each: ~75 MB).
 MAX_IN_MEMORY = 500_000
+# A store that is down is probed again after 1 s, doubling to this: a server that does not
+# answer at all blocks each probe for its timeout and retries, and every failed try logs.
+PROBE_MAX_S = 10.0
 
 _Outage = (TimeSeriesError, SpoolError)
 T = TypeVar("T")
@@ -93,6 +98,8 @@ class StoreWriter:
         self._failed_writes = 0  # unexpected failures of the kept batches in a row
         self._failed_replays = 0  # the same, of the buffer's oldest chunk
         self._store_down = False
+        self._probe_after_s = 0.0  # while the store is down: the wait before the next probe
+        self._next_probe: datetime | None = None
         self._spool_down = False
         self._dropping = False  # from memory, in a burst logged once
         self.samples_written = 0
@@ -251,6 +258,8 @@ class StoreWriter:
 
     def _replay(self) -> None:
         """Write the buffer's oldest samples to the store, a chunk at a time, and remove them."""
+        if self._store_down and self._next_probe is not None and self._clock.now() < self._next_probe:
+            return
         budget = self._replay_per_flush
         waiting = self._spool.count
         while budget > 0 and self._spool.count:
@@ -292,12 +301,15 @@ class StoreWriter:
     # --- outages: one line when one begins, one when it ends ------------------------
 
     def _note_store_down(self, exc: Exception) -> None:
+        self._probe_after_s = min(PROBE_MAX_S, max(1.0, 2 * self._probe_after_s))
+        self._next_probe = self._clock.now() + timedelta(seconds=self._probe_after_s)
         if not self._store_down:
             self._store_down = True
             log.error("store: unreachable (%s); samples go to the on-disk buffer %s until it is back", exc,
                       self._spool.path)
 
     def _note_store_up(self, *, waiting: int = 0) -> None:
+        self._probe_after_s, self._next_probe = 0.0, None
         if self._store_down:
             self._store_down = False
             log.info("store: reachable again; %d sample(s) in the buffer to replay, in order", waiting)

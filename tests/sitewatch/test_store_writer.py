@@ -4,6 +4,7 @@ also by the next process; memory stays bounded whatever fails."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 
 from domain.samples import Sample
 from domain.time import UTC
-from sitewatch.store_writer import POISON_AFTER_FAILURES, StoreWriter
+from sitewatch.store_writer import POISON_AFTER_FAILURES, PROBE_MAX_S, StoreWriter
 from storage.spool import SampleSpool
 from storage.timeseries import TimeSeriesError
 from tests.serving import FixedClock
@@ -40,8 +41,10 @@ class Switched:
         self.down = False
         self.refuse_value = refuse_value  # a value it refuses with ValueError: a poison sample
         self.written: list[Sample] = []
+        self.tries = 0
 
     def write(self, batch):
+        self.tries += 1
         if self.down:
             raise TimeSeriesError("connection refused (switched off)")
         if any(s.value == self.refuse_value for s in batch):
@@ -51,6 +54,12 @@ class Switched:
 
     def __getattr__(self, name):
         return getattr(self._store, name)
+
+
+def back_up(switched: Switched, clock: FixedClock) -> None:
+    """The store is back, and the writer's wait before probing it again has passed."""
+    switched.down = False
+    clock.now_value += timedelta(seconds=PROBE_MAX_S)
 
 
 @dataclass
@@ -115,7 +124,7 @@ def test_an_outage_buffers_on_disk_keeps_order_and_settles_receipts_when_spooled
             writer.flush(samples(10, start=start))
         assert (writer.unwritten, writer.buffered) == (0, 40)
 
-        switched.down = False
+        back_up(switched, clock)
         writer.flush(samples(10, start=50))  # behind the buffer, then the buffer replays
     assert writer.buffered == 0 and writer.unwritten == 0
     assert [s.ts for s in switched.written] == [s.ts for s in samples(60)], "the store got them in accepted order"
@@ -149,11 +158,11 @@ def test_the_next_process_replays_what_the_killed_one_buffered(store, tmp_path):
 
 
 def test_replay_is_bounded_per_flush_and_new_samples_queue_behind(store, spool):
-    switched = Switched(store)
-    writer = StoreWriter(switched, spool, replay_chunk=30, replay_per_flush=100)
+    switched, clock = Switched(store), FixedClock(T0)
+    writer = StoreWriter(switched, spool, clock=clock, replay_chunk=30, replay_per_flush=100)
     switched.down = True
     writer.flush(samples(250))
-    switched.down = False
+    back_up(switched, clock)
     writer.flush(samples(10, start=250))
     assert (len(switched.written), writer.buffered) == (100, 160), "100 replayed; the 10 new wait behind the rest"
     writer.flush([])
@@ -162,12 +171,12 @@ def test_replay_is_bounded_per_flush_and_new_samples_queue_behind(store, spool):
 
 
 def test_a_sample_the_store_refuses_on_replay_is_set_aside_and_the_buffer_drains(store, spool):
-    switched = Switched(store, refuse_value=9.9)
-    writer = StoreWriter(switched, spool, replay_chunk=50)
+    switched, clock = Switched(store, refuse_value=9.9), FixedClock(T0)
+    writer = StoreWriter(switched, spool, clock=clock, replay_chunk=50)
     poison = Sample("rs-north-01", "outlet_kpa", T0 + timedelta(seconds=20, milliseconds=500), 9.9, "kPa")
     switched.down = True
     writer.flush(samples(21) + [poison] + samples(29, start=21))
-    switched.down = False
+    back_up(switched, clock)
     for _ in range(POISON_AFTER_FAILURES):
         with pytest.raises(ValueError):
             writer.flush([])
@@ -178,11 +187,11 @@ def test_a_sample_the_store_refuses_on_replay_is_set_aside_and_the_buffer_drains
 
 
 def test_memory_stays_bounded_when_the_buffer_fails_too_but_receipted_batches_stay(store, tmp_path, caplog):
-    switched = Switched(store)
+    switched, clock = Switched(store), FixedClock(T0)
     switched.down = True
     spool = SampleSpool(tmp_path / "buffer.sqlite3", max_samples=1_000)
     spool.close()  # every read and write of it now fails, as a full or broken disk does
-    writer = StoreWriter(switched, spool, max_in_memory=100)
+    writer = StoreWriter(switched, spool, clock=clock, max_in_memory=100)
     receipt = Receipt(events=(("ah-north-01", "e-9"),))
     writer.flush(samples(2, start=1_000), [receipt])
     for start in range(0, 500, 50):
@@ -193,7 +202,7 @@ def test_memory_stays_bounded_when_the_buffer_fails_too_but_receipted_batches_st
     for words in ("fails too", "dropping the oldest beyond 100"):
         assert len([r for r in caplog.records if words in r.getMessage()]) == 1, f"{words!r} logged once"
 
-    switched.down = False
+    back_up(switched, clock)
     writer.flush([])
     assert receipt.calls == 1 and writer.unwritten == 0
     got = stored_ts(store)
@@ -202,14 +211,33 @@ def test_memory_stays_bounded_when_the_buffer_fails_too_but_receipted_batches_st
 
 
 def test_the_buffer_state_warns_from_the_warning_level(store, spool):
-    switched = Switched(store)
+    switched, clock = Switched(store), FixedClock(T0)
     switched.down = True
-    writer = StoreWriter(switched, spool)
+    writer = StoreWriter(switched, spool, clock=clock)
     writer.flush(samples(799))
     assert not writer.buffer_state().warning
     writer.flush(samples(1, start=799))
     state = writer.buffer_state()
     assert (state.samples, state.warn_at, state.max_samples, state.warning) == (800, 800, 1_000, True)
-    switched.down = False
+    back_up(switched, clock)
     writer.flush([])
     assert not writer.buffer_state().warning
+
+
+def test_a_store_that_stays_down_is_probed_after_1_s_then_less_and_less_often(store, spool):
+    switched, clock = Switched(store), FixedClock(T0)
+    writer = StoreWriter(switched, spool, clock=clock)
+    switched.down = True
+    writer.flush(samples(1))  # fails: spooled; next probe 1 s later
+    probes_at = []
+    for tenth in range(1, 400):  # 40 s of flushes every 0.1 s
+        clock.now_value = T0 + timedelta(seconds=tenth / 10)
+        before = switched.tries
+        writer.flush(samples(1, start=tenth))
+        if switched.tries > before:
+            probes_at.append(tenth / 10)
+    assert probes_at[:5] == [1.0, 3.0, 7.0, 15.0, 25.0], "1 s, then doubling to PROBE_MAX_S"
+    assert all(b - a == PROBE_MAX_S for a, b in itertools.pairwise(probes_at[4:])), probes_at
+    back_up(switched, clock)
+    writer.flush([])
+    assert writer.buffered == 0 and len(switched.written) == 400, "the next probe replays everything, in order"
