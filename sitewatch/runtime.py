@@ -42,6 +42,8 @@ from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import ServiceHealth, Supervisor
 from storage.database import make_engine, session_factory
+from storage.maintenance import CHECK_EVERY_S as MAINTENANCE_CHECK_EVERY_S
+from storage.maintenance import StoreMaintenance
 from storage.open import open_timeseries
 from storage.repository import load_rules_state, save_rules_state, sync_inventory
 from storage.schema import upgrade_schema
@@ -189,6 +191,7 @@ class Pipeline:
         self._reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions,
                                      clock=parts.clock)
         self._daily = DailyChecks(sessions=parts.sessions, config=parts.config)  # plans and contracts
+        self._maintenance = StoreMaintenance(parts.store, parts.config.storage.retention)  # rollups, retention
         self.paging = Paging(sessions=parts.sessions, config=parts.config, clock=parts.clock, vault=parts.vault)
         # Transitions the database has not taken yet (it was down, or the writer failed);
         # re-applied every tick. The writer is idempotent: applying one twice is harmless.
@@ -218,6 +221,7 @@ class Pipeline:
         chores = (
             ("daily-review", REVIEW_CHECK_EVERY_S, self._reviews.generate_due),
             ("inspections-daily", DAILY_CHECK_EVERY_S, lambda now: self._daily.run(now=now)),
+            ("store-maintenance", MAINTENANCE_CHECK_EVERY_S, self._maintenance.run_once),
         )
         try:
             async with asyncio.TaskGroup() as group:
