@@ -237,6 +237,9 @@ def _labels(tags: dict[str, Any]) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in tags.items() if k != "__name__" and v not in (None, "")))
 
 
+TORN_TRIES = 3
+
+
 class InfluxQLServer:
     """InfluxDB 1.x/2.x/3.x through InfluxQL at ``/query``."""
 
@@ -248,10 +251,18 @@ class InfluxQLServer:
         self._measurement = measurement
 
     def minutes(self, lo_ms: int, hi_ms: int) -> list[Row]:
-        (series,) = self._run(
-            f'SELECT count("{VALUE}") AS n, min("{VALUE}") AS lo, max("{VALUE}") AS hi, sum("{VALUE}") AS total '
-            f'FROM "{self._measurement}" WHERE time >= {lo_ms}ms AND time < {hi_ms}ms GROUP BY time(1m), * fill(none)')
-        return [Row(_labels(tags), r["time"], r["n"], r["lo"], r["hi"], r["total"]) for tags, r in series if r["n"]]
+        # InfluxDB 1.6 answering while points of the same minutes arrive can count a point
+        # that min/max/sum did not see yet (seen: n = 1, lo = null): such an answer is asked
+        # again, and after TORN_TRIES refused, never stored as a rollup.
+        for _ in range(TORN_TRIES):
+            (series,) = self._run(
+                f'SELECT count("{VALUE}") AS n, min("{VALUE}") AS lo, max("{VALUE}") AS hi, sum("{VALUE}") AS total '
+                f'FROM "{self._measurement}" WHERE time >= {lo_ms}ms AND time < {hi_ms}ms GROUP BY time(1m), *'
+                f' fill(none)')
+            rows = [Row(_labels(tags), r["time"], r["n"], r["lo"], r["hi"], r["total"]) for tags, r in series if r["n"]]
+            if all(None not in (r.lo, r.hi, r.total) for r in rows):
+                return rows
+        raise TimeSeriesError(f"InfluxQL rollups: {TORN_TRIES} answers in a row counted values they did not aggregate")
 
     def hours(self, lo_ms: int, hi_ms: int, minutes: list[Row]) -> list[Row]:
         return _hours(minutes, lo_ms, hi_ms)
