@@ -11,8 +11,11 @@ samples only" is "the ``value`` field" on every server (VictoriaMetrics makes th
 metrics ``samples_value``, ``samples_quality``, ``samples_suspect``).
 
 Why not one f-string per line: building ~5,000 lines per flush, the float's repr is the
-dearest part (~0.7 us on the 2-core machine) and a Python-level format per line doubles
-it; here the lines are assembled from columns of ready-made pieces with one ``str.join``.
+dearest part and a Python-level format per line doubles it; here the lines are assembled
+from columns of ready-made pieces with one ``str.join``. The floats are formatted by orjson
+(Ryu: the shortest string that reads back to the same double, as ``repr``, with exponents
+written ``1e-7`` rather than ``1e-07``, which every server's parser takes): 480k values in
+0.08 s against 0.57 s for ``map(float.__repr__)``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import orjson
 
 from domain.samples import Quality
 
@@ -74,7 +78,8 @@ def format_lines(keys: np.ndarray, values: np.ndarray, qualities: np.ndarray, ts
     kind = np.where(finite, np.where(good, _HAS_VALUE, _HAS_SUSPECT), _NO_FLOAT)
 
     numbers = np.full(n, "", dtype=object)
-    numbers[finite] = list(map(float.__repr__, values[finite].tolist()))
+    if finite.any():
+        numbers[finite] = orjson.dumps(values[finite], option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
 
     # ",quality=Qi " after a float field, "quality=Qi " alone: one piece per (quality, alone).
     levels, q_index = np.unique(qualities, return_inverse=True)

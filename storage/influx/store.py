@@ -15,6 +15,7 @@ failed half-way has stored the batches before the failure; writing them again is
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Protocol
@@ -80,6 +81,9 @@ class InfluxStore:
         self._clock = clock
         self._batch_size = batch_size
         self._keys: dict[tuple[str, str, str], str] = {}  # (asset, channel, unit) -> series key
+        # Sends one request while write() formats the next: the server parses on one core
+        # while we format on the other (bench_influx: +12-18 % points/s on 2 cores).
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix="influx-write")
         self._closed = False
 
     def write(self, samples: Sequence[Sample]) -> int:
@@ -87,9 +91,19 @@ class InfluxStore:
         if not samples:
             return 0
         keys, values, qualities, ts_ms = self._columns(samples)  # refuses the whole batch before sending any
-        for i in range(0, len(samples), self._batch_size):
-            part = slice(i, i + self._batch_size)
-            self._writer.write(format_lines(keys[part], values[part], qualities[part], ts_ms[part]))
+        sending: Future[None] | None = None
+        try:
+            for i in range(0, len(samples), self._batch_size):
+                part = slice(i, i + self._batch_size)
+                lines = format_lines(keys[part], values[part], qualities[part], ts_ms[part])
+                if sending is not None:
+                    sending.result()  # in order, one request in flight; a failure ends the write here
+                sending = self._sender.submit(self._writer.write, lines)
+            if sending is not None:
+                sending.result()
+        finally:
+            if sending is not None:
+                wait([sending])  # never return (or raise) with a request of this write still in flight
         return len(samples)
 
     def query(self, *, asset_id: str, start: datetime, end: datetime, channel: str | None = None,
@@ -146,6 +160,7 @@ class InfluxStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._sender.shutdown(wait=True)
             self._writer.close()
             self._reader.close()
 

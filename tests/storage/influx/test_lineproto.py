@@ -29,15 +29,18 @@ def test_each_quality_gets_its_fields_and_a_missing_value_is_no_field():
         prefix + "suspect=0.38,quality=2i 1772323200123",  # not GOOD but a value: kept apart from good ones
         prefix + "quality=1i 1772323201000",  # NaN: line protocol has none, the field is absent
         prefix + "quality=0i 1772323202000",  # inf likewise: no float field can carry it
-        prefix + "value=1e-07,quality=0i 1772323203000",
+        prefix + "value=1e-7,quality=0i 1772323203000",
     ]
 
 
 def test_floats_are_written_to_the_last_bit():
-    values = np.random.default_rng(3).normal(2.5, 0.3, 1000)
-    got = lines(["m "] * 1000, values.tolist(), [0] * 1000, list(range(1000)))
+    rng = np.random.default_rng(3)
+    extremes = [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0.0, 0.1 + 0.2, 1e16, 123456789.0, -1e-7]
+    values = np.concatenate([rng.normal(2.5, 0.3, 1000), rng.standard_cauchy(1000) * 1e12, extremes])
+    got = lines(["m "] * len(values), values.tolist(), [0] * len(values), list(range(len(values))))
     parsed = [float(line.split(" ")[1].split(",")[0].removeprefix("value=")) for line in got]
     assert parsed == values.tolist()
+    assert all(math.copysign(1, p) == math.copysign(1, v) for p, v in zip(parsed, values.tolist())), "signs of zero"
 
 
 def test_tag_values_are_escaped_sorted_and_empty_ones_left_out():
