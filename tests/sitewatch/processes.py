@@ -41,8 +41,9 @@ def example_config(*, data_dir: Path, client_id: str, prefix: str, flush_interva
     for old, new in changes:
         assert old in text, f"the example no longer has {old!r}"
         text = text.replace(old, new)
-    if storage:
-        text = text.replace("\n[api]\n", f"{storage}\n\n[api]\n", 1)
+    if storage:  # [storage]'s own keys end where its first sub-table begins
+        assert "\n[storage.buffer]" in text, "the example no longer has [storage.buffer]"
+        text = text.replace("\n[storage.buffer]", f"\n{storage}\n\n[storage.buffer]", 1)
     return text + reader_toml()
 
 
