@@ -58,7 +58,10 @@ class AlarmHost:
 
     def _run(self) -> None:
         assert self._pub.stdin is not None
-        while not self._stop.wait(EVENT_EVERY_S):  # a publishing schedule, not a synchronisation
+        # A publishing schedule, not a synchronisation. time.sleep, not Event.wait(timeout):
+        # under Debian's faketime (CI at any hour) a timed wait on a thread never returns.
+        while not self._stop.is_set():
+            time.sleep(EVENT_EVERY_S)
             ts = datetime.now(UTC).replace(microsecond=datetime.now(UTC).microsecond // 1000 * 1000)
             if self.sent and ts <= self.sent[-1]:
                 continue
