@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,7 +29,10 @@ from domain.health import HealthState
 from i18n.fonts import FontMissing
 from sitewatch.runtime import Components
 from inspections.visits import InspectionNotFound, InspectionRefused
+from storage.timeseries import TimeSeriesError
 from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
+
+log = logging.getLogger(__name__)
 
 
 def create_app(components: Components) -> FastAPI:
@@ -142,3 +146,12 @@ def _workflow_errors(app: FastAPI) -> None:
     app.add_exception_handler(InspectionNotFound, answer(404))
     app.add_exception_handler(InspectionRefused, answer(409))
     app.add_exception_handler(FontMissing, answer(503))  # a Chinese PDF on a machine without a Chinese font
+
+    async def store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The time-series store is down (its server unreachable, its file closed): the caller
+        # may retry; the server's address stays in the log, not in the answer.
+        log.error("time-series store unavailable to a request: %s", exc)
+        return JSONResponse({"detail": "the time-series store is unavailable; try again later"}, status_code=503,
+                            headers={"Retry-After": "10"})
+
+    app.add_exception_handler(TimeSeriesError, store_unavailable)

@@ -203,3 +203,17 @@ async def test_healthz_is_degraded_while_a_loop_error_is_recent_and_answers_200_
         clock.now_value = NOW + timedelta(hours=1)
         assert (await api.get("/healthz")).json()["status"] == "ok", "an hour-old error is history"
     parts.close()
+
+
+async def test_a_store_that_is_down_answers_503_with_retry_after_not_500(tmp_path):
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(tmp_path)}
+    raw["api"] = {"tokens": [reader_entry()]}
+    parts = build_components(config_from_dict(raw))
+    parts.store.close()  # every read now raises TimeSeriesError, as an unreachable server's does
+    async with served(create_app(parts), token=READER) as client:
+        answer = await client.get("/api/samples", params={"asset_id": "rs-north-01", "start": NOW.isoformat()})
+    parts.database.dispose()
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "10"
+    assert answer.json() == {"detail": "the time-series store is unavailable; try again later"}
