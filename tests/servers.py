@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +40,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
+class Server(ABC):
     """One server process; ``command()`` and ``ready()`` per kind."""
 
     name = "server"
@@ -51,11 +52,13 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
         self._log = data_dir / f"{self.name}.log"
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
+    @abstractmethod
     def ready(self) -> bool:
-        raise NotImplementedError
+        """True once it answers requests."""
 
     @property
     def running(self) -> bool:
