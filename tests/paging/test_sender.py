@@ -6,7 +6,6 @@ when it is back, none lost, none twice, in order per ticket and recipient."""
 
 from __future__ import annotations
 
-import socket
 import tomllib
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -23,13 +22,8 @@ from paging.sender import Sender
 from storage.paging import DeliveryRow
 from tests.paging.channels.receivers import HttpReceiver, serving
 from tests.paging.world import EXAMPLE, NIGHT, StepClock, deliveries, firing, paging_raw
+from tests.servers import free_port
 from tickets.writer import TicketWriter
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sender_config(port: int, **options):

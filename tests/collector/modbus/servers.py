@@ -20,14 +20,11 @@ from pyModbusTCP.server import DataBank, ModbusServer
 from umodbus.exceptions import ModbusError
 from umodbus.server.tcp import RequestHandler, get_server
 
+from tests.servers import free_port
+
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (pyModbusTCP cannot report the port 0 gave it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def encode(kind: str, value: float, *, byte_order: str, word_order: str) -> list[int]:

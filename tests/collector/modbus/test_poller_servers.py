@@ -23,8 +23,9 @@ from collector.modbus.client import ModbusClient
 from collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
 from collector.modbus.poller import ModbusPoller
 from domain.samples import Quality, Sample
+from tests.servers import free_port
 
-from .servers import HOST, encode, free_port, pymodbustcp_server, umodbus_server
+from .servers import HOST, encode, pymodbustcp_server, umodbus_server
 
 TS = datetime(2026, 3, 1, 8, 30, tzinfo=timezone.utc)
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "sitewatch.example.toml"
