@@ -1,5 +1,6 @@
 """What the asset page shows, gathered: live values in words, the device's facts and health,
-its alerts, tickets, inspections and field readings, and the latest picture check.
+its alerts, tickets, inspections and field readings, and the latest picture check; for a
+Modbus gateway, the stations behind it.
 
 Everything comes out as text for people in the current locale (``i18n/labels.py`` for
 channels and values) and times on the site's clock; the template only lays it out.
@@ -8,6 +9,7 @@ channels and values) and times on the site's clock; the template only lays it ou
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,8 +20,9 @@ import i18n
 from api.pages.common import local
 from api.routes.trends import SETTING_NAMES, channel_limits
 from api.schemas import ValuePublic
+from collector.modbus.config import ModbusGateway
 from config.models import Asset, Config, Site
-from domain.health import DeviceHealth
+from domain.health import DeviceHealth, HealthState
 from i18n import labels, messages
 from inspections.plans import PLAN_KINDS, plan
 from storage.tables import AlertRow, AssetRow, FieldReadingRow, InspectionRow, TicketRow
@@ -33,6 +36,13 @@ KINDS = {
     "encoder": i18n.lazy("Video encoder"),
     "nvr": i18n.lazy("Network video recorder"),
     "alarm_host": i18n.lazy("Alarm host"),
+    "modbus_gateway": i18n.lazy("Modbus gateway"),
+}
+# How a gateway (or a station with its own converter) carries Modbus: collector/modbus/config.py.
+FRAMINGS = {
+    "tcp": i18n.lazy("Modbus TCP"),
+    "rtu_over_tcp": i18n.lazy("RTU frames over TCP (serial server or DTU)"),
+    "rtu": i18n.lazy("RTU on a serial line (RS-485)"),
 }
 QUALITIES = {
     "good": None,
@@ -45,7 +55,10 @@ HEALTH_STATES = {
     "degraded": i18n.lazy("failing"),
     "offline": i18n.lazy("not answering"),
 }
-# What a device reports about itself (collector/onvif/decode.py DeviceInfo), in this order.
+NOT_POLLED_HERE = i18n.lazy("not polled by this server process")
+# What a device reports about itself (collector/onvif/decode.py DeviceInfo), in this order;
+# a Modbus station's strings under these channel names too. Other strings a profile reads
+# are shown by their channel name, as i18n/labels.py shows an unknown channel.
 REPORTED = (
     ("manufacturer", i18n.lazy("Manufacturer")),
     ("model", i18n.lazy("Model")),
@@ -65,6 +78,28 @@ class Value:
     quality: str  # good | stale | comm_error
     problem: str | None  # the quality in words, None when good
     at: str  # site-local
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A fact whose value opens another page (the gateway a station is reached through)."""
+
+    text: str
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """A station behind a gateway, as the gateway's page lists it."""
+
+    id: str
+    name: str
+    device_id: int
+    state: str  # a HealthState value; "offline" while its gateway is
+    connection: str  # in words
+
+
+HealthOf = Callable[[str], DeviceHealth | None]  # None: this process does not poll the device
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +133,25 @@ def picture(values: list[ValuePublic], time_zone: str) -> Picture | None:
     return Picture(verdict=verdict, ok=ok is not None and ok.value is not None and ok.value >= 0.5, at=local(newest, time_zone), figures=figures)
 
 
-def device_facts(config: Config, asset: Asset, site: Site, row: AssetRow | None) -> list[tuple[str, str]]:
+def device_facts(config: Config, asset: Asset, site: Site, row: AssetRow | None) -> list[tuple[str, str | Link]]:
     """(what, value) pairs: kind, where, how it is reached, what it says it is."""
     _ = i18n.gettext
     customer = next((c.name for c in config.customers if c.id == site.customer), site.customer)
-    facts = [(_("Kind"), _translated(KINDS.get(asset.kind, asset.kind))), (_("Customer"), customer),
-             (_("Site"), site.name)]
+    facts: list[tuple[str, str | Link]] = [
+        (_("Kind"), _translated(KINDS.get(asset.kind, asset.kind))), (_("Customer"), customer), (_("Site"), site.name)]
     if site.address:
         facts.append((_("Address"), site.address))
     if asset.modbus is not None:
-        facts += [(_("Modbus address"), f"{asset.modbus.host}:{asset.modbus.port}"),
-                  (_("Modbus device id"), str(asset.modbus.device_id)),
+        if asset.modbus.gateway is not None:  # its gateway's page says how that is reached
+            facts.append((_("Reached through"), _link(config, asset.modbus.gateway)))
+        else:
+            facts.append((_("Modbus address"), f"{asset.modbus.host}:{asset.modbus.port}"))
+            if asset.modbus.framing != "tcp":
+                facts.append((_("Framing"), _translated(FRAMINGS[asset.modbus.framing])))
+        facts += [(_("Modbus device id"), str(asset.modbus.device_id)),
                   (_("Register profile"), asset.modbus.profile)]
+    if asset.modbus_gateway is not None:
+        facts += _gateway_facts(asset.modbus_gateway)
     if asset.onvif is not None:
         facts += [(_("ONVIF address"), f"{asset.onvif.host}:{asset.onvif.port}"),
                   (_("Snapshot check"), _yes_no(asset.onvif.snapshot)),
@@ -118,21 +160,85 @@ def device_facts(config: Config, asset: Asset, site: Site, row: AssetRow | None)
         facts += [(_("Alarm host id"), asset.alarm_host.host_id), (_("Zones"), str(asset.alarm_host.zones))]
     else:  # alarm hosts push their events; they are not polled
         facts.append((_("Poll interval"), messages.Seconds(asset.poll_interval_s).render()))
-    if asset.depends_on:
-        facts.append((_("Reached through"), asset.depends_on))
+    if asset.depends_on and (asset.modbus is None or asset.modbus.gateway is None):  # a gateway's: above
+        facts.append((_("Reached through"), _link(config, asset.depends_on)))
     if asset.installed_on:
         facts.append((_("In service since"), asset.installed_on.isoformat()))
     reported = row.reported if row is not None else {}
+    known = {key for key, _name in REPORTED}
     facts += [(_translated(name), str(reported[key])) for key, name in REPORTED if reported.get(key)]
+    facts += [(key, str(value)) for key, value in sorted(reported.items()) if key not in known and value]
     return facts
 
 
-def health_facts(health: DeviceHealth | None, time_zone: str) -> list[tuple[str, str]]:
-    """The collector's record of the device (this process polls it), else nothing."""
-    if health is None:
-        return []
+def _link(config: Config, asset_id: str) -> Link:
+    return Link(text=config.asset(asset_id).name, href=f"/asset/{asset_id}")
+
+
+def _gateway_facts(gateway: ModbusGateway) -> list[tuple[str, str]]:
+    """How the gateway is reached: its framing, address or serial line, and its pace."""
     _ = i18n.gettext
-    facts = [(_("Connection"), _translated(HEALTH_STATES.get(health.state.value, health.state.value))),
+    facts = [(_("Framing"), _translated(FRAMINGS[gateway.framing]))]
+    if gateway.serial is not None:
+        line = gateway.serial
+        facts.append((_("Serial line"), _("%(device)s, %(baudrate)s baud, %(bytesize)s%(parity)s%(stopbits)s",
+                                          device=line.device, baudrate=line.baudrate, bytesize=line.bytesize,
+                                          parity=line.parity, stopbits=line.stopbits)))
+    else:
+        facts.append((_("Modbus address"), f"{gateway.host}:{gateway.port}"))
+    facts.append((_("Pause between requests"), f"{gateway.pause_between_requests_ms:g} ms"))
+    return facts
+
+
+def gateway_of(config: Config, asset: Asset) -> Asset | None:
+    """The modbus_gateway asset a station is reached through, if any."""
+    if asset.modbus is None or asset.modbus.gateway is None:
+        return None
+    return config.asset(asset.modbus.gateway)
+
+
+def down(health: DeviceHealth | None) -> bool:
+    return health is not None and health.state is HealthState.OFFLINE
+
+
+def behind(config: Config, gateway: Asset) -> list[Asset]:
+    """The stations reached through ``gateway``, by device id."""
+    stations = [a for a in config.assets if a.modbus is not None and a.modbus.gateway == gateway.id]
+    return sorted(stations, key=lambda a: (a.modbus.device_id if a.modbus else 0, a.id))
+
+
+def stations(gateway: Asset, assets: list[Asset], health_of: HealthOf, *, gateway_down: bool) -> list[Station]:
+    """The stations behind ``gateway`` with their connection: while the gateway is down,
+    theirs is the gateway's fault, whatever their own records last said."""
+    out = []
+    for asset in assets:
+        assert asset.modbus is not None
+        state, words = connection(health_of(asset.id), gateway_down=gateway if gateway_down else None)
+        out.append(Station(id=asset.id, name=asset.name, device_id=asset.modbus.device_id, state=state,
+                           connection=words))
+    return out
+
+
+def connection(health: DeviceHealth | None, *, gateway_down: Asset | None = None) -> tuple[str, str]:
+    """(state, words) of a device's connection; ``gateway_down``: the gateway it is reached
+    through when that is down, which then answers for it."""
+    if gateway_down is not None:
+        return (HealthState.OFFLINE.value,
+                i18n.gettext("not answering through gateway %(gateway)s, which is down", gateway=gateway_down.name))
+    if health is None:
+        return HealthState.UNKNOWN.value, i18n.gettext(NOT_POLLED_HERE)
+    return health.state.value, i18n.gettext(HEALTH_STATES[health.state.value])
+
+
+def health_facts(health: DeviceHealth | None, time_zone: str, *,
+                 gateway_down: Asset | None = None) -> list[tuple[str, str]]:
+    """The collector's record of the device (this process polls it), else nothing; and the
+    gateway it is reached through, when that is down, as its connection."""
+    _ = i18n.gettext
+    connected = (_("Connection"), connection(health, gateway_down=gateway_down)[1])
+    if health is None:
+        return [connected] if gateway_down is not None else []
+    facts = [connected,
              (_("Last answer"), local(health.last_success, time_zone, "%Y-%m-%d %H:%M:%S")),
              (_("Failed polls in a row"), str(health.consecutive_failures))]
     if health.last_error:

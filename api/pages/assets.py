@@ -2,21 +2,23 @@
 
 Live values in words and units, the latest picture check, trend charts (ECharts, served
 from /static/vendor/ and fed by /api/assets/{id}/trend), limits, device facts and health,
-alerts, tickets, inspections and field readings. Without the chart library installed the
-page still shows everything else and says that charts are unavailable.
+alerts, tickets, inspections and field readings. A Modbus gateway's page lists the stations
+behind it; a station behind an offline gateway is shown offline through it, not as its own
+fault. Without the chart library installed the page still shows everything else and says
+that charts are unavailable.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 import i18n
-from i18n import labels
 from api.dashboard.status import STATUS_LABELS, Firing, asset_status
 from api.deps import ComponentsDep, PrincipalDep, SessionDep
 from api.pages import asset_facts as facts
@@ -24,8 +26,11 @@ from api.pages.common import local, render, request_locale
 from api.routes.trends import Range, channel_limits, visible_asset
 from api.schemas import ValuePublic
 from api.views import live_values
+from auth.roles import Principal
 from config.models import Asset, Config
-from domain.health import HealthState
+from domain.health import DeviceHealth
+from i18n import labels
+from sitewatch.runtime import Components
 from storage import repository
 from storage.snapshots import snapshot_folder, snapshot_taken_at
 from storage.tables import AlertRow
@@ -52,10 +57,10 @@ def asset_page(asset_id: str, request: Request, parts: ComponentsDep, session: S
     tz = site.time_zone
     now = parts.clock.now()
     values = live_values(parts, [asset_id], now=now).get(asset_id, [])
-    try:
-        health = parts.health.get(asset_id)
-    except KeyError:
-        health = None  # polled by another process, or it pushes (alarm hosts)
+    health_of = partial(_health, parts)
+    health = health_of(asset_id)
+    gateway = facts.gateway_of(parts.config, asset)
+    gateway_down = gateway if gateway is not None and _down(parts, session, gateway) else None
     charts = charts_available()
     locale = request_locale(request, principal)
     with i18n.using(locale):
@@ -66,14 +71,17 @@ def asset_page(asset_id: str, request: Request, parts: ComponentsDep, session: S
         context = {
             "asset": asset, "site": site, "now_local": local(now, tz, "%Y-%m-%d %H:%M"),
             "status": _status(parts.config, firing, at_work=facts.at_work(parts.config, asset, site, inspected, now),
-                              unreachable=health is not None and health.state is HealthState.OFFLINE),
+                              unreachable=facts.down(health) or gateway_down is not None),
             "values": facts.live(shown, tz),
             "picture": picture,
             # The JPEG itself comes from /api/assets/{id}/snapshot.jpg; the page says when it was taken.
             "snapshot_at": (snapshot_taken_at(snapshot_folder(parts.config.storage.data_dir), asset_id)
                             if asset.onvif is not None and asset.onvif.snapshot else None),
             "device": facts.device_facts(parts.config, asset, site, repository.get_asset(session, asset_id)),
-            "health": facts.health_facts(health, tz),
+            "health": facts.health_facts(health, tz, gateway_down=gateway_down),
+            "stations": (facts.stations(asset, _visible_behind(parts, principal, asset), health_of,
+                                        gateway_down=_down(parts, session, asset))
+                         if asset.modbus_gateway is not None else None),
             "settings": facts.settings(asset),
             "limits": facts.limits(parts.config, asset, values),
             "alerts": facts.alerts(session, asset_id, tz),
@@ -94,6 +102,28 @@ def asset_page(asset_id: str, request: Request, parts: ComponentsDep, session: S
             },
         }
     return render(request, "asset.html", context, principal=principal)
+
+
+def _health(parts: Components, device_id: str) -> DeviceHealth | None:
+    try:
+        return parts.health.get(device_id)
+    except KeyError:
+        return None  # polled by another process, or it pushes (alarm hosts)
+
+
+def _down(parts: Components, session: Session, gateway: Asset) -> bool:
+    """Down as its stations see it: the collector here cannot connect it, or an alert of an
+    offline rule fires on it (the line behind it is silent, or another process polls it) —
+    the alert that holds its stations' own (tickets/holds.py)."""
+    if facts.down(_health(parts, gateway.id)):
+        return True
+    offline_rules = {r.id for r in parts.config.rules if r.offline}
+    return any(a.rule_id in offline_rules for a in repository.list_alerts(session, state="firing", asset_id=gateway.id))
+
+
+def _visible_behind(parts: Components, principal: Principal, gateway: Asset) -> list[Asset]:
+    """The stations behind the gateway that the reader's customer scope covers."""
+    return [a for a in facts.behind(parts.config, gateway) if principal.sees(parts.config.site(a.site).customer)]
 
 
 def charts_available() -> bool:
