@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from collector.modbus.config import ModbusEndpoint, ModbusProfile
+from collector.modbus.config import ModbusEndpoint, ModbusGateway, ModbusProfile
 from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
 from config.storage import StorageSettings
@@ -22,12 +22,14 @@ AssetKind = Literal[
     "regulator_station", "regulator_cabinet", "regulator_box",  # Modbus RTUs
     "camera", "encoder", "nvr",  # ONVIF
     "alarm_host",  # MQTT
+    "modbus_gateway",  # a gateway, converter or serial line several Modbus stations are reached through
 ]
 # Which connection each kind of asset is reached through.
 CONNECTION_OF_KIND = {
     "regulator_station": "modbus", "regulator_cabinet": "modbus", "regulator_box": "modbus",
     "camera": "onvif", "encoder": "onvif", "nvr": "onvif",
     "alarm_host": "alarm_host",
+    "modbus_gateway": "modbus_gateway",
 }
 
 
@@ -137,6 +139,7 @@ class Asset(Frozen):
     modbus: ModbusEndpoint | None = None
     onvif: OnvifEndpoint | None = None
     alarm_host: AlarmHostLink | None = None
+    modbus_gateway: ModbusGateway | None = None
     limits: dict[str, ChannelLimits] = Field(default_factory=dict)
     regulator: RegulatorSettings | None = None
     # The asset this one is reached through (a camera behind an encoder, a station's devices
@@ -147,6 +150,17 @@ class Asset(Frozen):
     installed_on: dt.date | None = None
     regulator_origin: Literal["domestic", "imported"] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _behind_its_gateway(cls, data: object) -> object:
+        # A station behind a gateway depends on it: a dead gateway is one root cause (one
+        # ticket), its stations' silence is recorded under it (tickets/holds.py).
+        if isinstance(data, dict) and isinstance(data.get("modbus"), dict) and data.get("depends_on") is None:
+            gateway = data["modbus"].get("gateway")
+            if gateway is not None:
+                data = {**data, "depends_on": gateway}
+        return data
+
     @model_validator(mode="after")
     def _origin_for_regulators(self) -> Asset:
         if self.regulator_origin is not None and CONNECTION_OF_KIND[self.kind] != "modbus":
@@ -155,7 +169,7 @@ class Asset(Frozen):
 
     @model_validator(mode="after")
     def _one_connection(self) -> Asset:
-        given = [name for name in ("modbus", "onvif", "alarm_host") if getattr(self, name) is not None]
+        given = [name for name in ("modbus", "onvif", "alarm_host", "modbus_gateway") if getattr(self, name) is not None]
         needed = CONNECTION_OF_KIND[self.kind]
         if given != [needed]:
             raise ValueError(f"a {self.kind} needs exactly one connection, [{needed}]; got {given or 'none'}")
@@ -398,9 +412,16 @@ class Config(Frozen):
                 raise ValueError(f"asset {asset.id!r}: an alarm host needs the [mqtt] broker settings")
             if asset.modbus is None:
                 continue
+            gateway = asset.modbus.gateway
+            if gateway is not None:
+                if gateway not in asset_ids or self.asset(gateway).kind != "modbus_gateway":
+                    raise ValueError(f"asset {asset.id!r}: gateway {gateway!r} is not a configured modbus_gateway asset")
+                if asset.depends_on != gateway:
+                    raise ValueError(f"asset {asset.id!r}: a station behind gateway {gateway!r} depends on it, "
+                                     f"not on {asset.depends_on!r}")
             if asset.modbus.profile not in profiles:
                 raise ValueError(f"asset {asset.id!r}: unknown modbus profile {asset.modbus.profile!r}")
-            channels = {r.channel for r in profiles[asset.modbus.profile].registers}
+            channels = set(profiles[asset.modbus.profile].channels)
             for channel in asset.limits:
                 if channel not in channels:
                     raise ValueError(f"asset {asset.id!r}: limits for unknown channel {channel!r}")

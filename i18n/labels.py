@@ -73,6 +73,9 @@ CHANNELS: dict[str, Channel] = {
     "motion": Channel(lazy("Motion"), states=(lazy("None"), lazy("Detected"))),
     "video_loss": Channel(lazy("Video signal"), states=(lazy("Present"), lazy("Lost"))),
     "storage_failure": Channel(lazy("Recording storage"), states=_NORMAL_FAULT),
+    # Modbus gateways (collector/modbus/gateway.py)
+    "connected": Channel(lazy("Connection"), states=(lazy("Offline"), lazy("Online"))),
+    "stations_answering": Channel(lazy("Stations answering")),
 }
 
 # Alarm-host zones: zone_03_alarm, zone_12_fault (collector/mqtt/decode.py).
@@ -85,6 +88,7 @@ _ZONE_STATES = {"alarm": _NORMAL_ALARM, "fault": _NORMAL_FAULT}
 UNITS: dict[str, tuple[str, int]] = {
     "MPa": ("MPa", 3), "kPa": ("kPa", 2), "Nm3/h": ("Nm³/h", 1), "degC": ("°C", 1), "%LEL": ("%LEL", 1),
     "V": ("V", 2), "s": ("s", 0), "level": ("", 0), "score": ("", 0),
+    "count": ("", 0), "%": ("%", 0),
 }
 _UNKNOWN_UNIT_DIGITS = 3
 

@@ -53,7 +53,7 @@ def stations_with_doors(config: Config, inspection: InspectionRow) -> list[Asset
     for asset in candidates:
         if asset.kind not in REGULATORS or asset.modbus is None:
             continue
-        channels = {r.channel for r in config.profile(asset.modbus.profile).registers}
+        channels = set(config.profile(asset.modbus.profile).channels)
         if DOOR_CHANNEL in channels:
             out.append(asset)
     return out

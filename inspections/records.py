@@ -120,7 +120,7 @@ def record_reading(
         raise InspectionRefused(f"a {inspection.kind} takes no field readings to compare with SCADA")
     asset = _station(config, inspection, asset_id)
     assert asset.modbus is not None
-    units = {r.channel: r.unit for r in config.profile(asset.modbus.profile).registers}
+    units = config.profile(asset.modbus.profile).channels
     if channel not in units:
         raise InspectionRefused(f"{asset.id} has no SCADA channel {channel!r}; it has {', '.join(sorted(units))}")
     if unit != units[channel]:

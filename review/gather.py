@@ -29,7 +29,7 @@ def regulator_stations(config: Config, site_id: str) -> list[Asset]:
 def channel_units(config: Config, asset: Asset) -> dict[str, str]:
     if asset.modbus is None:
         return {}
-    return {r.channel: r.unit for r in config.profile(asset.modbus.profile).registers}
+    return config.profile(asset.modbus.profile).channels
 
 
 def gather_sites(

@@ -1,15 +1,18 @@
-"""The poll jobs the collector's scheduler runs: one per Modbus station, one or two per
-camera (its main poll, and its events when they have their own interval)."""
+"""The poll jobs the collector's scheduler runs: one per Modbus station and gateway, one or
+two per camera (its main poll, and its events when they have their own interval)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import functools
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from collector.modbus.client import Link, ModbusClient, ModbusConnections
+from collector.modbus.gateway import GatewayPoller
 from collector.modbus.poller import ModbusPoller
 from collector.onvif.client import OnvifClients
 from collector.onvif.events import EVENT_CHANNELS
@@ -17,7 +20,7 @@ from collector.onvif.poller import OnvifPoller
 from collector.results import PollResult
 from collector.scheduler import PollJob
 from collector.timestamps import TimestampWindow
-from config.models import Config
+from config.models import Asset, Config
 from domain.time import Clock
 from storage.repository import record_reported_facts
 from storage.snapshots import SnapshotKeeper, snapshot_folder
@@ -25,26 +28,58 @@ from vault.cache import CachedCredential
 from vault.store import Vault
 
 
-def modbus_jobs(config: Config) -> list[PollJob]:
+def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[PollJob]:
+    """One job per station and one per gateway. Stations behind one gateway (or one address)
+    share its connection, one request at a time; the strings a station reports (firmware,
+    serial number) go to ``facts``."""
+    connections = ModbusConnections()
+    gateways = {a.id: a for a in config.assets if a.modbus_gateway is not None}
+    behind: dict[str, list[Asset]] = {gateway: [] for gateway in gateways}
+    links: dict[str, Link] = {}
+    for asset in config.assets:
+        if asset.modbus is not None:
+            if asset.modbus.gateway is not None:
+                behind[asset.modbus.gateway].append(asset)
+                links[asset.id] = Link.of_gateway(gateways[asset.modbus.gateway].modbus_gateway)
+            else:
+                links[asset.id] = Link.of_endpoint(asset.modbus)
+    sharing = Counter(links.values())
     jobs = []
     for asset in config.assets:
         if asset.modbus is None:
             continue
-        profile = config.profile(asset.modbus.profile)
-        poller = ModbusPoller(asset_id=asset.id, endpoint=asset.modbus, profile=profile)
-        reads = poller.reads_per_poll
-        jobs.append(
-            PollJob(
-                device_id=asset.id,
-                interval_s=asset.poll_interval_s,
-                # every read may take its full timeout, plus one connect
-                timeout_s=asset.modbus.timeout_s * (reads + 1),
-                poll=poller.poll,
-                channels=poller.channels,
-                close=poller.close,
-            )
-        )
+        link = links[asset.id]
+        connection = connections.get(link, name=asset.modbus.gateway or asset.id)
+        poller = ModbusPoller(asset_id=asset.id, endpoint=asset.modbus, profile=config.profile(asset.modbus.profile),
+                              client=ModbusClient(endpoint=asset.modbus, asset_id=asset.id, connection=connection))
+        # Every read may take its full timeout, plus one connect; on a shared connection it
+        # may also wait for every other station's poll to do the same.
+        own_s = asset.modbus.timeout_s * (poller.reads_per_poll + 1) + link.pause_s * poller.reads_per_poll
+        poll = poller.poll if facts is None else functools.partial(_poll_station, poller, facts)
+        jobs.append(PollJob(device_id=asset.id, interval_s=asset.poll_interval_s, timeout_s=own_s * sharing[link],
+                            poll=poll, channels=poller.channels, close=poller.close))
+    for gateway_id, gateway in gateways.items():
+        assert gateway.modbus_gateway is not None
+        stations = behind[gateway_id]
+        link = Link.of_gateway(gateway.modbus_gateway)
+        slowest_s = max((s.poll_interval_s for s in stations), default=gateway.poll_interval_s)
+        poller = GatewayPoller(asset_id=gateway_id, connection=connections.get(link, name=gateway_id),
+                               device_ids=[s.modbus.device_id for s in stations if s.modbus is not None],
+                               window_s=2 * slowest_s + gateway.poll_interval_s)
+        # Asyncio's lock is first come, first served: the gateway's connect waits for at most
+        # one request of each station.
+        queue_s = sum(s.modbus.timeout_s + link.pause_s for s in stations if s.modbus is not None)
+        jobs.append(PollJob(device_id=gateway_id, interval_s=gateway.poll_interval_s,
+                            timeout_s=gateway.modbus_gateway.timeout_s + queue_s,
+                            poll=poller.poll, channels=poller.channels, close=_nothing_to_close))
     return jobs
+
+
+async def _poll_station(poller: ModbusPoller, facts: ReportedFacts, ts: datetime) -> PollResult:
+    result = await poller.poll(ts)
+    if poller.reported:
+        await facts.record(poller.asset_id, poller.reported)
+    return result
 
 
 class ReportedFacts:

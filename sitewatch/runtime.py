@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
+from collector.modbus.gateway import GATEWAY_CHANNELS
 from collector.mqtt.consumer import AlarmHostConsumer, host_zones, timestamp_policy
 from collector.mqtt.decode import host_channels
 from collector.onvif.client import OnvifClients
@@ -103,7 +104,9 @@ def asset_channels(config: Config) -> list[AssetChannels]:
     for asset in config.assets:
         if asset.modbus is not None:
             profile = config.profile(asset.modbus.profile)
-            channels = {r.channel: r.unit for r in profile.registers}
+            channels = profile.channels
+        elif asset.modbus_gateway is not None:
+            channels = dict(GATEWAY_CHANNELS)
         elif asset.alarm_host is not None:
             channels = host_channels(asset.alarm_host.zones)
         else:
@@ -168,11 +171,11 @@ class Pipeline:
         if jobs is not None:
             self._jobs = list(jobs)
         else:
-            self._jobs = modbus_jobs(parts.config)
+            facts = ReportedFacts(parts.sessions, parts.clock)  # what devices say of themselves
+            self._jobs = modbus_jobs(parts.config, facts=facts)
             if any(a.onvif is not None for a in parts.config.assets):
                 # One set of parsed WSDLs and HTTP pools for every camera of the process.
                 self._onvif = OnvifClients(clock=parts.clock)
-                facts = ReportedFacts(parts.sessions, parts.clock)
                 self._jobs += camera_jobs(parts.config, clients=self._onvif, vault=parts.vault, clock=parts.clock,
                                           facts=facts)
         hosts = {a.alarm_host.host_id: a.id for a in parts.config.assets if a.alarm_host is not None}

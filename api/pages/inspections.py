@@ -230,7 +230,7 @@ def _channels(parts: Components, asset_id: str) -> dict[str, str]:
         return {}
     if asset.kind not in REGULATORS or asset.modbus is None:
         return {}
-    return {r.channel: r.unit for r in parts.config.profile(asset.modbus.profile).registers}
+    return parts.config.profile(asset.modbus.profile).channels
 
 
 def _round(request: Request, inspection_id: int, me: Principal, parts: Components, session: Session, *,

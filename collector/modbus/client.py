@@ -1,28 +1,33 @@
-"""The only module that imports pymodbus: reads registers from one Modbus TCP endpoint.
+"""The only module that imports pymodbus: one connection (TCP, RTU over TCP, or a serial
+line) shared by every device behind it, and each device's reads through it.
 
 pymodbus' API changes between minor releases (3.16: ``device_id=`` replaced ``slave=``), so
 everything it raises or returns is translated here into ``collector.errors``. What this
 module adds on top of pymodbus 3.16.1, and why:
 
+- One request at a time per connection, under a lock held from request to reply plus the
+  link's pause: serial-to-Ethernet converters and RS-485 lines answer one request at a time
+  and garble overlapping ones, and RTU frames carry no transaction id to tell replies apart.
 - pymodbus never retries or reconnects by itself here (``retries=0``, ``reconnect_delay=0``):
-  the scheduler owns retries and back-off. After a failure the broken connection is closed
-  and the next call connects afresh.
-- The endpoint's ``timeout_s`` is enforced here, not by pymodbus: its own request timeout
-  surfaces as the same ``ModbusIOException`` as a mismatched reply, so pymodbus is given a
-  longer one that never fires first, and our timer alone means "no reply in time".
+  the scheduler owns retries and back-off. After a failure that leaves the connection in
+  doubt (no reply in time, a reply that does not match) it is closed, so a late reply cannot
+  be taken for the next device's; the next request connects afresh.
+- A reply's own timeout is enforced here, not by pymodbus: its request timeout surfaces as
+  the same ``ModbusIOException`` as a mismatched reply, so pymodbus is given a longer one
+  that never fires first, and our timer alone means "no reply in time".
 - When the peer closes the connection while a request is outstanding, pymodbus keeps
-  waiting for the reply until its timeout. We watch the connection (``trace_connect``) and
-  fail at once instead: DeviceUnreachable, or DecodeError if part of a reply had arrived —
-  pymodbus drops the connection itself when it cannot parse a frame (see README, Quirks).
+  waiting until its timeout. We watch the connection (``trace_connect``) and fail at once
+  instead: DeviceUnreachable, or DecodeError if part of a reply had arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Literal
+from dataclasses import dataclass
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 from pymodbus.pdu import ExceptionResponse
 
@@ -34,15 +39,16 @@ from collector.errors import (
     DeviceUnreachable,
     modbus_exception_meaning,
 )
-from collector.modbus.config import ModbusEndpoint
+from collector.modbus.config import BIT_TABLES, Framing, ModbusEndpoint, ModbusGateway, SerialLine, Table
 
-# Longest read the protocol allows (Modbus Application Protocol, function codes 3 and 4).
+# Longest reads the protocol allows (Modbus Application Protocol: FC3/FC4, FC1/FC2).
 MAX_REGISTERS_PER_READ = 125
+MAX_BITS_PER_READ = 2000
 
 # pymodbus' own timeout is set this much longer than ours so that it never fires first.
 _PYMODBUS_TIMEOUT_MARGIN_S = 5.0
 
-_FUNCTION_CODE = {"holding": 3, "input": 4}
+_FUNCTION_CODE: dict[str, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 
 _EXCEPTION_BUSY = 6
 # A Modbus TCP gateway in front of a serial RTU answers these when the RTU itself is
@@ -51,29 +57,80 @@ _EXCEPTION_GATEWAY_PATH_UNAVAILABLE = 10
 _EXCEPTION_GATEWAY_NO_RESPONSE = 11
 
 
-class ModbusClient:
-    """One connection to one endpoint. Construction does no I/O; ``connect`` is lazy.
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where one connection goes, and how it is spoken; equal links share one connection."""
 
-    One request at a time: the poller reads its blocks in turn, and the scheduler never
-    polls one station twice at once.
-    """
+    framing: Framing
+    host: str | None = None
+    port: int = 502
+    serial: SerialLine | None = None
+    connect_timeout_s: float = 2.0
+    pause_s: float = 0.0  # quiet time after each reply
 
-    def __init__(self, *, endpoint: ModbusEndpoint, asset_id: str) -> None:
-        self._endpoint = endpoint
-        self._asset_id = asset_id  # labels errors; the Modbus unit id is endpoint.device_id
-        self._client: AsyncModbusTcpClient | None = None
+    @classmethod
+    def of_gateway(cls, gateway: ModbusGateway) -> Link:
+        return cls(gateway.framing, gateway.host, gateway.port, gateway.serial, gateway.timeout_s,
+                   gateway.pause_between_requests_ms / 1000)
+
+    @classmethod
+    def of_endpoint(cls, endpoint: ModbusEndpoint) -> Link:
+        """A station with an address of its own (not behind a gateway)."""
+        if endpoint.host is None:
+            raise ValueError(f"endpoint behind gateway {endpoint.gateway!r}: use that gateway's link")
+        return cls(endpoint.framing, endpoint.host, endpoint.port, None, endpoint.timeout_s)
+
+    def __str__(self) -> str:
+        if self.serial is not None:
+            s = self.serial
+            return f"{s.device} {s.baudrate} {s.bytesize}{s.parity}{s.stopbits}"
+        framing = "" if self.framing == "tcp" else " (RTU over TCP)"
+        return f"{self.host}:{self.port}{framing}"
+
+
+class ModbusConnection:
+    """One connection shared by the devices behind it. Construction does no I/O; it opens on
+    first use and after any failure that closed it."""
+
+    def __init__(self, link: Link, *, name: str) -> None:
+        self.link = link
+        self._name = name  # pymodbus' log name
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lost: asyncio.Future[None] | None = None  # resolves when the peer drops us
         self._reply_started = False  # bytes of a reply arrived for the current request
+        self._lock = asyncio.Lock()  # one request at a time, whatever the framing
+        # Device id -> loop time of its last reply, for the gateway's count of stations answering.
+        self.answered: dict[int, float] = {}
 
     @property
     def connected(self) -> bool:
         return self._client is not None and self._client.connected
 
-    async def connect(self) -> None:
+    async def open(self, *, asset_id: str) -> None:
         """Open the connection unless it is open; raise DeviceUnreachable or DeviceTimeout."""
-        await self._connection()
+        async with self._lock:
+            await self._connection(asset_id)
 
-    async def _connection(self) -> tuple[AsyncModbusTcpClient, asyncio.Future[None]]:
+    async def read(
+        self, *, table: Table, address: int, count: int, device_id: int, timeout_s: float, asset_id: str
+    ) -> list[int]:
+        """Read ``count`` registers (or bits, as 0/1) of ``table`` from the 0-based wire
+        ``address`` of unit ``device_id``; ``asset_id`` labels the errors."""
+        limit = MAX_BITS_PER_READ if table in BIT_TABLES else MAX_REGISTERS_PER_READ
+        if not 1 <= count <= limit or not 0 <= address <= 65536 - count:
+            raise ValueError(f"cannot read {count} {table} values from address {address}")
+        async with self._lock:
+            try:
+                return await self._read(table, address, count, device_id, timeout_s, asset_id)
+            finally:
+                if self.link.pause_s:
+                    await asyncio.sleep(self.link.pause_s)
+
+    async def close(self) -> None:
+        self._drop()
+
+    async def _connection(self, asset_id: str) -> tuple[AsyncModbusTcpClient | AsyncModbusSerialClient,
+                                                         asyncio.Future[None]]:
         """The open client and the future that resolves when its connection is lost."""
         if self._client is not None and self._lost is not None and self._client.connected:
             return self._client, self._lost
@@ -86,69 +143,61 @@ class ModbusClient:
 
         # Built per connection: a fresh pymodbus client has no leftover buffer or state from
         # a connection that broke mid-reply, and building one needs a running loop.
-        client = AsyncModbusTcpClient(
-            self._endpoint.host,
-            port=self._endpoint.port,
-            name=self._asset_id,
-            timeout=self._endpoint.timeout_s + _PYMODBUS_TIMEOUT_MARGIN_S,
-            retries=0,
-            reconnect_delay=0,  # 0 disables pymodbus' background reconnect task
-            trace_connect=on_connection_change,
-            trace_packet=self._on_packet,
-        )
+        common = dict(name=self._name, timeout=self.link.connect_timeout_s + _PYMODBUS_TIMEOUT_MARGIN_S,
+                      retries=0, reconnect_delay=0,  # 0 disables pymodbus' background reconnect
+                      trace_connect=on_connection_change, trace_packet=self._on_packet)
+        link = self.link
+        client: AsyncModbusTcpClient | AsyncModbusSerialClient
+        if link.serial is not None:
+            line = link.serial
+            client = AsyncModbusSerialClient(line.device, framer=FramerType.RTU, baudrate=line.baudrate,
+                                             bytesize=line.bytesize, parity=line.parity, stopbits=line.stopbits,
+                                             **common)
+        else:
+            assert link.host is not None
+            framer = FramerType.RTU if link.framing == "rtu_over_tcp" else FramerType.SOCKET
+            client = AsyncModbusTcpClient(link.host, port=link.port, framer=framer, **common)
         self._client, self._lost = client, lost
-        where = self._where()
         try:
-            async with asyncio.timeout(self._endpoint.timeout_s):
+            async with asyncio.timeout(link.connect_timeout_s):
                 opened = await client.connect()
         except TimeoutError:
             self._drop()
-            raise DeviceTimeout(
-                device_id=self._asset_id,
-                message=f"no TCP connection within {self._endpoint.timeout_s} s",
-                where=where,
-            ) from None
+            raise DeviceTimeout(device_id=asset_id, message=f"no connection within {link.connect_timeout_s} s",
+                                where=str(link)) from None
         if not opened:
-            # pymodbus swallows the OSError (refused, no route, bad host) and returns False.
+            # pymodbus swallows the OSError (refused, no route, no such serial device).
             self._drop()
-            raise DeviceUnreachable(device_id=self._asset_id, message="cannot connect", where=where)
+            raise DeviceUnreachable(device_id=asset_id, message="cannot connect", where=str(link))
         return client, lost
 
-    async def read_registers(
-        self, *, function: Literal["holding", "input"], address: int, count: int
-    ) -> list[int]:
-        """Read ``count`` registers from the 0-based wire ``address``; connect first if needed."""
-        if not 1 <= count <= MAX_REGISTERS_PER_READ or not 0 <= address <= 65536 - count:
-            raise ValueError(f"cannot read {count} registers from address {address}")
-        client, lost = await self._connection()
+    async def _read(self, table: Table, address: int, count: int, device_id: int, timeout_s: float,
+                    asset_id: str) -> list[int]:
+        client, lost = await self._connection(asset_id)
         # Only failures need the location text: build it then, not on every read.
-        where = functools.partial(self._where, function=function, address=address, count=count)
-        read = client.read_holding_registers if function == "holding" else client.read_input_registers
+        where = functools.partial(self._where, device_id, table, address, count)
+        read = {"holding": client.read_holding_registers, "input": client.read_input_registers,
+                "coil": client.read_coils, "discrete": client.read_discrete_inputs}[table]
         self._reply_started = False
         # A task of its own, raced against connection loss. Awaiting pymodbus directly under a
         # timeout is ~8 % faster but can hang on shutdown: on Python 3.11 the asyncio.wait_for
         # inside pymodbus can swallow a cancel when the reply lands at the same moment.
-        request = asyncio.ensure_future(read(address, count=count, device_id=self._endpoint.device_id))
+        request = asyncio.ensure_future(read(address, count=count, device_id=device_id))
         try:
-            done, _ = await asyncio.wait(
-                (request, lost), timeout=self._endpoint.timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait((request, lost), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
             if request not in done:
-                raise self._no_reply(lost_connection=lost in done, where=where())
+                raise self._no_reply(asset_id, timeout_s, lost_connection=lost in done, where=where())
             try:
                 response = request.result()
             except ConnectionException as exc:
                 self._drop()
-                raise DeviceUnreachable(
-                    device_id=self._asset_id, message="not connected", where=where()
-                ) from exc
+                raise DeviceUnreachable(device_id=asset_id, message="not connected", where=where()) from exc
             except ModbusIOException as exc:
                 # With our timer firing first, pymodbus raises this only for a reply whose
                 # device or transaction id does not match the request.
                 self._drop()
-                raise DecodeError(
-                    device_id=self._asset_id, message=f"reply does not match the request: {exc}", where=where()
-                ) from exc
+                raise DecodeError(device_id=asset_id, message=f"reply does not match the request: {exc}",
+                                  where=where()) from exc
         finally:
             if not request.done():
                 # Timed out, connection lost, or we were cancelled: a reply may still come and
@@ -157,26 +206,26 @@ class ModbusClient:
                 await asyncio.wait((request,))
                 self._drop()
         if isinstance(response, ExceptionResponse):
-            raise self._refusal(response.exception_code, where=where())
-        if response.function_code != _FUNCTION_CODE[function]:
-            # pymodbus 3.16 hands back whatever register reply arrives, even one for another
-            # function code: reading input registers as holding would give wrong values.
-            raise DecodeError(
-                device_id=self._asset_id,
-                message=f"reply is for function code {response.function_code}, not {_FUNCTION_CODE[function]}",
-                where=where(),
-            )
+            raise self._refusal(asset_id, response.exception_code, where=where())
+        if response.function_code != _FUNCTION_CODE[table]:
+            # pymodbus 3.16 hands back whatever reply arrives, even one for another function
+            # code: reading input registers as holding would give wrong values.
+            raise DecodeError(device_id=asset_id, where=where(),
+                              message=f"reply is for function code {response.function_code}, not {_FUNCTION_CODE[table]}")
+        if table in BIT_TABLES:
+            bits = response.bits
+            # Bits come in whole bytes, padded with zeros: fewer than asked is a short reply.
+            if len(bits) < count or len(bits) >= count + 8:
+                raise DecodeError(device_id=asset_id, where=where(),
+                                  message=f"asked for {count} bits, the reply holds {len(bits)}")
+            self.answered[device_id] = asyncio.get_running_loop().time()
+            return [int(b) for b in bits[:count]]
         registers = list(response.registers)
         if len(registers) != count:
-            raise DecodeError(
-                device_id=self._asset_id,
-                message=f"asked for {count} registers, the reply holds {len(registers)}",
-                where=where(),
-            )
+            raise DecodeError(device_id=asset_id, where=where(),
+                              message=f"asked for {count} registers, the reply holds {len(registers)}")
+        self.answered[device_id] = asyncio.get_running_loop().time()
         return registers
-
-    async def close(self) -> None:
-        self._drop()
 
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
         # pymodbus passes every packet through here and sends/parses what we return.
@@ -184,44 +233,76 @@ class ModbusClient:
             self._reply_started = True
         return data
 
-    def _no_reply(self, *, lost_connection: bool, where: str) -> DeviceUnreachable | DeviceTimeout | DecodeError:
+    def _no_reply(self, asset_id: str, timeout_s: float, *, lost_connection: bool,
+                  where: str) -> DeviceUnreachable | DeviceTimeout | DecodeError:
         if not lost_connection:
-            return DeviceTimeout(
-                device_id=self._asset_id,
-                message=f"no reply within {self._endpoint.timeout_s} s",
-                where=where,
-            )
+            return DeviceTimeout(device_id=asset_id, message=f"no reply within {timeout_s} s", where=where)
         if self._reply_started:
             # pymodbus closes the connection when it cannot parse a frame (for example a byte
             # count larger than the data), and a peer may close after a partial frame.
-            return DecodeError(
-                device_id=self._asset_id,
-                message="malformed or truncated reply; the connection was closed",
-                where=where,
-            )
-        return DeviceUnreachable(
-            device_id=self._asset_id, message="connection lost while waiting for a reply", where=where
-        )
+            return DecodeError(device_id=asset_id, message="malformed or truncated reply; the connection was closed",
+                               where=where)
+        return DeviceUnreachable(device_id=asset_id, message="connection lost while waiting for a reply", where=where)
 
-    def _refusal(self, code: int, *, where: str) -> DeviceRejected | DeviceBusy | DeviceUnreachable | DeviceTimeout:
+    def _refusal(self, asset_id: str, code: int, *,
+                 where: str) -> DeviceRejected | DeviceBusy | DeviceUnreachable | DeviceTimeout:
         # The device answered properly: the connection stays open.
         if code == _EXCEPTION_BUSY:
-            return DeviceBusy(device_id=self._asset_id, message=f"exception {code} (server device busy)", where=where)
+            return DeviceBusy(device_id=asset_id, message=f"exception {code} (server device busy)", where=where)
         meaning = f"exception {code} ({modbus_exception_meaning(code)}) from the gateway"
         if code == _EXCEPTION_GATEWAY_PATH_UNAVAILABLE:
-            return DeviceUnreachable(device_id=self._asset_id, message=meaning, where=where)
+            return DeviceUnreachable(device_id=asset_id, message=meaning, where=where)
         if code == _EXCEPTION_GATEWAY_NO_RESPONSE:
-            return DeviceTimeout(device_id=self._asset_id, message=meaning, where=where)
-        return DeviceRejected(device_id=self._asset_id, code=code, where=where)
+            return DeviceTimeout(device_id=asset_id, message=meaning, where=where)
+        return DeviceRejected(device_id=asset_id, code=code, where=where)
 
-    def _where(self, *, function: str | None = None, address: int = 0, count: int = 0) -> str:
-        endpoint = f"{self._endpoint.host}:{self._endpoint.port} unit {self._endpoint.device_id}"
-        if function is None:
-            return endpoint
-        return f"{endpoint}, {function} registers {address}-{address + count - 1}"
+    def _where(self, device_id: int, table: str, address: int, count: int) -> str:
+        kind = "registers" if table in ("holding", "input") else "bits"
+        return f"{self.link} unit {device_id}, {table} {kind} {address}-{address + count - 1}"
 
     def _drop(self) -> None:
         if self._client is not None:
             self._client.close()
         self._client = None
         self._lost = None
+
+
+class ModbusConnections:
+    """One connection per link for the whole process: stations behind one gateway (or one
+    address) share it and queue on its lock."""
+
+    def __init__(self) -> None:
+        self._open: dict[Link, ModbusConnection] = {}
+
+    def get(self, link: Link, *, name: str) -> ModbusConnection:
+        if link not in self._open:
+            self._open[link] = ModbusConnection(link, name=name)
+        return self._open[link]
+
+
+class ModbusClient:
+    """One device's reads: its unit id and reply timeout, through a connection that may be
+    shared. Without one given, it has a connection of its own to the endpoint's address."""
+
+    def __init__(self, *, endpoint: ModbusEndpoint, asset_id: str, connection: ModbusConnection | None = None) -> None:
+        self._endpoint = endpoint
+        self._asset_id = asset_id  # labels errors; the Modbus unit id is endpoint.device_id
+        self.connection = connection if connection is not None else ModbusConnection(
+            Link.of_endpoint(endpoint), name=asset_id)
+
+    @property
+    def connected(self) -> bool:
+        return self.connection.connected
+
+    async def connect(self) -> None:
+        await self.connection.open(asset_id=self._asset_id)
+
+    async def read(self, *, table: Table, address: int, count: int) -> list[int]:
+        return await self.connection.read(table=table, address=address, count=count,
+                                          device_id=self._endpoint.device_id,
+                                          timeout_s=self._endpoint.timeout_s, asset_id=self._asset_id)
+
+    async def close(self) -> None:
+        # Also a shared connection: closing comes at shutdown, and a connection closed under
+        # another device's feet opens again on its next read.
+        await self.connection.close()

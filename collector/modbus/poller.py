@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from collector.errors import CollectorError, DecodeError, DeviceRejected
 from collector.modbus.client import ModbusClient
 from collector.modbus.config import ModbusEndpoint, ModbusProfile
-from collector.modbus.decode import decode_block, plan_reads
+from collector.modbus.decode import ReadBlock, decode_block, plan_reads
 from collector.results import PollResult
 from domain.samples import Quality, Sample
 from domain.time import UTC, require_utc
 
 
 class ModbusPoller:
-    """Polls one asset over one connection, block after block."""
+    """Polls one asset, block after block, through its (possibly shared) connection."""
 
     def __init__(
         self,
@@ -37,8 +37,16 @@ class ModbusPoller:
             )
         self._asset_id = asset_id
         self._blocks = plan_reads(profile)
+        self._string_blocks = plan_reads(profile, strings=True)
+        self._inventory_every = timedelta(seconds=profile.inventory_interval_s)
+        self._inventory_due: datetime | None = None  # None: at the next poll
         self._client = client if client is not None else ModbusClient(endpoint=endpoint, asset_id=asset_id)
-        self._channels = MappingProxyType({reg.channel: reg.unit for reg in profile.registers})
+        self._channels = MappingProxyType(profile.channels)
+        self.reported: dict[str, str] | None = None  # the strings, once read (the asset's inventory)
+
+    @property
+    def asset_id(self) -> str:
+        return self._asset_id
 
     @property
     def channels(self) -> Mapping[str, str]:
@@ -47,8 +55,8 @@ class ModbusPoller:
 
     @property
     def reads_per_poll(self) -> int:
-        """Requests one poll makes: the scheduler's timeout budget grows with it."""
-        return len(self._blocks)
+        """Requests one poll makes (strings aside): the scheduler's timeout budget grows with it."""
+        return len(self._blocks) + len(self._string_blocks)
 
     async def poll(self, ts: datetime) -> PollResult:
         """Read and decode every block; ``ts`` (timezone-aware) stamps every sample.
@@ -56,7 +64,8 @@ class ModbusPoller:
         A block the device rejects (DeviceRejected) or answers unusably (DecodeError) gives
         its channels as COMM_ERROR/NaN samples and its error in ``errors``; the other blocks
         still report. DeviceUnreachable, DeviceTimeout and DeviceBusy concern the whole
-        device and are raised: the scheduler owns retries and health.
+        device and are raised: the scheduler owns retries and health. Strings are read at
+        the first poll and then every ``inventory_interval_s``, into ``reported``.
         """
         if ts.tzinfo is not UTC:
             ts = require_utc(ts)  # refuses naive times, converts other zones (rare: skip the call)
@@ -64,10 +73,7 @@ class ModbusPoller:
         errors: list[CollectorError] = []
         for block in self._blocks:
             try:
-                registers = await self._client.read_registers(
-                    function=block.function, address=block.address, count=block.count
-                )
-                decoded = decode_block(block, registers, device_id=self._asset_id)
+                decoded = await self._read(block)
             except (DeviceRejected, DecodeError) as error:
                 errors.append(error)
                 samples.extend(
@@ -77,7 +83,26 @@ class ModbusPoller:
                 continue
             asset_id, good = self._asset_id, Quality.GOOD
             samples += [Sample(asset_id, reg.channel, ts, value, reg.unit, good) for reg, value in decoded]
+        if self._string_blocks and (self._inventory_due is None or ts >= self._inventory_due):
+            errors += await self._read_strings(ts)
         return PollResult(samples=tuple(samples), errors=tuple(errors))
+
+    async def _read(self, block: ReadBlock) -> list[tuple]:
+        words = await self._client.read(table=block.table, address=block.address, count=block.count)
+        return decode_block(block, words, device_id=self._asset_id)
+
+    async def _read_strings(self, ts: datetime) -> list[CollectorError]:
+        # A refused string block keeps the strings last read: firmware versions do not vanish.
+        strings = dict(self.reported or {})
+        errors: list[CollectorError] = []
+        for block in self._string_blocks:
+            try:
+                strings.update((reg.channel, str(value)) for reg, value in await self._read(block))
+            except (DeviceRejected, DecodeError) as error:
+                errors.append(error)
+        self.reported = strings
+        self._inventory_due = ts + self._inventory_every
+        return errors
 
     async def close(self) -> None:
         await self._client.close()

@@ -155,7 +155,7 @@ class Records:
     def _read(self, session: Session, asset: Asset, inspection_id: int, offsets: Mapping[str, float],
               at: datetime) -> None:
         taken = aligned(at, KNOT)  # a knot: the store has a sample there whatever the week's step
-        units = {r.channel: r.unit for r in self._config.profile(asset.modbus.profile).registers}
+        units = self._config.profile(asset.modbus.profile).channels
         for channel, _offset, decimals in READINGS:
             scada = self._parts.store.query(asset_id=asset.id, start=taken, end=taken + timedelta(seconds=1),
                                             channel=channel)
