@@ -1,4 +1,4 @@
-"""``sitewatch`` command line: demo, run, check, simulate, vault, user, db."""
+"""``sitewatch`` command line: demo, run, check, simulate, vault, user, db, modbus."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from config.load import ConfigError, load_config
 from config.models import Config
+from sitewatch.cli_modbus import add_modbus_command, run_modbus
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(every start does it too); current: print the revision it is at.")
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
+    add_modbus_command(commands)
     for name, summary in (("backup", "copy the database and the time series into a folder, also while the service runs"),
                           ("restore", "put a backup back into the stores, the service stopped")):
         commands.add_parser(name, help=f"{summary} (see `sitewatch {name} --help`)", add_help=False)
@@ -110,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _paging(args.config)
     if args.command == "db":
         return _db(args.config, args.action)
+    if args.command == "modbus":
+        return run_modbus(args)
     from sitewatch.demo import DemoOptions, run_demo
 
     options = DemoOptions(
