@@ -115,6 +115,14 @@ class RegisterSpec(_Frozen):
         return 1 << self.bit if self.bit is not None else (self.mask or 0)
 
     @property
+    def part_mask(self) -> int:
+        """The bits of its register a channel takes when it takes only part of one (bit
+        fields, bytes); 0 for channels that take whole registers."""
+        if self.is_bit_field:
+            return self.bit_mask
+        return {"int8_high": 0xFF00, "uint8_high": 0xFF00, "int8_low": 0x00FF, "uint8_low": 0x00FF}.get(self.type, 0)
+
+    @property
     def bit_shift(self) -> int:
         if self.bit is not None:
             return self.bit
@@ -152,17 +160,19 @@ class ModbusProfile(_Frozen):
         channels = [r.channel for r in self.registers]
         if len(set(channels)) != len(channels):
             raise ValueError("channel names must be unique within a profile")
-        seen: dict[tuple[str, int], RegisterSpec] = {}
+        # (table, address) -> the channels on it so far, and the bits they take (0: all of it).
+        taken: dict[tuple[str, int], tuple[list[str], int]] = {}
         for reg in self.registers:
             table = self.table_of(reg)
             for addr in range(reg.address, reg.address + reg.width):
-                other = seen.get((table, addr))
-                if other is not None and not (other.is_bit_field and reg.is_bit_field):
-                    # Bit fields share their status word; anything else sharing a register is a typo.
-                    raise ValueError(f"{table} register {addr} is used by both {other.channel!r} and {reg.channel!r}")
-                if other is not None and other.bit_mask & reg.bit_mask:
-                    raise ValueError(f"{table} register {addr}: {other.channel!r} and {reg.channel!r} take the same bits")
-                seen[(table, addr)] = reg
+                names, bits = taken.get((table, addr), ([], 0))
+                if names and not (bits and reg.part_mask):
+                    # Bit fields and bytes share their register; anything else sharing one is a typo.
+                    raise ValueError(f"{table} register {addr} is used by both {names[0]!r} and {reg.channel!r}")
+                if bits & reg.part_mask:
+                    raise ValueError(f"{table} register {addr}: {reg.channel!r} takes bits {', '.join(names)} "
+                                     "already take")
+                taken[(table, addr)] = ([*names, reg.channel], bits | reg.part_mask)
             if reg.address + reg.width > 65536:
                 raise ValueError(f"{reg.channel!r} runs past the last address 65535")
         return self
