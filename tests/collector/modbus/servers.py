@@ -25,12 +25,19 @@ from tests.servers import free_port
 HOST = "127.0.0.1"
 
 
+_STRUCT_CODES = {
+    "int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f",
+    "int64": "q", "uint64": "Q", "float64": "d",
+}
 
 
 def encode(kind: str, value: float, *, byte_order: str, word_order: str) -> list[int]:
-    """Registers for ``value``, built from bytes by hand: independent of our decoder's trick."""
-    code = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f"}[kind]
-    most_significant_first = struct.pack(">" + code, value)
+    """Registers for ``value``, built from bytes by hand: independent of our decoder's trick.
+
+    ``word_order="little"`` puts the least significant word first over all the value's words
+    (2 for 32-bit types, 4 for 64-bit ones); ``byte_order="little"`` swaps each word's bytes.
+    """
+    most_significant_first = struct.pack(">" + _STRUCT_CODES[kind], value)
     words = [most_significant_first[i : i + 2] for i in range(0, len(most_significant_first), 2)]
     if word_order == "little":
         words.reverse()
@@ -39,7 +46,30 @@ def encode(kind: str, value: float, *, byte_order: str, word_order: str) -> list
     return [int.from_bytes(w, "big") for w in words]
 
 
+def encode_string(text: str, registers: int, byte_order: str = "big", *, pad: bytes = b"\x00") -> list[int]:
+    """``registers`` registers holding ASCII ``text``, two characters each, padded with ``pad``
+    (devices pad with NULs or spaces). ``byte_order="big"``: the first character is the high
+    byte of the first register; ``"little"`` swaps each register's pair."""
+    data = text.encode("ascii")
+    if len(data) > 2 * registers:
+        raise ValueError(f"{text!r} needs {(len(data) + 1) // 2} registers, not {registers}")
+    data = data.ljust(2 * registers, pad)
+    pairs = [data[i : i + 2] for i in range(0, len(data), 2)]
+    if byte_order == "little":
+        pairs = [p[::-1] for p in pairs]
+    return [int.from_bytes(p, "big") for p in pairs]
+
+
 # --- pyModbusTCP -------------------------------------------------------------------------
+
+
+def _bits(table: str, bits: Mapping[int, int] | None) -> dict[int, int]:
+    """Coils or discrete inputs (address -> 0/1), checked: a stray 2 would pass as true."""
+    bits = dict(bits or {})
+    wrong = {a: v for a, v in bits.items() if v not in (0, 1)}
+    if wrong:
+        raise ValueError(f"{table} take 0 or 1, got {wrong}")
+    return bits
 
 
 @contextlib.contextmanager
@@ -47,15 +77,22 @@ def pymodbustcp_server(
     *,
     holding: Mapping[int, int] | None = None,
     inputs: Mapping[int, int] | None = None,
+    coils: Mapping[int, int] | None = None,
+    discrete_inputs: Mapping[int, int] | None = None,
     registers: int = 0x10000,
     port: int | None = None,
 ) -> Iterator[int]:
-    """Serve the given registers (address -> value); yields the port. Answers any unit id."""
-    bank = DataBank(h_regs_size=registers, i_regs_size=registers)
+    """Serve the given registers and bits (address -> value, bits 0/1); yields the port.
+    ``registers`` is the size of every table. Answers any unit id."""
+    bank = DataBank(coils_size=registers, d_inputs_size=registers, h_regs_size=registers, i_regs_size=registers)
     for address, value in (holding or {}).items():
         assert bank.set_holding_registers(address, [value]), f"cannot set holding {address}"
     for address, value in (inputs or {}).items():
         assert bank.set_input_registers(address, [value]), f"cannot set input {address}"
+    for address, bit in _bits("coils", coils).items():
+        assert bank.set_coils(address, [bool(bit)]), f"cannot set coil {address}"
+    for address, bit in _bits("discrete inputs", discrete_inputs).items():
+        assert bank.set_discrete_inputs(address, [bool(bit)]), f"cannot set discrete input {address}"
     port = port if port is not None else free_port()
     server = ModbusServer(HOST, port, no_block=True, data_bank=bank)
     server.start()
@@ -94,15 +131,22 @@ class _ClosingTCPServer(socketserver.ThreadingTCPServer):
 @contextlib.contextmanager
 def umodbus_server(
     *,
-    values: Mapping[int, int],
+    values: Mapping[int, int] | None = None,
     function_code: int = 3,
     unit: int = 1,
     errors: Mapping[int, type[ModbusError]] | None = None,
+    coils: Mapping[int, int] | None = None,
+    discrete_inputs: Mapping[int, int] | None = None,
     port: int = 0,
 ) -> Iterator[int]:
     """Serve ``values`` for one unit and function code; addresses in ``errors`` raise that
-    Modbus exception, addresses in neither answer exception 2. Yields the port."""
+    Modbus exception, addresses in neither answer exception 2. ``coils`` (FC1) and
+    ``discrete_inputs`` (FC2) are bits (0/1) of the same unit. Yields the port."""
+    values = dict(values or {})
     errors = dict(errors or {})
+    bits = {1: _bits("coils", coils), 2: _bits("discrete inputs", discrete_inputs)}
+    if bits.get(function_code):
+        raise ValueError(f"function code {function_code} is served from values, not from its bits argument")
     server = get_server(_ClosingTCPServer, (HOST, port), RequestHandler)
 
     @server.route(slave_ids=[unit], function_codes=[function_code], addresses=[*values, *errors])
@@ -110,6 +154,12 @@ def umodbus_server(
         if address in errors:
             raise errors[address]()
         return values[address]
+
+    def read_bit(slave_id: int, function_code: int, address: int) -> int:
+        return bits[function_code][address]
+
+    for code, table in bits.items():
+        server.route(slave_ids=[unit], function_codes=[code], addresses=list(table))(read_bit)
 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="umodbus")
     thread.start()
