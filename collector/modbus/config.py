@@ -85,8 +85,10 @@ class RegisterSpec(_Frozen):
         if self.invert and not self.single_bit:
             raise ValueError(f"{name!r}: invert is for one bit (a coil, a discrete input, bit = N, "
                              "or a one-bit mask)")
-        if self.word_order is not None and self.width < 2:
-            raise ValueError(f"{name!r}: word_order is for 32- and 64-bit types and strings")
+        if self.word_order is not None and (self.type == "bool" or self.type in _BYTE_TYPES or self.is_bit_field):
+            # (Allowed, and meaningless, on whole 16-bit registers: profiles that set one
+            # order on every register, as earlier versions let them, still load.)
+            raise ValueError(f"{name!r}: word_order is for values of several registers")
         if self.byte_order is not None and (self.type == "bool" or self.type in _BYTE_TYPES or self.is_bit_field):
             raise ValueError(f"{name!r}: byte_order means nothing for {self.type}"
                              f"{' bits' if self.is_bit_field else ''}")
