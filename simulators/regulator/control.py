@@ -1,4 +1,4 @@
-"""HTTP JSON control API of a running fleet: list stations, inject and clear faults.
+"""HTTP JSON control API of a running fleet: list stations and gateways, inject and clear faults.
 
 `create_control_app(fleet)` builds the app; `ControlServer` serves it in the caller's event loop.
 """
@@ -19,12 +19,23 @@ from simulators.regulator.spec import LOOPBACK
 class StationPublic(BaseModel):
     station_id: str
     host: str
-    port: int
+    port: int  # behind a gateway: the gateway's
     device_id: int
+    gateway: str | None  # the gateway it answers behind (RTU over TCP), if any
+    faults: list[FaultPublic]
+
+
+class GatewayPublic(BaseModel):
+    gateway_id: str
+    host: str
+    port: int
+    framing: str  # as a modbus_gateway asset names it
+    device_ids: list[int]  # of the stations behind it
     faults: list[FaultPublic]
 
 
 StationId = Annotated[str, Path(description="e.g. rs-001")]
+GatewayId = Annotated[str, Path(description="e.g. gw-01")]
 
 
 def create_control_app(fleet: RegulatorFleet) -> FastAPI:
@@ -36,7 +47,18 @@ def create_control_app(fleet: RegulatorFleet) -> FastAPI:
             host=fleet.host,
             port=fleet.port_of(station_id),
             device_id=fleet.spec_of(station_id).device_id,
+            gateway=fleet.spec_of(station_id).gateway,
             faults=[FaultPublic.of(f) for f in fleet.active_faults(station_id)],
+        )
+
+    def gateway_public(gateway_id: str) -> GatewayPublic:
+        return GatewayPublic(
+            gateway_id=gateway_id,
+            host=fleet.host,
+            port=fleet.gateways.port_of(gateway_id),
+            framing="rtu_over_tcp",
+            device_ids=[s.device_id for s in fleet.stations if s.gateway == gateway_id],
+            faults=[FaultPublic.of(f) for f in fleet.gateways.active_faults(gateway_id)],
         )
 
     @app.get("/stations")
@@ -47,7 +69,16 @@ def create_control_app(fleet: RegulatorFleet) -> FastAPI:
     async def get_station(station_id: StationId) -> StationPublic:
         return station_public(station_id)
 
+    @app.get("/gateways")
+    async def list_gateways() -> list[GatewayPublic]:
+        return [gateway_public(g.gateway_id) for g in fleet.gateway_specs]
+
+    @app.get("/gateways/{gateway_id}")
+    async def get_gateway(gateway_id: GatewayId) -> GatewayPublic:
+        return gateway_public(gateway_id)
+
     add_fault_routes(app, fleet, collection="stations")
+    add_fault_routes(app, fleet.gateways, collection="gateways")
     return app
 
 

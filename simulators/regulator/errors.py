@@ -18,12 +18,17 @@ __all__ = [
     "PortUnavailable",
     "SimulatorError",
     "UnknownFault",
+    "UnknownGateway",
     "UnknownStation",
 ]
 
 
 class UnknownStation(UnknownDevice):
     noun = "station"
+
+
+class UnknownGateway(UnknownDevice):
+    noun = "gateway"
 
 
 class DeviceFailure(SimulatorError):

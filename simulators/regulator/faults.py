@@ -1,4 +1,4 @@
-"""The named faults a station can be given, their parameters and defaults."""
+"""The named faults a station or a gateway can be given, their parameters and defaults."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from collections.abc import Mapping
 
 from simulators.common.faults import ActiveFault, FaultKind, checked_params, kind, kinds
 
-__all__ = ["FAULT_KINDS", "ActiveFault", "FaultKind", "fault_params", "known_faults"]
+__all__ = [
+    "FAULT_KINDS",
+    "GATEWAY_FAULT_KINDS",
+    "ActiveFault",
+    "FaultKind",
+    "fault_params",
+    "known_faults",
+]
 
 FAULT_KINDS: Mapping[str, FaultKind] = kinds(
     kind(
@@ -31,7 +38,11 @@ FAULT_KINDS: Mapping[str, FaultKind] = kinds(
     ),
     kind("slam_shut_trip", "slam-shut valve closed: outlet decays to 0, flow 0"),
     kind("stuck_sensor", "outlet reading frozen at its value at injection time"),
-    kind("comm_loss", "the station's Modbus server is down (connection refused)"),
+    kind(
+        "comm_loss",
+        "the station's Modbus server is down (connection refused); behind a gateway, the "
+        "station is silent (the gateway passes nothing back)",
+    ),
     kind("modbus_exception", "every read answered with exception code 4"),
     kind("gas_leak", "gas concentration rises to a cap", rate_pct_s=1.0, cap_pct=60.0),
     kind("door_open", "station door open"),
@@ -41,6 +52,11 @@ FAULT_KINDS: Mapping[str, FaultKind] = kinds(
         drain_v_per_h=0.5,
         min_v=10.5,
     ),
+)
+
+# A gateway has no model of its own: it is up or down.
+GATEWAY_FAULT_KINDS: Mapping[str, FaultKind] = kinds(
+    kind("comm_loss", "the gateway is down: its listener closed, its connections dropped"),
 )
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from config.types import TimeZoneName
 
 LOOPBACK = "127.0.0.1"
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Frozen(BaseModel):
@@ -16,10 +17,13 @@ class _Frozen(BaseModel):
 class StationSpec(_Frozen):
     """One simulated regulator station and the RTU that answers for it."""
 
-    station_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    station_id: str = Field(pattern=_ID_PATTERN)
     device_id: int = Field(default=1, ge=1, le=247)
     seed: int = 0
     port: int = Field(default=0, ge=0, le=65535, description="0 = ephemeral, chosen at start")
+    gateway: str | None = Field(
+        default=None, description="the gateway it answers behind, at device_id (no port of its own)"
+    )
     # Pressures of the running regulator path (DOMAIN.md: operating < lock-up < relief < slam-shut).
     set_point_kpa: float = Field(default=2.5, gt=0)
     lock_up_kpa: float = Field(default=2.75, gt=0)
@@ -40,8 +44,17 @@ class StationSpec(_Frozen):
         return self
 
 
+class GatewaySpec(_Frozen):
+    """A serial-to-Ethernet converter (DTU) carrying RTU frames over TCP: the stations that
+    name it answer at their device ids behind its one port."""
+
+    gateway_id: str = Field(pattern=_ID_PATTERN)
+    port: int = Field(default=0, ge=0, le=65535, description="0 = ephemeral, chosen at start")
+
+
 class FleetConfig(_Frozen):
     stations: tuple[StationSpec, ...] = Field(min_length=1)
+    gateways: tuple[GatewaySpec, ...] = ()
     host: str = LOOPBACK
 
     @model_validator(mode="after")
@@ -49,9 +62,23 @@ class FleetConfig(_Frozen):
         ids = [s.station_id for s in self.stations]
         if len(set(ids)) != len(ids):
             raise ValueError("station_id values must be unique")
-        ports = [s.port for s in self.stations if s.port]
+        gateway_ids = [g.gateway_id for g in self.gateways]
+        if len(set(gateway_ids)) != len(gateway_ids):
+            raise ValueError("gateway_id values must be unique")
+        ports = [s.port for s in self.stations if s.port] + [g.port for g in self.gateways if g.port]
         if len(set(ports)) != len(ports):
             raise ValueError("fixed ports must be unique (use 0 for ephemeral ports)")
+        behind: set[tuple[str, int]] = set()
+        for s in self.stations:
+            if s.gateway is None:
+                continue
+            if s.gateway not in gateway_ids:
+                raise ValueError(f"station {s.station_id!r}: no gateway {s.gateway!r} (gateways: {gateway_ids})")
+            if s.port:
+                raise ValueError(f"station {s.station_id!r} answers on its gateway's port: leave its port 0")
+            if (s.gateway, s.device_id) in behind:
+                raise ValueError(f"two stations behind gateway {s.gateway!r} have device_id {s.device_id}")
+            behind.add((s.gateway, s.device_id))
         return self
 
 
@@ -68,5 +95,18 @@ def make_station_specs(count: int, *, base_port: int = 0, seed: int = 0) -> tupl
             seed=seed + i,
             port=base_port + i if base_port else 0,
         )
+        for i in range(count)
+    )
+
+
+def make_gateway_station_specs(
+    count: int, *, gateway_id: str = "gw-01", seed: int = 0
+) -> tuple[StationSpec, ...]:
+    """`count` stations behind `gateway_id` at device ids 1..count: {gateway_id}-rs-001 ...;
+    seeds seed+i."""
+    if not 1 <= count <= 247:
+        raise ValueError(f"a gateway has device ids 1-247: count must be 1..247, got {count}")
+    return tuple(
+        StationSpec(station_id=f"{gateway_id}-rs-{i + 1:03d}", device_id=i + 1, seed=seed + i, gateway=gateway_id)
         for i in range(count)
     )
