@@ -82,13 +82,18 @@ class RegisterSpec(_Frozen):
                 raise ValueError(f"{name!r}: give either bit or mask (with an optional shift), not both")
             if self.shift is not None and self.mask is None:
                 raise ValueError(f"{name!r}: shift goes with a mask")
+            if self.shift is not None and self.mask is not None and self.mask >> self.shift << self.shift != self.mask:
+                raise ValueError(f"{name!r}: a shift of {self.shift} drops bits of mask {self.mask:#06x}")
+            if self.shift is not None and self.invert:
+                raise ValueError(f"{name!r}: an inverted bit reads 0/1: leave shift to its default")
         if self.invert and not self.single_bit:
             raise ValueError(f"{name!r}: invert is for one bit (a coil, a discrete input, bit = N, "
                              "or a one-bit mask)")
-        if self.word_order is not None and (self.type == "bool" or self.type in _BYTE_TYPES or self.is_bit_field):
+        if self.word_order is not None and (self.type in ("bool", "string") or self.type in _BYTE_TYPES
+                                            or self.is_bit_field):
             # (Allowed, and meaningless, on whole 16-bit registers: profiles that set one
             # order on every register, as earlier versions let them, still load.)
-            raise ValueError(f"{name!r}: word_order is for values of several registers")
+            raise ValueError(f"{name!r}: word_order is for numbers of several registers")
         if self.byte_order is not None and (self.type == "bool" or self.type in _BYTE_TYPES or self.is_bit_field):
             raise ValueError(f"{name!r}: byte_order means nothing for {self.type}"
                              f"{' bits' if self.is_bit_field else ''}")
@@ -218,8 +223,8 @@ class ModbusGateway(_Frozen):
     @model_validator(mode="after")
     def _reachable(self) -> ModbusGateway:
         if self.framing == "rtu":
-            if self.serial is None or self.host is not None:
-                raise ValueError('framing = "rtu" is a serial line: give serial = { device = ... }, not host')
+            if self.serial is None or self.host is not None or "port" in self.model_fields_set:
+                raise ValueError('framing = "rtu" is a serial line: give serial = { device = ... }, not host or port')
         elif self.host is None or self.serial is not None:
             raise ValueError(f'framing = "{self.framing}" needs host (and port), not serial')
         return self
