@@ -39,6 +39,7 @@ services:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_collector
+	$(BIN)/python -m bench.bench_gateway
 	$(BIN)/python -m bench.bench_rules
 	$(BIN)/python -m bench.bench_stores
 	$(BIN)/python -m bench.bench_onvif
