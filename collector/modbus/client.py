@@ -39,7 +39,14 @@ from collector.errors import (
     DeviceUnreachable,
     modbus_exception_meaning,
 )
-from collector.modbus.config import BIT_TABLES, Framing, ModbusEndpoint, ModbusGateway, SerialLine, Table
+from collector.modbus.config import (
+    BIT_TABLES,
+    Framing,
+    ModbusEndpoint,
+    ModbusGateway,
+    SerialLine,
+    Table,
+)
 
 # Longest reads the protocol allows (Modbus Application Protocol: FC3/FC4, FC1/FC2).
 MAX_REGISTERS_PER_READ = 125
@@ -143,9 +150,9 @@ class ModbusConnection:
 
         # Built per connection: a fresh pymodbus client has no leftover buffer or state from
         # a connection that broke mid-reply, and building one needs a running loop.
-        common = dict(name=self._name, timeout=self.link.connect_timeout_s + _PYMODBUS_TIMEOUT_MARGIN_S,
-                      retries=0, reconnect_delay=0,  # 0 disables pymodbus' background reconnect
-                      trace_connect=on_connection_change, trace_packet=self._on_packet)
+        common = {"name": self._name, "timeout": self.link.connect_timeout_s + _PYMODBUS_TIMEOUT_MARGIN_S,
+                  "retries": 0, "reconnect_delay": 0,  # 0 disables pymodbus' background reconnect
+                  "trace_connect": on_connection_change, "trace_packet": self._on_packet}
         link = self.link
         client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if link.serial is not None:

@@ -147,7 +147,7 @@ async def test_gateway_poll_reports_connection_and_stations_answering(converter:
         ("connected", 1.0, Quality.GOOD), ("stations_answering", 0.0, Quality.GOOD)}
     await asyncio.gather(*(s.read(table="holding", address=0, count=1) for s in stations[:2]))
     second = await gateway.poll(now)
-    assert dict((s.channel, s.value) for s in second.samples)["stations_answering"] == 2.0
+    assert {s.channel: s.value for s in second.samples}["stations_answering"] == 2.0
     await stations[0].close()
 
 
