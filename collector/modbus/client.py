@@ -52,8 +52,9 @@ from collector.modbus.config import (
 MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
 
-# pymodbus' own timeout is set this much longer than ours so that it never fires first.
-_PYMODBUS_TIMEOUT_MARGIN_S = 5.0
+# pymodbus' own timeout (for connecting and for each reply) is longer than any of ours
+# (config: at most 60 s) so that it never fires first: ours are enforced here.
+_PYMODBUS_TIMEOUT_S = 65.0
 
 _FUNCTION_CODE: dict[str, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 
@@ -150,7 +151,7 @@ class ModbusConnection:
 
         # Built per connection: a fresh pymodbus client has no leftover buffer or state from
         # a connection that broke mid-reply, and building one needs a running loop.
-        common = {"name": self._name, "timeout": self.link.connect_timeout_s + _PYMODBUS_TIMEOUT_MARGIN_S,
+        common = {"name": self._name, "timeout": _PYMODBUS_TIMEOUT_S,
                   "retries": 0, "reconnect_delay": 0,  # 0 disables pymodbus' background reconnect
                   "trace_connect": on_connection_change, "trace_packet": self._on_packet}
         link = self.link
