@@ -110,6 +110,12 @@ def _tickets(parts: Components) -> list[tuple[int, str, str | None, str]]:
         return [(r.id, r.asset_id, r.rule_id, r.state) for r in rows]
 
 
+def _answering(parts: Components) -> float | None:
+    """The gateway's latest count of stations answering, as stored."""
+    latest = {s.channel: s.value for s in parts.store.latest(asset_ids=[GATEWAY])}
+    return latest.get("stations_answering")
+
+
 def _firing(parts: Components) -> set[tuple[str, str]]:
     return {(a.asset_id, a.rule_id) for a in _alerts(parts) if a.state == "firing"}
 
@@ -321,6 +327,9 @@ async def test_a_dead_converter_pages_once_for_the_gateway_and_holds_its_station
                 health = run.parts.health
                 for asset_id in every:
                     await health.wait_for(asset_id, lambda h: h.state is HealthState.ONLINE, timeout_s=WAIT_S)
+                # Steady state: the gateway's first poll may come before any station's and count
+                # 0 answering; stopped before its next, gateway-line-silent would fire (below).
+                await _until(run, "the gateway counting its stations", _answering, lambda n: n == len(STATIONS))
 
                 await bridge.stop()
                 silent = {(GATEWAY, "gateway-offline"), *((station, "no-data") for station in STATIONS)}
