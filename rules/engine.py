@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -175,20 +176,22 @@ class RulesEngine:
                                units=self._units, flow_series=np.asarray(flow, dtype=np.int64))
 
     def batch(self, samples: Sequence[Sample]) -> SampleBatch:
-        """Columnar view of samples; unknown series and bad-quality samples are dropped."""
+        """Columnar view of samples; unknown series are dropped, bad-quality samples become
+        NaN (they judge nothing, but cancel what was pending: see ``evaluate``)."""
         series, ts, value = [], [], []
         lookup = self._series
         epochs: dict[datetime, float] = {}  # a poll stamps all its samples with one time
+        good, nan = Quality.GOOD, math.nan
         for s in samples:
             index = lookup.get((s.asset_id, s.channel))
-            if index is None or s.quality is not Quality.GOOD:
+            if index is None:
                 continue
             epoch = epochs.get(s.ts)
             if epoch is None:
                 epoch = epochs[s.ts] = s.ts.timestamp()
             series.append(index)
             ts.append(epoch)
-            value.append(s.value)
+            value.append(s.value if s.quality is good else nan)
         return SampleBatch(np.asarray(series, dtype=np.int64), np.asarray(ts, dtype=np.float64), np.asarray(value, dtype=np.float64))
 
     def series_index(self, asset_id: str, channel: str) -> int | None:
@@ -204,6 +207,14 @@ class RulesEngine:
         an inspection in progress); night creep does not judge them (NightCreepRule)."""
         now_s = require_utc(now).timestamp()
         good = ~np.isnan(batch.value)
+        if not good.all():
+            # A failed poll (or a device's "no reading"): a pending condition there cannot be
+            # confirmed, and must not fire for_s later on a value from before the failure
+            # (a dead gateway would page for its stations before its own offline alert).
+            lost = np.unique(batch.series[~good])
+            for slots in self._rules:
+                if slots.held:
+                    slots.lose_pending(lost)
         series, ts, value = batch.series[good], batch.ts[good], batch.value[good]
         # Sort once by (series, time): every rule's slots follow series order, so each
         # rule's subset stays sorted by (slot, time) without sorting again.

@@ -137,6 +137,13 @@ class Slots(ABC):
         self.since[s] = at
         self.state[s] = FIRING
 
+    def lose_pending(self, lost_series: np.ndarray) -> None:
+        """These series just failed to report: their pending alerts go back to normal (the
+        condition is judged afresh on the next good sample)."""
+        index = self.slot_of[lost_series]
+        s = index[index >= 0]
+        self.state[s[self.state[s] == PENDING]] = NORMAL
+
     def before_held_fire(self, s: np.ndarray) -> None:
         """Hook: a kind with stages sets them before the held alerts fire."""
 

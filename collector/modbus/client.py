@@ -107,7 +107,9 @@ class ModbusConnection:
         self._lost: asyncio.Future[None] | None = None  # resolves when the peer drops us
         self._reply_started = False  # bytes of a reply arrived for the current request
         self._lock = asyncio.Lock()  # one request at a time, whatever the framing
-        # Device id -> loop time of its last reply, for the gateway's count of stations answering.
+        # Device id -> loop time of its last request and of its last reply: the gateway's
+        # count of stations answering (of those asked).
+        self.asked: dict[int, float] = {}
         self.answered: dict[int, float] = {}
 
     @property
@@ -182,6 +184,7 @@ class ModbusConnection:
     async def _read(self, table: Table, address: int, count: int, device_id: int, timeout_s: float,
                     asset_id: str) -> list[int]:
         client, lost = await self._connection(asset_id)
+        self.asked[device_id] = asyncio.get_running_loop().time()
         # Only failures need the location text: build it then, not on every read.
         where = functools.partial(self._where, device_id, table, address, count)
         read = {"holding": client.read_holding_registers, "input": client.read_input_registers,

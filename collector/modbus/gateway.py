@@ -18,7 +18,8 @@ from collector.results import PollResult
 from domain.samples import Quality, Sample
 
 # The channels a gateway reports: 1 while its connection opens, and how many of its device
-# ids replied within the last ``window_s`` (0 while the link is up but the line behind is dead).
+# ids replied within the last ``window_s`` — of those asked: none asked (just started, or its
+# stations backing off after an outage), no figure; 0 of those asked: the line behind is dead.
 GATEWAY_CHANNELS: Mapping[str, str] = MappingProxyType({"connected": "state", "stations_answering": "count"})
 
 
@@ -39,9 +40,10 @@ class GatewayPoller:
         DeviceTimeout when it cannot (the scheduler then marks the gateway down)."""
         await self._connection.open(asset_id=self.asset_id)
         since = asyncio.get_running_loop().time() - self._window_s
+        connected = Sample(self.asset_id, "connected", ts, 1.0, "state", Quality.GOOD)
+        if not any(at >= since for device_id, at in self._connection.asked.items() if device_id in self._device_ids):
+            return PollResult(samples=(connected,))
         answering = sum(1 for device_id, at in self._connection.answered.items()
                         if at >= since and device_id in self._device_ids)
         return PollResult(samples=(
-            Sample(self.asset_id, "connected", ts, 1.0, "state", Quality.GOOD),
-            Sample(self.asset_id, "stations_answering", ts, float(answering), "count", Quality.GOOD),
-        ))
+            connected, Sample(self.asset_id, "stations_answering", ts, float(answering), "count", Quality.GOOD)))

@@ -8,7 +8,7 @@ import pytest
 
 from config.models import ChannelLimits
 from domain.alerts import AlertState, Severity
-from domain.samples import Sample
+from domain.samples import Quality, Sample
 from domain.time import UTC
 from rules.engine import AssetChannels, RulesEngine
 from rules.models import StateRule, ThresholdRule
@@ -144,3 +144,21 @@ def test_a_state_rule_fires_only_on_its_alarm_values(values):
     engine = RulesEngine(rules=[rule], assets=[AssetChannels("rs", "x", {"relief_open": "state"})], started_at=T0)
     out = run(engine, stream("rs", "relief_open", values))
     assert [t.state for t in out] == ([AlertState.FIRING, AlertState.RESOLVED] if 2.0 in values else [])
+
+
+def test_a_failed_poll_cancels_what_was_pending_instead_of_firing_on_the_old_value():
+    """The station stops answering while its gas reading is pending (a dead gateway, say):
+    nothing newer will come, and the rule must not page for_s later on the value from before
+    the failure — the offline alerts speak for the station. Without the failure the held
+    alert still fires (channels that report once, like an alarm host's mains loss)."""
+    rule = GAS.model_copy(update={"for_s": 30})
+    engine = RulesEngine(rules=[rule], assets=[station("rs")], started_at=T0)
+    assert run(engine, stream("rs", "gas_lel_pct", [25])) == []
+    lost = Sample("rs", "gas_lel_pct", T0 + timedelta(seconds=5), float("nan"), "%LEL", Quality.COMM_ERROR)
+    assert engine.evaluate(engine.batch([lost]), now=lost.ts) == []
+    assert engine.evaluate(engine.batch([]), now=T0 + timedelta(seconds=60)) == [], "fired on a value from before the failure"
+    # Back, still above: the duration counts afresh from the first good sample.
+    back = T0 + timedelta(seconds=70)
+    assert run(engine, stream("rs", "gas_lel_pct", [26], start=back)) == []
+    [fired] = engine.evaluate(engine.batch([]), now=back + timedelta(seconds=31))
+    assert (fired.state, fired.at) == (AlertState.FIRING, back + timedelta(seconds=30))

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-from collector.errors import DeviceUnreachable
+from collector.errors import DeviceTimeout, DeviceUnreachable
 from collector.modbus.client import Link, ModbusClient, ModbusConnections
 from collector.modbus.config import ModbusEndpoint, ModbusGateway
 from collector.modbus.gateway import GatewayPoller
@@ -38,6 +38,7 @@ class Converter:
     requests: list[tuple[int, float]] = field(default_factory=list)  # (unit, arrival loop time)
     replies: list[float] = field(default_factory=list)  # loop time each reply was sent
     connections: int = 0
+    silent_units: set[int] = field(default_factory=set)  # the line behind is dead for these
     handlers: list[asyncio.Task[None]] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -56,6 +57,8 @@ async def _serve(converter: Converter, reader: asyncio.StreamReader, writer: asy
             pdu = await reader.readexactly(length - 1)
             function, address, count = struct.unpack(">BHH", pdu)
             converter.requests.append((unit, loop.time()))
+            if unit in converter.silent_units:
+                continue
             if converter.busy:
                 converter.overlaps += 1
             converter.busy = True
@@ -143,8 +146,8 @@ async def test_gateway_poll_reports_connection_and_stations_answering(converter:
                             window_s=60.0)
     now = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
     first = await gateway.poll(now)
-    assert {(s.channel, s.value, s.quality) for s in first.samples} == {
-        ("connected", 1.0, Quality.GOOD), ("stations_answering", 0.0, Quality.GOOD)}
+    # Nobody asked yet (just started): no count, which would read as a dead line.
+    assert [(s.channel, s.value, s.quality) for s in first.samples] == [("connected", 1.0, Quality.GOOD)]
     await asyncio.gather(*(s.read(table="holding", address=0, count=1) for s in stations[:2]))
     second = await gateway.poll(now)
     assert {s.channel: s.value for s in second.samples}["stations_answering"] == 2.0
@@ -157,3 +160,19 @@ async def test_gateway_poll_raises_when_the_gateway_is_gone() -> None:
     gateway = GatewayPoller(asset_id="gw", connection=connections.get(link, name="gw"), device_ids=[1], window_s=60.0)
     with pytest.raises(DeviceUnreachable, match="gw: cannot connect"):
         await gateway.poll(datetime(2026, 12, 7, 3, 0, tzinfo=UTC))
+
+
+async def test_a_gateway_whose_stations_are_asked_and_silent_reports_none_answering(converter: Converter) -> None:
+    converter.silent_units = {1, 2}
+    connections = ModbusConnections()
+    link = Link.of_gateway(_gateway(converter.port))
+    stations = [ModbusClient(endpoint=ModbusEndpoint(gateway="gw", device_id=u, profile="p", timeout_s=0.05),
+                             asset_id=f"rs-{u}", connection=connections.get(link, name="gw")) for u in (1, 2)]
+    gateway = GatewayPoller(asset_id="gw", connection=connections.get(link, name="gw"), device_ids=[1, 2],
+                            window_s=60.0)
+    for station in stations:
+        with pytest.raises(DeviceTimeout):
+            await station.read(table="holding", address=0, count=1)
+    polled = await gateway.poll(datetime(2026, 12, 7, 3, 0, tzinfo=UTC))
+    assert {s.channel: s.value for s in polled.samples} == {"connected": 1.0, "stations_answering": 0.0}
+    await stations[0].close()
