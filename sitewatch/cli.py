@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "the collector, the rules and the dashboard, on embedded stores. A fault is "
                                "injected on a schedule so that a ticket appears within two minutes.")
     demo.add_argument("--stations", type=int, default=20, help="number of simulated stations (default 20)")
+    demo.add_argument("--gateway-stations", type=_gateway_stations, default=4, metavar="N",
+                      help="stations behind one simulated DTU gateway (RTU over TCP), besides those (default 4; "
+                           "0: no gateway)")
     demo.add_argument("--cameras", type=int, default=30, help="number of simulated cameras (default 30)")
     demo.add_argument("--alarm-hosts", type=int, default=5, help="number of simulated alarm hosts (default 5)")
     demo.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
@@ -119,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = DemoOptions(
         stations=args.stations, cameras=args.cameras, alarm_hosts=args.alarm_hosts, host=args.host,
         port=args.port, data_dir=args.data_dir, poll_interval_s=args.poll_interval_s, schedule=not args.no_schedule,
-        site_time=args.site_time, history=not args.no_history,
+        site_time=args.site_time, history=not args.no_history, gateway_stations=args.gateway_stations,
     )
     return _until_signal(lambda stop: run_demo(options, stop=stop))
 
@@ -129,6 +132,17 @@ def _site_time(text: str) -> dt.time:
         return dt.time.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time of day such as 03:00") from None
+
+
+def _gateway_stations(text: str) -> int:
+    """A count of stations behind the demo's gateway: its device ids are 1-247."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= 247:
+        raise argparse.ArgumentTypeError(f"{text!r}: a gateway has device ids 1-247, give 0 to 247 stations")
+    return count
 
 
 def _load(path: str) -> Config | None:

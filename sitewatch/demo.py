@@ -2,12 +2,13 @@
 
 The demo configuration is the shipped example (profile, rules, SLA zones) with the
 assets replaced by simulated ones on loopback, so what the demo shows is what a real
-deployment runs: Modbus regulator stations, ONVIF cameras whose passwords sit in the
-encrypted vault, and alarm hosts publishing to an MQTT broker (a private Mosquitto when
-one is installed, else an embedded one). Before the fleet goes live, a week of its past
-is written into the new stores (sitewatch/history/), with one user per role. Paging sends
-its messages to an inbox simulator on loopback (sitewatch/demo_paging.py), whose page
-shows what the people on duty and their group chats were sent.
+deployment runs: Modbus regulator stations (some behind a DTU gateway: demo_gateway.py),
+ONVIF cameras whose passwords sit in the encrypted vault, and alarm hosts publishing to
+an MQTT broker (a private Mosquitto when one is installed, else an embedded one). Before
+the fleet goes live, a week of its past is written into the new stores
+(sitewatch/history/), with one user per role. Paging sends its messages to an inbox
+simulator on loopback (sitewatch/demo_paging.py), whose page shows what the people on
+duty and their group chats were sent.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.broker import demo_broker
+from sitewatch.demo_gateway import (
+    GATEWAY_ID,
+    add_gateway,
+    gateway_page_line,
+    gateway_schedule_line,
+    gateway_specs,
+    gateway_station_specs,
+)
 from sitewatch.demo_paging import DemoPaging, PagingSecrets, inbox_config, paging_section, put_credentials
 from sitewatch.history.people import TECHNICIAN, Login, add_people, demo_people, logins_table
 from sitewatch.history.seed import Fleet, seed_history
@@ -80,6 +89,8 @@ SCHEDULE = (
     (300, "rs-011", "comm_loss", False),
     (330, "rs-007", "pipe_burst", True),
     (420, "rs-007", "pipe_burst", False),
+    (480, GATEWAY_ID, "comm_loss", True),  # one gateway ticket, its stations held under it
+    (660, GATEWAY_ID, "comm_loss", False),
 )
 TOPIC_PREFIX = "sitewatch/alarmhost"
 # The county site is another customer's, so that a user scoped to one customer can be tried.
@@ -100,6 +111,7 @@ TOKEN_ROLE = "manager"  # the printed API token: every ticket move and the 08:30
 @dataclass(frozen=True)
 class DemoOptions:
     stations: int = 20
+    gateway_stations: int = 4  # behind one DTU gateway on the north site (0: no gateway)
     cameras: int = 30
     alarm_hosts: int = 5
     host: str = "127.0.0.1"
@@ -193,10 +205,11 @@ def demo_config(fleet: Fleet, *, station_port: Callable[[str], int], camera_port
                 paging: DemoPaging | None = None) -> Config:
     """The demo's whole configuration for a fleet whose simulators listen on these ports
     (and, given ``paging``, whose messages go to its inbox)."""
-    raw = demo_raw_config({s.station_id: station_port(s.station_id) for s in fleet.stations}, data_dir=data_dir,
-                          host=options.host, port=options.port, poll_interval_s=options.poll_interval_s,
-                          token_sha256=token_sha256)
+    own = {s.station_id: station_port(s.station_id) for s in fleet.stations if s.gateway is None}
+    raw = demo_raw_config(own, data_dir=data_dir, host=options.host, port=options.port,
+                          poll_interval_s=options.poll_interval_s, token_sha256=token_sha256)
     raw["api"]["tokens"][0]["role"] = TOKEN_ROLE
+    add_gateway(raw, fleet.stations, station_port=station_port, poll_interval_s=options.poll_interval_s)
     add_security_assets(raw, fleet.cameras, fleet.hosts, camera_port=camera_port, broker=broker,
                         camera_interval_s=options.camera_interval_s, key_file=_key_file(data_dir))
     add_customers_and_plant(raw)
@@ -206,8 +219,9 @@ def demo_config(fleet: Fleet, *, station_port: Callable[[str], int], camera_port
 
 
 def demo_fleet(options: DemoOptions) -> Fleet:
-    return Fleet(make_station_specs(options.stations, seed=2026), make_camera_specs(options.cameras, seed=2026),
-                 make_host_specs(options.alarm_hosts))
+    stations = make_station_specs(options.stations, seed=2026)
+    behind = gateway_station_specs(options.gateway_stations, seed=2026 + options.stations)
+    return Fleet(stations + behind, make_camera_specs(options.cameras, seed=2026), make_host_specs(options.alarm_hosts))
 
 
 async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
@@ -217,7 +231,8 @@ async def run_demo(options: DemoOptions, *, stop: asyncio.Event) -> None:
     clock = demo_clock(options.site_time)
     fleet = demo_fleet(options)
     async with contextlib.AsyncExitStack() as stack:
-        stations = build(FleetConfig(stations=fleet.stations), clock=clock)
+        stations = build(FleetConfig(stations=tuple(fleet.stations), gateways=gateway_specs(fleet.stations)),
+                         clock=clock)
         cameras = build_cameras(CameraFleetConfig(cameras=fleet.cameras), clock=clock)
         broker = await stack.enter_async_context(demo_broker())
         hosts = build_hosts(HostFleetConfig(broker_host=broker[0], broker_port=broker[1], topic_prefix=TOPIC_PREFIX,
@@ -320,6 +335,7 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
     ]
     if inbox is not None:
         lines.append("  " + _("messages sent: %(url)s", url=inbox + "/"))
+    lines += gateway_page_line(config, base)
     lines += [
         "  " + _("inject a fault yourself:"),
         f"    sitewatch simulate inject --control {urls[0]} --station rs-004 --fault pipe_burst",
@@ -327,6 +343,7 @@ def banner(options: DemoOptions, config: Config, *, port: int, token: str, data_
     if options.schedule:
         lines.append("  " + _("scheduled: regulator failure on rs-003 at +30 s (a ticket within two minutes), camera "
                               "tamper at +60 s, alarm zone fault at +75 s, video loss at +90 s, comm loss at +180 s"))
+        lines += gateway_schedule_line(config, SCHEDULE)
     lines += ["  " + _("logins (passwords made for this run):"), logins_table(past.logins),
               "  " + _("Ctrl-C stops."), ""]
     return "\n".join(lines)
@@ -374,6 +391,9 @@ async def _play(fleets: Fleets) -> None:
         await asyncio.sleep(max(0.0, started + at_s - loop.time()))
         if asset_id.startswith("rs-") and asset_id in {s.station_id for s in fleets.stations.stations}:
             await (fleets.stations.inject(asset_id, fault) if inject else fleets.stations.clear(asset_id, fault))
+        elif asset_id in {g.gateway_id for g in fleets.stations.gateway_specs}:
+            gateways = fleets.stations.gateways
+            await (gateways.inject(asset_id, fault) if inject else gateways.clear(asset_id, fault))
         elif asset_id.startswith("cam-") and asset_id in {c.camera_id for c in fleets.cameras.cameras}:
             await (fleets.cameras.inject(asset_id, fault) if inject else fleets.cameras.clear(asset_id, fault))
         elif asset_id.startswith("ah-") and asset_id in {h.host_id for h in fleets.hosts.hosts}:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -52,12 +53,14 @@ from storage.tables import (
     InspectionRow,
     TicketRow,
 )
+from tests.api.test_gateway_pages import station_rows
 from tests.serving import FixedClock
 
 DAY = date(2026, 11, 18)
 ZONE = ZoneInfo(SITES[0][4])
 WEEK = timedelta(days=7)
-SMALL = DemoOptions(stations=3, cameras=2, alarm_hosts=1)  # a station per site: a log for each
+# A station per site (a log for each), and one behind the gateway: the seeding's cost is per station.
+SMALL = DemoOptions(stations=3, cameras=2, alarm_hosts=1, gateway_stations=1)
 SITEWATCH = str(Path(sys.executable).with_name("sitewatch"))
 
 
@@ -161,7 +164,9 @@ def check_inspections(parts: Components, session: Session, now: datetime) -> Non
 
 
 def check_samples(parts: Components, now: datetime) -> None:
-    assets = {a.id for a in parts.config.assets}
+    # A gateway has no past (sitewatch/demo_gateway.py); the stations behind it have theirs.
+    assets = {a.id for a in parts.config.assets if a.kind != "modbus_gateway"}
+    assert any(a.modbus is not None and a.modbus.gateway is not None for a in parts.config.assets)
     for day in range(7):
         end = now - timedelta(days=day)
         stats = parts.store.aggregate(start=end - timedelta(days=1), end=end)
@@ -185,7 +190,7 @@ def check_logins(parts: Components, logins: list[Login], now: datetime) -> None:
 
 def test_the_same_start_gives_the_same_week(tmp_path):
     now = datetime.combine(DAY, time(20, 0), ZONE)
-    tiny = DemoOptions(stations=1, cameras=1, alarm_hosts=1)
+    tiny = DemoOptions(stations=1, cameras=1, alarm_hosts=1, gateway_stations=1)
     weeks = []
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
@@ -219,10 +224,12 @@ def test_the_banner_gives_a_login_per_role(tmp_path):
 
 
 def start_demo(tmp_path, *options: str) -> tuple[subprocess.Popen, str]:
-    """`sitewatch demo` (three stations, a camera, an alarm host, no fault schedule) as a
-    user starts it in an English terminal, and its banner once printed; stop it with SIGINT."""
-    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--cameras", "1",
-                             "--alarm-hosts", "1", "--no-schedule", *options, "--data-dir", str(tmp_path)],
+    """`sitewatch demo` (three stations and one behind the gateway, a camera, an alarm host,
+    no fault schedule) as a user starts it in an English terminal, and its banner once
+    printed; stop it with SIGINT."""
+    proc = subprocess.Popen([SITEWATCH, "demo", "--port", "0", "--stations", "3", "--gateway-stations", "1",
+                             "--cameras", "1", "--alarm-hosts", "1", "--no-schedule", *options,
+                             "--data-dir", str(tmp_path)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={k: v for k, v in os.environ.items() if not k.startswith("LC_")} | {"LANG": "C.UTF-8"})
     banner = []
@@ -235,7 +242,8 @@ def start_demo(tmp_path, *options: str) -> tuple[subprocess.Popen, str]:
 
 def test_the_demo_prints_logins_that_open_its_week(tmp_path):
     """`sitewatch demo` as a user runs it: the printed manager's password logs in, and the
-    08:30 logs of the seeded week are there, scoped to what each user may see."""
+    08:30 logs of the seeded week are there, scoped to what each user may see; the printed
+    gateway page lists the station behind it, answering through the simulated DTU."""
     proc, text = start_demo(tmp_path)
     try:
         url = re.search(r"dashboard:\s+(http://127\.0\.0\.1:\d+)/", text)
@@ -247,10 +255,27 @@ def test_the_demo_prints_logins_that_open_its_week(tmp_path):
         assert any(r["signed_by"] == MANAGER.display_name and r["hash_verified"] for r in everything)
         scoped = _reviews(url.group(1), "sun.hui", logins["sun.hui"])
         assert scoped and {r["site_id"] for r in scoped} == {"county"}, "a customer's viewer sees its site only"
+        gateway = re.search(r"gateway:\s+(http://127\.0\.0\.1:\d+/asset/gw-01) \(stations behind it: 1\)", text)
+        token = re.search(r"API write token \(role \w+\): (\S+)", text)
+        assert gateway and token, text
+        assert _gateway_stations(gateway.group(1), token.group(1)) == {"gw-01-rs-001": "answering"}
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in rest, rest
+
+
+def _gateway_stations(page: str, token: str, *, timeout_s: float = 15) -> dict[str, str]:
+    """The gateway page's stations and their connection, once all answer (another process
+    polls them: its page is the way to know)."""
+    deadline = monotonic() + timeout_s
+    while True:
+        answer = httpx.get(page, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}, timeout=10)
+        assert answer.status_code == 200, answer.text[:300]
+        stations = {station: cells[3] for station, cells in station_rows(answer.text).items()}
+        if (stations and set(stations.values()) == {"answering"}) or monotonic() > deadline:
+            return stations
+        sleep(0.5)
 
 
 def _reviews(base: str, username: str, password: str) -> list[dict]:
