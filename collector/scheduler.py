@@ -6,6 +6,7 @@ Pollers only poll; this module decides when, and what a failure means.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -38,6 +39,10 @@ class PollJob:
     poll: Callable[[datetime], Awaitable[PollResult]]
     channels: Mapping[str, str]  # channel -> unit, for COMM_ERROR samples when a poll fails
     close: Callable[[], Awaitable[None]]
+    # The job of the device this one is reached through (a station's gateway): when that one
+    # answers again after failing, this one is polled at once instead of at the end of its
+    # back-off, so a gateway's return is not followed by minutes of its stations' silence.
+    upstream: str | None = None
 
 
 class Scheduler:
@@ -59,6 +64,12 @@ class Scheduler:
         self._rng = rng or random.Random()
         for job in self._jobs:
             health.register(job.device_id)
+        # Jobs reached through another wait on an event its recovery sets, not a plain sleep.
+        self._wake = {job.device_id: asyncio.Event() for job in self._jobs if job.upstream is not None}
+        self._dependants: dict[str, list[str]] = {}
+        for job in self._jobs:
+            if job.upstream is not None:
+                self._dependants.setdefault(job.upstream, []).append(job.device_id)
 
     async def run(self) -> None:
         """Poll every job until cancelled; closes every connection on the way out."""
@@ -87,7 +98,15 @@ class Scheduler:
             await self.poll_once(job)
             failures = self._health.get(job.device_id).consecutive_failures
             elapsed = self._clock.monotonic() - started
-            await asyncio.sleep(self.next_delay_s(job, consecutive_failures=failures, elapsed_s=elapsed))
+            delay = self.next_delay_s(job, consecutive_failures=failures, elapsed_s=elapsed)
+            wake = self._wake.get(job.device_id)
+            if wake is None:
+                await asyncio.sleep(delay)
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await wake.wait()
 
     async def poll_once(self, job: PollJob) -> None:
         ts = self._clock.now()
@@ -108,7 +127,12 @@ class Scheduler:
             wrapped = CollectorError(device_id=job.device_id, message=f"internal error: {error!r}")
             self._health.record_failure(job.device_id, at=ts, error=wrapped)
             return
+        was_failing = self._health.get(job.device_id).consecutive_failures > 0
         self._health.record_success(job.device_id, at=ts, partial_errors=result.errors)
+        if was_failing:
+            for dependant in self._dependants.get(job.device_id, ()):
+                if self._health.get(dependant).consecutive_failures:
+                    self._wake[dependant].set()
         for error in result.errors:
             log.info("%s: %s", job.device_id, error)
         await self._sink.publish(result.samples)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import i18n
-from config.models import CollectorSettings, Config, RulesSettings
+from config.models import Config
 from simulators.regulator.spec import GatewaySpec, StationSpec, make_gateway_station_specs
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ def add_gateway(raw: dict, stations: Sequence[StationSpec], *, station_port: Cal
                        "timeout_s": STATION_TIMEOUT_S},
             "limits": like["limits"], "regulator": like["regulator"],
         })
-    hold_through_backoff(raw, poll_interval_s=poll_interval_s)
 
 
 def gateway_poll_s(rules: Sequence[dict], *, station_poll_s: float) -> float:
@@ -83,18 +82,6 @@ def gateway_poll_s(rules: Sequence[dict], *, station_poll_s: float) -> float:
                     "dead gateway may open a ticket for each of its stations", station_poll_s)
         return min(station_poll_s, GATEWAY_POLL_S)
     return min(station_poll_s, GATEWAY_POLL_S, room_s / 2)
-
-
-def hold_through_backoff(raw: dict, *, poll_interval_s: float) -> None:
-    """Keep the stations' no-data alerts held until they have been polled again after
-    their gateway came back. After a few minutes down, each station retries only every
-    ``backoff_max_s`` (+ jitter); with the example's release_grace_s equal to
-    backoff_max_s, a station whose retry came late would be announced (a ticket of its
-    own) while it was only waiting for its turn."""
-    collector = CollectorSettings.model_validate(raw.get("collector", {}))
-    engine = RulesSettings.model_validate(raw.get("rules_engine", {}))
-    needed_s = collector.backoff_max_s * (1 + collector.jitter_fraction) + poll_interval_s + engine.tick_s
-    raw["rules_engine"] = raw.get("rules_engine", {}) | {"release_grace_s": max(engine.release_grace_s, needed_s)}
 
 
 def gateway_outage(schedule: Sequence[tuple[int, str, str, bool]]) -> tuple[int, int] | None:

@@ -57,7 +57,7 @@ def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[P
         own_s = asset.modbus.timeout_s * (poller.reads_per_poll + 1) + link.pause_s * poller.reads_per_poll
         poll = poller.poll if facts is None else functools.partial(_poll_station, poller, facts)
         jobs.append(PollJob(device_id=asset.id, interval_s=asset.poll_interval_s, timeout_s=own_s * sharing[link],
-                            poll=poll, channels=poller.channels, close=poller.close))
+                            poll=poll, channels=poller.channels, close=poller.close, upstream=asset.modbus.gateway))
     for gateway_id, gateway in gateways.items():
         assert gateway.modbus_gateway is not None
         stations = behind[gateway_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 from collections.abc import Sequence
 
@@ -124,3 +125,51 @@ async def test_a_silent_station_never_stalls_the_others(fleet):
         await asyncio.gather(task, return_exceptions=True)
         silent.close()
         await silent.wait_closed()
+
+
+async def test_a_station_in_back_off_is_polled_as_soon_as_its_gateway_answers_again():
+    """Without the wake-up the station would sleep out its back-off (here 2 s, in the field
+    up to backoff_max_s) after the gateway is back, and its silence would outlast the hold."""
+    from collector.errors import DeviceUnreachable
+    from collector.results import PollResult
+
+    up = asyncio.Event()
+    station_polls: list[float] = []
+
+    async def gateway_poll(ts):
+        if not up.is_set():
+            raise DeviceUnreachable(device_id="gw", message="cannot connect")
+        return PollResult(samples=())
+
+    async def station_poll(ts):
+        station_polls.append(time.monotonic())
+        if not up.is_set():
+            raise DeviceUnreachable(device_id="rs", message="cannot connect")
+        return PollResult(samples=())
+
+    async def nothing():
+        return None
+
+    health = HealthRegistry(offline_after_failures=3)
+    settings = CollectorSettings(backoff_max_s=30.0, jitter_fraction=0.0)
+    jobs = [PollJob("gw", 0.05, 1.0, poll=gateway_poll, channels={}, close=nothing),
+            PollJob("rs", 0.5, 1.0, poll=station_poll, channels={}, close=nothing, upstream="gw")]
+
+    class NoStartDelay(random.Random):
+        def uniform(self, a, b):
+            return 0.0
+
+    scheduler = Scheduler(jobs=jobs, sink=ListSink(), health=health, settings=settings, rng=NoStartDelay())
+    task = asyncio.create_task(scheduler.run())
+    try:
+        # Two failures: the station's next try is 1 s, then 2 s away.
+        await health.wait_for("rs", lambda h: h.consecutive_failures >= 3, timeout_s=5)
+        back = time.monotonic()
+        up.set()
+        recovered = await health.wait_for("rs", lambda h: h.consecutive_failures == 0, timeout_s=5)
+        assert recovered.polls_ok == 1
+        assert station_polls[-1] - back < 0.5, (
+            f"the station was polled {station_polls[-1] - back:.2f} s after its gateway came back, not at once")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -77,17 +77,15 @@ def test_the_demo_has_a_dtu_with_four_stations_behind_it_that_depend_on_it(tmp_p
     assert len({s.seed for s in fleet.stations}) == len(fleet.stations), "every station its own model"
 
 
-def test_the_gateway_rule_fires_before_its_stations_and_holds_them_until_they_are_polled_again(tmp_path):
+def test_the_gateway_rule_fires_before_its_stations(tmp_path):
     """collector/modbus/README.md: the gateway's after_s plus its poll interval below the
-    stations' after_s minus theirs; and the hold lasts while a station backs off."""
+    stations' after_s minus theirs. (Stations backing off are polled at once when their
+    gateway answers again: collector/scheduler.py, PollJob.upstream.)"""
     for poll_s in (5.0, 10.0, 0.5):
         config = config_of(DemoOptions(stations=1, cameras=1, alarm_hosts=1, poll_interval_s=poll_s), tmp_path)
         gateway, station = config.asset(GATEWAY_ID), config.asset(BEHIND[0])
         first = rule(config, "gateway-offline").after_s + gateway.poll_interval_s
         assert first < rule(config, "no-data").after_s - station.poll_interval_s, f"poll {poll_s} s"
-        collector = config.collector
-        assert config.rules_engine.release_grace_s > collector.backoff_max_s * (1 + collector.jitter_fraction) \
-            + station.poll_interval_s, f"poll {poll_s} s: a station retrying late would get a ticket of its own"
 
 
 def test_no_gateway_when_asked_for_none(tmp_path):
