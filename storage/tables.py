@@ -398,3 +398,19 @@ class LoginAttemptRow(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     remote: Mapped[str] = mapped_column(String(64), index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
+
+
+# --- fleet: leases on shards and fleet-wide chores ----------------------------------------
+
+
+class LeaseRow(Base):
+    """Who holds a named lease (a shard, a fleet-wide chore) and until when (storage/leases.py).
+    The row outlives its holders: ``generation`` only ever grows, so a holder's generation is
+    a fencing token a later holder's writes can be told apart by."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))  # None: released
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)  # held while now < expires_at
+    renewed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    generation: Mapped[int] = mapped_column(Integer)  # +1 on every claim
