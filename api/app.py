@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.context import ApiContext
 from api.deps import LoginRequired, require_principal
 from api.pages import admin, assets, control_room, live, login
 import i18n
@@ -27,7 +28,6 @@ from api.routes import backup, dashboard, inspections, inventory, paging, report
 from api.schemas import BufferPublic, LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
 from i18n.fonts import FontMissing
-from sitewatch.runtime import Components
 from inspections.visits import InspectionNotFound, InspectionRefused
 from storage.timeseries import TimeSeriesError
 from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
@@ -35,7 +35,7 @@ from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, T
 log = logging.getLogger(__name__)
 
 
-def create_app(components: Components) -> FastAPI:
+def create_app(components: ApiContext) -> FastAPI:
     app = FastAPI(
         title="Sitewatch",
         summary="Monitoring and maintenance tickets for regulator stations and security systems",

@@ -17,21 +17,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.context import ApiContext
 from api.scope import Scope, guard
 from auth.roles import Permission, Principal, Role
 from auth.users import principal_of_session, token_digest
-from sitewatch.runtime import Components
 
 SESSION_COOKIE = "sitewatch_session"
 LOCALE_COOKIE = "sitewatch_lang"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-async def get_components(request: Request) -> Components:
+async def get_components(request: Request) -> ApiContext:
     return request.app.state.components
 
 
-ComponentsDep = Annotated[Components, Depends(get_components)]
+ComponentsDep = Annotated[ApiContext, Depends(get_components)]
 
 
 def get_session(parts: ComponentsDep) -> Iterator[Session]:
@@ -48,7 +48,7 @@ class LoginRequired(Exception):
     """Nobody is logged in: pages redirect to /login, the API answers 401 (api/app.py)."""
 
 
-def identify(request: Request, parts: Components,
+def identify(request: Request, parts: ApiContext,
              credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
     """The principal of a request, or None; cached on the request."""
     if hasattr(request.state, "principal"):

@@ -6,15 +6,15 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from domain.samples import Quality, Sample
-from sitewatch.runtime import Components
+from api.context import ApiContext
 from api.schemas import AssetPublic, HealthPublic, ValuePublic
+from domain.samples import Quality, Sample
 
 # A device not heard from for this many poll intervals has its values shown as stale.
 STALE_AFTER_INTERVALS = 3
 
 
-def live_values(parts: Components, asset_ids: list[str], *, now: datetime) -> dict[str, list[ValuePublic]]:
+def live_values(parts: ApiContext, asset_ids: list[str], *, now: datetime) -> dict[str, list[ValuePublic]]:
     latest = parts.store.latest(asset_ids=asset_ids)
     by_asset: dict[str, list[ValuePublic]] = defaultdict(list)
     for sample in latest:
@@ -25,7 +25,7 @@ def live_values(parts: Components, asset_ids: list[str], *, now: datetime) -> di
     return by_asset
 
 
-def _channel_order(parts: Components, asset_id: str) -> dict[str, int]:
+def _channel_order(parts: ApiContext, asset_id: str) -> dict[str, int]:
     """The profile's register order: the station's own layout, pressures first."""
     try:
         asset = parts.config.asset(asset_id)
@@ -36,7 +36,7 @@ def _channel_order(parts: Components, asset_id: str) -> dict[str, int]:
     return {reg.channel: i for i, reg in enumerate(parts.config.profile(asset.modbus.profile).registers)}
 
 
-def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:
+def _value(parts: ApiContext, sample: Sample, now: datetime) -> ValuePublic:
     quality = sample.quality
     if quality is Quality.GOOD and _device_silent(parts, sample.asset_id, now):
         quality = Quality.STALE
@@ -44,7 +44,7 @@ def _value(parts: Components, sample: Sample, now: datetime) -> ValuePublic:
     return ValuePublic(channel=sample.channel, value=value, unit=sample.unit, quality=quality.name.lower(), ts=sample.ts)
 
 
-def _device_silent(parts: Components, asset_id: str, now: datetime) -> bool:
+def _device_silent(parts: ApiContext, asset_id: str, now: datetime) -> bool:
     """Stale means we have not heard from the device for a while — not that a value is old:
     event channels (tamper, motion) legitimately keep one value for days. Pushing devices
     (alarm hosts) have no poll to miss; their silence is the no-data rule's business."""
@@ -57,7 +57,7 @@ def _device_silent(parts: Components, asset_id: str, now: datetime) -> bool:
     return heard is None or now - heard > timedelta(seconds=STALE_AFTER_INTERVALS * interval)
 
 
-def asset_view(parts: Components, row, values: list[ValuePublic]) -> AssetPublic:  # noqa: ANN001 (ORM row)
+def asset_view(parts: ApiContext, row, values: list[ValuePublic]) -> AssetPublic:  # noqa: ANN001 (ORM row)
     health = None
     try:
         health = HealthPublic.model_validate(parts.health.get(row.id))

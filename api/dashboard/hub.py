@@ -32,10 +32,10 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from api.context import ApiContext
 from api.dashboard.read import Pieces, read_snapshot
 from api.dashboard.signature import Signature, signature, unreachable_devices
 from api.dashboard.state import Filters, Snapshot, View
-from sitewatch.runtime import Components
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ Read = tuple[Signature, tuple[float, datetime]]  # a signature, and (monotonic, 
 
 
 class LiveHub:
-    def __init__(self, parts: Components, *, poll_s: float = POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
+    def __init__(self, parts: ApiContext, *, poll_s: float = POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
         self._parts = parts
         self.poll_s = poll_s
         self.heartbeat_s = heartbeat_s

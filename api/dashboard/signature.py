@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.context import DeviceHealthReader
 from config.models import Config
 from domain.alerts import AlertState
 from domain.health import HealthState
@@ -60,6 +61,6 @@ def active_windows(config: Config, at: datetime) -> frozenset[tuple[str, str, st
     return frozenset(active)
 
 
-def unreachable_devices(health) -> frozenset[str]:  # noqa: ANN001 (collector.health.HealthRegistry)
+def unreachable_devices(health: DeviceHealthReader) -> frozenset[str]:
     """The devices the collector of this process marks offline (none when it runs elsewhere)."""
     return frozenset(h.device_id for h in health.all() if h.state is HealthState.OFFLINE)

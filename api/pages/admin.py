@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 import i18n
+from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import render
 from api.scope import Scope
@@ -36,7 +37,6 @@ from auth.users import (
     set_password,
     set_role,
 )
-from sitewatch.runtime import Components
 from storage.tables import UserRow
 
 router = APIRouter(include_in_schema=False)
@@ -51,7 +51,7 @@ def _manages(actor: Principal, row: UserRow) -> bool:
     return actor.customers is None or (bool(row.customers) and set(row.customers) <= actor.customers)
 
 
-def _granted(actor: Principal, parts: Components, chosen: list[str]) -> list[str]:
+def _granted(actor: Principal, parts: ApiContext, chosen: list[str]) -> list[str]:
     """The scope to give: known customers, and no wider than the actor's own."""
     scope = check_customers([c for c in chosen if c], {c.id for c in parts.config.customers})
     if actor.customers is not None and (not scope or not set(scope) <= actor.customers):
@@ -77,7 +77,7 @@ def users_page(request: Request, actor: Admin, parts: ComponentsDep, session: Se
     return _page(request, actor, parts, session, scope, done=done)
 
 
-def _page(request: Request, actor: Principal, parts: Components, session: Session, scope: Scope, *,
+def _page(request: Request, actor: Principal, parts: ApiContext, session: Session, scope: Scope, *,
           done: str | None = None, error: str | None = None, status_code: int = 200) -> HTMLResponse:
     users = [u for u in list_users(session) if _manages(actor, u)]
     shown = {u.username for u in users}
@@ -91,7 +91,7 @@ def _page(request: Request, actor: Principal, parts: Components, session: Sessio
     }, status_code=status_code)
 
 
-def _change(request: Request, actor: Principal, parts: Components, session: Session, scope: Scope,
+def _change(request: Request, actor: Principal, parts: ApiContext, session: Session, scope: Scope,
             username: str, change: Callable[[], object]) -> Response:
     """Make one change and redirect to the list; a refusal re-renders it with the reason."""
     try:

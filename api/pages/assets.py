@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 import i18n
+from api.context import ApiContext
 from api.dashboard.status import STATUS_LABELS, Firing, asset_status
 from api.deps import ComponentsDep, PrincipalDep, SessionDep
 from api.pages import asset_facts as facts
@@ -30,7 +31,6 @@ from auth.roles import Principal
 from config.models import Asset, Config
 from domain.health import DeviceHealth
 from i18n import labels
-from sitewatch.runtime import Components
 from storage import repository
 from storage.snapshots import snapshot_folder, snapshot_taken_at
 from storage.tables import AlertRow
@@ -104,14 +104,14 @@ def asset_page(asset_id: str, request: Request, parts: ComponentsDep, session: S
     return render(request, "asset.html", context, principal=principal)
 
 
-def _health(parts: Components, device_id: str) -> DeviceHealth | None:
+def _health(parts: ApiContext, device_id: str) -> DeviceHealth | None:
     try:
         return parts.health.get(device_id)
     except KeyError:
         return None  # polled by another process, or it pushes (alarm hosts)
 
 
-def _down(parts: Components, session: Session, gateway: Asset) -> bool:
+def _down(parts: ApiContext, session: Session, gateway: Asset) -> bool:
     """Down as its stations see it: the collector here cannot connect it, or an alert of an
     offline rule fires on it (the line behind it is silent, or another process polls it) —
     the alert that holds its stations' own (tickets/holds.py)."""
@@ -121,7 +121,7 @@ def _down(parts: Components, session: Session, gateway: Asset) -> bool:
     return any(a.rule_id in offline_rules for a in repository.list_alerts(session, state="firing", asset_id=gateway.id))
 
 
-def _visible_behind(parts: Components, principal: Principal, gateway: Asset) -> list[Asset]:
+def _visible_behind(parts: ApiContext, principal: Principal, gateway: Asset) -> list[Asset]:
     """The stations behind the gateway that the reader's customer scope covers."""
     return [a for a in facts.behind(parts.config, gateway) if principal.sees(parts.config.site(a.site).customer)]
 

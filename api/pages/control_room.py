@@ -26,6 +26,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 import i18n
+from api.context import ServiceHealthReader
 from api.dashboard.hub import hub_of
 from api.dashboard.read import config_text
 from api.dashboard.status import SLA_LABELS, STATUS_LABELS, Status
@@ -33,7 +34,6 @@ from api.deps import ComponentsDep, PrincipalDep
 from api.pages.common import environment, local, render, request_locale
 from api.routes.dashboard import FiltersDep
 from auth.roles import Permission, Principal
-from sitewatch.supervise import ServiceHealth
 from tickets.words import SEVERITIES, STATES, countdown, label
 
 router = APIRouter(include_in_schema=False)
@@ -91,7 +91,7 @@ def _page(request: Request, principal: Principal, locale: str, context: dict[str
     return render(request, "control_room.html", context | {"state_html": bulk}, principal=principal)
 
 
-def service_warnings(service: ServiceHealth) -> list[str]:
+def service_warnings(service: ServiceHealthReader) -> list[str]:
     """The process's buffers past their warning level, in words (control_room.js says the same)."""
     words = []
     for buffer in service.buffers().values():

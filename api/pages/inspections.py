@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 import i18n
-from i18n import labels
+from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import Viewer, render
 from api.routes import inspections as api
@@ -29,6 +29,7 @@ from api.schemas import FinishIn, InspectionIn, ReadingIn, ResultsIn
 from api.scope import SITE_ASSET_PREFIX, Scope
 from auth.roles import Permission, Principal
 from domain.time import to_local
+from i18n import labels
 from inspections.due import due_list
 from inspections.errors import InspectionNotFound, InspectionRefused
 from inspections.evidence import list_flags
@@ -36,7 +37,6 @@ from inspections.plans import PLAN_KINDS, PLANS, REGULATORS, Due, plan
 from inspections.records import OUTCOMES
 from inspections.visits import list_inspections
 from reports.export import FLAG_KINDS, label
-from sitewatch.runtime import Components
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,7 +76,7 @@ def page(request: Request, me: Viewer, parts: ComponentsDep, session: SessionDep
                  within_days=within_days)
 
 
-def _list(request: Request, me: Principal, parts: Components, session: Session, scope: Scope, *,
+def _list(request: Request, me: Principal, parts: ApiContext, session: Session, scope: Scope, *,
           site_id: str | None = None, technician: str | None = None, within_days: int = 7,
           error: str | None = None, form: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     now = parts.clock.now()
@@ -103,7 +103,7 @@ def _list(request: Request, me: Principal, parts: Components, session: Session, 
     return render(request, "inspections.html", context, status_code=status_code)
 
 
-def _places(parts: Components, scope: Scope) -> list[dict[str, Any]]:
+def _places(parts: ApiContext, scope: Scope) -> list[dict[str, Any]]:
     """Where a round can be: per visible site, the whole site or one of its assets and plant items."""
     config = parts.config
     out = []
@@ -138,7 +138,7 @@ def start(request: Request, actor: may(Permission.INSPECTIONS_RECORD), parts: Co
     return RedirectResponse(f"/inspections/{row.id}", status_code=303)
 
 
-def _where(parts: Components, where: str) -> tuple[str, str | None]:
+def _where(parts: ApiContext, where: str) -> tuple[str, str | None]:
     """(site, asset or None) of the form's choice: 'site:<id>' or a target's id."""
     if where.startswith(SITE_ASSET_PREFIX):
         return where.removeprefix(SITE_ASSET_PREFIX), None
@@ -211,7 +211,7 @@ def finish(request: Request, inspection_id: int, actor: may(Permission.INSPECTIO
                        lambda: api.finish(inspection_id, FinishIn(note=note), actor, parts, session))
 
 
-def _then_round(request: Request, inspection_id: int, actor: Principal, parts: Components, session: Session,
+def _then_round(request: Request, inspection_id: int, actor: Principal, parts: ApiContext, session: Session,
                 write: Callable[[], object]) -> Response:
     try:
         write()
@@ -222,7 +222,7 @@ def _then_round(request: Request, inspection_id: int, actor: Principal, parts: C
     return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
 
 
-def _channels(parts: Components, asset_id: str) -> dict[str, str]:
+def _channels(parts: ApiContext, asset_id: str) -> dict[str, str]:
     """A SCADA station's channels → units (empty for anything else)."""
     try:
         asset = parts.config.asset(asset_id)
@@ -233,7 +233,7 @@ def _channels(parts: Components, asset_id: str) -> dict[str, str]:
     return parts.config.profile(asset.modbus.profile).channels
 
 
-def _round(request: Request, inspection_id: int, me: Principal, parts: Components, session: Session, *,
+def _round(request: Request, inspection_id: int, me: Principal, parts: ApiContext, session: Session, *,
            error: str | None = None, status_code: int = 200) -> HTMLResponse:
     detail = api._detail(session, inspection_id)
     zone = parts.config.site(detail.site_id).time_zone

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import i18n
+from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import render, request_locale
 from api.pages.ticket_views import zone_of
@@ -40,7 +41,6 @@ from config.models import Config
 from domain.tickets import TicketState
 from paging.config import PagingSettings
 from paging.rota import on_call, shifts
-from sitewatch.runtime import Components
 from storage.paging import DeliveryRow, PageRow
 from storage.tables import AlertRow, AuditRow, TicketRow
 from tickets.words import STATES as TICKET_STATES
@@ -184,7 +184,7 @@ def retry_page(delivery_id: int, request: Request, actor: Admin, parts: Componen
     return RedirectResponse(f"/admin/paging?retried={delivery_id}", status_code=303)
 
 
-def _page(request: Request, actor: Principal, parts: Components, session: Session, scope: Scope, *,
+def _page(request: Request, actor: Principal, parts: ApiContext, session: Session, scope: Scope, *,
           retried: int | None = None, error: str | None = None, status_code: int = 200) -> Response:
     config, now = parts.config, parts.clock.now()
     with i18n.using(request_locale(request, actor)):

@@ -16,13 +16,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
+from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep
 from api.pages.common import Viewer, render
 from api.scope import Scope
 from auth.roles import Principal
 from domain.time import to_local
 from reports.periods import month_of, parse_month, parse_quarter, quarter_of
-from sitewatch.runtime import Components
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,7 +54,7 @@ def address(kind: Kind, owner: str | None, period: str, fmt: Format) -> str:
     return f"/api/reports/{kind}/{quote(owner or '', safe='')}/{quote(period)}.{fmt}"
 
 
-def _page(request: Request, me: Principal, parts: Components, scope: Scope, *, error: str | None = None,
+def _page(request: Request, me: Principal, parts: ApiContext, scope: Scope, *, error: str | None = None,
           status_code: int = 200) -> HTMLResponse:
     config = parts.config
     sites = [s for s in config.sites if scope.sees_site(s.id)]

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 import i18n
+from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import Viewer, render
 from api.routes import review as review_routes
@@ -25,7 +26,6 @@ from domain.time import to_local
 from review.export import log_body
 from review.schedule import latest_due_day
 from review.sign import get_review, list_reviews, load_content
-from sitewatch.runtime import Components
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +35,7 @@ def _can_sign(me: Principal) -> bool:
     return me.can(Permission.REVIEW_SIGN) and me.user_id is not None
 
 
-def _today(parts: Components, session: Session, scope: Scope) -> dict[str, Any]:
+def _today(parts: ApiContext, session: Session, scope: Scope) -> dict[str, Any]:
     now = parts.clock.now()
     at = parts.config.review.at
     sites = [s for s in review_routes._reviews(parts).sites() if scope.sees_site(s.id)]
@@ -94,7 +94,7 @@ def sign(request: Request, site_id: str, day: date, actor: may(Permission.REVIEW
     return RedirectResponse(f"/review/{site_id}/{day.isoformat()}", status_code=303)
 
 
-def _day(request: Request, site_id: str, day: date, me: Principal, parts: Components, session: Session,
+def _day(request: Request, site_id: str, day: date, me: Principal, parts: ApiContext, session: Session,
          *, error: str | None = None, status_code: int = 200) -> HTMLResponse:
     sites = {s.id: s for s in review_routes._reviews(parts).sites()}
     if site_id not in sites:

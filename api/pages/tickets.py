@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 import i18n
+from api.context import ApiContext
 from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
 from api.pages.common import render, request_locale
 from api.pages.paging import AcknowledgeForm, ticket_paging
@@ -53,7 +54,6 @@ from auth.roles import Permission, Principal, Role
 from auth.users import list_users
 from domain.tickets import ALLOWED_TRANSITIONS, TicketState
 from domain.time import to_local
-from sitewatch.runtime import Components
 from storage import repository
 from storage.tables import TicketRow
 from tickets.words import SEVERITIES, label, offset_name, when
@@ -203,7 +203,7 @@ def _not_found(request: Request, principal: Principal, ticket_id: int) -> Respon
                   principal=principal)
 
 
-def _refused(request: Request, principal: Principal, parts: Components, session: Session, ticket: TicketRow,
+def _refused(request: Request, principal: Principal, parts: ApiContext, session: Session, ticket: TicketRow,
              refused: FormRefused, form: MoveForm | CommitForm | AcknowledgeForm, *,
              failed: str | None = None) -> Response:
     """The ticket's page again, with the reason and the form as it was filled in."""
@@ -225,7 +225,7 @@ def _technicians(session: Session, customer_id: str | None) -> list[tuple[str, s
             and (not u.customers or customer_id in u.customers)]
 
 
-def _detail(request: Request, principal: Principal, parts: Components, session: Session, ticket: TicketRow, *,
+def _detail(request: Request, principal: Principal, parts: ApiContext, session: Session, ticket: TicketRow, *,
             status: int = 200, error: str | None = None, values: dict | None = None,
             failed: str | None = None) -> Response:
     config, now = parts.config, parts.clock.now()

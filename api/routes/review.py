@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 import i18n
-from auth.roles import Permission, Principal
+from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from auth.roles import Permission, Principal
 from review.export import Signature, to_csv, to_html, to_pdf
 from review.models import SiteReview
 from review.service import DailyReviews
@@ -34,7 +35,6 @@ from review.sign import (
     sign_review,
     verify,
 )
-from sitewatch.runtime import Components
 from storage.tables import DailyReviewRow
 
 router = APIRouter(tags=["daily review"])
@@ -76,7 +76,7 @@ class VerifyPublic(BaseModel):
     identical: bool
 
 
-def _reviews(parts: Components) -> DailyReviews:
+def _reviews(parts: ApiContext) -> DailyReviews:
     return DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions, clock=parts.clock)
 
 
@@ -89,7 +89,7 @@ def _public(row: DailyReviewRow) -> dict[str, Any]:
     }
 
 
-def _site_with_log(parts: Components, site_id: str) -> None:
+def _site_with_log(parts: ApiContext, site_id: str) -> None:
     if site_id not in {s.id for s in _reviews(parts).sites()}:
         raise HTTPException(404, detail=f"site {site_id!r} has no regulator stations, so no operation log")
 

@@ -26,6 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import i18n
+from api.context import ApiContext
 from api.deps import ComponentsDep, PrincipalDep, SessionDep
 from api.pages.common import request_locale
 from auth.roles import Principal
@@ -36,7 +37,6 @@ from rules.engine import (
     threshold_levels,  # the chart draws the levels the engine judges by
 )
 from rules.models import CompositeRule, ThresholdRule
-from sitewatch.runtime import Components
 from storage.tables import AlertRow
 from storage.timeseries import grid_floor
 from tickets.words import SEVERITIES
@@ -118,7 +118,7 @@ class TrendPublic(BaseModel):
     alerts: list[AlertPeriod]
 
 
-def visible_asset(parts: Components, principal: Principal, asset_id: str) -> Asset:
+def visible_asset(parts: ApiContext, principal: Principal, asset_id: str) -> Asset:
     """The configured asset, if the principal's customer scope covers it; 404 as for an
     unknown one otherwise, so no answer tells that another customer's asset exists."""
     try:
