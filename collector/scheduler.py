@@ -127,14 +127,17 @@ class Scheduler:
             wrapped = CollectorError(device_id=job.device_id, message=f"internal error: {error!r}")
             self._health.record_failure(job.device_id, at=ts, error=wrapped)
             return
-        was_failing = self._health.get(job.device_id).consecutive_failures > 0
-        self._health.record_success(job.device_id, at=ts, partial_errors=result.errors)
+        health = self._health
+        was_failing = health.get(job.device_id).consecutive_failures > 0
+        errors = result.errors
+        health.record_success(job.device_id, at=ts, partial_errors=errors)
         if was_failing:
             for dependant in self._dependants.get(job.device_id, ()):
-                if self._health.get(dependant).consecutive_failures:
+                if health.get(dependant).consecutive_failures:
                     self._wake[dependant].set()
-        for error in result.errors:
-            log.info("%s: %s", job.device_id, error)
+        if errors:
+            for error in errors:
+                log.info("%s: %s", job.device_id, error)
         await self._sink.publish(result.samples)
 
 

@@ -263,6 +263,12 @@ def decode_block(block: ReadBlock, words: Sequence[int], *, device_id: str) -> l
     ``str``. ``device_id`` only labels a DecodeError. A float NaN or infinity is passed
     through: many RTUs send NaN for "no reading", and the sample's quality says the rest.
     """
+    return list(zip(block.registers, decode_values(block, words, device_id=device_id)))
+
+
+def decode_values(block: ReadBlock, words: Sequence[int], *, device_id: str) -> list[float | str]:
+    """``decode_block`` without the specs: the values alone, in ``block.registers`` order
+    (the poller's path, which pairs them with labels it worked out once)."""
     if len(words) != block.count:
         raise DecodeError(
             device_id=device_id,
@@ -270,10 +276,9 @@ def decode_block(block: ReadBlock, words: Sequence[int], *, device_id: str) -> l
             where=f"{block.table} {block.address}-{block.end - 1}",
         )
     try:
-        values = block._plan.decode(words)
+        return block._plan.decode(words)
     except (struct.error, TypeError, ValueError) as exc:  # a word outside 0..65535 (or 0/1), or not an int
         what = "bit values are not 0 or 1" if block.table in BIT_TABLES else "register values are not 16-bit words"
         raise DecodeError(
             device_id=device_id, message=f"{what}: {exc}", where=f"{block.table} {block.address}-{block.end - 1}"
         ) from exc
-    return list(zip(block.registers, values))
