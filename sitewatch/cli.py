@@ -46,8 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                            "low flows now); default: the real time")
 
     run = commands.add_parser("run", help="run the service from a configuration file",
-                              description="Run the collector, the rules and the API as configured.")
+                              description="Run the collector, the rules, the chores and the API as configured, "
+                              "or only some of them (--roles).")
     run.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
+    run.add_argument("--roles", type=_roles, default=None, metavar="ROLE,...",
+                     help="what this process runs: collector,rules (polling, the store writer, alerts and "
+                          "tickets; the two go together), chores (08:30 logs, inspections, store maintenance, "
+                          "paging), api (the web API and pages); default: all of them")
 
     paging = commands.add_parser("paging", help="only the paging stage (planner and senders), e.g. in its own process",
                                  description="Plans and sends the messages of [paging] from the configured database.")
@@ -110,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "user":
         return _user(args.config, args.args)
     if args.command == "run":
-        return _run(args.config)
+        return _run(args.config, args.roles)
     if args.command == "paging":
         return _paging(args.config)
     if args.command == "db":
@@ -143,6 +148,15 @@ def _gateway_stations(text: str) -> int:
     if not 0 <= count <= 247:
         raise argparse.ArgumentTypeError(f"{text!r}: a gateway has device ids 1-247, give 0 to 247 stations")
     return count
+
+
+def _roles(text: str) -> frozenset[str]:
+    from sitewatch.stages.roles import RolesError, parse_roles
+
+    try:
+        return parse_roles(text)
+    except RolesError as exc:  # argparse says it and exits 2
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _load(path: str) -> Config | None:
@@ -240,12 +254,13 @@ def _db(path: str, action: str) -> int:
     return 0
 
 
-def _run(path: str) -> int:
+def _run(path: str, roles: frozenset[str] | None) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from sitewatch.runtime import build_components
+    from sitewatch.components import build_components
     from sitewatch.serve import serve
+    from sitewatch.stages.roles import ALL_ROLES, describe
     from storage.schema import SchemaRefused
     from vault.errors import KeyConfigError
 
@@ -257,11 +272,16 @@ def _run(path: str) -> int:
 
     async def main(stop: asyncio.Event) -> None:
 
-        async def ready(port: int) -> None:
-            print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs)", flush=True)
+        async def ready(port: int | None) -> None:
+            chosen = "" if roles is None else f" [roles: {describe(roles)}]"
+            if port is None:
+                print(f"Sitewatch is running{chosen}, without the API", flush=True)
+            else:
+                print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs){chosen}", flush=True)
 
         try:
-            await serve(parts, host=config.api.host, port=config.api.port, stop=stop, on_ready=ready)
+            await serve(parts, host=config.api.host, port=config.api.port, stop=stop, on_ready=ready,
+                        roles=roles or ALL_ROLES)
         finally:
             parts.close()
 
@@ -295,7 +315,7 @@ def _paging(path: str) -> int:
 
 
 def _until_signal(main) -> int:
-    from sitewatch.runtime import tune_garbage_collector
+    from sitewatch.components import tune_garbage_collector
 
     tune_garbage_collector()
 

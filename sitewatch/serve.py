@@ -1,17 +1,20 @@
-"""Run the pipeline and the API together in one event loop until asked to stop."""
+"""Run the pipeline and the API together in one event loop until asked to stop; or only the
+stages a process's roles ask for (no API without the ``api`` role, no pipeline loop with it alone)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import uvicorn
 
 from api.app import create_app
 from api.dashboard.hub import end_streams
-from sitewatch.runtime import Components, Pipeline
+from sitewatch.components import Components
+from sitewatch.pipeline import Pipeline
+from sitewatch.stages.roles import ALL_ROLES, API, check_roles
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +36,21 @@ async def serve(
     host: str,
     port: int,
     stop: asyncio.Event,
-    on_ready: Callable[[int], Awaitable[None]] | None = None,
+    on_ready: Callable[[int | None], Awaitable[None]] | None = None,
     pipeline: Pipeline | None = None,
+    roles: Iterable[str] = ALL_ROLES,
 ) -> Pipeline:
-    """Returns when ``stop`` is set, after every task has finished cleanly."""
+    """Returns when ``stop`` is set, after every task has finished cleanly. ``on_ready`` gets
+    the API's port, or None when the roles leave the API out."""
+    roles = check_roles(roles)
+    pipeline = pipeline or Pipeline(parts, roles=roles)
+    if API not in roles:
+        await _without_api(pipeline, stop, on_ready)
+        return pipeline
     app = create_app(parts)
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
-    pipeline = pipeline or Pipeline(parts)
     async with asyncio.TaskGroup() as group:
+        # With the API alone the pipeline has no loop: it returns at once, the API serves on.
         pipeline_task = group.create_task(pipeline.run(), name="pipeline")
         api_task = group.create_task(server.serve(), name="api")
         while not server.started:
@@ -56,3 +66,17 @@ async def serve(
         end_streams(app)  # open control rooms: uvicorn waits for every response to finish
         pipeline_task.cancel()
     return pipeline
+
+
+async def _without_api(pipeline: Pipeline, stop: asyncio.Event,
+                       on_ready: Callable[[int | None], Awaitable[None]] | None) -> None:
+    """The pipeline's stages until ``stop``; a pipeline that fails ends the process with its error."""
+    async with asyncio.TaskGroup() as group:
+        pipeline_task = group.create_task(pipeline.run(), name="pipeline")
+        if on_ready is not None:
+            await on_ready(None)
+        stopped = group.create_task(stop.wait(), name="stop")
+        await asyncio.wait((pipeline_task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        log.info("stopping")
+        pipeline_task.cancel()
+        stopped.cancel()

@@ -1,0 +1,57 @@
+"""The chores stage: the daily chores (the 08:30 logs, contract and inspection reminders,
+store rollups and retention) and paging. None of them reads the bus: they work on the
+database and the store, so they run in any process, once per deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S
+from inspections.daily import DailyChecks
+from paging.service import Paging
+from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S
+from review.service import DailyReviews
+from sitewatch.components import Components
+from sitewatch.supervise import Supervisor
+from storage.maintenance import CHECK_EVERY_S as MAINTENANCE_CHECK_EVERY_S
+from storage.maintenance import StoreMaintenance
+from storage.timeseries import TimeSeriesError
+
+log = logging.getLogger(__name__)
+
+
+class ChoresStage:
+    def __init__(self, parts: Components) -> None:
+        self.parts = parts
+        self._reviews = DailyReviews(config=parts.config, store=parts.store, sessions=parts.sessions,
+                                     clock=parts.clock)
+        self._daily = DailyChecks(sessions=parts.sessions, config=parts.config)  # plans and contracts
+        self._maintenance = StoreMaintenance(parts.store, parts.config.storage.retention)  # rollups, retention
+        self.paging = Paging(sessions=parts.sessions, config=parts.config, clock=parts.clock, vault=parts.vault)
+        if parts.config.paging is not None:
+            parts.service.count_input("paging", self.paging.counters)
+
+    def loops(self, supervisor: Supervisor) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        chores = (
+            ("daily-review", REVIEW_CHECK_EVERY_S, self._reviews.generate_due),
+            ("inspections-daily", DAILY_CHECK_EVERY_S, lambda now: self._daily.run(now=now)),
+            ("store-maintenance", MAINTENANCE_CHECK_EVERY_S, self._maintenance.run_once),
+        )
+        out = [(name, supervisor.every(name, every_s, functools.partial(self._chore, name, job), first_now=True))
+               for name, every_s, job in chores]
+        return [*out, ("paging", self.paging.run(supervisor))]
+
+    async def _chore(self, name: str, job: Callable[[datetime], object]) -> None:
+        """A daily chore (contract reminders, overdue inspections, the 08:30 logs): a database
+        or store outage skips one round, never the loop."""
+        try:
+            await asyncio.to_thread(job, self.parts.clock.now())
+        except (SQLAlchemyError, TimeSeriesError) as exc:
+            log.error("%s: skipped this round, will retry: %s", name, exc)
