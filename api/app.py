@@ -10,12 +10,13 @@ import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import ApiContext
-from api.deps import LoginRequired, require_principal
+from api.deps import LoginRequired, PrincipalDep, require_principal
 from api.pages import admin, assets, control_room, live, login
 import i18n
 from api.pages.common import reader_locale, render, request_locale
@@ -71,6 +72,12 @@ def create_app(components: ApiContext) -> FastAPI:
             swagger_css_url="/static/docs/swagger-ui.css",
             swagger_favicon_url="/static/docs/favicon-32x32.png",
         )
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def metrics(principal: PrincipalDep) -> Response:
+        """Prometheus metrics of this process (polls, devices, loops, buffers, inputs), for a
+        scraper with a bearer token: nothing is read anonymously."""
+        return Response(components.metrics(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> ServiceHealthPublic:

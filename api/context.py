@@ -11,7 +11,7 @@ is here: the rules engine, the vault, the database engine and the spool are not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -116,3 +116,5 @@ class ApiContext(Protocol):
     def clock(self) -> Clock: ...
     @property
     def service(self) -> ServiceHealthReader: ...
+    @property
+    def metrics(self) -> Callable[[], bytes]: ...  # the process's Prometheus text exposition, made per scrape

@@ -5,12 +5,14 @@ the vault. Built once per process; the stages (sitewatch/stages/) and the API sh
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
+from prometheus_client import generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
@@ -22,6 +24,7 @@ from domain.time import Clock, SystemClock
 from paging.service import credential_names
 from rules.engine import AssetChannels, RulesEngine
 from rules.flapping import FlapGuard
+from sitewatch.metrics import ProcessMetrics, registry_for
 from sitewatch.supervise import ServiceHealth
 from storage.database import make_engine, session_factory
 from storage.open import open_timeseries
@@ -59,6 +62,7 @@ class Components:
     vault: Vault | None  # None when no asset needs credentials
     service: ServiceHealth  # the process's own loops, for /healthz
     spool: SampleSpool  # store-and-forward: what the store could not take yet
+    metrics: Callable[[], bytes]  # Prometheus text exposition of this process (sitewatch/metrics.py)
 
     def close(self) -> None:
         self.store.close()
@@ -112,7 +116,10 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     vault = Vault(sessions, load_key(key_file=config.vault.key_file)) if needs_vault else None
     store = open_timeseries(config.storage, data_dir=data_dir, site_of={a.id: a.site for a in config.assets},
                             secret=_vault_secret(vault, clock) if vault is not None else None, clock=clock)
-    return Components(config, store, db, sessions, health, engine, clock, vault, ServiceHealth(), spool)
+    service = ServiceHealth()
+    metrics = ProcessMetrics(health=health, service=service, kind_of={a.id: a.kind for a in config.assets})
+    exposition = functools.partial(generate_latest, registry_for(metrics))
+    return Components(config, store, db, sessions, health, engine, clock, vault, service, spool, exposition)
 
 
 def _vault_secret(vault: Vault, clock: Clock) -> Callable[[str], tuple[str, str]]:

@@ -217,3 +217,20 @@ async def test_a_store_that_is_down_answers_503_with_retry_after_not_500(tmp_pat
     assert answer.status_code == 503, answer.text
     assert answer.headers["retry-after"] == "10"
     assert answer.json() == {"detail": "the time-series store is unavailable; try again later"}
+
+
+async def test_metrics_need_a_token_and_count_what_the_process_did(tmp_path):
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(tmp_path)}
+    raw["api"] = {"tokens": [reader_entry()]}
+    parts = build_components(config_from_dict(raw))
+    parts.health.register("rs-north-01")
+    parts.health.record_success("rs-north-01", at=NOW)
+    async with served(create_app(parts)) as anonymous:
+        assert (await anonymous.get("/metrics")).status_code == 401, "metrics are not read anonymously"
+    async with served(create_app(parts), token=READER) as api:
+        answer = await api.get("/metrics")
+    parts.close()
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    assert 'sitewatch_polls_total{kind="regulator_station",outcome="ok"} 1.0' in answer.text
