@@ -1,0 +1,71 @@
+"""Keeping one lease (storage/leases.py) for as long as this process may do its work: the
+fleet-wide chores today, a shard of assets later.
+
+``tick`` (run every ``ttl_s / 3`` by a supervised loop) claims the lease when nobody holds
+it and renews it while this process does; ``holding`` says whether the work may go on now.
+A renewal that fails, or a database that cannot be reached until the lease's last known
+expiry, ends the holding: two processes never both believe they hold it, as long as their
+clocks agree to well under a lease period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.time import Clock
+from storage.leases import Lease, claim, release, renew
+
+log = logging.getLogger(__name__)
+
+
+def holder_id() -> str:
+    """Who holds a lease, as operators read it: host, process and a random part (a restarted
+    process with a reused pid is not its predecessor)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class LeaseKeeper:
+    def __init__(self, sessions: sessionmaker[Session], name: str, *, holder: str, ttl_s: float,
+                 clock: Clock) -> None:
+        self.name = name
+        self.holder = holder
+        self.ttl_s = ttl_s
+        self._sessions = sessions
+        self._clock = clock
+        self._lease: Lease | None = None
+        self._ticking = threading.Lock()  # the renewing loop and a chore's first look may meet
+
+    @property
+    def every_s(self) -> float:
+        """How often ``tick`` must run: three tries before the lease would run out."""
+        return self.ttl_s / 3
+
+    def holding(self) -> bool:
+        lease = self._lease
+        return lease is not None and self._clock.now() < lease.expires_at
+
+    def tick(self) -> None:
+        """Claim or renew (blocking: run it in a thread). A database error propagates: the
+        lease is then held only until its last known expiry (``holding`` sees to that)."""
+        with self._ticking:
+            now = self._clock.now()
+            if self._lease is not None:
+                if renew(self._lease, now):
+                    return
+                log.warning("lease %s lost (generation %d): stopping its work", self.name, self._lease.generation)
+                self._lease = None
+            self._lease = claim(self._sessions, self.name, self.holder, self.ttl_s, now)
+            if self._lease is not None:
+                log.info("lease %s taken by %s (generation %d)", self.name, self.holder, self._lease.generation)
+
+    def release(self) -> None:
+        """At a clean shutdown: another process need not wait out the lease."""
+        if self._lease is not None:
+            release(self._lease)
+            self._lease = None

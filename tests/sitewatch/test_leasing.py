@@ -1,0 +1,90 @@
+"""One lease, two processes' keepers on one database (SQLite and PostgreSQL): one holds it,
+the other takes over only once it has run out or was released."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.time import UTC
+from sitewatch.leasing import LeaseKeeper, holder_id
+from tests.serving import FixedClock
+
+T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+
+
+def _keepers(sessions: sessionmaker[Session], clock: FixedClock) -> tuple[LeaseKeeper, LeaseKeeper]:
+    return (LeaseKeeper(sessions, "chores", holder="a", ttl_s=30, clock=clock),
+            LeaseKeeper(sessions, "chores", holder="b", ttl_s=30, clock=clock))
+
+
+def test_one_holds_and_keeps_it_while_renewing(db_session_factory: sessionmaker[Session]) -> None:
+    clock = FixedClock(T0)
+    a, b = _keepers(db_session_factory, clock)
+    a.tick()
+    b.tick()
+    assert (a.holding(), b.holding()) == (True, False)
+    for _ in range(10):  # an hour-long run in steps of a third of the lease
+        clock.now_value += timedelta(seconds=a.every_s)
+        a.tick()
+        b.tick()
+        assert (a.holding(), b.holding()) == (True, False)
+
+
+def test_a_holder_that_stops_renewing_is_replaced_once_the_lease_runs_out(
+    db_session_factory: sessionmaker[Session],
+) -> None:
+    clock = FixedClock(T0)
+    a, b = _keepers(db_session_factory, clock)
+    a.tick()
+    clock.now_value = T0 + timedelta(seconds=29)
+    b.tick()
+    assert (a.holding(), b.holding()) == (True, False), "not before the lease runs out"
+    clock.now_value = T0 + timedelta(seconds=30)
+    assert not a.holding(), "a holder that could not renew stops at its lease's end"
+    b.tick()
+    assert b.holding()
+    a.tick()  # back (the database was unreachable, say): its renewal fails, the lease is b's
+    assert (a.holding(), b.holding()) == (False, True)
+
+
+def test_release_hands_over_at_once(db_session_factory: sessionmaker[Session]) -> None:
+    clock = FixedClock(T0)
+    a, b = _keepers(db_session_factory, clock)
+    a.tick()
+    a.release()
+    assert not a.holding()
+    b.tick()
+    assert b.holding()
+
+
+def test_holder_ids_differ_between_processes_and_restarts() -> None:
+    assert holder_id() != holder_id()
+
+
+async def test_two_chores_stages_on_one_database_do_each_chore_once(tmp_path) -> None:
+    """Two processes running the chores on one database (two Components here): the one
+    without the lease skips its rounds."""
+    from config.load import config_from_dict
+    from sitewatch.components import build_components
+    from sitewatch.demo import example_config
+    from sitewatch.stages.chores import ChoresStage
+
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(tmp_path), "database_url": f"sqlite:///{tmp_path}/shared.db"}
+    done: list[str] = []
+    stages = []
+    for name in ("first", "second"):
+        raw["storage"]["timeseries_path"] = f"{name}.duckdb"
+        parts = build_components(config_from_dict(raw))
+        parts.clock = FixedClock(T0)
+        stage = ChoresStage(parts)
+        stages.append((name, stage, parts))
+    try:
+        for name, stage, _ in stages:
+            await stage._chore("count", lambda now, name=name: done.append(name))
+        assert done == ["first"], "the second process must leave the chore to the lease's holder"
+    finally:
+        for _, _, parts in stages:
+            parts.close()
