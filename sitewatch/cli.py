@@ -53,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="what this process runs: collector,rules (polling, the store writer, alerts and "
                           "tickets; the two go together), chores (08:30 logs, inspections, store maintenance, "
                           "paging), api (the web API and pages); default: all of them")
+    run.add_argument("--port", type=int, default=None, metavar="P",
+                     help="the API's port instead of [api] port: several API processes on one machine")
 
     paging = commands.add_parser("paging", help="only the paging stage (planner and senders), e.g. in its own process",
                                  description="Plans and sends the messages of [paging] from the configured database.")
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "user":
         return _user(args.config, args.args)
     if args.command == "run":
-        return _run(args.config, args.roles)
+        return _run(args.config, args.roles, args.port)
     if args.command == "paging":
         return _paging(args.config)
     if args.command == "db":
@@ -254,7 +256,7 @@ def _db(path: str, action: str) -> int:
     return 0
 
 
-def _run(path: str, roles: frozenset[str] | None) -> int:
+def _run(path: str, roles: frozenset[str] | None, port: int | None = None) -> int:
     config = _load(path)
     if config is None:
         return 2
@@ -280,8 +282,8 @@ def _run(path: str, roles: frozenset[str] | None) -> int:
                 print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs){chosen}", flush=True)
 
         try:
-            await serve(parts, host=config.api.host, port=config.api.port, stop=stop, on_ready=ready,
-                        roles=roles or ALL_ROLES)
+            await serve(parts, host=config.api.host, port=config.api.port if port is None else port, stop=stop,
+                        on_ready=ready, roles=roles or ALL_ROLES)
         finally:
             parts.close()
 
