@@ -161,6 +161,10 @@ class DuckDBStore:
         # roll_up and expire one at a time (they update the same rollup_spans rows); they
         # never take the write lock: appends to `samples` do not conflict with them.
         self._maintenance_lock = threading.Lock()
+        # Calls in progress, so close() waits for them: a shutdown cannot stop a chore's
+        # query running in a worker thread, and closing under it fails the whole exit.
+        self._calls = threading.Condition()
+        self._open_calls = 0
         try:
             self._con = duckdb.connect(str(path))
             for statement in (*_SCHEMA, *rollups.SCHEMA):
@@ -290,23 +294,29 @@ class DuckDBStore:
             return export_snapshot(cur, folder)
 
     def close(self) -> None:
-        """Call once readers are done; a flush in progress finishes first (the lock)."""
-        with self._write_lock:
+        """Closes once the calls in progress (a flush, a query in a worker thread) are done."""
+        with self._write_lock, self._calls:
+            self._calls.wait_for(lambda: self._open_calls == 0)
             self._con.close()
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of our own for one call; duckdb errors become TimeSeriesError."""
-        try:
-            cur = self._con.cursor()
-        except duckdb.Error as exc:
-            raise TimeSeriesError(f"DuckDB store unavailable: {exc}") from exc
+        with self._calls:
+            try:
+                cur = self._con.cursor()
+            except duckdb.Error as exc:
+                raise TimeSeriesError(f"DuckDB store unavailable: {exc}") from exc
+            self._open_calls += 1
         try:
             yield cur
         except duckdb.Error as exc:
             raise TimeSeriesError(f"DuckDB store failed: {exc}") from exc
         finally:
             cur.close()
+            with self._calls:
+                self._open_calls -= 1
+                self._calls.notify_all()
 
 
 def _columns(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
