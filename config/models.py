@@ -440,6 +440,11 @@ class Config(Frozen):
     def profile(self, name: str) -> ModbusProfile:
         return self._lookup("modbus_profiles", "name", name)
 
+    def behind(self, gateway_id: str) -> list[Asset]:
+        """The stations reached through the modbus_gateway asset ``gateway_id``, by device id."""
+        stations = [a for a in self.assets if a.modbus is not None and a.modbus.gateway == gateway_id]
+        return sorted(stations, key=lambda a: (a.modbus.device_id if a.modbus else 0, a.id))
+
     def _lookup(self, field: str, key: str, value: str):
         # The writer, the rules wiring and every dashboard value look things up by id: index
         # each tuple once. The index remembers its tuple, so a model_copy(update=...) that

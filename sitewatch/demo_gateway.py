@@ -97,7 +97,7 @@ def gateway_outage(schedule: Sequence[tuple[int, str, str, bool]]) -> tuple[int,
 
 def gateway_page_line(config: Config, base_url: str) -> list[str]:
     """The banner's line for the gateway's page (none without a gateway)."""
-    behind = _behind(config)
+    behind = config.behind(GATEWAY_ID)
     if not behind:
         return []
     page = f"{base_url}/asset/{GATEWAY_ID}"
@@ -107,12 +107,8 @@ def gateway_page_line(config: Config, base_url: str) -> list[str]:
 def gateway_schedule_line(config: Config, schedule: Sequence[tuple[int, str, str, bool]]) -> list[str]:
     """The banner's line for the gateway's scheduled outage (none without either)."""
     outage = gateway_outage(schedule)
-    if not _behind(config) or outage is None:
+    if not config.behind(GATEWAY_ID) or outage is None:
         return []
     return ["  " + i18n.gettext("scheduled: gateway %(gateway)s down at +%(at)s s for %(minutes)s min (one ticket, "
                                 "its stations shown offline under it)", gateway=GATEWAY_ID, at=outage[0],
                                 minutes=round(outage[1] / 60))]
-
-
-def _behind(config: Config) -> list[str]:
-    return [a.id for a in config.assets if a.modbus is not None and a.modbus.gateway == GATEWAY_ID]

@@ -33,16 +33,7 @@ def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[P
     share its connection, one request at a time; the strings a station reports (firmware,
     serial number) go to ``facts``."""
     connections = ModbusConnections()
-    gateways = {a.id: a for a in config.assets if a.modbus_gateway is not None}
-    behind: dict[str, list[Asset]] = {gateway: [] for gateway in gateways}
-    links: dict[str, Link] = {}
-    for asset in config.assets:
-        if asset.modbus is not None:
-            if asset.modbus.gateway is not None:
-                behind[asset.modbus.gateway].append(asset)
-                links[asset.id] = Link.of_gateway(gateways[asset.modbus.gateway].modbus_gateway)
-            else:
-                links[asset.id] = Link.of_endpoint(asset.modbus)
+    links = {asset.id: _link(config, asset) for asset in config.assets if asset.modbus is not None}
     sharing = Counter(links.values())
     jobs = []
     for asset in config.assets:
@@ -58,9 +49,10 @@ def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[P
         poll = poller.poll if facts is None else functools.partial(_poll_station, poller, facts)
         jobs.append(PollJob(device_id=asset.id, interval_s=asset.poll_interval_s, timeout_s=own_s * sharing[link],
                             poll=poll, channels=poller.channels, close=poller.close, upstream=asset.modbus.gateway))
-    for gateway_id, gateway in gateways.items():
-        assert gateway.modbus_gateway is not None
-        stations = behind[gateway_id]
+    for gateway in config.assets:
+        if gateway.modbus_gateway is None:
+            continue
+        gateway_id, stations = gateway.id, config.behind(gateway.id)
         link = Link.of_gateway(gateway.modbus_gateway)
         slowest_s = max((s.poll_interval_s for s in stations), default=gateway.poll_interval_s)
         poller = GatewayPoller(asset_id=gateway_id, connection=connections.get(link, name=gateway_id),
@@ -73,6 +65,15 @@ def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[P
                             timeout_s=gateway.modbus_gateway.timeout_s + queue_s,
                             poll=poller.poll, channels=poller.channels, close=_nothing_to_close))
     return jobs
+
+
+def _link(config: Config, station: Asset) -> Link:
+    assert station.modbus is not None
+    if station.modbus.gateway is None:
+        return Link.of_endpoint(station.modbus)
+    gateway = config.asset(station.modbus.gateway).modbus_gateway
+    assert gateway is not None  # the config checks a station's gateway is a modbus_gateway
+    return Link.of_gateway(gateway)
 
 
 async def _poll_station(poller: ModbusPoller, facts: ReportedFacts, ts: datetime) -> PollResult:

@@ -201,12 +201,6 @@ def down(health: DeviceHealth | None) -> bool:
     return health is not None and health.state is HealthState.OFFLINE
 
 
-def behind(config: Config, gateway: Asset) -> list[Asset]:
-    """The stations reached through ``gateway``, by device id."""
-    stations = [a for a in config.assets if a.modbus is not None and a.modbus.gateway == gateway.id]
-    return sorted(stations, key=lambda a: (a.modbus.device_id if a.modbus else 0, a.id))
-
-
 def stations(gateway: Asset, assets: list[Asset], health_of: HealthOf, *, gateway_down: bool) -> list[Station]:
     """The stations behind ``gateway`` with their connection: while the gateway is down,
     theirs is the gateway's fault, whatever their own records last said."""

@@ -123,7 +123,7 @@ def _down(parts: ApiContext, session: Session, gateway: Asset) -> bool:
 
 def _visible_behind(parts: ApiContext, principal: Principal, gateway: Asset) -> list[Asset]:
     """The stations behind the gateway that the reader's customer scope covers."""
-    return [a for a in facts.behind(parts.config, gateway) if principal.sees(parts.config.site(a.site).customer)]
+    return [a for a in parts.config.behind(gateway.id) if principal.sees(parts.config.site(a.site).customer)]
 
 
 def charts_available() -> bool:
