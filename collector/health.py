@@ -36,16 +36,6 @@ class HealthRegistry:
         self, device_id: str, *, at: datetime, partial_errors: Sequence[CollectorError] = ()
     ) -> None:
         old = self._records[device_id]
-        if not partial_errors and old.consecutive_failures == 0:
-            # The usual poll: one record built directly, a third of dataclasses.replace's cost
-            # (records stay immutable: the API keeps and compares the ones it read).
-            self._store(DeviceHealth(
-                device_id=device_id, state=HealthState.ONLINE, last_success=at, last_failure=old.last_failure,
-                last_error=old.last_error, consecutive_failures=0, polls_ok=old.polls_ok + 1,
-                polls_failed=old.polls_failed, exception_responses=old.exception_responses,
-                malformed_replies=old.malformed_replies, timeouts=old.timeouts,
-            ))
-            return
         if old.state is HealthState.OFFLINE:
             # Logged once on recovery, not on every poll (the Home Assistant habit).
             log.warning("%s: back online after %d failed polls", device_id, old.consecutive_failures)

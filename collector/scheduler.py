@@ -135,9 +135,8 @@ class Scheduler:
             for dependant in self._dependants.get(job.device_id, ()):
                 if health.get(dependant).consecutive_failures:
                     self._wake[dependant].set()
-        if errors:
-            for error in errors:
-                log.info("%s: %s", job.device_id, error)
+        for error in errors:
+            log.info("%s: %s", job.device_id, error)
         await self._sink.publish(result.samples)
 
 

@@ -197,9 +197,9 @@ class ModbusConnection:
         # inside pymodbus can swallow a cancel when the reply lands at the same moment.
         request = loop.create_task(read(address, count=count, device_id=device_id))
         try:
-            await _first_of(loop, request, lost, timeout_s)
-            if not request.done():
-                raise self._no_reply(asset_id, timeout_s, lost_connection=lost.done(), where=where())
+            done, _ = await asyncio.wait((request, lost), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            if request not in done:
+                raise self._no_reply(asset_id, timeout_s, lost_connection=lost in done, where=where())
             try:
                 response = request.result()
             except ConnectionException as exc:
@@ -270,7 +270,7 @@ class ModbusConnection:
         return DeviceRejected(device_id=asset_id, code=code, where=where)
 
     def _where(self, device_id: int, table: str, address: int, count: int) -> str:
-        kind = "registers" if table in ("holding", "input") else "bits"
+        kind = "bits" if table in BIT_TABLES else "registers"
         return f"{self.link} unit {device_id}, {table} {kind} {address}-{address + count - 1}"
 
     def _drop(self) -> None:
@@ -278,31 +278,6 @@ class ModbusConnection:
             self._client.close()
         self._client = None
         self._lost = None
-
-
-async def _first_of(loop: asyncio.AbstractEventLoop, request: asyncio.Future[object],
-                    lost: asyncio.Future[None], timeout_s: float) -> None:
-    """Return when ``request`` is done, ``lost`` resolves or ``timeout_s`` passes, whichever
-    comes first; a cancel of the caller ends the wait at once, whatever the request does.
-
-    What ``asyncio.wait((request, lost), timeout=..., return_when=FIRST_COMPLETED)`` does
-    without its sets and its second pass over the futures: it runs on every read.
-    """
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    request.add_done_callback(wake)
-    lost.add_done_callback(wake)
-    timer = loop.call_later(timeout_s, wake)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        request.remove_done_callback(wake)
-        lost.remove_done_callback(wake)
 
 
 class ModbusConnections:
