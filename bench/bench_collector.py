@@ -66,17 +66,21 @@ STOP_TIMEOUT_S = 20.0
 
 
 class Simulator:
-    """``python -m simulators.regulator serve`` in its own session; always stopped by ``stop``."""
+    """``python -m simulators.regulator serve`` in its own session; always stopped by ``stop``.
+    ``ports``: the stations' own ports; ``gateway_ports``: the simulated gateway's, when
+    ``gateway_stations`` stations sit behind one."""
 
-    def __init__(self, stations: int, *, seed: int = 2026) -> None:
+    def __init__(self, stations: int, *, seed: int = 2026, gateway_stations: int = 0) -> None:
         self._stderr = tempfile.TemporaryFile(mode="w+")
+        behind = ["--gateway-stations", str(gateway_stations)] if gateway_stations else []
         # Own session: a Ctrl-C in the terminal reaches only us; we stop the child ourselves.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "simulators.regulator", "serve",
-             "--stations", str(stations), "--seed", str(seed)],
+             "--stations", str(stations), "--seed", str(seed), *behind],
             stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True,
         )
         self.ports: list[int] = []
+        self.gateway_ports: list[int] = []
 
     def wait_ready(self) -> list[int]:
         # The child block-buffers its station lines until the flushed "control" line; a
@@ -88,8 +92,14 @@ class Simulator:
             for line in self.process.stdout:
                 if line.startswith("control "):
                     return self.ports
-                _, address, _ = line.split()
-                self.ports.append(int(address.rpartition(":")[2]))
+                # "rs-001 HOST:PORT device_id=1", "gw-01 HOST:PORT rtu_over_tcp", or a station
+                # behind it: "gw-01-rs-001 HOST:PORT device_id=1 gateway=gw-01" (its gateway's port).
+                _, address, *rest = line.split()
+                port = int(address.rpartition(":")[2])
+                if rest == ["rtu_over_tcp"]:
+                    self.gateway_ports.append(port)
+                elif len(rest) == 1:
+                    self.ports.append(port)
         finally:
             watchdog.cancel()
         raise RuntimeError(f"simulator exited before it was ready:\n{self.stderr_tail()}")

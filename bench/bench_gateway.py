@@ -34,10 +34,8 @@ import dataclasses
 import itertools
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -46,7 +44,7 @@ from pathlib import Path
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
 
-from bench.bench_collector import SIMULATOR_START_TIMEOUT_S, Simulator, Window, measure
+from bench.bench_collector import Simulator, Window, measure
 from collector.health import HealthRegistry
 from collector.modbus.decode import plan_reads
 from collector.results import PollResult
@@ -66,44 +64,10 @@ STATION_TIMEOUT_S = 1.0
 STOP_TIMEOUT_S = 20.0
 
 
-class GatewaySimulator(Simulator):
-    """``python -m simulators.regulator serve --gateway-stations N`` in its own session;
-    bench_collector's Simulator otherwise (CPU reading, stop)."""
-
-    def __init__(self, stations: int, *, seed: int = 2026) -> None:
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- closed by stop()
-        # Own session: a Ctrl-C in the terminal reaches only us; we stop the child ourselves.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "simulators.regulator", "serve",
-             "--stations", "1", "--gateway-stations", str(stations), "--seed", str(seed)],
-            stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True,
-        )
-        self.ports = []  # the gateway's, once ready
-
-    def wait_ready(self) -> list[int]:
-        # A watchdog kills the child if its control line never comes, which ends the read
-        # below with EOF.
-        watchdog = threading.Timer(SIMULATOR_START_TIMEOUT_S, self.process.kill)
-        watchdog.start()
-        try:
-            assert self.process.stdout is not None
-            for line in self.process.stdout:
-                words = line.split()
-                if words[0] == "control":
-                    break
-                if words[2:] == ["rtu_over_tcp"]:
-                    self.ports.append(int(words[1].rpartition(":")[2]))
-        finally:
-            watchdog.cancel()
-        if len(self.ports) != 1:
-            raise RuntimeError(f"simulator exited, or printed no gateway, before it was ready:\n{self.stderr_tail()}")
-        return self.ports
-
-
 # --- bare pymodbus ---------------------------------------------------------------------
 
 
-async def bare(port: int, stations: int, sim: GatewaySimulator, *, warmup_s: float,
+async def bare(port: int, stations: int, sim: Simulator, *, warmup_s: float,
                seconds: float) -> tuple[Window, int]:
     """One RTU-over-TCP client reading device id after device id."""
     client = AsyncModbusTcpClient("127.0.0.1", port=port, framer=FramerType.RTU)
@@ -205,7 +169,7 @@ class ProductResult:
     per_station: tuple[int, int]  # fewest and most polls of one station inside the window
 
 
-async def product(port: int, stations: int, sim: GatewaySimulator, data_dir: Path, *, warmup_s: float,
+async def product(port: int, stations: int, sim: Simulator, data_dir: Path, *, warmup_s: float,
                   seconds: float) -> ProductResult:
     config = gateway_config(port, stations, data_dir)
     channels = len(config.profile(PROFILE).registers)
@@ -251,7 +215,7 @@ def _station_totals(health: HealthRegistry) -> tuple[int, int]:
 # --- main ------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace, sim: GatewaySimulator, port: int) -> int:
+async def run(args: argparse.Namespace, sim: Simulator, port: int) -> int:
     print(f"gateway: RTU over TCP, {args.stations} stations behind one port   window: {args.seconds:.0f} s "
           f"after {args.warmup_s:.0f} s warm-up   cores: {os.cpu_count()}", flush=True)
 
@@ -298,9 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     tune_garbage_collector()  # as `sitewatch run` does; both sides share it
     started = time.perf_counter()
-    sim = GatewaySimulator(args.stations)
+    sim = Simulator(1, gateway_stations=args.stations)
     try:
-        [port] = sim.wait_ready()
+        sim.wait_ready()
+        [port] = sim.gateway_ports
         rc = asyncio.run(run(args, sim, port))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
