@@ -17,24 +17,12 @@ from sitewatch.jobs import ReportedFacts, modbus_jobs
 from storage.repository import sync_inventory
 from storage.tables import AssetRow, AuditRow
 from tests.collector.modbus.servers import encode, encode_string, pymodbustcp_server
+from tests.collector.modbus.test_readme_config import MINIMAL_CONTEXT
 from tests.serving import FixedClock
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
-CONTEXT = """
-[[customers]]
-id = "citygas"
-name = "City Gas Co."
-
-[[sites]]
-id = "north"
-customer = "citygas"
-name = "North"
-sla_zone = "ring2"
-
-[sla.zones.ring2]
-hours = 3.0
-
+CONTEXT = MINIMAL_CONTEXT + """
 [[modbus_profiles]]
 name = "rtu-x"
 inventory_interval_s = 3600.0
