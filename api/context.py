@@ -2,7 +2,7 @@
 does not import the process wiring (``sitewatch/``).
 
 ``create_app`` takes anything shaped like ``ApiContext``; today that is the process's
-``sitewatch.runtime.Components``, which satisfies it structurally (tests/api/
+``sitewatch.components.Components``, which satisfies it structurally (tests/api/
 test_no_sitewatch_imports.py checks both that and that no module under api/ imports
 ``sitewatch``). Members are read-only properties so a richer implementation (a concrete
 store, the health registry) still fits. Only what some route, page or the live hub reads

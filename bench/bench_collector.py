@@ -9,7 +9,7 @@ loopback. Against it, in this process and one after the other:
 
 - bare: N ``AsyncModbusTcpClient``, each reading the same 18 holding registers in a tight
   loop (no decoding, no storing);
-- collector: the real path — ``sitewatch.runtime.Pipeline`` (Scheduler + ModbusPoller
+- collector: the real path — ``sitewatch.pipeline.Pipeline`` (Scheduler + ModbusPoller
   read and decode per profile + SampleBus + the DuckDBStore writer loop + the rules
   worker) on a config whose assets are the simulated stations. ``--collector store`` drops
   the rules worker: Scheduler + SampleBus + the same store loop into DuckDBStore, to show
@@ -48,10 +48,11 @@ from collector.scheduler import PollJob, Scheduler
 from config.load import config_from_dict
 from config.models import Config
 from domain.time import UTC
-from sitewatch.demo import example_config
 from sitewatch.bus import SampleBus, drain
+from sitewatch.components import build_components, tune_garbage_collector
+from sitewatch.demo import example_config
 from sitewatch.jobs import modbus_jobs
-from sitewatch.runtime import Pipeline, build_components, tune_garbage_collector
+from sitewatch.pipeline import Pipeline
 from storage.duckdb_store import DuckDBStore
 
 PROFILE = "regulator-v1"

@@ -107,7 +107,7 @@ def story(assets: int, at: datetime) -> list[AlertTransition]:
 def set_up(data_dir: Path, assets: int) -> tuple[int, float]:
     """The database the server reads; returns (firing alerts, seconds)."""
     from inspections.visits import start_inspection
-    from sitewatch.runtime import build_components
+    from sitewatch.components import build_components
     from storage.repository import sync_inventory
     from tickets.writer import TicketWriter
 
@@ -137,7 +137,7 @@ def serve(data_dir: Path, assets: int) -> None:
 
     from api.app import create_app
     from api.dashboard.hub import end_streams
-    from sitewatch.runtime import build_components, tune_garbage_collector
+    from sitewatch.components import build_components, tune_garbage_collector
     from sitewatch.serve import EmbeddedServer
 
     parts = build_components(config_from_dict(bench_config(assets, data_dir)))
@@ -445,7 +445,7 @@ def time_snapshot(data_dir: Path, assets: int) -> tuple[float, float]:
     from sqlalchemy import func, select
 
     from api.dashboard.read import Pieces, read_snapshot
-    from sitewatch.runtime import build_components
+    from sitewatch.components import build_components
     from storage.tables import AlertRow
     from tickets.workflow import acknowledge_alert
 

@@ -52,9 +52,9 @@ from collector.scheduler import PollJob, Scheduler
 from config.load import config_from_dict
 from config.models import Config
 from domain.samples import Sample
+from sitewatch.components import tune_garbage_collector
 from sitewatch.demo import example_config
 from sitewatch.jobs import modbus_jobs
-from sitewatch.runtime import tune_garbage_collector
 
 PROFILE = "regulator-v1"
 REGISTERS = 18  # the profile's one read: wire addresses 0-17

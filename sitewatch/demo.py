@@ -51,6 +51,7 @@ from simulators.regulator.control import ControlServer
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.broker import demo_broker
+from sitewatch.components import build_components
 from sitewatch.demo_gateway import (
     GATEWAY_ID,
     add_gateway,
@@ -62,7 +63,6 @@ from sitewatch.demo_gateway import (
 from sitewatch.demo_paging import DemoPaging, PagingSecrets, inbox_config, paging_section, put_credentials
 from sitewatch.history.people import TECHNICIAN, Login, add_people, demo_people, logins_table
 from sitewatch.history.seed import Fleet, seed_history
-from sitewatch.runtime import build_components
 from sitewatch.serve import serve
 from storage.tables import UserRow
 from vault import generate_key

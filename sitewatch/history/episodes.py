@@ -33,6 +33,7 @@ from simulators.camera.frames import FRAME_FAULTS, FrameFault, render
 from simulators.camera.spec import CameraSpec
 from simulators.common.faults import ActiveFault
 from simulators.regulator.faults import fault_params as station_fault_params
+from sitewatch.components import asset_channels
 from sitewatch.history.series import (
     CLOCK_OFFSET_S,
     PictureReference,
@@ -44,7 +45,6 @@ from sitewatch.history.series import (
     host_event,
     scene_of,
 )
-from sitewatch.runtime import asset_channels
 
 WARM_UP = timedelta(minutes=3)
 BASELINE = timedelta(minutes=2)  # pictures judged before a picture fault: the check's sharpness baseline

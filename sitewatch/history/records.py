@@ -26,10 +26,10 @@ from inspections.visits import finish_inspection, start_inspection
 from review.schedule import due_at
 from review.service import GRACE, DailyReviews
 from review.sign import get_review, sign_review
+from sitewatch.components import Components
 from sitewatch.history.people import APPRENTICE, MANAGER, TECHNICIAN
 from sitewatch.history.series import KNOT, Span, Window, aligned
 from sitewatch.history.timeline import Timeline
-from sitewatch.runtime import Components
 
 SLOTS = (time(9, 30), time(11, 0), time(14, 0), time(15, 30))  # site-local starts of a visit
 VISIT = timedelta(minutes=45)

@@ -25,6 +25,7 @@ from review.schedule import due_at
 from simulators.alarmhost.spec import HostSpec
 from simulators.camera.spec import CameraSpec
 from simulators.regulator.spec import StationSpec
+from sitewatch.components import Components
 from sitewatch.history.episodes import Episode, Fault, camera_episode, host_episode, station_episode
 from sitewatch.history.moves import StoryTeller
 from sitewatch.history.people import Login, Person, add_people
@@ -45,7 +46,6 @@ from sitewatch.history.series import (
 )
 from sitewatch.history.stories import STORIES, Story
 from sitewatch.history.timeline import Timeline
-from sitewatch.runtime import Components
 from storage.repository import sync_inventory
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 WEEK = timedelta(days=7)
 FINE_FLOOR = timedelta(seconds=5)  # stations polled faster than this get their past at this step
 SEED = 2026  # the same week every time, given the same start
-GC_THRESHOLD = (100_000, 20, 100)  # sitewatch.runtime.tune_garbage_collector's
+GC_THRESHOLD = (100_000, 20, 100)  # sitewatch.components.tune_garbage_collector's
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from i18n.messages import Channel as MessageChannel
 from i18n.messages import Message, StateValue
 from inspections.records import record_reading
 from inspections.visits import start_inspection
+from sitewatch.components import Components, build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import Components, build_components
 from storage.repository import record_reported_facts, sync_inventory
 from tests.logins import add_role_users
 from tests.serving import FixedClock, served

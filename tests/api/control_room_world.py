@@ -31,8 +31,8 @@ from config.load import config_from_dict
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.time import UTC
 from inspections.visits import start_inspection
+from sitewatch.components import Components, build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import Components, build_components
 from storage.repository import sync_inventory
 from tests.logins import add_role_users, log_in
 from tests.serving import FixedClock, served

@@ -13,8 +13,8 @@ from config.load import config_from_dict
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.samples import Quality, Sample
 from domain.time import UTC
+from sitewatch.components import build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import build_components
 from sitewatch.supervise import Supervisor
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 from tickets.writer import TicketWriter

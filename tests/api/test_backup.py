@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from api.app import create_app
 from config.load import config_from_dict
+from sitewatch.components import build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import build_components
 from storage.tables import AuditRow
 from tests.backup.conftest import SAMPLES
 from tests.serving import bearer, served, token_entry

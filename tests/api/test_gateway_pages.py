@@ -23,8 +23,8 @@ from collector.errors import DeviceTimeout
 from config.load import config_from_dict
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.time import UTC
+from sitewatch.components import Components, build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import Components, build_components
 from storage.repository import record_reported_facts, sync_inventory
 from tests.api.test_asset_page import no_channel_names, no_other_host, visible_text
 from tests.serving import FixedClock, bearer, served, token_entry

@@ -8,12 +8,12 @@ import re
 import pytest
 
 import i18n
-from i18n.labels import label, picture_verdict, show, states, unit_text
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.poller import camera_channels
 from config.load import config_from_dict
+from i18n.labels import label, picture_verdict, show, states, unit_text
+from sitewatch.components import asset_channels
 from sitewatch.demo import example_config
-from sitewatch.runtime import asset_channels
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -21,7 +21,7 @@ from auth.users import add_user
 from config.load import config_from_dict
 from domain.time import UTC
 from i18n.fonts import find_cjk_font
-from sitewatch.runtime import build_components
+from sitewatch.components import build_components
 from tests.logins import add_role_users, log_in, password_of
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 from tests.serving import FixedClock, bearer, served, token_entry

@@ -20,8 +20,8 @@ from api.context import (
     ServiceHealthReader,
 )
 from config.load import config_from_dict
+from sitewatch.components import build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import build_components
 from sitewatch.supervise import BufferState, LoopHealth
 
 API_ROOT = Path(api.__file__).parent

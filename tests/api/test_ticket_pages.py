@@ -22,8 +22,8 @@ from config.load import config_from_dict
 from domain.alerts import AlertState, AlertTransition, Severity
 from domain.time import UTC
 from i18n.check import missing
+from sitewatch.components import Components, build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import Components, build_components
 from storage.repository import sync_inventory
 from storage.tables import TicketRow
 from tests.browser.english import config_strings, people, untranslated

@@ -8,8 +8,8 @@ from api.views import live_values
 from config.load import config_from_dict
 from domain.samples import Sample
 from domain.time import UTC
+from sitewatch.components import build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import build_components
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from api.app import create_app
 from config.load import config_from_dict
 from domain.time import UTC
+from sitewatch.components import Components, build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import Components, build_components
 from tests.logins import add_role_users
 from tests.serving import FixedClock, served, token_entry
 

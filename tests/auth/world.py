@@ -17,7 +17,7 @@ from domain.time import UTC
 from inspections.visits import finish_inspection, start_inspection
 from reports.complaints import ComplaintClass, record_complaint
 from review.service import DailyReviews
-from sitewatch.runtime import Components, build_components
+from sitewatch.components import Components, build_components
 from storage.paging import DeliveryRow
 from storage.repository import sync_inventory
 from storage.snapshots import snapshot_folder, write_snapshot

@@ -31,8 +31,8 @@ from simulators.camera.spec import make_camera_specs
 from simulators.regulator.control import ControlServer as StationControl
 from simulators.regulator.fleet import build as build_stations
 from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.components import Components
 from sitewatch.demo import demo_raw_config
-from sitewatch.runtime import Components
 from tests.logins import add_role_users, password_of
 from tests.sitewatch.service import Service
 from vault import generate_key

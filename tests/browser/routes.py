@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from api.app import create_app
-from sitewatch.runtime import asset_channels
+from sitewatch.components import asset_channels
 from storage.paging import DeliveryRow
 from storage.tables import TicketRow
 from tests.browser.instance import ALARM_STATION, OTHER_STATION, OWN, Running

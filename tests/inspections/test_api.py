@@ -12,10 +12,10 @@ from api.app import create_app
 from config.load import config_from_dict
 from domain.samples import Sample
 from domain.time import UTC
-from sitewatch.runtime import build_components
-from tests.serving import READER, FixedClock, reader_entry, served, token_entry
+from sitewatch.components import build_components
 from storage.repository import sync_inventory
 from tests.inspections.conftest import raw_config
+from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 
 TOKEN = "inspection-desk-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

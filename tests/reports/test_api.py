@@ -17,7 +17,7 @@ from config.load import config_from_dict
 from domain.time import UTC
 from inspections.records import ResultEntry, record_results
 from inspections.visits import finish_inspection, start_inspection
-from sitewatch.runtime import build_components
+from sitewatch.components import build_components
 from storage.tables import AuditRow
 from tests.reports.conftest import raw_config
 from tests.reports.seed import deadline_counts, in_quarter, insert_tickets, ticket_specs

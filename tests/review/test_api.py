@@ -19,7 +19,7 @@ from api.routes import review as review_routes
 from auth.users import add_user
 from config.load import config_from_dict
 from domain.time import UTC
-from sitewatch.runtime import build_components
+from sitewatch.components import build_components
 from tests.logins import log_in, password_of
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry

@@ -1,5 +1,5 @@
 """The shipped example rules against simulated stations: quiet when healthy, and what each
-simulated fault raises. The assets come from sitewatch.runtime's builder, as in service."""
+simulated fault raises. The assets come from sitewatch.components' builder, as in service."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from config.load import load_config
 from domain.alerts import AlertState
 from domain.time import UTC
 from rules.engine import RulesEngine
-from sitewatch.runtime import asset_channels
+from sitewatch.components import asset_channels
 from tests.rules import simulated
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"

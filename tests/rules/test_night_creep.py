@@ -16,7 +16,7 @@ from domain.time import UTC
 from rules.engine import AssetChannels, RulesEngine
 from rules.models import NightCreepRule
 from simulators.regulator.model import reading_at
-from sitewatch.runtime import asset_channels
+from sitewatch.components import asset_channels
 from tests.rules import simulated
 from tests.rules.test_example_rules import EXAMPLE
 

@@ -16,8 +16,9 @@ from domain.health import HealthState
 from domain.time import Clock
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.components import build_components, tune_garbage_collector
 from sitewatch.demo import demo_raw_config
-from sitewatch.runtime import Pipeline, build_components, tune_garbage_collector
+from sitewatch.pipeline import Pipeline
 from sitewatch.serve import serve
 from tests.serving import READER, bearer, reader_entry
 

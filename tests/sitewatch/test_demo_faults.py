@@ -20,8 +20,8 @@ from domain.samples import Sample
 from simulators.regulator.faults import ActiveFault, fault_params
 from simulators.regulator.model import reading_at
 from simulators.regulator.spec import make_station_specs
+from sitewatch.components import build_components
 from sitewatch.demo import SCHEDULE, SITES, demo_raw_config
-from sitewatch.runtime import build_components
 from storage.repository import sync_inventory
 from storage.tables import AlertRow, TicketRow
 from tests.serving import FixedClock

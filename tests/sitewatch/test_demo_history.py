@@ -29,6 +29,7 @@ from inspections.plans import Status
 from review.models import FlagKind
 from review.service import DailyReviews
 from review.sign import canonical_json, get_review, load_content, sha256_of, verify
+from sitewatch.components import Components, build_components
 from sitewatch.demo import (
     SECOND_CUSTOMER,
     SITES,
@@ -42,7 +43,6 @@ from sitewatch.demo import (
 from sitewatch.history.people import MANAGER, TECHNICIAN, Login, demo_people
 from sitewatch.history.seed import Seeded, seed_history
 from sitewatch.history.stories import STORIES
-from sitewatch.runtime import Components, build_components
 from storage.tables import (
     AlertRow,
     AuditRow,

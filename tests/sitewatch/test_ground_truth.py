@@ -47,8 +47,8 @@ from inspections.visits import finish_inspection, start_inspection
 from simulators.regulator.fleet import RegulatorFleet, build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from simulators.scenario import Applied, Script, Step, play
+from sitewatch.components import build_components
 from sitewatch.demo import SITES, demo_raw_config
-from sitewatch.runtime import build_components
 from storage.tables import AlertRow, AuditRow, TicketRow
 from tests.sitewatch.scenario_support import (
     Budget,

@@ -3,7 +3,7 @@ behind one RTU-over-TCP converter, and that converter dying.
 
 The devices are umodbus' (over Modbus TCP, and its RTU server on a socat serial line behind
 RtuBridge, a transparent TCP-to-serial converter); the product is the real pipeline
-(sitewatch.runtime: collector, rules, ticket writer and holds) on the system clock, or, for
+(sitewatch.pipeline: collector, rules, ticket writer and holds) on the system clock, or, for
 the eight stations, its collector alone (sitewatch/jobs.py's jobs under the scheduler).
 Times are compressed: polls every 0.05-0.2 s instead of 1-10 s, rule delays in seconds.
 """
@@ -27,9 +27,10 @@ from collector.scheduler import Scheduler
 from config.load import config_from_dict
 from domain.health import HealthState
 from domain.samples import Quality, Sample
+from sitewatch.components import Components, build_components
 from sitewatch.demo import example_config
 from sitewatch.jobs import modbus_jobs
-from sitewatch.runtime import Components, Pipeline, build_components
+from sitewatch.pipeline import Pipeline
 from storage.tables import AlertRow, TicketRow
 from tests.collector.modbus.peer_tools import RtuFrameWatch, umodbus_tcp_tables
 from tests.collector.modbus.serial_line import (

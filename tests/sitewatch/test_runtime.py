@@ -18,8 +18,11 @@ from domain.alerts import AlertState
 from domain.samples import Sample
 from domain.time import UTC
 from simulators.regulator.fleet import RegulatorFleet
+from sitewatch.components import build_components
 from sitewatch.demo import example_config
-from sitewatch.runtime import RULES, STORE, Pipeline, build_components
+from sitewatch.pipeline import Pipeline
+from sitewatch.stages.rules import RULES
+from sitewatch.stages.store import STORE
 from storage.tables import TicketRow
 from storage.timeseries import TimeSeriesError
 from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until

@@ -20,7 +20,7 @@ from domain.time import UTC
 from i18n.messages import channel_label, render
 from rules.engine import AssetChannels, RulesEngine
 from rules.models import ThresholdRule
-from sitewatch.runtime import build_components
+from sitewatch.components import build_components
 from storage.tables import AlertRow, TicketRow
 from tests.serving import READER, FixedClock, reader_entry, served
 from tickets import titles
