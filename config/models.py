@@ -227,6 +227,19 @@ class DutySettings(Frozen):
     off_hours_desk: str = "dispatch-centre"
 
 
+class ClusterSettings(Frozen):
+    """How the fleet's work is cut for several worker processes (sitewatch/shards.py). Each
+    shard is held by one worker at a time through a lease in the database; a worker that dies
+    loses its shards to the others within two lease periods."""
+
+    # 1: one worker does everything (as one process always has). More shards than workers
+    # lets the work spread evenly and move in small pieces when a worker joins or dies.
+    shards: int = Field(default=1, ge=1, le=1024)
+    # Renewed every third of it: a dead worker's shards wait at most this long, plus one
+    # look by the others (a third), to be taken over.
+    lease_ttl_s: float = Field(default=15.0, ge=3, le=600)
+
+
 class CollectorSettings(Frozen):
     offline_after_failures: int = Field(default=3, ge=1)
     backoff_max_s: float = Field(default=60.0, gt=0)
@@ -345,6 +358,7 @@ class Config(Frozen):
     rules: tuple[Rule, ...] = ()
     sla: Sla
     collector: CollectorSettings = CollectorSettings()
+    cluster: ClusterSettings = ClusterSettings()
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     rules_engine: RulesSettings = RulesSettings()
