@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from collector.errors import CollectorError, DecodeError, DeviceRejected, DeviceTimeout
@@ -25,6 +25,11 @@ class HealthRegistry:
     def register(self, device_id: str) -> None:
         if device_id not in self._records:
             self._store(DeviceHealth(device_id=device_id))
+
+    def forget(self, device_ids: Iterable[str]) -> None:
+        """Devices another process polls now (their shard moved): their records are its."""
+        for device_id in device_ids:
+            self._records.pop(device_id, None)
 
     def get(self, device_id: str) -> DeviceHealth:
         return self._records[device_id]
