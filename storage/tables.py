@@ -414,3 +414,23 @@ class LeaseRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)  # held while now < expires_at
     renewed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     generation: Mapped[int] = mapped_column(Integer)  # +1 on every claim
+
+
+class DeviceHealthRow(Base):
+    """A polled device's health as its collector last saved it (storage/device_health.py), for
+    processes that do not poll it: API processes and the other workers. Mirrors
+    domain.health.DeviceHealth; ``updated_at`` is when the collector last wrote the row."""
+
+    __tablename__ = "device_health"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # domain.health.HealthState's value
+    last_success: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_failure: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer)
+    polls_ok: Mapped[int] = mapped_column(Integer)
+    polls_failed: Mapped[int] = mapped_column(Integer)
+    exception_responses: Mapped[int] = mapped_column(Integer)
+    malformed_replies: Mapped[int] = mapped_column(Integer)
+    timeouts: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
