@@ -42,12 +42,21 @@ class SampleReader(Protocol):
 
 @runtime_checkable
 class DeviceHealthReader(Protocol):
-    """Polled devices' health (collector.health.HealthRegistry); ``get`` raises KeyError for a
-    device this process does not poll."""
+    """Polled devices' health: collector.health.HealthRegistry in a process that polls them,
+    storage.device_health.DatabaseHealth (what the collectors saved) in one that does not.
+    ``get`` raises KeyError for a device without a record."""
 
     def get(self, device_id: str) -> DeviceHealth: ...
 
     def all(self) -> Sequence[DeviceHealth]: ...
+
+
+@runtime_checkable
+class ExpiringHealthReader(DeviceHealthReader, Protocol):
+    """A reader that keeps what it read for a while (storage.device_health.DatabaseHealth):
+    the live hub makes it read again when it hears that the device health changed."""
+
+    def expire(self) -> None: ...
 
 
 class LoopView(Protocol):

@@ -1,5 +1,9 @@
 """Run the pipeline and the API together in one event loop until asked to stop; or only the
-stages a process's roles ask for (no API without the ``api`` role, no pipeline loop with it alone)."""
+stages a process's roles ask for (no API without the ``api`` role, no pipeline loop with it alone).
+
+A process that does not run the collector has no device health of its own: its API reads what
+the workers saved to the database (storage/device_health.py). One that does keeps reading its
+own registry, the freshest there is."""
 
 from __future__ import annotations
 
@@ -7,14 +11,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.context import ApiContext, DeviceHealthReader
 from api.dashboard.hub import end_streams
+from config.models import Config
+from domain.time import Clock
 from sitewatch.components import Components
 from sitewatch.pipeline import Pipeline
-from sitewatch.stages.roles import ALL_ROLES, API, check_roles
+from sitewatch.stages.roles import ALL_ROLES, API, COLLECTOR, check_roles
+from sitewatch.supervise import ServiceHealth
+from storage.device_health import DatabaseHealth
+from storage.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +34,7 @@ log = logging.getLogger(__name__)
 class EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the process owns Ctrl-C and stops every part."""
 
-    def capture_signals(self):  # noqa: ANN201 (uvicorn's signature)
+    def capture_signals(self):  # uvicorn's signature
         return contextlib.nullcontext()
 
     @property
@@ -47,7 +59,7 @@ async def serve(
     if API not in roles:
         await _without_api(pipeline, stop, on_ready)
         return pipeline
-    app = create_app(parts)
+    app = create_app(api_context(parts, roles))
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     async with asyncio.TaskGroup() as group:
         # With the API alone the pipeline has no loop: it returns at once, the API serves on.
@@ -66,6 +78,30 @@ async def serve(
         end_streams(app)  # open control rooms: uvicorn waits for every response to finish
         pipeline_task.cancel()
     return pipeline
+
+
+@dataclass(frozen=True)
+class ApiParts:
+    """The process's parts as the API reads them (api/context.py), with device health from
+    elsewhere."""
+
+    config: Config
+    store: TimeSeriesStore
+    sessions: sessionmaker[Session]
+    health: DeviceHealthReader
+    clock: Clock
+    service: ServiceHealth
+    metrics: Callable[[], bytes]
+
+
+def api_context(parts: Components, roles: Iterable[str] = ALL_ROLES) -> ApiContext:
+    """What the API of a process with ``roles`` reads: ``parts`` itself when the process polls
+    the devices, else the same parts with the health the collectors saved to the database."""
+    if COLLECTOR in check_roles(roles):
+        return parts
+    return ApiParts(config=parts.config, store=parts.store, sessions=parts.sessions,
+                    health=DatabaseHealth(parts.sessions, parts.clock), clock=parts.clock,
+                    service=parts.service, metrics=parts.metrics)
 
 
 async def _without_api(pipeline: Pipeline, stop: asyncio.Event,

@@ -6,8 +6,14 @@ woken. Each subscriber then takes its own view (its customers, its filters) of t
 snapshot; views are kept per version, so fifty dashboards with the same scope and filters
 cost one join of JSON pieces between them.
 
+On PostgreSQL the producer also listens to the database's change notifications (listen.py):
+a change committed by any process — another API process, a worker — is read at once rather
+than at the next poll, so any number of API processes show it together. The poll stays as
+the fallback: SQLite, a lost LISTEN connection, and what changes with time alone.
+
 The producer runs only while someone listens: started by the first subscriber, cancelled
-and awaited when the last one leaves, so an idle API does no work and leaves no task. The
+and awaited (with its listener) when the last one leaves, so an idle API does no work, holds
+no LISTEN connection and leaves no task. The
 page and /api/dashboard want a fresh signature (a request right after an acknowledgement
 must see it): one read at a time, shared by the requests that arrive meanwhile, and taken
 as fresh for REUSE_S while nothing was committed in this process; they go through the
@@ -32,14 +38,16 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from api.context import ApiContext
+from api.context import ApiContext, ExpiringHealthReader
+from api.dashboard.listen import ChangeListener, conninfo
 from api.dashboard.read import Pieces, read_snapshot
 from api.dashboard.signature import Signature, signature, unreachable_devices
 from api.dashboard.state import Filters, Snapshot, View
 
 log = logging.getLogger(__name__)
 
-POLL_S = 1.0  # how often the producer looks for a change: updates land within ~1 s
+POLL_S = 1.0  # how often the producer looks for a change: updates land within ~1 s (at once when listening)
+AUDIT = "audit_log"  # a notification from it: tickets and alerts changed, device health did not
 REUSE_S = 0.25  # how long a request may take the last signature read as fresh (see LiveHub)
 REUSE, ZERO = timedelta(seconds=REUSE_S), timedelta(0)
 HEARTBEAT_S = 15.0  # a comment on an idle stream: proxies drop connections silent for 30-60 s
@@ -71,6 +79,9 @@ class LiveHub:
         self._views: dict[ViewKey, View] = {}
         self._pieces = Pieces()  # what the last build made: a change rebuilds only what it touched
         self._changed = asyncio.Event()
+        self._nudged = asyncio.Event()  # another process committed something (listen.py)
+        database = conninfo(parts.sessions.kw["bind"])
+        self.listener = ChangeListener(database) if database is not None else None
         self._subscribers = 0
         self._producer: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()  # set while no producer runs (tests await it)
@@ -115,7 +126,7 @@ class LiveHub:
         moved = self._parts.clock.now() - seen  # a test's clock may jump: then read again
         return time.monotonic() - began < REUSE_S and self._last_commit < began and ZERO <= moved < REUSE
 
-    def _committed(self, _session: Session) -> None:
+    def _committed(self, _session: Session | None) -> None:
         self._last_commit = time.monotonic()  # any thread; a float assignment is atomic
 
     def _read(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Read]:
@@ -218,17 +229,35 @@ class LiveHub:
                     self.idle.set()
 
     async def _produce(self) -> None:
+        # The listener lives inside the producer: cancelling one awaits both.
+        async with asyncio.TaskGroup() as group:
+            if self.listener is not None:
+                group.create_task(self.listener.run(self._heard), name="control-room-listener")
+            await self._poll()
+
+    def _heard(self, table: str | None) -> None:
+        """Another process committed a change to ``table`` (None: anything, while not listening)."""
+        health = self._parts.health
+        if table != AUDIT and isinstance(health, ExpiringHealthReader):
+            health.expire()
+        self._committed(None)  # no signature read before now is fresh any more
+        self._nudged.set()
+
+    async def _poll(self) -> None:
         while True:
+            self._nudged.clear()  # before reading: a notification during the read means read again
             try:
                 await self._refresh()
                 if self._failing:
                     log.warning("control room: the database answers again")
                 self._failing = False
-            except Exception:  # noqa: BLE001 — the producer's one guard: dashboards must not go stale for good
+            except Exception:  # the producer's one guard: dashboards must not go stale for good
                 if not self._failing:
                     log.exception("control room: reading the state failed; retrying every %.0f s", self.poll_s)
                 self._failing = True
-            await asyncio.sleep(self.poll_s)  # the polling cadence, not a synchronisation
+            with suppress(TimeoutError):  # the polling cadence, cut short by a notification
+                async with asyncio.timeout(self.poll_s):
+                    await self._nudged.wait()
 
     def close(self) -> None:
         """End every stream (the server is stopping); later subscribers end at once."""

@@ -5,8 +5,9 @@ another process (``sitewatch rules``), and the API sees their work only there. E
 change to an alert or a ticket writes an audit row in the same transaction
 (tickets/writer.py, tickets/workflow.py, tickets/deadlines.py, inspections/visits.py),
 so the newest audit id moves with each of them; the rest covers what changes with time
-alone — a mute running out, a maintenance window opening — and the collector's view of
-device health in this process.
+alone — a mute running out, a maintenance window opening — and which devices are offline,
+as the process's DeviceHealthReader says: its own collector's registry, or what the
+collectors saved to the database when it polls nothing (storage/device_health.py).
 
 One round trip of indexed aggregates (primary keys and the firing alerts' partial
 index): well under a millisecond at 10,000 assets and 1,000 firing alerts.
@@ -62,5 +63,6 @@ def active_windows(config: Config, at: datetime) -> frozenset[tuple[str, str, st
 
 
 def unreachable_devices(health: DeviceHealthReader) -> frozenset[str]:
-    """The devices the collector of this process marks offline (none when it runs elsewhere)."""
+    """The devices marked offline: by this process's collector, or by the collectors that saved
+    their health to the database (an API process's reader)."""
     return frozenset(h.device_id for h in health.all() if h.state is HealthState.OFFLINE)
