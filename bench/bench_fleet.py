@@ -83,8 +83,9 @@ class Case:
     vm_rows: int
 
 
-def run_case(workers: int, *, scale: float, warmup_s: float, window_s: float, keep_logs: Path | None) -> Case:
-    counts = {k: max(1, round(v * scale)) for k, v in FULL.items()}
+def run_case(workers: int, *, scale: float, kinds: frozenset[str], warmup_s: float, window_s: float,
+             keep_logs: Path | None) -> Case:
+    counts = {k: max(1, round(v * scale)) if k in kinds else 0 for k, v in FULL.items()}
     run_id = uuid.uuid4().hex[:10]
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-fleet-{run_id}-"))
     logs = tmp / "logs"
@@ -101,15 +102,16 @@ def run_case(workers: int, *, scale: float, warmup_s: float, window_s: float, ke
         topic_prefix = f"bench-fleet/{run_id}"
         stations = p.regulator_simulators(counts["stations"], logs)
         cameras = p.camera_simulators(counts["cameras"], logs)
-        hosts = p.alarmhost_simulator(counts["hosts"], logs, topic_prefix=topic_prefix, run_id=run_id)
-        children += [*stations, *cameras, hosts]
+        hosts = [p.alarmhost_simulator(counts["hosts"], logs, topic_prefix=topic_prefix, run_id=run_id)
+                 for _ in range(1 if counts["hosts"] else 0)]
+        children += [*stations, *cameras, *hosts]
         t = time.monotonic()
         for sim in children:
             sim.wait_ready()
         print(f"  simulators ready in {time.monotonic() - t:.0f} s "
-              f"({len(stations)} regulator, {len(cameras)} camera, 1 alarm-host processes)", flush=True)
+              f"({len(stations)} regulator, {len(cameras)} camera, {len(hosts)} alarm-host processes)", flush=True)
         station_devices, camera_devices = _devices("rs", stations), _devices("cam", cameras)
-        host_devices = [Device(parts[0], 0, parts[0], hosts.control) for parts in hosts.lines]
+        host_devices = [Device(parts[0], 0, parts[0], sim.control) for sim in hosts for parts in sim.lines]
 
         database.create()
         config_path = tmp / "sitewatch.toml"
@@ -131,11 +133,11 @@ def run_case(workers: int, *, scale: float, warmup_s: float, window_s: float, ke
         _sleep_checking(warmup_s, children)
 
         roles = {"worker": [w.pid for w in procs], "sim-regulator": [s.pid for s in stations],
-                 "sim-camera": [s.pid for s in cameras], "sim-alarmhost": [hosts.pid],
+                 "sim-camera": [s.pid for s in cameras], "sim-alarmhost": [s.pid for s in hosts],
                  "victoria-metrics": [vm._process.pid] if vm._process else [],
                  "postgres (our db)": m.db_backend_pids(database.url, database.name),
                  "mosquitto (shared)": p.server_pids("mosquitto")}
-        meter = p.Meter(roles)
+        meter = p.Meter({role: pids for role, pids in roles.items() if pids})
         db0, vm0 = m.db_counters(database.url, database.name), m.vm_rows_inserted(vm.url)
         t0 = datetime.now(UTC)
         meter.start()
@@ -206,7 +208,7 @@ def _inject_spread(devices: list[Device], sims: list[p.Simulator], window_s: flo
     (the last ticket needs ~25 s and the settle time to appear)."""
     by_control = {s.control: s for s in sims}
     chosen = devices[:: max(1, len(devices) // INJECTIONS)][:INJECTIONS]
-    spacing = max(window_s - 40.0, 0.0) / len(chosen)
+    spacing = max(window_s - 40.0, 0.0) / max(len(chosen), 1)
     injected = {}
     for d in chosen:
         p.inject(by_control[d.control], d.sim_id, FAULT)
@@ -268,16 +270,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0, help="measured window per case (default 3)")
     parser.add_argument("--scale", type=float, default=1.0, help="share of the full fleet (default 1)")
     parser.add_argument("--warmup-s", type=float, default=90.0, help="after the workers start (default 90)")
+    parser.add_argument("--kinds", default="stations,cameras,hosts",
+                        help="which part of the fleet (default all: stations,cameras,hosts); faults need stations")
     parser.add_argument("--keep-logs", type=Path, help="copy the processes' logs into this folder")
     args = parser.parse_args(argv)
+    kinds = frozenset(args.kinds.split(","))
+    if not kinds or not kinds <= FULL.keys():
+        parser.error(f"--kinds: a comma-separated choice of {', '.join(FULL)}")
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"command: python -m bench.bench_fleet {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
     cases = [1, 2] if args.workers == "both" else [int(args.workers)]
     try:
         for workers in cases:
             print(f"case: {workers} worker(s), scale {args.scale}", flush=True)
-            report(run_case(workers, scale=args.scale, warmup_s=args.warmup_s, window_s=args.minutes * 60,
-                            keep_logs=args.keep_logs))
+            report(run_case(workers, scale=args.scale, kinds=kinds, warmup_s=args.warmup_s,
+                            window_s=args.minutes * 60, keep_logs=args.keep_logs))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

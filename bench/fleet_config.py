@@ -74,7 +74,7 @@ def put_camera_credential(config_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "sitewatch.cli", "vault", "--config", str(config_path), "set", CAMERA_CREDENTIAL,
          "--username", CAMERA_USER, "--password-stdin"],
-        input=CAMERA_PASSWORD, text=True, check=True, capture_output=True,
+        input=CAMERA_PASSWORD, text=True, check=True, capture_output=True, cwd=Path(__file__).parent.parent,
     )
 
 

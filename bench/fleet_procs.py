@@ -26,6 +26,7 @@ import psutil
 
 START_TIMEOUT_S = 300.0  # thousands of servers per simulator take a while to bind
 STOP_TIMEOUT_S = 15.0
+ROOT = Path(__file__).parent.parent  # the tree whose code runs, in every child
 STATIONS_PER_PROCESS = 2500
 CAMERAS_PER_PROCESS = 2000
 STATION_BASE_PORT = 10000  # stations 10000-14999, cameras 15000-24999
@@ -41,7 +42,7 @@ class Child:
         self._log_file = log.open("w")
         self.process = subprocess.Popen(
             argv, stdout=subprocess.PIPE if stdout_pipe else self._log_file, stderr=self._log_file,
-            stdin=subprocess.DEVNULL, text=True, start_new_session=True, cwd=Path(__file__).parent.parent,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True, cwd=ROOT,
         )
 
     @property
@@ -124,9 +125,10 @@ def alarmhost_simulator(count: int, logs: Path, *, topic_prefix: str, run_id: st
 
 
 def worker(n: int, config: Path, logs: Path) -> Child:
-    sitewatch = str(Path(sys.executable).parent / "sitewatch")
-    return Child("worker", [sitewatch, "run", "--config", str(config), "--roles", "collector,rules"],
-                 logs / f"worker-{n}.log")
+    # `-m` from the tree this bench runs from (Child's cwd), not the venv's console script:
+    # a copy of a commit (git archive) then measures that commit whatever the tree holds.
+    return Child("worker", [sys.executable, "-m", "sitewatch.cli", "run", "--config", str(config),
+                            "--roles", "collector,rules"], logs / f"worker-{n}.log")
 
 
 def inject(sim: Simulator, station: str, fault: str) -> None:
