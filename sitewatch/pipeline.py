@@ -1,5 +1,7 @@
 """Composes the stages a process's roles ask for and runs them under one supervisor:
-collector -> bus -> (store, rules -> tickets), and the chores beside them. The API is not a
+collector -> bus -> (store, rules -> tickets), and the chores beside them. The collector
+and the rules work on the shards this process holds (sitewatch/stages/shards.py): with one
+shard, the whole fleet, as soon as the process has claimed it. The API is not a
 stage here: sitewatch/serve.py runs it next to the pipeline when the roles include it.
 
 Each stage talks to the next through a narrow interface (SampleSink, TimeSeriesStore,
@@ -18,9 +20,9 @@ from paging.service import Paging
 from sitewatch.bus import SampleBus
 from sitewatch.components import Components
 from sitewatch.stages.chores import ChoresStage
-from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.roles import ALL_ROLES, CHORES, COLLECTOR, RULES, check_roles
 from sitewatch.stages.rules import RulesStage
+from sitewatch.stages.shards import Plan, ShardsStage
 from sitewatch.stages.store import StoreStage
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import Supervisor
@@ -47,7 +49,9 @@ class Pipeline:
         self.rules = (RulesStage(parts, self.bus.subscribe(), supervisor=self._supervisor)
                       if RULES in self.roles else None)
         self.chores = ChoresStage(parts) if CHORES in self.roles else None
-        self.collect = CollectStage(parts, self.bus, jobs=jobs) if COLLECTOR in self.roles else None
+        self.shards = (ShardsStage(parts, self.bus, self.rules, jobs=jobs)
+                       if self.rules is not None and COLLECTOR in self.roles else None)
+        self._plan: Plan | None = None
 
     # What tests, benches and the demo reach into, as before the split.
     @property
@@ -67,22 +71,25 @@ class Pipeline:
 
     @property
     def alarm_hosts(self) -> AlarmHostConsumer | None:
-        return self.collect.alarm_hosts if self.collect is not None else None
+        """The first held shard's alarm-host consumer (the only one, with one shard)."""
+        if self.shards is None:
+            return None
+        return next((c.alarm_hosts for c in self.shards.collect_stages() if c.alarm_hosts is not None), None)
 
     async def run(self) -> None:
         await asyncio.to_thread(self._startup)
         # Started in the order one process always started them: store, rules, chores, collector.
-        stages = [s for s in (self.store, self.rules, self.chores, self.collect) if s is not None]
+        loops = [loop for stage in (self.store, self.rules, self.chores) if stage is not None
+                 for loop in stage.loops(self._supervisor)]
+        if self.shards is not None:
+            loops += self.shards.loops(self._supervisor, self._plan)
         try:
             async with asyncio.TaskGroup() as group:
-                for stage in stages:
-                    for name, loop in stage.loops(self._supervisor):
-                        group.create_task(loop, name=name)
+                for name, loop in loops:
+                    group.create_task(loop, name=name)
         finally:
             # Whatever is still queued was accepted: write it and keep the rules' state.
             await asyncio.shield(asyncio.to_thread(self._shutdown))
-            if self.collect is not None:
-                await self.collect.aclose()
 
     def _startup(self) -> None:
         parts = self.parts
@@ -94,8 +101,8 @@ class Pipeline:
                 session.commit()
             if changed:
                 log.info("inventory: %d change(s) from the configuration", changed)
-        if self.rules is not None:
-            self.rules.startup()
+        if self.shards is not None:
+            self._plan = self.shards.startup()
 
     def _shutdown(self) -> None:
         # The store first: the samples are written whatever the rules make of them.
@@ -103,3 +110,5 @@ class Pipeline:
             self.store.shutdown()
         if self.rules is not None:
             self.rules.shutdown()
+        if self.shards is not None:
+            self.shards.shutdown()

@@ -108,6 +108,12 @@ class ServiceHealth:
     def watch_buffer(self, name: str, state: Callable[[], BufferState]) -> None:
         self._buffers[name] = state
 
+    def forget(self, *names: str) -> None:
+        """Loops and inputs that ended for good (a shard handed to another worker)."""
+        for name in names:
+            self._loops.pop(name, None)
+            self._inputs.pop(name, None)
+
     def update(self, name: str, **changes: object) -> None:
         self._loops[name] = dataclasses.replace(self._loops.get(name) or LoopHealth(name), **changes)
         self._changed.set()

@@ -75,6 +75,26 @@ def claim(session_factory: sessionmaker[Session], name: str, holder: str, ttl_s:
                  expires_at=expires_at, sessions=session_factory)
 
 
+def seize(session_factory: sessionmaker[Session], seen: Lease, holder: str, ttl_s: float,
+          now: datetime) -> Lease | None:
+    """Takes a lease still running from a holder known to be dead (a process of this host that
+    no longer exists), without waiting for it to expire: only if it is still exactly ``seen``
+    (same holder and generation), so of two seizers, or a seizer and a claimer, one wins."""
+    _aware(now)
+    expires_at = now + timedelta(seconds=ttl_s)
+    with session_factory() as session, session.begin():
+        generation = session.execute(
+            update(LeaseRow)
+            .where(LeaseRow.name == seen.name, LeaseRow.holder == seen.holder, LeaseRow.generation == seen.generation)
+            .values(holder=holder, expires_at=expires_at, renewed_at=now, generation=LeaseRow.generation + 1)
+            .returning(LeaseRow.generation)
+        ).scalar_one_or_none()
+    if generation is None:
+        return None
+    return Lease(name=seen.name, holder=holder, generation=generation, ttl_s=ttl_s, renewed_at=now,
+                 expires_at=expires_at, sessions=session_factory)
+
+
 def renew(lease: Lease, now: datetime) -> bool:
     """Extends the lease to ``now + ttl_s`` if it is still ``lease``'s: same holder, same
     generation, not expired at ``now``. False: it is lost (expired, released, or claimed by

@@ -112,10 +112,13 @@ class AlarmHostConsumer:
         timestamps: TimestampPolicy = _ANY_TIME,
         zones: Mapping[str, int] | None = None,
         stored_events: Iterable[tuple[str, str]] = (),
+        topics: Sequence[str] | None = None,
     ) -> None:
         """``zones``: host_id -> zone count (``host_zones(config)``); an event for a zone above
         it is malformed. Left out, any zone up to 999 is taken. ``stored_events``: (host_id,
-        event_id) already stored, oldest first (the buffer's ``recent_events``)."""
+        event_id) already stored, oldest first (the buffer's ``recent_events``). ``topics``:
+        what to subscribe to, by default every host's (``subscriptions``); a worker holding one
+        shard of the fleet names its own hosts' (``host_subscriptions``)."""
         self._settings = settings
         self._hosts = dict(hosts)  # host_id -> asset_id
         self._zones = dict(zones) if zones is not None else None
@@ -134,7 +137,8 @@ class AlarmHostConsumer:
         self._bugs_logged: set[str] = set()
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=settings.max_queued_messages)
         self._overflowing = False  # in a burst of dropped messages, which is logged once
-        self._client = MqttClient(settings=settings, topics=subscriptions(settings.topic_prefix), on_message=self._enqueue)
+        self._client = MqttClient(settings=settings, topics=topics or subscriptions(settings.topic_prefix),
+                                  on_message=self._enqueue)
         self._acks = InOrderAcks(self._client.ack)
 
     @property

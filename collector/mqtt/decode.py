@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import accumulate
@@ -172,6 +172,11 @@ def event_topic(prefix: str, host_id: str) -> str:
 
 def subscriptions(prefix: str) -> tuple[str, str]:
     return (f"{prefix}/+/status", f"{prefix}/+/event")
+
+
+def host_subscriptions(prefix: str, host_ids: Iterable[str]) -> tuple[str, ...]:
+    """The topics of these hosts alone (status and event: one filter each)."""
+    return tuple(f"{prefix}/{host_id}/+" for host_id in sorted(host_ids))
 
 
 def host_of(topic: str, *, prefix: str) -> tuple[str, str] | None:

@@ -1,19 +1,29 @@
 """The rules stage: what the bus carries, judged by the rules engine every tick; the alert
 transitions written as tickets; time's effect on alerts and tickets (holds, escalations,
-arrive-by deadlines); the engine's state snapshotted so a restart resumes it."""
+arrive-by deadlines); the engine's state snapshotted so a restart resumes it.
+
+A worker judges only the shards it holds (sitewatch/stages/shards.py): one ``Judge`` per
+held shard, each with its own engine over the shard's assets and its state under the shard's
+key, added when the shard is claimed (its state restored) and taken away when it is given up
+(its state saved first). Samples of assets in no held shard (a poll finished just after its
+shard moved) are stored but not judged here: the new holder judges what it polls. Time's
+effects on tickets are fleet-wide and idempotent: every worker applies them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.alerts import AlertTransition
 from domain.samples import Sample
+from rules.engine import RulesEngine
 from sitewatch.bus import Batch, drain
 from sitewatch.components import Components
 from sitewatch.supervise import Supervisor
@@ -24,10 +34,33 @@ from tickets.writer import TicketWriter
 
 log = logging.getLogger(__name__)
 
-RULES_STATE_KEY = "engine"
+RULES_STATE_KEY = "engine"  # the whole fleet's (one shard); a shard's is "engine:<lease name>"
 SNAPSHOT_EVERY_TICKS = 10
 SLA_CHECK_EVERY_TICKS = 10  # arrive-by deadlines are hours long: every ~10 s is plenty
 RULES = "rules"  # the loop's name, as /healthz shows it
+
+
+@dataclass
+class Judge:
+    """The rules engine of one held shard. ``assets`` None: every asset (the one-shard fleet)."""
+
+    state_key: str
+    engine: RulesEngine
+    assets: frozenset[str] | None = None
+    restored: int = field(default=0)
+
+    def restore(self, parts: Components) -> None:
+        """The shard's state as its last holder saved it (blocking)."""
+        with parts.sessions() as session:
+            payload = load_rules_state(session, self.state_key)
+        if payload is not None:
+            self.restored = self.engine.restore(payload)
+            log.info("rules: %s: restored the state of %d alert(s)", self.state_key, self.restored)
+
+    def save(self, parts: Components) -> None:
+        with parts.sessions() as session:
+            save_rules_state(session, self.state_key, self.engine.snapshot(), parts.clock.now())
+            session.commit()
 
 
 class RulesStage:
@@ -45,15 +78,27 @@ class RulesStage:
         # restarts what it learnt of their normal behaviour (night creep's low-flow baseline).
         self._holds = Holds(parts.config)
         self._at_work: frozenset[str] = frozenset()
+        self._judges: dict[str, Judge] = {}  # by state key: the held shards'
+        self._judge_of: dict[str, Judge] = {}  # by asset id, when no judge takes every asset
         parts.service.count_set_aside("transitions", lambda: len(self.writer.set_aside))
 
-    def startup(self) -> None:
-        parts = self.parts
-        with parts.sessions() as session:
-            payload = load_rules_state(session, RULES_STATE_KEY)
-        if payload is not None:
-            restored = parts.engine.restore(payload)
-            log.info("rules: restored the state of %d alert(s)", restored)
+    def add(self, judge: Judge) -> None:
+        """A shard claimed: its samples are judged from the next tick on (its state restored first)."""
+        self._judges[judge.state_key] = judge
+        self._index()
+
+    def take(self, state_key: str) -> Judge | None:
+        """A shard given up or lost: nothing more of it is judged here. The caller saves its
+        state (if it still held the shard) or drops it (if another holds it now)."""
+        judge = self._judges.pop(state_key, None)
+        self._index()
+        return judge
+
+    def judges(self) -> list[Judge]:
+        return list(self._judges.values())
+
+    def _index(self) -> None:
+        self._judge_of = {a: j for j in self._judges.values() if j.assets is not None for a in j.assets}
 
     def loops(self, supervisor: Supervisor) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         return [(RULES, supervisor.every(RULES, self.parts.config.rules_engine.tick_s, self._tick))]
@@ -71,14 +116,27 @@ class RulesStage:
             log.exception("rules: unexpected error at shutdown, %d transition(s) not written", len(self._unapplied))
 
     def _save_snapshot(self) -> None:
-        with self.parts.sessions() as session:
-            save_rules_state(session, RULES_STATE_KEY, self.parts.engine.snapshot(), self.parts.clock.now())
-            session.commit()
+        for judge in self.judges():
+            judge.save(self.parts)
 
-    def _judge(self, samples: list[Sample]) -> None:
-        """The one call of the rules engine: what came in, judged now."""
-        engine = self.parts.engine
-        self._unapplied += engine.evaluate(engine.batch(samples), now=self.parts.clock.now(), at_work=self._at_work)
+    def _judge(self, samples: Sequence[Sample]) -> None:
+        """The one call of the rules engine per held shard: what came in, judged now."""
+        now = self.parts.clock.now()
+        for judge, mine in self._split(samples):
+            engine = judge.engine
+            self._unapplied += engine.evaluate(engine.batch(mine), now=now, at_work=self._at_work)
+
+    def _split(self, samples: Sequence[Sample]) -> list[tuple[Judge, Sequence[Sample]]]:
+        judges = list(self._judges.values())
+        if len(judges) == 1 and judges[0].assets is None:
+            return [(judges[0], samples)]  # the one-shard fleet: no routing
+        by_judge: dict[str, list[Sample]] = {key: [] for key in self._judges}
+        judge_of = self._judge_of
+        for sample in samples:
+            judge = judge_of.get(sample.asset_id)
+            if judge is not None:
+                by_judge[judge.state_key].append(sample)
+        return [(self._judges[key], mine) for key, mine in by_judge.items()]
 
     async def _tick(self) -> None:
         """Judge what came in, write what changed, let time act on alerts and tickets. Each

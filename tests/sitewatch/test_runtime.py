@@ -197,12 +197,23 @@ async def test_an_unexpected_ticket_writer_error_is_logged_and_the_ticket_still_
         assert health["status"] == "degraded" and health["loops"][RULES]["errors"] == 1
 
 
-def test_healthz_reads_the_alarm_host_counters_through_the_components(tmp_path):
+async def test_healthz_reads_the_alarm_host_counters_through_the_components(tmp_path):
     raw = example_config()  # with an alarm host on the broker
     raw["storage"] = {"data_dir": str(tmp_path)}
     parts = build_components(config_from_dict(raw))
-    Pipeline(parts, jobs=[])
-    counters = parts.service.inputs()["alarm_hosts"]
-    assert {"accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates"} <= set(counters)
-    assert parts.service.set_aside() == {"samples": 0, "transitions": 0}
+    pipeline = Pipeline(parts, jobs=[])
+    task = asyncio.create_task(pipeline.run())
+    try:
+        # The consumer comes with the shard (the whole fleet here), claimed at start-up.
+        async def consumer_built():
+            return pipeline.alarm_hosts
+
+        consumer = await wait_until(consumer_built, timeout_s=10)
+        await asyncio.wait_for(consumer.wait_subscribed(), 10)
+        counters = parts.service.inputs()["alarm_hosts"]
+        assert {"accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates"} <= set(counters)
+        assert parts.service.set_aside() == {"samples": 0, "transitions": 0}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     parts.close()
