@@ -78,6 +78,14 @@ class MqttClient:
         self.last_error: CollectorError | None = None
 
     @property
+    def client_id(self) -> str:
+        return self._settings.client_id
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return self._topics
+
+    @property
     def subscribe_count(self) -> int:
         """Subscriptions the broker has acknowledged: one per successful connection."""
         return self._subscribe_count

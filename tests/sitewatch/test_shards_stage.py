@@ -1,0 +1,128 @@
+"""Sharded workers (sitewatch/stages/shards.py): two worker pipelines on one PostgreSQL database
+share the fleet's shards through leases, hand shards over when a worker joins or leaves, and
+each held shard polls only its own assets and judges them under its own state key.
+
+The stations are addresses nobody listens on: every poll fails at once, which is all the
+sharing needs (a job per asset, health records per device). Time is real: leases of 3 s,
+looked at every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import select
+
+from config.load import config_from_dict
+from config.models import Config
+from sitewatch.components import build_components
+from sitewatch.demo import example_config
+from sitewatch.pipeline import Pipeline
+from sitewatch.shards import assets_in, lease_name
+from sitewatch.stages.collect import CollectStage
+from sitewatch.stages.roles import COLLECTOR, RULES
+from storage.tables import RulesStateRow
+from tests.servers import free_port
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+SHARDS, TTL_S = 4, 3.0
+
+
+def fleet_config(tmp_path, database_url: str, *, tag: str) -> Config:
+    raw = example_config()
+    profile = raw["modbus_profiles"][0]["name"]
+    dead = free_port()  # nobody listens: a poll fails at once
+    stations = [{"id": f"rs-{n:03d}", "site": "north", "name": f"Station {n}", "poll_interval_s": 0.5,
+                 "modbus": {"host": "127.0.0.1", "port": dead, "profile": profile, "timeout_s": 0.2}}
+                for n in range(24)]
+    hosts = [a for a in raw["assets"] if a["kind"] == "alarm_host"]
+    raw["assets"] = hosts + stations
+    raw["rules"] = [r for r in raw["rules"] if r.get("asset") is None and r.get("assets") is None]
+    raw["maintenance_windows"] = []
+    raw["storage"] = {"data_dir": str(tmp_path / tag), "database_url": database_url, "flush_interval_s": 0.2}
+    raw["rules_engine"] = {"tick_s": 0.2}
+    raw["cluster"] = {"shards": SHARDS, "lease_ttl_s": TTL_S}
+    raw["mqtt"] = raw["mqtt"] | {"client_id": f"t{tag}", "topic_prefix": f"test/{tag}"}
+    return config_from_dict(raw)
+
+
+@asynccontextmanager
+async def worker(config: Config) -> AsyncIterator[Pipeline]:
+    parts = build_components(config)
+    pipeline = Pipeline(parts, roles={COLLECTOR, RULES})
+    task = asyncio.create_task(pipeline.run())
+    try:
+        yield pipeline
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        parts.close()
+
+
+async def until(what: str, check, *, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s} s")
+        await asyncio.sleep(0.05)  # the leases are looked at on their own schedule: nothing to await
+    return value
+
+
+def held(pipeline: Pipeline) -> list[int]:
+    assert pipeline.shards is not None
+    return pipeline.shards.held()
+
+
+async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_leaves(database_url, tmp_path):
+    tag = secrets.token_hex(3)
+    config = fleet_config(tmp_path, database_url, tag=tag)
+    async with worker(config) as a:
+        await until("the lone worker holds every shard", lambda: held(a) == list(range(SHARDS)), timeout_s=5)
+        async with worker(fleet_config(tmp_path, database_url, tag=tag)) as b:
+            # A hands its surplus over at its next look (every TTL/3), B claims it at its own.
+            await until("two shards each", lambda: len(held(a)) == len(held(b)) == SHARDS // 2, timeout_s=4 * TTL_S)
+            assert sorted(held(a) + held(b)) == list(range(SHARDS)), "a shard held twice or by nobody"
+            for pipeline in (a, b):
+                assert pipeline.shards is not None and pipeline.rules is not None
+                mine = {shard: {asset.id for asset in assets_in(config, shard, SHARDS)} for shard in held(pipeline)}
+                polled = {job.device_id for stage in pipeline.shards.collect_stages() for job in stage.jobs}
+                assert polled == {a for ids in mine.values() for a in ids if a.startswith("rs-")}, \
+                    "a worker polls what its shards do not hold"
+                assert {j.state_key for j in pipeline.rules.judges()} == \
+                    {f"engine:{lease_name(shard, SHARDS)}" for shard in mine}
+                # Health records only of the devices it polls: the handed-over ones were forgotten.
+                assert {h.device_id for h in pipeline.parts.health.all()} <= polled
+            handed = set(range(SHARDS)) - set(held(a))
+        # B left cleanly: released at once, so A takes its shards at its next look.
+        await until("the remaining worker holds every shard again", lambda: held(a) == list(range(SHARDS)),
+                    timeout_s=2 * TTL_S)
+        with a.parts.sessions() as session:
+            keys = set(session.scalars(select(RulesStateRow.key)).all())
+        assert {f"engine:{lease_name(shard, SHARDS)}" for shard in handed} <= keys, \
+            "a shard's rules state was not saved when it was handed over"
+
+
+def test_a_shard_has_its_own_mqtt_session_on_its_own_hosts_topics(database_url, tmp_path):
+    config = fleet_config(tmp_path, database_url, tag="mq")
+    parts = build_components(config)
+    try:
+        host = next(a for a in config.assets if a.alarm_host is not None)
+        shard = next(s for s in range(SHARDS) if host in assets_in(config, s, SHARDS))
+        stage = CollectStage(parts, Pipeline(parts, roles={COLLECTOR, RULES}).bus,
+                             assets={a.id for a in assets_in(config, shard, SHARDS)}, shard=(shard, SHARDS))
+        consumer = stage.alarm_hosts
+        assert consumer is not None
+        assert consumer.client.client_id == f"tmq-{shard}of{SHARDS}", "the shard's client id is not stable"
+        assert consumer.client.topics == (f"test/mq/{host.alarm_host.host_id}/+",)
+        other = next(s for s in range(SHARDS) if s != shard)
+        assert CollectStage(parts, Pipeline(parts, roles={COLLECTOR, RULES}).bus,
+                            assets={a.id for a in assets_in(config, other, SHARDS)},
+                            shard=(other, SHARDS)).alarm_hosts is None, "a shard without hosts subscribes"
+    finally:
+        parts.close()
