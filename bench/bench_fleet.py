@@ -81,6 +81,7 @@ class Case:
     tickets_by_rule: dict[str, int]
     db: dict[str, int]
     vm_rows: int
+    log_kinds: collections.Counter[str]  # the workers' warnings and errors, and poll timeouts
 
 
 def run_case(workers: int, *, scale: float, kinds: frozenset[str], warmup_s: float, window_s: float,
@@ -161,6 +162,7 @@ def run_case(workers: int, *, scale: float, kinds: frozenset[str], warmup_s: flo
             detect, to_ticket, end_to_end, missed,
             dict(collections.Counter(t.rule_id or "?" for t in watcher.tickets)),
             {k: db1[k] - db0[k] for k in db0}, vm1 - vm0,
+            sum((m.log_summary(w.log.read_text(errors="replace")) for w in procs), collections.Counter()),
         )
     finally:
         if watcher is not None and watcher._thread.is_alive():
@@ -239,13 +241,17 @@ def report(c: Case) -> None:
     w = c.window_s
     print(f"\n== {c.workers} worker(s): {c.stations:,} stations @ {STATION_INTERVAL_S:.0f} s, {c.cameras:,} cameras "
           f"@ {CAMERA_INTERVAL_S:.0f} s, {c.hosts:,} alarm hosts; window {w:.0f} s ==")
-    print(f"machine CPU busy: {c.machine_busy_pct:.0f} % of {os.cpu_count()} cores")
+    cores = os.cpu_count() or 1
+    ours = sum(100 * u.cpu_s / w for u in c.usage.values())
+    print(f"machine CPU busy: {c.machine_busy_pct:.0f} % of {cores} cores; the roles below "
+          f"{ours:.0f} % of a core, other processes on the machine {c.machine_busy_pct * cores - ours:.0f} %")
     print(f"{'role':22} {'procs':>5} {'CPU % of a core':>16} {'peak RSS/proc MB':>17} {'RSS all MB':>11}")
     for role, u in c.usage.items():
         print(f"{role:22} {u.processes:5d} {100 * u.cpu_s / w:16.0f} {u.peak_rss_mb:17.0f} {u.total_rss_mb:11.0f}")
     for name, polls in (("stations", c.station_polls), ("cameras", c.camera_polls)):
         print(f"polls, {name}: {polls.found:,} of {polls.expected:,.0f} expected ({polls.found_pct:.1f} %); "
-              f"late by > 1 interval: {polls.late:,}; devices never seen: {polls.missing_devices:,}; "
+              f"failed {polls.failed:,}; late by > 1 interval: {polls.late:,}; "
+              f"devices never seen: {polls.missing_devices:,}; "
               f"gap p50 {polls.gap_p50_s:.1f} s, p99 {polls.gap_p99_s:.1f} s, max {polls.gap_max_s:.1f} s")
     print(f"alarm-host samples: {c.alarm_samples:,} ({c.alarm_samples / w:.1f}/s)")
     for label, values in (("sample -> ticket visible", c.sample_to_ticket_s),
@@ -257,7 +263,11 @@ def report(c: Case) -> None:
     print(f"tickets by rule (whole run): {dict(sorted(c.tickets_by_rule.items()))}")
     print(f"PostgreSQL: {c.db['xact_commit'] / w:,.0f} commits/s, {c.db['tup_inserted'] / w:,.0f} rows inserted/s, "
           f"{c.db['tup_updated'] / w:,.0f} updated/s, {c.db['tup_fetched'] / w:,.0f} fetched/s")
-    print(f"VictoriaMetrics: {c.vm_rows / w:,.0f} rows/s inserted", flush=True)
+    print(f"VictoriaMetrics: {c.vm_rows / w:,.0f} rows/s inserted")
+    print("worker log, whole run (warnings, errors, poll timeouts):")
+    for kind, n in c.log_kinds.most_common(8):
+        print(f"  {n:7,d}  {kind}")
+    sys.stdout.flush()
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -4,7 +4,9 @@ PostgreSQL (sample -> ticket latency), and the load on the database and the stor
 
 from __future__ import annotations
 
+import collections
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +26,8 @@ class Polls:
     devices: int  # configured
     devices_seen: int
     expected: float  # polls in the window, all devices
-    found: int
+    found: int  # polls that left a sample, answered or not
+    failed: int  # of those, the polls that failed (quality not good: timeouts, refusals)
     late: int  # gaps longer than two intervals: the poll came more than one interval late
     missing_devices: int  # devices with no sample at all in the window
     gap_p50_s: float
@@ -47,10 +50,13 @@ def poll_counts(vm_url: str, *, channel: str, start: datetime, end: datetime, in
     reply.raise_for_status()
     t0, t1 = start.timestamp() * 1000, end.timestamp() * 1000
     gaps: list[np.ndarray] = []
-    found = seen = 0
+    found = seen = failed = 0
     for line in reply.text.splitlines():
-        ts = np.unique(np.asarray(json.loads(line)["timestamps"], dtype=np.float64))
-        ts = ts[(ts >= t0) & (ts < t1)]
+        series = json.loads(line)
+        ts = np.asarray(series["timestamps"], dtype=np.float64)
+        inside = (ts >= t0) & (ts < t1)
+        failed += int((np.asarray(series["values"], dtype=np.float64)[inside] != 0).sum())
+        ts = np.unique(ts[inside])
         if not len(ts):
             continue
         seen += 1
@@ -62,6 +68,7 @@ def poll_counts(vm_url: str, *, channel: str, start: datetime, end: datetime, in
         inner = np.zeros(1)
     return Polls(
         devices=devices, devices_seen=seen, expected=devices * (t1 - t0) / 1000 / interval_s, found=found,
+        failed=failed,
         late=int((every > 2 * interval_s).sum()), missing_devices=devices - seen,
         gap_p50_s=float(np.percentile(inner, 50)), gap_p99_s=float(np.percentile(inner, 99)),
         gap_max_s=float(every.max()),
@@ -141,6 +148,18 @@ def db_backend_pids(url: str, name: str) -> list[int]:
         rows = con.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                            (name,)).fetchall()
     return [pid for (pid,) in rows]
+
+
+def log_summary(text: str) -> collections.Counter[str]:
+    """A worker log's warnings and errors by kind: the message with its numbers and ids blanked."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for line in text.splitlines():
+        parts = line.split(maxsplit=4)
+        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+            kinds[re.sub(r"[\w.-]*\d[\w.:/'-]*", "#", f"{parts[2]} {parts[3]} {parts[4]}")[:150]] += 1
+        elif "no reply within" in line:
+            kinds["INFO poll timed out: " + re.sub(r"[\w.-]*\d[\w.:/'-]*", "#", line.rpartition("[")[2])[:60]] += 1
+    return kinds
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
