@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_influx  # starts its own victoria-metrics (Debian package); ~4 min, most of it loading 69 M samples
 	$(BIN)/python -m bench.bench_paging
 	$(BIN)/python -m bench.bench_control_room  # needs ab (Debian: apache2-utils) and /usr/bin/chromium
+	$(BIN)/python -m bench.bench_fleet  # PostgreSQL, Mosquitto, victoria-metrics; 1 then 2 workers, ~8 min each (deploy/SIZING.md)
 
 clean:
 	rm -rf $(VENV) .venv-peers var build *.egg-info web/node_modules api/static/vendor
