@@ -24,19 +24,25 @@ from storage.leases import Lease, claim, holders, release, renew, seize
 log = logging.getLogger(__name__)
 
 
+def node_name() -> str:
+    """This machine's name in lease holders: SITEWATCH_NODE if set (containers get random
+    host names; two workers on one host may be told apart as if on two), else the host name."""
+    return os.environ.get("SITEWATCH_NODE") or socket.gethostname()
+
+
 def holder_id() -> str:
-    """Who holds a lease, as operators read it: host, process and a random part (a restarted
+    """Who holds a lease, as operators read it: node, process and a random part (a restarted
     process with a reused pid is not its predecessor)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{node_name()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def dead_here(holder: str) -> bool:
-    """Whether ``holder`` was a process of this host that no longer runs (killed, crashed): its
+    """Whether ``holder`` was a process of this node that no longer runs (killed, crashed): its
     leases may be seized at once instead of waited out. A reused pid reads as alive: the
     lease is then waited out, the safe way to be wrong."""
-    host, _, rest = holder.partition(":")
+    node, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    if node != node_name() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)

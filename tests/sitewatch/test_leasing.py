@@ -3,12 +3,17 @@ the other takes over only once it has run out or was released."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.time import UTC
-from sitewatch.leasing import LeaseKeeper, holder_id
+from sitewatch.leasing import LeaseKeeper, dead_here, holder_id, node_name
 from tests.serving import FixedClock
 
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -88,3 +93,42 @@ async def test_two_chores_stages_on_one_database_do_each_chore_once(tmp_path) ->
     finally:
         for _, _, parts in stages:
             parts.close()
+
+
+def _dead_pid() -> int:
+    """A pid no process has: a child that has exited and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_killed_process_of_this_node_is_replaced_at_once(db_session_factory: sessionmaker[Session]) -> None:
+    """systemd restarting a killed worker: the lease still runs, but its holder is gone."""
+    clock = FixedClock(T0)
+    dead = LeaseKeeper(db_session_factory, "chores", holder=f"{node_name()}:{_dead_pid()}:abcdef", ttl_s=30,
+                       clock=clock)
+    dead.tick()
+    alive = LeaseKeeper(db_session_factory, "chores", holder=f"{node_name()}:{os.getpid()}:123456", ttl_s=30,
+                        clock=clock)
+    alive.tick()
+    assert alive.holding(), "the lease of a process that no longer exists was waited out"
+    assert not renew_ok(dead), "the dead holder's lease was not taken from it"
+
+
+def test_a_holder_elsewhere_or_alive_is_waited_out(db_session_factory: sessionmaker[Session],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FixedClock(T0)
+    pid = _dead_pid()
+    for holder in (f"other-node:{pid}:abcdef", f"{node_name()}:{os.getpid()}:abcdef"):
+        LeaseKeeper(db_session_factory, f"lease-{holder}", holder=holder, ttl_s=30, clock=clock).tick()
+        taker = LeaseKeeper(db_session_factory, f"lease-{holder}", holder="taker", ttl_s=30, clock=clock)
+        taker.tick()
+        assert not taker.holding(), f"{holder}'s lease was taken before it ran out"
+    monkeypatch.setenv("SITEWATCH_NODE", "node-a")
+    assert holder_id().startswith("node-a:") and dead_here(f"node-a:{pid}:abcdef")
+    assert not dead_here(f"{socket.gethostname()}:{pid}:abcdef"), "SITEWATCH_NODE names the node, not the host"
+
+
+def renew_ok(keeper: LeaseKeeper) -> bool:
+    keeper.tick()
+    return keeper.holding()
