@@ -15,6 +15,9 @@ import os
 import secrets
 import socket
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +25,7 @@ from domain.time import Clock
 from storage.leases import Lease, claim, holders, release, renew, seize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def node_name() -> str:
@@ -51,6 +55,23 @@ def dead_here(holder: str) -> bool:
     except PermissionError:
         return False  # alive, another user's
     return False
+
+
+def exclusively(sessions: sessionmaker[Session], name: str, work: Callable[[], T], *, clock: Clock,
+                ttl_s: float = 60.0, wait_s: float = 0.2) -> T:
+    """Runs ``work`` (blocking) while holding the lease ``name``, waiting while another process
+    holds it: e.g. several processes starting at once bring the inventory in line with the
+    configuration one after another, not in racing transactions. ``ttl_s`` bounds how long a
+    killed holder can make the others wait."""
+    keeper = LeaseKeeper(sessions, name, holder=holder_id(), ttl_s=ttl_s, clock=clock)
+    keeper.tick()
+    while not keeper.holding():
+        time.sleep(wait_s)  # the holder releases in a transaction of its own: nothing to await
+        keeper.tick()
+    try:
+        return work()
+    finally:
+        keeper.release()
 
 
 class LeaseKeeper:

@@ -19,6 +19,7 @@ from collector.scheduler import PollJob
 from paging.service import Paging
 from sitewatch.bus import SampleBus
 from sitewatch.components import Components
+from sitewatch.leasing import exclusively
 from sitewatch.stages.chores import ChoresStage
 from sitewatch.stages.roles import ALL_ROLES, CHORES, COLLECTOR, RULES, check_roles
 from sitewatch.stages.rules import RulesStage
@@ -30,6 +31,8 @@ from storage.repository import sync_inventory
 from tickets.writer import TicketWriter
 
 log = logging.getLogger(__name__)
+
+INVENTORY_LEASE = "inventory-sync"
 
 
 class Pipeline:
@@ -96,13 +99,18 @@ class Pipeline:
         # The processes that act on the inventory make the database match the configuration
         # first; an API-only process reads what they wrote.
         if self.rules is not None or self.chores is not None:
-            with parts.sessions() as session:
-                changed = sync_inventory(session, parts.config, actor="config", now=parts.clock.now())
-                session.commit()
+            # Several processes starting at once take turns (the second finds nothing to change).
+            changed = exclusively(parts.sessions, INVENTORY_LEASE, self._sync_inventory, clock=parts.clock)
             if changed:
                 log.info("inventory: %d change(s) from the configuration", changed)
         if self.shards is not None:
             self._plan = self.shards.startup()
+
+    def _sync_inventory(self) -> int:
+        with self.parts.sessions() as session:
+            changed = sync_inventory(session, self.parts.config, actor="config", now=self.parts.clock.now())
+            session.commit()
+        return changed
 
     def _shutdown(self) -> None:
         # The store first: the samples are written whatever the rules make of them.

@@ -3,17 +3,20 @@ the other takes over only once it has run out or was released."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.time import UTC
-from sitewatch.leasing import LeaseKeeper, dead_here, holder_id, node_name
+from domain.time import UTC, SystemClock
+from sitewatch.leasing import LeaseKeeper, dead_here, exclusively, holder_id, node_name
 from tests.serving import FixedClock
 
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -132,3 +135,27 @@ def test_a_holder_elsewhere_or_alive_is_waited_out(db_session_factory: sessionma
 def renew_ok(keeper: LeaseKeeper) -> bool:
     keeper.tick()
     return keeper.holding()
+
+
+def test_work_under_a_lease_takes_turns(db_session_factory: sessionmaker[Session]) -> None:
+    """Processes starting at once sync the inventory one after another, never together."""
+    inside, overlaps, done = [0], [], []
+
+    def work(name: str) -> str:
+        inside[0] += 1
+        overlaps.append(inside[0])
+        time.sleep(0.1)  # long enough for the others to try, and wait
+        inside[0] -= 1
+        done.append(name)
+        return name
+
+    clock = SystemClock()
+    threads = [threading.Thread(target=exclusively, args=(db_session_factory, "inventory-sync",
+                                                          functools.partial(work, str(n))),
+                                kwargs={"clock": clock, "wait_s": 0.02}) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # untimed: faketime-proof
+    assert sorted(done) == ["0", "1", "2", "3"], "a process never got its turn"
+    assert max(overlaps) == 1, "two ran the work at the same time"
