@@ -55,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "paging), api (the web API and pages); default: all of them")
     run.add_argument("--port", type=int, default=None, metavar="P",
                      help="the API's port instead of [api] port: several API processes on one machine")
+    run.add_argument("--metrics-port", type=int, default=None, metavar="P",
+                     help="serve Prometheus metrics on http://127.0.0.1:P/metrics (for a process without the API, "
+                          "which serves /metrics itself); 0 picks a free port")
 
     paging = commands.add_parser("paging", help="only the paging stage (planner and senders), e.g. in its own process",
                                  description="Plans and sends the messages of [paging] from the configured database.")
@@ -117,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "user":
         return _user(args.config, args.args)
     if args.command == "run":
-        return _run(args.config, args.roles, args.port)
+        return _run(args.config, args.roles, args.port, args.metrics_port)
     if args.command == "paging":
         return _paging(args.config)
     if args.command == "db":
@@ -256,11 +259,12 @@ def _db(path: str, action: str) -> int:
     return 0
 
 
-def _run(path: str, roles: frozenset[str] | None, port: int | None = None) -> int:
+def _run(path: str, roles: frozenset[str] | None, port: int | None = None, metrics_port: int | None = None) -> int:
     config = _load(path)
     if config is None:
         return 2
     from sitewatch.components import build_components
+    from sitewatch.metrics_http import serve_metrics
     from sitewatch.serve import serve
     from sitewatch.stages.roles import ALL_ROLES, describe
     from storage.schema import SchemaRefused
@@ -281,10 +285,17 @@ def _run(path: str, roles: frozenset[str] | None, port: int | None = None) -> in
             else:
                 print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs){chosen}", flush=True)
 
+        metrics = None
+        if metrics_port is not None:
+            metrics = await serve_metrics(parts.metrics, host="127.0.0.1", port=metrics_port)
+            print(f"metrics: http://127.0.0.1:{metrics.sockets[0].getsockname()[1]}/metrics", flush=True)
         try:
             await serve(parts, host=config.api.host, port=config.api.port if port is None else port, stop=stop,
                         on_ready=ready, roles=roles or ALL_ROLES)
         finally:
+            if metrics is not None:
+                metrics.close()
+                await metrics.wait_closed()
             parts.close()
 
     return _until_signal(main)

@@ -52,6 +52,7 @@ class ProcessMetrics(Collector):
             for counter, value in counters.items():
                 inputs.add_metric([name, counter], value)
         yield inputs
+        yield from self._service.metrics()  # the stages' own (store, rules, shards)
         if self._extra is not None:
             yield from self._extra()
 

@@ -15,10 +15,11 @@ import asyncio
 import dataclasses
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.time import Clock
 
@@ -76,6 +77,8 @@ class ServiceHealth:
         self._set_aside: dict[str, Callable[[], int]] = {}
         self._inputs: dict[str, Callable[[], dict[str, int]]] = {}
         self._buffers: dict[str, Callable[[], BufferState]] = {}
+        # Stages' own Prometheus metrics (prometheus_client Metric families), read at scrape time.
+        self._metrics: dict[str, Callable[[], Iterable[Any]]] = {}
         self._changed = asyncio.Event()  # set and replaced on every change, for wait_for
 
     def loops(self) -> dict[str, LoopHealth]:
@@ -107,6 +110,13 @@ class ServiceHealth:
 
     def watch_buffer(self, name: str, state: Callable[[], BufferState]) -> None:
         self._buffers[name] = state
+
+    def report_metrics(self, name: str, metrics: Callable[[], Iterable[Any]]) -> None:
+        self._metrics[name] = metrics
+
+    def metrics(self) -> Iterator[Any]:
+        for metrics in list(self._metrics.values()):
+            yield from metrics()
 
     def forget(self, *names: str) -> None:
         """Loops and inputs that ended for good (a shard handed to another worker)."""

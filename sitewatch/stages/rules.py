@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.alerts import AlertTransition
@@ -48,6 +50,7 @@ class Judge:
     engine: RulesEngine
     assets: frozenset[str] | None = None
     restored: int = field(default=0)
+    newest_s: float | None = None  # epoch seconds of the newest sample judged: how far behind it runs
 
     def restore(self, parts: Components) -> None:
         """The shard's state as its last holder saved it (blocking)."""
@@ -81,6 +84,9 @@ class RulesStage:
         self._judges: dict[str, Judge] = {}  # by state key: the held shards'
         self._judge_of: dict[str, Judge] = {}  # by asset id, when no judge takes every asset
         parts.service.count_set_aside("transitions", lambda: len(self.writer.set_aside))
+        self._judged = [0, 0.0]  # ticks judged, seconds spent
+        self._tickets_opened = 0
+        parts.service.report_metrics(RULES, self._metrics)
 
     def add(self, judge: Judge) -> None:
         """A shard claimed: its samples are judged from the next tick on (its state restored first)."""
@@ -121,10 +127,30 @@ class RulesStage:
 
     def _judge(self, samples: Sequence[Sample]) -> None:
         """The one call of the rules engine per held shard: what came in, judged now."""
+        started = time.perf_counter()
         now = self.parts.clock.now()
         for judge, mine in self._split(samples):
             engine = judge.engine
-            self._unapplied += engine.evaluate(engine.batch(mine), now=now, at_work=self._at_work)
+            batch = engine.batch(mine)
+            if len(batch):
+                judge.newest_s = max(judge.newest_s or 0.0, float(batch.ts.max()))
+            self._unapplied += engine.evaluate(batch, now=now, at_work=self._at_work)
+        self._judged[0] += 1
+        self._judged[1] += time.perf_counter() - started
+
+    def _metrics(self) -> Iterator[Metric]:
+        judging = SummaryMetricFamily("sitewatch_rules_tick_seconds", "Time the rules engines took to judge one "
+                                      "tick's samples (all held shards)", count_value=self._judged[0],
+                                      sum_value=self._judged[1])
+        opened = CounterMetricFamily("sitewatch_tickets_opened", "Tickets this process opened")
+        opened.add_metric([], self._tickets_opened)
+        lag = GaugeMetricFamily("sitewatch_shard_lag_seconds", "Age of the newest sample judged, by held shard's "
+                                "rules state (grows when a shard's data stops coming)", labels=["shard"])
+        now_s = self.parts.clock.now().timestamp()
+        for judge in self.judges():
+            if judge.newest_s is not None:
+                lag.add_metric([judge.state_key], max(0.0, now_s - judge.newest_s))
+        return iter((judging, opened, lag))
 
     def _split(self, samples: Sequence[Sample]) -> list[tuple[Judge, Sequence[Sample]]]:
         judges = list(self._judges.values())
@@ -154,6 +180,7 @@ class RulesStage:
             if self._unapplied:
                 summary = await asyncio.to_thread(self.writer.apply, self._unapplied)
                 self._unapplied = []
+                self._tickets_opened += summary.tickets_opened
                 log.info("rules: %s", summary)
                 await asyncio.to_thread(self._save_snapshot)
             elif self._ticks % SNAPSHOT_EVERY_TICKS == 0:

@@ -30,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector.onvif.client import OnvifClients
@@ -88,6 +89,8 @@ class ShardsStage:
         self._supervisor: Supervisor | None = None
         self._member: Lease | None = None
         self._held: dict[int, HeldShard] = {}
+        self._seen: list[Lease] = []  # every running lease, at the last look
+        parts.service.report_metrics(SHARDS, self._metrics)
         # One set of parsed WSDLs and HTTP pools for every camera of the process, whatever shards it holds.
         self._onvif = OnvifClients(clock=parts.clock) if any(a.onvif is not None for a in parts.config.assets) else None
 
@@ -103,6 +106,17 @@ class ShardsStage:
 
     def lease_name(self, shard: int) -> str:
         return lease_name(shard, self.count)
+
+    def _metrics(self) -> Iterator[Metric]:
+        held = GaugeMetricFamily("sitewatch_shards_held", "Shards this worker holds, of how many", labels=["of"])
+        held.add_metric([str(self.count)], len(self._held))
+        holders_seen = GaugeMetricFamily("sitewatch_lease_holder", "1 for each running lease and its holder: "
+                                         "this worker's own, and the others' as it saw them at its last look", labels=["lease", "holder"])
+        own = [held.lease for held in self._held.values()] + ([self._member] if self._member else [])
+        names = {lease.name for lease in own}
+        for lease in own + [lease for lease in self._seen if lease.name not in names]:
+            holders_seen.add_metric([lease.name, lease.holder], 1)
+        return iter((held, holders_seen))
 
     # -- start-up and the loop ------------------------------------------------------------
 
@@ -165,6 +179,7 @@ class ShardsStage:
                     held.lease = again  # expired unclaimed (a late renewal): taken back at once
         with self.parts.sessions() as session:
             running = holders(session, now)
+        self._seen = running
         # A killed process of this host holds its leases to their end: its own restart (systemd)
         # need not wait them out.
         dead = {lease.name: lease for lease in running if dead_here(lease.holder)}

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from sitewatch.bus import Batch, drain
 from sitewatch.components import Components
@@ -25,6 +27,13 @@ class StoreStage:
         self.writer = StoreWriter(parts.store, parts.spool, clock=parts.clock)
         parts.service.count_set_aside("samples", lambda: self.writer.samples_set_aside)
         parts.service.watch_buffer("store", self.writer.buffer_state)
+        parts.service.report_metrics(STORE, self._metrics)
+
+    def _metrics(self) -> Iterator[Metric]:
+        written = CounterMetricFamily("sitewatch_samples_written", "Samples this process wrote to the "
+                                      "time-series store")
+        written.add_metric([], self.writer.samples_written)
+        return iter((written,))
 
     def loops(self, supervisor: Supervisor) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         every_s = self.parts.config.storage.flush_interval_s
