@@ -32,7 +32,7 @@ def _commands(unit: Path, *, config: Path, instance: str) -> dict[str, list[str]
 
 
 @pytest.mark.parametrize(("unit", "says"), [
-    ("sitewatch-worker.service", r"Sitewatch is running \[roles: collector,rules\], without the API"),
+    ("sitewatch-worker@.service", r"metrics: http://127\.0\.0\.1:(?P<port>\d+)/metrics"),
     ("sitewatch-chores.service", r"Sitewatch is running \[roles: chores\], without the API"),
     ("sitewatch-api@.service", r"Sitewatch is running: http://127\.0\.0\.1:(?P<port>\d+)/ .*\[roles: api\]"),
 ])
@@ -47,7 +47,7 @@ def test_each_unit_starts_its_role_and_stops_on_sigterm(tmp_path, station, unit,
     try:
         found = read_until(proc, log, says)
         if "port" in found.groupdict():
-            assert found["port"] == port, f"{unit}: the instance name is the API's port"
+            assert found["port"] == port, f"{unit}: the instance name is the port it serves on"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
