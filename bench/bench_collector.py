@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -222,6 +222,30 @@ def polls(health: HealthRegistry) -> tuple[int, int]:
     return sum(r.polls_ok for r in records), sum(r.polls_failed for r in records)
 
 
+class Tally:
+    """Polls of the whole run, also of records the pipeline forgets when it releases its
+    shards at shutdown (counted as they are forgotten, so the stored rows can be checked)."""
+
+    def __init__(self, health: HealthRegistry) -> None:
+        self._health = health
+        self._forget = health.forget
+        self.forgotten_ok = self.forgotten_failed = 0
+        health.forget = self._counting_forget  # type: ignore[method-assign]
+
+    def _counting_forget(self, device_ids: Iterable[str]) -> None:
+        device_ids = list(device_ids)
+        known = {r.device_id: r for r in self._health.all()}
+        for device_id in device_ids:
+            if device_id in known:
+                self.forgotten_ok += known[device_id].polls_ok
+                self.forgotten_failed += known[device_id].polls_failed
+        self._forget(device_ids)
+
+    def polls(self) -> tuple[int, int]:
+        ok, failed = polls(self._health)
+        return ok + self.forgotten_ok, failed + self.forgotten_failed
+
+
 @dataclasses.dataclass
 class CollectorResult:
     window: Window
@@ -239,6 +263,7 @@ async def collector(
     config = collector_config(ports, data_dir)
     channels = len(config.profile(PROFILE).registers)
     parts = build_components(config)
+    tally = Tally(parts.health)
     try:
         jobs = flat_out(modbus_jobs(config))
         if path == "pipeline":
@@ -249,7 +274,7 @@ async def collector(
         task = asyncio.create_task(runner, name="collector-under-test")
         try:
             t0 = datetime.now(UTC)
-            window = await measure(lambda: polls(parts.health)[0], sim, warmup_s=warmup_s, seconds=seconds)
+            window = await measure(lambda: tally.polls()[0], sim, warmup_s=warmup_s, seconds=seconds)
             t1 = datetime.now(UTC)
             t0 = t1 - (t1 - t0) * (window.wall_s / (window.wall_s + warmup_s))  # start of window
         finally:
@@ -261,7 +286,7 @@ async def collector(
             raise RuntimeError(f"the collector did not stop within {STOP_TIMEOUT_S} s of being cancelled")
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
-        polls_ok, polls_failed = polls(parts.health)
+        polls_ok, polls_failed = tally.polls()
     finally:
         parts.close()
     path_db = data_dir / config.storage.timeseries_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.errors import CollectorError
-from domain.samples import Sample
+from domain.samples import Sample, SampleBlock
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,5 +16,5 @@ class PollResult:
     ``samples`` as COMM_ERROR; the other parts still report GOOD samples.
     """
 
-    samples: tuple[Sample, ...]
+    samples: SampleBlock | tuple[Sample, ...]  # a block: Modbus stations; other pollers: Samples
     errors: tuple[CollectorError, ...] = ()

@@ -22,7 +22,7 @@ import numpy as np
 
 from config.models import ChannelLimits
 from domain.alerts import AlertState, AlertTransition, fingerprint
-from domain.samples import Quality, Sample
+from domain.samples import Quality, Sample, SampleBlock, SampleList, items_of
 from domain.time import UTC, require_utc
 from i18n import lazy
 from i18n.messages import Channel, Message, Seconds
@@ -101,6 +101,9 @@ class RulesEngine:
             if isinstance(creep, NightCreepSlots):
                 creep.watch([r for r in self._rules if r.rule.id in creep.rule.restart_on])
         self._out: list[AlertTransition] = []
+        # (asset, channel names of a block) -> the series of its known channels and where they
+        # sit in the block (None: all known, in order); a poller shares its names tuple.
+        self._block_series: dict[tuple[str, tuple[str, ...]], tuple[list[int], list[int] | None]] = {}
         # Rules over the same series share one series -> slot map: see SortedBatch.select.
         interned: dict[bytes, np.ndarray] = {}
         for slots in self._rules:
@@ -175,24 +178,47 @@ class RulesEngine:
         return NightCreepSlots(rule, keys, np.asarray(outlet, dtype=np.int64), n_series=len(self._units),
                                units=self._units, flow_series=np.asarray(flow, dtype=np.int64))
 
-    def batch(self, samples: Sequence[Sample]) -> SampleBatch:
-        """Columnar view of samples; unknown series are dropped, bad-quality samples become
-        NaN (they judge nothing, but cancel what was pending: see ``evaluate``)."""
-        series, ts, value = [], [], []
+    def batch(self, samples: Sequence[Sample] | SampleList) -> SampleBatch:
+        """Columnar view of samples, or of what the bus drains (its blocks' columns taken
+        whole); unknown series are dropped, bad-quality samples become NaN (they judge nothing, but cancel what was
+        pending: see ``evaluate``)."""
+        series: list[int] = []
+        ts: list[float] = []
+        value: list[float] = []
         lookup = self._series
         epochs: dict[datetime, float] = {}  # a poll stamps all its samples with one time
         good, nan = Quality.GOOD, math.nan
-        for s in samples:
-            index = lookup.get((s.asset_id, s.channel))
-            if index is None:
-                continue
+        for s in items_of(samples):
             epoch = epochs.get(s.ts)
             if epoch is None:
                 epoch = epochs[s.ts] = s.ts.timestamp()
+            if type(s) is SampleBlock:
+                known, where = self._block_series.get((s.asset_id, s.channels)) or self._learn_block(s)
+                values, qualities = s.values, s.qualities
+                if where is not None:  # some channel the rules do not know: the others only
+                    values, qualities = [values[i] for i in where], [qualities[i] for i in where]
+                series += known
+                ts += [epoch] * len(known)
+                if qualities.count(good) == len(known):
+                    value += values
+                else:
+                    value += [v if q is good else nan for v, q in zip(values, qualities)]
+                continue
+            index = lookup.get((s.asset_id, s.channel))
+            if index is None:
+                continue
             series.append(index)
             ts.append(epoch)
             value.append(s.value if s.quality is good else nan)
-        return SampleBatch(np.asarray(series, dtype=np.int64), np.asarray(ts, dtype=np.float64), np.asarray(value, dtype=np.float64))
+        return SampleBatch(np.asarray(series, dtype=np.int64), np.asarray(ts, dtype=np.float64),
+                           np.asarray(value, dtype=np.float64))
+
+    def _learn_block(self, block: SampleBlock) -> tuple[list[int], list[int] | None]:
+        indexes = [self._series.get((block.asset_id, channel)) for channel in block.channels]
+        where = [i for i, index in enumerate(indexes) if index is not None]
+        learnt = ([index for index in indexes if index is not None], None if len(where) == len(indexes) else where)
+        self._block_series[(block.asset_id, block.channels)] = learnt
+        return learnt
 
     def series_index(self, asset_id: str, channel: str) -> int | None:
         return self._series.get((asset_id, channel))

@@ -4,6 +4,10 @@ A batch may come with a receipt: its source waits to hear that the samples are d
 (an alarm host's MQTT message is acknowledged to the broker only then). The store path
 calls ``Receipt.stored`` once they are written to the store or committed to its on-disk
 buffer; the rules path takes the samples and leaves the receipt alone.
+
+A poll of a Modbus station is one SampleBlock (columnar); it travels whole, and ``drain``
+hands it on inside a SampleList as one item beside the loose Samples of other sources, so
+the store and the rules read its columns instead of a dozen Sample objects.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-from domain.samples import Sample
+from domain.samples import Sample, SampleBlock, SampleList
 
 
 class Receipt(Protocol):
@@ -33,7 +37,7 @@ class Batch(NamedTuple):
 
 
 class Drained(NamedTuple):
-    samples: list[Sample]
+    samples: SampleList  # as published: blocks whole, other batches' Samples one by one
     receipts: list[Receipt]  # in the order their batches were published
 
 
@@ -60,11 +64,14 @@ class SampleBus:
 
 
 def drain(queue: asyncio.Queue[Batch]) -> Drained:
-    samples: list[Sample] = []
+    items: list[Sample | SampleBlock] = []
     receipts: list[Receipt] = []
     while not queue.empty():
         batch = queue.get_nowait()
-        samples.extend(batch.samples)
+        if type(batch.samples) is SampleBlock:
+            items.append(batch.samples)
+        else:
+            items.extend(batch.samples)
         if batch.receipt is not None:
             receipts.append(batch.receipt)
-    return Drained(samples, receipts)
+    return Drained(SampleList(items), receipts)

@@ -29,6 +29,11 @@ A sample the store refuses (any error but TimeSeriesError) is not an outage: the
 kept, and after POISON_AFTER_FAILURES such failures in a row, or on the last flush, written
 in pieces by bisection until the refused samples stand alone and are set aside. Replay
 from the buffer does the same with its chunks.
+
+What the bus drains (a SampleList: Modbus polls as SampleBlocks among loose Samples) is
+kept as it came and written as a SampleList: a store that knows it (DuckDB) reads the
+blocks' columns, any other store and the buffer iterate the Samples it stands for; the
+search for a refused sample cuts Samples.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
-from domain.samples import Sample
+from domain.samples import Sample, SampleBlock, SampleList, items_of
 from domain.time import Clock, SystemClock
 from sitewatch.bus import Receipt
 from sitewatch.supervise import BufferState
@@ -68,7 +73,7 @@ T = TypeVar("T")
 
 
 class _Batch(NamedTuple):
-    samples: list[Sample]
+    samples: list[Sample | SampleBlock]
     receipts: tuple[Receipt, ...]
 
 
@@ -109,7 +114,7 @@ class StoreWriter:
     @property
     def unwritten(self) -> int:
         """Samples held in memory."""
-        return sum(len(b.samples) for b in self._unwritten)
+        return sum(len(SampleList(b.samples)) for b in self._unwritten)
 
     @property
     def buffered(self) -> int:
@@ -121,7 +126,7 @@ class StoreWriter:
         return BufferState(samples=spool.count, max_samples=spool.max_samples, warn_at=spool.warn_at,
                            spooled=spool.spooled, replayed=spool.replayed, dropped=spool.dropped + self.samples_dropped)
 
-    def flush(self, new: Sequence[Sample], receipts: Sequence[Receipt] = (), *, last: bool = False) -> None:
+    def flush(self, new: Sequence[Sample] | SampleList, receipts: Sequence[Receipt] = (), *, last: bool = False) -> None:
         """Make the samples kept from earlier flushes and ``new`` durable, in order: into the
         store, or into the buffer behind what waits there; then replay some of the buffer
         (not on the ``last`` flush: the next process will). Outages are handled here and
@@ -129,7 +134,7 @@ class StoreWriter:
         batch was kept (see POISON_AFTER_FAILURES)."""
         with self._lock:
             if new or receipts:
-                self._unwritten.append(_Batch(list(new), tuple(receipts)))
+                self._unwritten.append(_Batch(list(items_of(new)), tuple(receipts)))
             try:
                 if self._unwritten:
                     self._save(last=last)
@@ -169,16 +174,16 @@ class StoreWriter:
         self._note_spool_up()
         self._settle(receipts)
 
-    def _write_store(self, samples: list[Sample]) -> None:
+    def _write_store(self, samples: Sequence[Sample]) -> None:
         self.samples_written += self._store.write(samples)
 
-    def _write(self, write: Callable[[list[Sample]], object], *, pieces: bool) -> None:
-        """Write the unwritten samples through ``write``, whole or in pieces. An outage keeps
-        what was not written and raises."""
-        samples = [s for b in self._unwritten for s in b.samples]
+    def _write(self, write: Callable[[Sequence[Sample]], object], *, pieces: bool) -> None:
+        """Write the unwritten samples through ``write``, whole (a SampleList) or in pieces
+        (lists of Samples). An outage keeps what was not written and raises."""
+        samples = SampleList([s for b in self._unwritten for s in b.samples])
         try:
             if pieces:
-                self._in_pieces(samples, write, self._set_aside, keep=self._keep)
+                self._in_pieces(samples.samples(), write, self._set_aside, keep=self._keep)
             else:
                 # Counted as failed until the write returns: an unexpected error passes
                 # through untouched, to the supervisor that logs it.
@@ -243,8 +248,9 @@ class StoreWriter:
         dropped = 0
         for batch in self._unwritten:
             if excess > 0 and not batch.receipts:
-                excess -= len(batch.samples)
-                dropped += len(batch.samples)
+                size = len(SampleList(batch.samples))
+                excess -= size
+                dropped += size
             else:
                 kept.append(batch)
         self._unwritten = kept

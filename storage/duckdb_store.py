@@ -57,7 +57,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from domain.samples import ChannelStats, Quality, Sample
+from domain.samples import ChannelStats, Quality, Sample, SampleBlock, SampleList
 from domain.time import UTC, require_utc
 from storage import duckdb_rollups as rollups
 from storage.duckdb_export import export_snapshot
@@ -172,7 +172,8 @@ class DuckDBStore:
         except duckdb.Error as exc:
             raise TimeSeriesError(f"cannot open DuckDB store {path}: {exc}") from exc
 
-    def write(self, samples: Sequence[Sample]) -> int:
+    def write(self, samples: Sequence[Sample] | SampleList) -> int:
+        """Samples, or a SampleList (what the bus drains), whose blocks' columns go in as they are."""
         if not samples:
             return 0
         batch = _columns(samples)
@@ -186,7 +187,7 @@ class DuckDBStore:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
-        return len(samples)
+        return len(batch["value"])
 
     def query(
         self,
@@ -319,19 +320,15 @@ class DuckDBStore:
                 self._calls.notify_all()
 
 
-def _columns(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-    """Samples -> numpy columns for one INSERT ... SELECT (FIELD-NOTES: executemany is
-    ~1,000x slower). Refuses the whole batch if any timestamp is naive."""
-    asset_ids, channels, stamps, values, units, qualities = zip(*samples)
-    # One poll stamps all its samples with one time: convert each distinct time once.
-    epochs: dict[datetime, float] = {}
-    for ts in stamps:
-        if ts not in epochs:
-            require_utc(ts)  # raises ValueError naming the offending value
-            epochs[ts] = ts.timestamp()
-    n = len(samples)
-    # A float64 of epoch seconds resolves ~0.2 us today, so rounding recovers exact us.
-    epoch_s = np.fromiter(map(epochs.__getitem__, stamps), dtype=np.float64, count=n)
+def _columns(samples: Sequence[Sample] | SampleList) -> dict[str, np.ndarray]:
+    """Samples, or a SampleList's blocks and Samples, -> numpy columns for one INSERT ... SELECT
+    (FIELD-NOTES: executemany is ~1,000x slower). Refuses the whole batch if any timestamp is naive."""
+    if type(samples) is SampleList:
+        asset_ids, channels, epochs, values, units, qualities = _block_columns(samples.items)
+        epoch_s = np.array(epochs, dtype=np.float64)
+    else:
+        asset_ids, channels, stamps, values, units, qualities = zip(*samples)
+        epoch_s = _epoch_seconds(stamps)
     return {
         "ts": np.round(epoch_s * 1e6).astype(np.int64).view("datetime64[us]"),
         "asset_id": np.array(asset_ids, dtype=object),
@@ -340,6 +337,57 @@ def _columns(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
         "unit": np.array(units, dtype=object),
         "quality": np.array(qualities, dtype=np.uint8),
     }
+
+
+def _epoch_seconds(stamps: Sequence[datetime]) -> np.ndarray:
+    # One poll stamps all its samples with one time: convert each distinct time once.
+    epochs: dict[datetime, float] = {}
+    for ts in stamps:
+        if ts not in epochs:
+            require_utc(ts)  # raises ValueError naming the offending value
+            epochs[ts] = ts.timestamp()
+    return np.fromiter(map(epochs.__getitem__, stamps), dtype=np.float64, count=len(stamps))
+
+
+def _block_columns(items: list[Sample | SampleBlock]) -> tuple[list, list, list[float], list, list, np.ndarray]:
+    """The columns of blocks and loose Samples: epoch seconds for the times (each block's time
+    converted once) and the qualities as an array, mostly zeros (GOOD) set only where not."""
+    asset_ids: list[str] = []
+    channels: list[str] = []
+    epochs: list[float] = []
+    values: list[float] = []
+    units: list[str] = []
+    other: list[tuple[int, int, Sequence[Quality]]] = []  # (from, to, qualities) of rows not all GOOD
+    good = Quality.GOOD
+    for item in items:
+        if type(item) is SampleBlock:
+            n = len(item.channels)
+            ts = item.ts
+            if ts.tzinfo is not UTC:
+                require_utc(ts)  # raises ValueError naming a naive time
+            start = len(values)
+            asset_ids += [item.asset_id] * n
+            channels += item.channels
+            epochs += [ts.timestamp()] * n
+            values += item.values
+            units += item.units
+            if item.qualities.count(good) != n:
+                other.append((start, start + n, item.qualities))
+        else:
+            asset_id, channel, ts, value, unit, quality = item  # type: ignore[misc]
+            if ts.tzinfo is not UTC:
+                require_utc(ts)
+            if quality is not good:
+                other.append((len(values), len(values) + 1, (quality,)))
+            asset_ids.append(asset_id)
+            channels.append(channel)
+            epochs.append(ts.timestamp())
+            values.append(value)
+            units.append(unit)
+    qualities = np.zeros(len(values), dtype=np.uint8)  # Quality.GOOD is 0
+    for start, stop, quality in other:
+        qualities[start:stop] = quality
+    return asset_ids, channels, epochs, values, units, qualities
 
 
 def _naive_utc(ts: datetime) -> datetime:

@@ -12,9 +12,16 @@ module adds on top of pymodbus 3.16.1, and why:
   the scheduler owns retries and back-off. After a failure that leaves the connection in
   doubt (no reply in time, a reply that does not match) it is closed, so a late reply cannot
   be taken for the next device's; the next request connects afresh.
-- A reply's own timeout is enforced here, not by pymodbus: its request timeout surfaces as
-  the same ``ModbusIOException`` as a mismatched reply, so pymodbus is given a longer one
-  that never fires first, and our timer alone means "no reply in time".
+- A request is sent and its reply awaited here, on the client's transaction manager
+  (``client.ctx``: the PDU classes, framer and reply parsing stay pymodbus'), not through
+  ``client.execute``. That one wraps each request in pymodbus' own lock and
+  ``asyncio.wait_for``, whose timeout surfaces as the same ``ModbusIOException`` as a
+  mismatched reply, and which on Python 3.11 can swallow a cancel when the reply lands at
+  the same moment (a shutdown that hangs); racing it in a task of its own against connection
+  loss cost a task, a set of waiters and three timers per read. Here a request is one future
+  and one timer: the timer fails it ("no reply in time"), so does the connection's loss,
+  and the reply is checked against the request as ``execute`` checks it (device id,
+  transaction id).
 - When the peer closes the connection while a request is outstanding, pymodbus keeps
   waiting until its timeout. We watch the connection (``trace_connect``) and fail at once
   instead: DeviceUnreachable, or DecodeError if part of a reply had arrived.
@@ -24,12 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusIOException
-from pymodbus.pdu import ExceptionResponse
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.pdu import bit_message as pdu_bit
+from pymodbus.pdu import register_message as pdu_reg
 
 from collector.errors import (
     DecodeError,
@@ -52,13 +62,14 @@ from collector.modbus.config import (
 MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
 
-# pymodbus' own timeout (for connecting and for each reply) is longer than any of ours
-# (config: at most 60 s) so that it never fires first: ours are enforced here.
+# pymodbus' own timeout (for connecting) is longer than any of ours (config: at most 60 s)
+# so that it never fires first: ours are enforced here.
 _PYMODBUS_TIMEOUT_S = 65.0
 
 _FUNCTION_CODE: dict[str, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
-_READ_METHOD: dict[str, str] = {"holding": "read_holding_registers", "input": "read_input_registers",
-                                "coil": "read_coils", "discrete": "read_discrete_inputs"}
+_REQUEST: dict[str, type[ModbusPDU]] = {
+    "holding": pdu_reg.ReadHoldingRegistersRequest, "input": pdu_reg.ReadInputRegistersRequest,
+    "coil": pdu_bit.ReadCoilsRequest, "discrete": pdu_bit.ReadDiscreteInputsRequest}
 
 _EXCEPTION_BUSY = 6
 # A Modbus TCP gateway in front of a serial RTU answers these when the RTU itself is
@@ -107,6 +118,7 @@ class ModbusConnection:
         self._name = name  # pymodbus' log name
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lost: asyncio.Future[None] | None = None  # resolves when the peer drops us
+        self._reply: asyncio.Future[ModbusPDU] | None = None  # the outstanding request's
         self._reply_started = False  # bytes of a reply arrived for the current request
         self._lock = asyncio.Lock()  # one request at a time, whatever the framing
         # Device id -> loop time of its last request and of its last reply: the gateway's
@@ -123,20 +135,17 @@ class ModbusConnection:
         async with self._lock:
             await self._connection(asset_id)
 
-    async def read(
+    def read(
         self, *, table: Table, address: int, count: int, device_id: int, timeout_s: float, asset_id: str
-    ) -> list[int]:
+    ) -> Coroutine[Any, Any, list[int]]:
         """Read ``count`` registers (or bits, as 0/1) of ``table`` from the 0-based wire
         ``address`` of unit ``device_id``; ``asset_id`` labels the errors."""
         limit = MAX_BITS_PER_READ if table in BIT_TABLES else MAX_REGISTERS_PER_READ
         if not 1 <= count <= limit or not 0 <= address <= 65536 - count:
             raise ValueError(f"cannot read {count} {table} values from address {address}")
-        async with self._lock:
-            try:
-                return await self._read(table, address, count, device_id, timeout_s, asset_id)
-            finally:
-                if self.link.pause_s:
-                    await asyncio.sleep(self.link.pause_s)
+        # The request's coroutine itself, not one awaiting it: every frame of the chain is
+        # resumed again when the reply arrives.
+        return self._read(table, address, count, device_id, timeout_s, asset_id)
 
     async def close(self) -> None:
         self._drop()
@@ -152,6 +161,9 @@ class ModbusConnection:
         def on_connection_change(connected: bool) -> None:
             if not connected and not lost.done():
                 lost.set_result(None)
+                reply = self._reply
+                if reply is not None and not reply.done():
+                    reply.set_exception(_ConnectionLost())
 
         # Built per connection: a fresh pymodbus client has no leftover buffer or state from
         # a connection that broke mid-reply, and building one needs a running loop.
@@ -185,60 +197,71 @@ class ModbusConnection:
 
     async def _read(self, table: Table, address: int, count: int, device_id: int, timeout_s: float,
                     asset_id: str) -> list[int]:
-        client, lost = await self._connection(asset_id)
-        loop = asyncio.get_running_loop()
-        self.asked[device_id] = loop.time()
-        # Only failures need the location text: build it then, not on every read.
-        where = functools.partial(self._where, device_id, table, address, count)
-        read = getattr(client, _READ_METHOD[table])
-        self._reply_started = False
-        # A task of its own, raced against connection loss. Awaiting pymodbus directly under a
-        # timeout is ~8 % faster but can hang on shutdown: on Python 3.11 the asyncio.wait_for
-        # inside pymodbus can swallow a cancel when the reply lands at the same moment.
-        request = loop.create_task(read(address, count=count, device_id=device_id))
-        try:
-            done, _ = await asyncio.wait((request, lost), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-            if request not in done:
-                raise self._no_reply(asset_id, timeout_s, lost_connection=lost in done, where=where())
+        async with self._lock:
             try:
-                response = request.result()
-            except ConnectionException as exc:
-                self._drop()
-                raise DeviceUnreachable(device_id=asset_id, message="not connected", where=where()) from exc
-            except ModbusIOException as exc:
-                # With our timer firing first, pymodbus raises this only for a reply whose
-                # device or transaction id does not match the request.
-                self._drop()
-                raise DecodeError(device_id=asset_id, message=f"reply does not match the request: {exc}",
-                                  where=where()) from exc
-        finally:
-            if not request.done():
-                # Timed out, connection lost, or we were cancelled: a reply may still come and
-                # would be taken for the next request's, so this connection is done for.
-                request.cancel()
-                await asyncio.wait((request,))
-                self._drop()
-        if isinstance(response, ExceptionResponse):
-            raise self._refusal(asset_id, response.exception_code, where=where())
-        if response.function_code != _FUNCTION_CODE[table]:
-            # pymodbus 3.16 hands back whatever reply arrives, even one for another function
-            # code: reading input registers as holding would give wrong values.
-            raise DecodeError(device_id=asset_id, where=where(),
-                              message=f"reply is for function code {response.function_code}, not {_FUNCTION_CODE[table]}")
-        if table in BIT_TABLES:
-            bits = response.bits
-            # Bits come in whole bytes, padded with zeros: fewer than asked is a short reply.
-            if len(bits) < count or len(bits) >= count + 8:
-                raise DecodeError(device_id=asset_id, where=where(),
-                                  message=f"asked for {count} bits, the reply holds {len(bits)}")
-            self.answered[device_id] = loop.time()
-            return [int(b) for b in bits[:count]]
-        registers = list(response.registers)
-        if len(registers) != count:
-            raise DecodeError(device_id=asset_id, where=where(),
-                              message=f"asked for {count} registers, the reply holds {len(registers)}")
-        self.answered[device_id] = loop.time()
-        return registers
+                client, lost = self._client, self._lost
+                if client is None or lost is None or not client.connected:
+                    client, lost = await self._connection(asset_id)
+                loop = asyncio.get_running_loop()
+                self.asked[device_id] = loop.time()
+                # Only failures need the location text: build it then, not on every read.
+                where = functools.partial(self._where, device_id, table, address, count)
+                ctx = client.ctx
+                if lost.done() or not ctx.transport:
+                    self._drop()
+                    raise DeviceUnreachable(device_id=asset_id, message="not connected", where=where())
+                request = _REQUEST[table](address=address, count=count, dev_id=device_id)
+                request.transaction_id = ctx.getNextTID()
+                ctx.recv_buffer = b""
+                # pymodbus' reader resolves ctx.response_future with the parsed reply.
+                self._reply = reply = ctx.response_future = loop.create_future()
+                self._reply_started = False
+                timer = loop.call_later(timeout_s, _expire, reply)
+                try:
+                    ctx.pdu_send(request)
+                    response = await reply
+                except _NoReply as exc:
+                    self._drop()
+                    raise self._no_reply(asset_id, timeout_s, lost_connection=isinstance(exc, _ConnectionLost),
+                                         where=where()) from None
+                finally:
+                    timer.cancel()
+                    self._reply = None
+                    if not reply.done() or reply.cancelled():
+                        # We were cancelled: a reply may still come and would be taken for the next
+                        # request's, so this connection is done for.
+                        self._drop()
+                if (request.dev_id and response.dev_id != request.dev_id) or (
+                        response.transaction_id and response.transaction_id != request.transaction_id):
+                    self._drop()
+                    raise DecodeError(device_id=asset_id, where=where(),
+                                      message=f"reply does not match the request: device id {response.dev_id}, "
+                                              f"transaction id {response.transaction_id} for {request.dev_id}, "
+                                              f"{request.transaction_id}")
+                if isinstance(response, ExceptionResponse):
+                    raise self._refusal(asset_id, response.exception_code, where=where())
+                if response.function_code != _FUNCTION_CODE[table]:
+                    # pymodbus 3.16 hands back whatever reply arrives, even one for another function
+                    # code: reading input registers as holding would give wrong values.
+                    raise DecodeError(device_id=asset_id, where=where(),
+                                      message=f"reply is for function code {response.function_code}, not {_FUNCTION_CODE[table]}")
+                if table in BIT_TABLES:
+                    bits = response.bits
+                    # Bits come in whole bytes, padded with zeros: fewer than asked is a short reply.
+                    if len(bits) < count or len(bits) >= count + 8:
+                        raise DecodeError(device_id=asset_id, where=where(),
+                                          message=f"asked for {count} bits, the reply holds {len(bits)}")
+                    self.answered[device_id] = loop.time()
+                    return [int(b) for b in bits[:count]]
+                registers = list(response.registers)
+                if len(registers) != count:
+                    raise DecodeError(device_id=asset_id, where=where(),
+                                      message=f"asked for {count} registers, the reply holds {len(registers)}")
+                self.answered[device_id] = loop.time()
+                return registers
+            finally:
+                if self.link.pause_s:
+                    await asyncio.sleep(self.link.pause_s)
 
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
         # pymodbus passes every packet through here and sends/parses what we return.
@@ -280,6 +303,19 @@ class ModbusConnection:
         self._lost = None
 
 
+class _NoReply(Exception):
+    """The outstanding request's reply will not come: no reply in time."""
+
+
+class _ConnectionLost(_NoReply):
+    """... or the connection was lost while waiting for it."""
+
+
+def _expire(reply: asyncio.Future[ModbusPDU]) -> None:
+    if not reply.done():
+        reply.set_exception(_NoReply())
+
+
 class ModbusConnections:
     """One connection per link for the whole process: stations behind one gateway (or one
     address) share it and queue on its lock."""
@@ -310,10 +346,10 @@ class ModbusClient:
     async def connect(self) -> None:
         await self.connection.open(asset_id=self._asset_id)
 
-    async def read(self, *, table: Table, address: int, count: int) -> list[int]:
-        return await self.connection.read(table=table, address=address, count=count,
-                                          device_id=self._endpoint.device_id,
-                                          timeout_s=self._endpoint.timeout_s, asset_id=self._asset_id)
+    def read(self, *, table: Table, address: int, count: int) -> Coroutine[Any, Any, list[int]]:
+        # The connection's coroutine itself, not one awaiting it: a frame fewer to resume per reply.
+        return self.connection.read(table=table, address=address, count=count, device_id=self._endpoint.device_id,
+                                    timeout_s=self._endpoint.timeout_s, asset_id=self._asset_id)
 
     async def close(self) -> None:
         # Also a shared connection: closing comes at shutdown, and a connection closed under
