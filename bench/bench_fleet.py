@@ -103,16 +103,10 @@ def run_case(workers: int, *, scale: float, kinds: frozenset[str], warmup_s: flo
         topic_prefix = f"bench-fleet/{run_id}"
         stations = p.regulator_simulators(counts["stations"], logs)
         cameras = p.camera_simulators(counts["cameras"], logs)
-        children += [*stations, *cameras]
+        hosts = p.alarmhost_simulators(counts["hosts"], logs, topic_prefix=topic_prefix, run_id=run_id)
+        children += [*stations, *cameras, *hosts]
         t = time.monotonic()
         for sim in children:
-            sim.wait_ready()
-        # After the others: a thousand MQTT connections while thousands of servers bind on two
-        # busy cores have seen a CONNACK take over the simulator's 10 s.
-        hosts = [p.alarmhost_simulator(counts["hosts"], logs, topic_prefix=topic_prefix, run_id=run_id)
-                 for _ in range(1 if counts["hosts"] else 0)]
-        children += hosts
-        for sim in hosts:
             sim.wait_ready()
         print(f"  simulators ready in {time.monotonic() - t:.0f} s "
               f"({len(stations)} regulator, {len(cameras)} camera, {len(hosts)} alarm-host processes)", flush=True)

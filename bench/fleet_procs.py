@@ -3,8 +3,8 @@ session so that stopping one stops its whole group, and their CPU and memory per
 
 Simulators are the project's own (simulators/): a regulator process serves thousands of
 stations (one pymodbus server each), a camera process thousands of cameras (one HTTP server
-each; launched by bench/fleet_cameras.py, scenes shared), one alarm-host process a thousand
-paho clients. They bind fixed ports below the
+each; launched by bench/fleet_cameras.py, scenes shared), an alarm-host process 250 paho
+clients (bench/fleet_alarmhosts.py). They bind fixed ports below the
 kernel's ephemeral range (32768+), which the workers' own connections need: 15,000
 listening sockets there would leave too few for them.
 """
@@ -29,6 +29,7 @@ STOP_TIMEOUT_S = 15.0
 ROOT = Path(__file__).parent.parent  # the tree whose code runs, in every child
 STATIONS_PER_PROCESS = 2500
 CAMERAS_PER_PROCESS = 2000
+HOSTS_PER_PROCESS = 250  # paho's select() takes no descriptor past 1023 (bench/fleet_alarmhosts.py)
 STATION_BASE_PORT = 10000  # stations 10000-14999, cameras 15000-24999
 CAMERA_BASE_PORT = 15000
 
@@ -117,11 +118,14 @@ def camera_simulators(count: int, logs: Path) -> list[Simulator]:
     return sims
 
 
-def alarmhost_simulator(count: int, logs: Path, *, topic_prefix: str, run_id: str) -> Simulator:
-    return Simulator("sim-alarmhost", ["simulators.alarmhost", "serve", "--broker", "127.0.0.1:1883",
-                                       "--hosts", str(count), "--zones", "8", "--heartbeat-s", "30",
-                                       "--topic-prefix", topic_prefix, "--run-id", run_id],
-                     logs / "sim-alarmhost.log")
+def alarmhost_simulators(count: int, logs: Path, *, topic_prefix: str, run_id: str) -> list[Simulator]:
+    sims = []
+    for n, start in enumerate(range(0, count, HOSTS_PER_PROCESS)):
+        size = min(HOSTS_PER_PROCESS, count - start)
+        sims.append(Simulator("sim-alarmhost", ["bench.fleet_alarmhosts", "--hosts", str(size),
+                                                "--first", str(start + 1), "--topic-prefix", topic_prefix,
+                                                "--run-id", run_id], logs / f"sim-alarmhost-{n}.log"))
+    return sims
 
 
 def worker(n: int, config: Path, logs: Path) -> Child:
