@@ -12,12 +12,12 @@ than at the next poll, so any number of API processes show it together. The poll
 the fallback: SQLite, a lost LISTEN connection, and what changes with time alone.
 
 The producer runs only while someone listens: started by the first subscriber, cancelled
-and awaited (with its listener) when the last one leaves, so an idle API does no work, holds
-no LISTEN connection and leaves no task. The
-page and /api/dashboard want a fresh signature (a request right after an acknowledgement
-must see it): one read at a time, shared by the requests that arrive meanwhile, and taken
-as fresh for REUSE_S while nothing was committed in this process; they go through the
-same versions, and a change they find wakes the subscribers at once.
+and awaited (with its listener) when the last one leaves, so an idle API does no work,
+holds no LISTEN connection and leaves no task. The page and /api/dashboard want a fresh
+signature (a request right after an acknowledgement must see it): one read at a time,
+shared by the requests that arrive meanwhile, and taken as fresh for REUSE_S while nothing
+was committed in this process (or heard of from another); they go through the same
+versions, and a change they find wakes the subscribers at once.
 
 :meth:`LiveHub.close` ends every stream: the server does not stop while a response is
 still being sent, and an event stream never finishes by itself.
@@ -47,6 +47,9 @@ from api.dashboard.state import Filters, Snapshot, View
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often the producer looks for a change: updates land within ~1 s (at once when listening)
+# The shortest time between two of the producer's reads: a storm of notifications (every
+# ticket and alert change of the fleet) costs at most 1 / NOTIFIED_GAP_S reads a second.
+NOTIFIED_GAP_S = 0.1
 AUDIT = "audit_log"  # a notification from it: tickets and alerts changed, device health did not
 REUSE_S = 0.25  # how long a request may take the last signature read as fresh (see LiveHub)
 REUSE, ZERO = timedelta(seconds=REUSE_S), timedelta(0)
@@ -80,7 +83,8 @@ class LiveHub:
         self._pieces = Pieces()  # what the last build made: a change rebuilds only what it touched
         self._changed = asyncio.Event()
         self._nudged = asyncio.Event()  # another process committed something (listen.py)
-        database = conninfo(parts.sessions.kw["bind"])
+        bind = parts.sessions.kw.get("bind")
+        database = conninfo(bind) if bind is not None else None
         self.listener = ChangeListener(database) if database is not None else None
         self._subscribers = 0
         self._producer: asyncio.Task[None] | None = None
@@ -244,8 +248,10 @@ class LiveHub:
         self._nudged.set()
 
     async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._nudged.clear()  # before reading: a notification during the read means read again
+            began = loop.time()
             try:
                 await self._refresh()
                 if self._failing:
@@ -258,6 +264,7 @@ class LiveHub:
             with suppress(TimeoutError):  # the polling cadence, cut short by a notification
                 async with asyncio.timeout(self.poll_s):
                     await self._nudged.wait()
+            await asyncio.sleep(max(0.0, began + NOTIFIED_GAP_S - loop.time()))
 
     def close(self) -> None:
         """End every stream (the server is stopping); later subscribers end at once."""
