@@ -9,7 +9,7 @@ import pytest
 
 from config.models import ChannelLimits
 from domain.alerts import AlertState
-from domain.samples import Quality, Sample
+from domain.samples import Quality, Sample, SampleBlock, SampleList
 from domain.time import UTC
 from rules.engine import AssetChannels, RulesEngine, SampleBatch
 from rules.models import NoDataRule, ThresholdRule
@@ -252,3 +252,35 @@ def test_a_stage_up_reports_when_the_condition_began_also_after_a_restart():
     second.restore(first.snapshot())
     [critical] = run(second, leak([55], 25))
     assert critical.severity.value == "critical" and critical.began_at == fired.began_at
+
+
+def test_a_batch_of_blocks_is_the_batch_of_the_samples_they_hold():
+    # What the bus drains: polls as blocks (one with a channel the rules do not know, one
+    # failed in part) among loose samples; the columns must equal those of the same Samples.
+    engine = RulesEngine(rules=[HIGH], assets=[station("a"), station("b")], started_at=T0)
+    names, units = ("outlet_kpa", "door_open"), ("kPa", "state")
+    good, err = Quality.GOOD, Quality.COMM_ERROR
+    drained = SampleList([
+        SampleBlock("a", T0, names, [3.1, 1.0], units, (good, good)),
+        Sample("b", "outlet_kpa", T0, 2.5, "kPa"),
+        SampleBlock("b", T0 + timedelta(seconds=5), names, [float("nan"), 0.0], units, (err, good)),
+        SampleBlock("unknown", T0, names, [9.9, 1.0], units, (good, good)),
+        SampleBlock("a", T0 + timedelta(seconds=5), ("outlet_kpa",), [3.2], ("kPa",), (good,)),
+    ])
+    columns, plain = engine.batch(drained), engine.batch(list(drained))
+    assert len(columns) == 4
+    for got, want in ((columns.series, plain.series), (columns.ts, plain.ts), (columns.value, plain.value)):
+        np.testing.assert_array_equal(got, want)
+    assert np.isnan(columns.value[2]) and columns.value[0] == 3.1
+
+
+def test_blocks_judge_as_their_samples_do():
+    stream = samples([2.5, 3.0, 3.1, 3.2, 3.3, 2.6])
+    as_blocks = SampleList([SampleBlock(s.asset_id, s.ts, (s.channel,), [s.value], (s.unit,), (s.quality,))
+                            for s in stream])
+    one = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    other = RulesEngine(rules=[HIGH], assets=[station()], started_at=T0)
+    now = stream[-1].ts
+    fired = one.evaluate(one.batch(as_blocks), now=now)
+    assert [(t.state, t.at) for t in fired] == [(t.state, t.at) for t in other.evaluate(other.batch(stream), now=now)]
+    assert [t.state for t in fired] == [AlertState.FIRING, AlertState.RESOLVED]

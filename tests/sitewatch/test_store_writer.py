@@ -5,13 +5,14 @@ also by the next process; memory stays bounded whatever fails."""
 from __future__ import annotations
 
 import itertools
+import math
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
 
-from domain.samples import Sample
+from domain.samples import Quality, Sample, SampleBlock, SampleList
 from domain.time import UTC
 from sitewatch.store_writer import POISON_AFTER_FAILURES, PROBE_MAX_S, StoreWriter
 from storage.spool import SampleSpool
@@ -241,3 +242,62 @@ def test_a_store_that_stays_down_is_probed_after_1_s_then_less_and_less_often(st
     back_up(switched, clock)
     writer.flush([])
     assert writer.buffered == 0 and len(switched.written) == 400, "the next probe replays everything, in order"
+
+
+def polls(n: int, *, start: int = 0, failed: frozenset[int] = frozenset()) -> SampleList:
+    """What the bus drains: ``n`` polls of one station as blocks (``failed``: polls whose
+    second channel failed), with an alarm host's loose sample after each."""
+    names, units = ("inlet_mpa", "outlet_kpa"), ("MPa", "kPa")
+    items: list = []
+    for i in range(start, start + n):
+        ts = T0 + timedelta(seconds=i)
+        bad = i in failed
+        items.append(SampleBlock("rs-north-01", ts, names, [0.4, math.nan if bad else 2.5], units,
+                                 (Quality.GOOD, Quality.COMM_ERROR if bad else Quality.GOOD)))
+        items.append(Sample("ah-north-01", "zone_1_alarm", ts, 0.0, "state"))
+    return SampleList(items)
+
+
+def stored_rows(store) -> list[tuple]:
+    return [(s.asset_id, s.channel, s.ts, s.value, s.unit, s.quality)
+            for a in ("rs-north-01", "ah-north-01") for s in store.query(asset_id=a, start=T0, end=T0 + HOUR)]
+
+
+def test_blocks_are_stored_as_the_samples_they_hold(store, spool, tmp_path):
+    writer = StoreWriter(store, spool)
+    drained = polls(5, failed=frozenset({2}))
+    writer.flush(drained)
+    assert writer.samples_written == 15 and writer.unwritten == 0
+    nan_safe = [(*row[:3], "nan" if math.isnan(row[3]) else row[3], *row[4:]) for row in stored_rows(store)]
+    expected = sorted((s.asset_id, s.channel, s.ts, "nan" if math.isnan(s.value) else s.value, s.unit, s.quality)
+                      for s in drained)
+    assert sorted(nan_safe) == expected
+    assert [(s.channel, s.quality) for s in store.latest(asset_ids=["rs-north-01"])] == [
+        ("inlet_mpa", Quality.GOOD), ("outlet_kpa", Quality.GOOD)], "the newest poll's values are the latest"
+
+
+def test_blocks_go_through_the_buffer_and_the_search_for_a_refused_sample(store, spool):
+    switched = Switched(store, refuse_value=9.9)
+    clock = FixedClock(T0)
+    writer = StoreWriter(switched, spool, clock=clock)
+    switched.down = True
+    writer.flush(polls(3))  # into the buffer, as Samples
+    assert writer.buffered == 9 and writer.unwritten == 0
+    back_up(switched, clock)
+    writer.flush([])  # the buffer replays
+    assert writer.buffered == 0 and len(stored_rows(store)) == 9
+    poisoned = polls(2, start=3)
+    poisoned.items.append(SampleBlock("rs-north-01", T0 + timedelta(seconds=5), ("outlet_kpa",), [9.9], ("kPa",),
+                                      (Quality.GOOD,)))
+    writer.flush(poisoned, last=True)  # the last flush cuts the blocks into Samples to find the refused one
+    assert (writer.samples_set_aside, writer.buffered, writer.unwritten) == (1, 0, 0)
+    assert len(stored_rows(store)) == 15
+    assert all(type(s) is Sample for s in switched.written), "a store without blocks is handed Samples"
+
+
+def test_a_block_with_a_naive_time_is_refused_whole_by_the_store(store):
+    naive = SampleBlock("rs-north-01", datetime(2026, 11, 27, 0, 5), ("outlet_kpa",), [2.5], ("kPa",),
+                        (Quality.GOOD,))
+    with pytest.raises(ValueError, match="naive datetime"):
+        store.write(SampleList([*polls(1), naive]))
+    assert stored_rows(store) == []
