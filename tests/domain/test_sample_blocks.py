@@ -23,7 +23,7 @@ def test_a_block_is_the_sequence_of_its_samples():
     b = block(values=[0.4, math.nan], qualities=(GOOD, ERR))
     expected = [Sample("rs-1", "inlet_mpa", T0, 0.4, "MPa", GOOD), Sample("rs-1", "outlet_kpa", T0, b.values[1], "kPa", ERR)]
     assert len(b) == 2
-    assert list(b)[0] == expected[0] and b[0] == expected[0]
+    assert list(b) == [b[0], b[1]] and b[0] == expected[0]
     assert b[-1].quality is ERR and math.isnan(b[-1].value) and not b[-1].is_good
     assert b[1:] == [b[1]]
     assert b == block(values=[0.4, b.values[1]], qualities=(GOOD, ERR))

@@ -5,8 +5,8 @@ also by the next process; memory stays bounded whatever fails."""
 from __future__ import annotations
 
 import itertools
-import math
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
