@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import functools
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,15 +29,18 @@ from vault.cache import CachedCredential
 from vault.store import Vault
 
 
-def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[PollJob]:
-    """One job per station and one per gateway. Stations behind one gateway (or one address)
-    share its connection, one request at a time; the strings a station reports (firmware,
-    serial number) go to ``facts``."""
+def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None,
+                assets: Collection[str] | None = None) -> list[PollJob]:
+    """One job per station and one per gateway (of ``assets`` only, if given: a worker's
+    shards, which keep a gateway and its stations together). Stations behind one gateway (or
+    one address) share its connection, one request at a time; the strings a station reports
+    (firmware, serial number) go to ``facts``."""
+    chosen = [a for a in config.assets if assets is None or a.id in assets]
     connections = ModbusConnections()
-    links = {asset.id: _link(config, asset) for asset in config.assets if asset.modbus is not None}
+    links = {asset.id: _link(config, asset) for asset in chosen if asset.modbus is not None}
     sharing = Counter(links.values())
     jobs = []
-    for asset in config.assets:
+    for asset in chosen:
         if asset.modbus is None:
             continue
         link = links[asset.id]
@@ -49,7 +53,7 @@ def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None) -> list[P
         poll = poller.poll if facts is None else functools.partial(_poll_station, poller, facts)
         jobs.append(PollJob(device_id=asset.id, interval_s=asset.poll_interval_s, timeout_s=own_s * sharing[link],
                             poll=poll, channels=poller.channels, close=poller.close, upstream=asset.modbus.gateway))
-    for gateway in config.assets:
+    for gateway in chosen:
         if gateway.modbus_gateway is None:
             continue
         gateway_id, stations = gateway.id, config.behind(gateway.id)
@@ -104,15 +108,17 @@ class ReportedFacts:
 
 
 def camera_jobs(
-    config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock, facts: ReportedFacts
+    config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock, facts: ReportedFacts,
+    assets: Collection[str] | None = None,
 ) -> list[PollJob]:
+    """One job per camera (of ``assets`` only, if given), and one for its events if it pulls them."""
     jobs = []
     # Camera event times outside this window are refused (or, for cameras with a known bad
     # clock, replaced by the arrival time): the same window as the alarm hosts'.
     window = TimestampWindow.of(config.collector)
     snapshots = SnapshotKeeper(snapshot_folder(config.storage.data_dir))  # for the asset page
     for asset in config.assets:
-        if asset.onvif is None:
+        if asset.onvif is None or (assets is not None and asset.id not in assets):
             continue
         credentials = CachedCredential(vault, asset.onvif.credential, purpose=f"onvif {asset.id}",
                                        actor="collector", clock=clock)

@@ -1,10 +1,10 @@
 """Which shard an asset falls in: a function of the configuration alone, the same in every
 process, on every machine and in every Python run (issue 14, "Shards with leases").
 
-The key is the asset's id, except for a station behind a Modbus gateway, whose key is the
-gateway's id: the stations on one serial line are polled through one connection with one
-lock (collector/modbus/), and a dead gateway holds its stations' alerts (tickets/holds.py),
-so the gateway and its stations must be worked by the same process.
+The key is the asset's id, except for Modbus stations: one behind a gateway has the gateway's
+id, one polled directly its address. The stations on one serial line, or at one address, are
+polled through one connection with one lock (collector/modbus/), and a dead gateway holds its
+stations' alerts (tickets/holds.py), so they must be worked by the same process.
 
 The key is hashed with BLAKE2b (never Python's ``hash()``, salted per process for str) and
 placed with Lamping and Veach's jump consistent hash ("A Fast, Minimal Memory, Consistent
@@ -26,9 +26,13 @@ _MASK64 = (1 << 64) - 1
 
 
 def shard_key(asset: Asset) -> str:
-    """What decides the asset's shard: its gateway's id if it is reached through one."""
-    if asset.modbus is not None and asset.modbus.gateway is not None:
-        return asset.modbus.gateway
+    """What decides the asset's shard: its gateway's id if it is reached through one; the
+    address of a station polled directly (stations sharing an address share one connection
+    too, and an RTU often takes only one); else its id."""
+    if asset.modbus is not None:
+        if asset.modbus.gateway is not None:
+            return asset.modbus.gateway
+        return f"modbus://{asset.modbus.host}:{asset.modbus.port}"
     return asset.id
 
 

@@ -33,13 +33,12 @@ class CollectStage:
             self.jobs = list(jobs)
         else:
             facts = ReportedFacts(parts.sessions, parts.clock)  # what devices say of themselves
-            self.jobs = modbus_jobs(config, facts=facts)
+            # A gateway's stations share the gateway's connection: they are always in its shard
+            # (sitewatch/shards.py).
+            self.jobs = modbus_jobs(config, facts=facts, assets=assets)
             if onvif is not None:
-                self.jobs += camera_jobs(config, clients=onvif, vault=parts.vault, clock=parts.clock, facts=facts)
-            if assets is not None:
-                # Built for the fleet and cut to the shard: a gateway's stations share the
-                # gateway's connection, and they are always in its shard (sitewatch/shards.py).
-                self.jobs = [job for job in self.jobs if _asset_of(job.device_id, assets) in assets]
+                self.jobs += camera_jobs(config, clients=onvif, vault=parts.vault, clock=parts.clock, facts=facts,
+                                         assets=assets)
         hosts = {a.alarm_host.host_id: a.id for a in config.assets
                  if a.alarm_host is not None and (assets is None or a.id in assets)}
         mqtt = config.mqtt
@@ -79,7 +78,3 @@ class CollectStage:
         self.parts.service.forget(*self.names, "alarm_hosts" + self._suffix)
         self.parts.health.forget(job.device_id for job in self.jobs)
 
-
-def _asset_of(device_id: str, assets: Collection[str]) -> str:
-    """A job's asset: its device id, or the camera's for a camera's event job ("cam-1/events")."""
-    return device_id if device_id in assets else device_id.rsplit("/", 1)[0]

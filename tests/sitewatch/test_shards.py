@@ -87,7 +87,8 @@ def test_a_gateways_stations_are_in_the_gateways_shard():
     assert len(behind) == 30
     wrong = {a.id: (by_id[a.id], by_id[a.modbus.gateway]) for a in behind if by_id[a.id] != by_id[a.modbus.gateway]}
     assert not wrong, f"stations in another shard than their gateway (station, gateway): {wrong}"
-    assert shard_key(config.asset("rs-direct-3")) == "rs-direct-3"
+    assert shard_key(config.asset("rs-direct-3")) == "modbus://127.0.0.1:6003"
+    assert shard_key(config.asset("ah-north-01")) == "ah-north-01"
     assert len({by_id[f"gw-{g}"] for g in range(5)}) > 1, "every gateway in one shard: the key is not the gateway"
 
 
@@ -97,6 +98,16 @@ def test_the_shards_partition_the_fleet(shards):
     held = [asset.id for shard in range(shards) for asset in assets_in(config, shard, shards)]
     assert sorted(held) == sorted(a.id for a in config.assets), "an asset in no shard or in two"
     assert all(shard_of(a, shards) == s for s in range(shards) for a in assets_in(config, s, shards))
+
+
+def test_stations_at_one_address_are_in_one_shard():
+    """Two unit ids behind one address (a DTU): one connection, so one worker."""
+    raw = example_config()
+    profile = raw["modbus_profiles"][0]["name"]
+    raw["assets"] = [{"id": f"rs-{n}", "site": "north", "name": f"Station {n}",
+                      "modbus": {"host": "10.0.0.9", "port": 502, "device_id": n, "profile": profile}}
+                     for n in range(1, 40)]
+    assert len(set(assignment(config_from_dict(raw).assets, 8).values())) == 1
 
 
 def test_bad_shard_numbers_are_refused():

@@ -39,7 +39,8 @@ def fleet_config(tmp_path, database_url: str, *, tag: str) -> Config:
     profile = raw["modbus_profiles"][0]["name"]
     dead = free_port()  # nobody listens: a poll fails at once
     stations = [{"id": f"rs-{n:03d}", "site": "north", "name": f"Station {n}", "poll_interval_s": 0.5,
-                 "modbus": {"host": "127.0.0.1", "port": dead, "profile": profile, "timeout_s": 0.2}}
+                 # One address each (a station's address decides its shard), all on loopback.
+                 "modbus": {"host": f"127.0.0.{n + 2}", "port": dead, "profile": profile, "timeout_s": 0.2}}
                 for n in range(24)]
     hosts = [a for a in raw["assets"] if a["kind"] == "alarm_host"]
     raw["assets"] = hosts + stations
@@ -84,7 +85,7 @@ async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_lea
     config = fleet_config(tmp_path, database_url, tag=tag)
     async with worker(config) as a:
         await until("the lone worker holds every shard", lambda: held(a) == list(range(SHARDS)), timeout_s=5)
-        async with worker(fleet_config(tmp_path, database_url, tag=tag)) as b:
+        async with worker(config) as b:
             # A hands its surplus over at its next look (every TTL/3), B claims it at its own.
             await until("two shards each", lambda: len(held(a)) == len(held(b)) == SHARDS // 2, timeout_s=4 * TTL_S)
             assert sorted(held(a) + held(b)) == list(range(SHARDS)), "a shard held twice or by nobody"
@@ -94,6 +95,7 @@ async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_lea
                 polled = {job.device_id for stage in pipeline.shards.collect_stages() for job in stage.jobs}
                 assert polled == {a for ids in mine.values() for a in ids if a.startswith("rs-")}, \
                     "a worker polls what its shards do not hold"
+                assert polled, "a worker with nothing to poll: the test shows nothing"
                 assert {j.state_key for j in pipeline.rules.judges()} == \
                     {f"engine:{lease_name(shard, SHARDS)}" for shard in mine}
                 # Health records only of the devices it polls: the handed-over ones were forgotten.
