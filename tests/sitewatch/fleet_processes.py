@@ -35,10 +35,16 @@ from tests.sitewatch.test_two_processes import read_until
 
 READ = bearer(READER)
 STOP_TIMEOUT_S = 30.0
+FLUSH_S = 0.2  # [storage] flush_interval_s: how long a worker holds samples in memory before writing them
+START_TIMEOUT_S = 60.0  # a process's start-up (imports, migrations check) on a machine busy with the rest of the fleet
 
 
 class Proc:
-    """One child process, its output in a log file (a pipe nobody reads would stall it)."""
+    """One child process, its output in a log file (a pipe nobody reads would stall it).
+    Started at once; ``ready`` waits for the line that says it is up (``READY``), so several
+    start side by side."""
+
+    READY = ""
 
     def __init__(self, name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None) -> None:
         self.name = name
@@ -48,8 +54,8 @@ class Proc:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          text=True, env=os.environ | (env or {}))
 
-    def wait_for(self, pattern: str, *, timeout_s: float = 30) -> re.Match:
-        return read_until(self.proc, self.log, pattern, timeout_s=timeout_s)
+    def ready(self) -> re.Match:
+        return read_until(self.proc, self.log, self.READY, timeout_s=START_TIMEOUT_S)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -67,13 +73,22 @@ class Proc:
 
 
 class Simulator(Proc):
-    """``python -m simulators.X serve``: its devices' ports and its control URL."""
+    """``python -m simulators.X serve``: its devices' ports and its control URL, once ready."""
+
+    READY = r"control (http://\S+)"
 
     def __init__(self, name: str, args: list[str], log: Path, *, device: str) -> None:
         super().__init__(name, [sys.executable, "-m", f"simulators.{name}", "serve", *args], log)
-        self.control = self.wait_for(r"control (http://\S+)").group(1)
-        self.ports = {m.group(1): int(m.group(2))
-                      for m in re.finditer(rf"^({device}-\d+) 127\.0\.0\.1:(\d+)", log.read_text(), re.MULTILINE)}
+        self.device = device
+        self.control = ""
+        self.ports: dict[str, int] = {}
+
+    def ready(self) -> re.Match:
+        found = super().ready()
+        self.control = found.group(1)
+        self.ports = {m.group(1): int(m.group(2)) for m in
+                      re.finditer(rf"^({self.device}-\d+) 127\.0\.0\.1:(\d+)", self.log.read_text(), re.MULTILINE)}
+        return found
 
     def inject(self, collection: str, device_id: str, fault: str) -> None:
         httpx.post(f"{self.control}/{collection}/{device_id}/faults", json={"fault": fault},
@@ -86,18 +101,26 @@ class Simulator(Proc):
 class Worker(Proc):
     """``sitewatch run --roles collector,rules`` as if on machine ``node`` (SITEWATCH_NODE)."""
 
+    READY = r"Sitewatch is running \[roles: collector,rules\], without the API"
+
     def __init__(self, node: str, config: Path, log: Path) -> None:
         super().__init__(node, [SITEWATCH, "run", "--config", str(config), "--roles", "collector,rules"], log,
                          env={"SITEWATCH_NODE": node})
-        self.wait_for(r"Sitewatch is running \[roles: collector,rules\], without the API")
 
 
 class Api(Proc):
-    """``sitewatch run --roles api --port 0``: a stateless API process and its URL."""
+    """``sitewatch run --roles api --port 0``: a stateless API process; its URL once ready."""
+
+    READY = r"Sitewatch is running: (http://127\.0\.0\.1:\d+)/"
 
     def __init__(self, name: str, config: Path, log: Path) -> None:
         super().__init__(name, [SITEWATCH, "run", "--config", str(config), "--roles", "api", "--port", "0"], log)
-        self.url = self.wait_for(r"Sitewatch is running: (http://127\.0\.0\.1:\d+)/").group(1)
+        self.url = ""
+
+    def ready(self) -> re.Match:
+        found = super().ready()
+        self.url = found.group(1)
+        return found
 
     def get(self, path: str, **params: object) -> object:
         response = httpx.get(f"{self.url}{path}", params=params, headers=READ, timeout=10)
@@ -146,7 +169,7 @@ def _config(fleet: Fleet, *, data_dir: Path, key_file: Path) -> dict:
     station = raw["assets"][0]
     raw["storage"] = {
         "data_dir": str(data_dir), "timeseries": "influx", "database_url": fleet.database_url,
-        "flush_interval_s": 0.2,
+        "flush_interval_s": FLUSH_S,
         "influx": {"url": fleet.vm_url, "reader": "victoriametrics", "measurement": f"fleet_{fleet.run_id}"},
     }
     raw["api"] |= {"port": 0, "tokens": [reader_entry()]}
@@ -262,3 +285,10 @@ def largest_gap(stamps: list[datetime], start: datetime, end: datetime) -> float
     """The longest stretch (s) without a sample between ``start`` and ``end``, their edges included."""
     inside = [start, *(t for t in stamps if start < t < end), end]
     return max((b - a).total_seconds() for a, b in itertools.pairwise(inside))
+
+
+def around(stamps: list[datetime], moment: datetime) -> tuple[float, float]:
+    """How long before ``moment`` the last sample was, and after it the first (s, rounded)."""
+    before = max((t for t in stamps if t <= moment), default=moment)
+    after = min((t for t in stamps if t > moment), default=moment)
+    return round((moment - before).total_seconds(), 2), round((after - moment).total_seconds(), 2)

@@ -1,6 +1,6 @@
 """Issue 14's first acceptance: a fleet of real processes on this machine — 2 workers
 (`--roles collector,rules`, as if on two machines: SITEWATCH_NODE node-a / node-b), 2 API
-processes (`--roles api`), PostgreSQL, Mosquitto and VictoriaMetrics — watching 12 simulated
+processes (`--roles api`), PostgreSQL, Mosquitto and VictoriaMetrics — watching 16 simulated
 regulator stations, 4 simulated ONVIF cameras and 4 alarm hosts (played by the test: QoS 1
 heartbeats with ids of their own, 5 a second each). One worker is SIGKILLed mid-run:
 
@@ -33,6 +33,7 @@ import pytest
 from config.load import load_config
 from sitewatch.shards import assignment
 from tests.sitewatch.fleet_processes import (
+    FLUSH_S,
     AlarmHosts,
     Api,
     Fleet,
@@ -40,6 +41,7 @@ from tests.sitewatch.fleet_processes import (
     Proc,
     Simulator,
     Worker,
+    around,
     largest_gap,
     write_configs,
 )
@@ -49,10 +51,14 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 SHARDS, TTL_S = 4, 3.0
 STATION_POLL_S, CAMERA_POLL_S, HEARTBEAT_S = 0.5, 1.0, 0.2
+# A directly polled station's shard is a hash of its address (sitewatch/shards.py), and the
+# simulator's ports are new every run: with 16, a worker gets fewer than the two it needs
+# here once in ~2,000 runs. Cameras and alarm hosts go by their ids: spread the same every run.
+STATIONS = 16
 HOSTS = [f"ah-{n:03d}" for n in range(1, 5)]
 # One ticket per fault group of the asset (config/sitewatch.example.toml [correlation]).
 STATION_FAULT, CAMERA_FAULT, HOST_FAULT = "pressure-control", "tamper", "detector"
-VICTIM, SURVIVOR = "node-a", "node-b"
+NODES = ("node-a", "node-b")  # SITEWATCH_NODE: as if on two machines
 
 
 def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_doubling_nothing(
@@ -61,28 +67,27 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
     procs: list[Proc] = []
     leases = heartbeats = None
     try:
-        regulators = Simulator("regulator", ["--stations", "12"], tmp_path / "sim-regulator.log", device="rs")
-        procs.append(regulators)
+        regulators = Simulator("regulator", ["--stations", str(STATIONS)], tmp_path / "sim-regulator.log", device="rs")
         cameras = Simulator("camera", ["--cameras", "4"], tmp_path / "sim-camera.log", device="cam")
-        procs.append(cameras)
+        procs += [regulators, cameras]
+        for sim in (regulators, cameras):
+            sim.ready()
         fleet = Fleet(stations=regulators.ports, cameras=cameras.ports, hosts=HOSTS, run_id=run,
                       database_url=database_url, vm_url=victoria_metrics.url, shards=SHARDS, lease_ttl_s=TTL_S,
                       station_poll_s=STATION_POLL_S, camera_poll_s=CAMERA_POLL_S)
-        assert len(fleet.stations) == 12 and len(fleet.cameras) == 4, (fleet.stations, fleet.cameras)
-        configs = write_configs(fleet, tmp_path, [VICTIM, SURVIVOR, "api-1", "api-2"])
-        shard_of = assignment(load_config(configs[VICTIM]).assets, SHARDS)
+        assert len(fleet.stations) == STATIONS and len(fleet.cameras) == 4, (fleet.stations, fleet.cameras)
+        configs = write_configs(fleet, tmp_path, [*NODES, "api-1", "api-2"])
+        shard_of = assignment(load_config(configs[NODES[0]]).assets, SHARDS)
         leases = Leases(database_url, SHARDS)
 
-        # 1. node-a alone takes every shard; node-b joining gets half of them.
-        procs.append(victim := Worker(VICTIM, configs[VICTIM], tmp_path / f"{VICTIM}.log"))
-        until("node-a holds every shard", leases.shards_by_node, lambda h: h.get(VICTIM) == set(range(SHARDS)))
-        procs.append(Worker(SURVIVOR, configs[SURVIVOR], tmp_path / f"{SURVIVOR}.log"))
+        # 1. Both workers and both API processes start side by side; the workers share the shards 2/2.
+        workers = {node: Worker(node, configs[node], tmp_path / f"{node}.log") for node in NODES}
+        apis = [Api(name, configs[name], tmp_path / f"{name}.log") for name in ("api-1", "api-2")]
+        procs += [*workers.values(), *apis]
+        for proc in (*workers.values(), *apis):
+            proc.ready()
         held = until("two shards each", leases.shards_by_node,
-                     lambda h: len(h.get(VICTIM, ())) == len(h.get(SURVIVOR, ())) == SHARDS // 2, timeout_s=4 * TTL_S)
-        apis = []
-        for name in ("api-1", "api-2"):
-            procs.append(api := Api(name, configs[name], tmp_path / f"{name}.log"))
-            apis.append(api)
+                     lambda h: [len(h.get(node, ())) for node in NODES] == [SHARDS // 2] * 2, timeout_s=4 * TTL_S)
         api = apis[0]
         heartbeats = AlarmHosts(f"sw-fleet-{run}/alarmhost", HOSTS, every_s=HEARTBEAT_S)
         start = datetime.now(UTC) - timedelta(seconds=1)
@@ -90,9 +95,11 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
         def of(node: str, prefix: str) -> list[str]:
             return sorted(a for a, s in shard_of.items() if s in held[node] and a.startswith(prefix))
 
-        v_st, s_st, v_cam, s_cam, v_host, s_host = (of(n, p) for p in ("rs-", "cam-", "ah-") for n in (VICTIM, SURVIVOR))
+        # The victim: the worker with more alarm hosts (by their ids' shards, it has two whatever it got).
+        victim, survivor = sorted(NODES, key=lambda node: -len(of(node, "ah-")))
+        v_st, s_st, v_cam, s_cam, v_host, s_host = (of(n, p) for p in ("rs-", "cam-", "ah-") for n in (victim, survivor))
         assert len(v_st) >= 2 and len(s_st) >= 2 and v_cam and s_cam and len(v_host) >= 2 and s_host, \
-            f"the fixed ids no longer spread over the shards as this test needs: {held} {shard_of}"
+            f"the devices do not spread over the shards as this test needs: {held} {shard_of}"
 
         def flowing() -> list[str]:
             """the devices without a sample yet"""
@@ -119,8 +126,8 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
 
         # 3. SIGKILL node-a; the survivor holds every shard within two lease periods.
         killed_at = datetime.now(UTC)
-        victim.kill()
-        while leases.shards_by_node().get(SURVIVOR) != set(range(SHARDS)):
+        workers[victim].kill()
+        while leases.shards_by_node().get(survivor) != set(range(SHARDS)):
             assert datetime.now(UTC) - killed_at < timedelta(seconds=4 * TTL_S), \
                 f"no takeover within {4 * TTL_S} s: {leases.shards_by_node()}"
             time.sleep(0.02)  # the leases table has nothing to await
@@ -159,25 +166,33 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
                   lambda n, want=want: n >= want, timeout_s=20)
             assert api.samples(host, "online", start=start) == stamps, f"{host}: stored heartbeats != sent"
 
-        # Gaps around the kill: the dead worker's devices at most the takeover, the survivor's none.
+        # Gaps around the kill. A dead worker's device misses: the samples it had polled but not yet
+        # written (at most FLUSH_S in memory, lost with the process: nothing can send them again),
+        # its last poll interval, the takeover, and up to one poll interval before the new holder's
+        # first poll. The survivor's devices miss nothing: a poll interval and its jitter.
         window = (killed_at - timedelta(seconds=5), killed_at + timedelta(seconds=takeover_s + 5))
         time.sleep(max(0.0, (window[1] - datetime.now(UTC)).total_seconds() + 1))  # flushed past the window's end
-        gaps = {a: largest_gap(api.samples(a, "outlet_kpa" if a.startswith("rs-") else "reachable", start=start),
-                               *window) for a in shard_of if not a.startswith("ah-")}
+        stamps = {a: api.samples(a, "outlet_kpa" if a.startswith("rs-") else "reachable", start=start)
+                  for a in shard_of if not a.startswith("ah-")}
+        gaps = {a: largest_gap(s, *window) for a, s in stamps.items()}
+        # Where the dead worker's devices' gaps lie: the last sample before the kill, the first after (s from it).
+        edges = {a: around(stamps[a], killed_at) for a in stamps if shard_of[a] in held[victim]}
+        figures = f"takeover {takeover_s:.2f} s; largest gaps {gaps}; the dead worker's (last, first) {edges}"
         for asset, gap in sorted(gaps.items()):
             poll_s = STATION_POLL_S if asset.startswith("rs-") else CAMERA_POLL_S
-            if shard_of[asset] in held[VICTIM]:
-                allowed, why = takeover_s + 2 * poll_s, f"the takeover {takeover_s:.2f} s + 2 polls of {poll_s} s"
+            if shard_of[asset] in held[victim]:
+                allowed = takeover_s + FLUSH_S + 2 * poll_s
+                why = f"the takeover {takeover_s:.2f} s + the flush interval {FLUSH_S} s + 2 polls of {poll_s} s"
             else:
                 allowed, why = 2 * poll_s, f"2 polls of {poll_s} s (its worker ran on)"
-            assert gap <= allowed, f"{asset}: no sample for {gap:.2f} s around the SIGKILL; at most {why}; all: {gaps}"
+            assert gap <= allowed, f"{asset}: no sample for {gap:.2f} s around the SIGKILL; at most {why}; {figures}"
 
         # Both API processes show the same control room and tickets.
         def views() -> list[tuple[object, object]]:
             return [(_content(a.get("/api/dashboard")), a.get("/api/tickets", limit=10_000)) for a in apis]
 
         until("both API processes show the same", views, lambda v: v[0] == v[1], timeout_s=10)
-        print(f"takeover {takeover_s:.2f} s; largest gaps: {', '.join(f'{a} {g:.2f}' for a, g in sorted(gaps.items()))}")
+        print(figures)
     finally:
         if heartbeats is not None:
             heartbeats.stop()
