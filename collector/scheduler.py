@@ -96,7 +96,7 @@ class Scheduler:
         while True:
             started = self._clock.monotonic()
             await self.poll_once(job)
-            failures = self._health.get(job.device_id).consecutive_failures
+            failures = self._health.failures(job.device_id)
             elapsed = self._clock.monotonic() - started
             delay = self.next_delay_s(job, consecutive_failures=failures, elapsed_s=elapsed)
             wake = self._wake.get(job.device_id)
@@ -128,12 +128,12 @@ class Scheduler:
             self._health.record_failure(job.device_id, at=ts, error=wrapped)
             return
         health = self._health
-        was_failing = health.get(job.device_id).consecutive_failures > 0
+        was_failing = health.failures(job.device_id) > 0
         errors = result.errors
         health.record_success(job.device_id, at=ts, partial_errors=errors)
         if was_failing:
             for dependant in self._dependants.get(job.device_id, ()):
-                if health.get(dependant).consecutive_failures:
+                if health.failures(dependant):
                     self._wake[dependant].set()
         for error in errors:
             log.info("%s: %s", job.device_id, error)
