@@ -21,6 +21,7 @@ from sitewatch.bus import SampleBus
 from sitewatch.components import Components
 from sitewatch.leasing import exclusively
 from sitewatch.stages.chores import ChoresStage
+from sitewatch.stages.health import HealthStage
 from sitewatch.stages.roles import ALL_ROLES, CHORES, COLLECTOR, RULES, check_roles
 from sitewatch.stages.rules import RulesStage
 from sitewatch.stages.shards import Plan, ShardsStage
@@ -52,6 +53,8 @@ class Pipeline:
         self.rules = (RulesStage(parts, self.bus.subscribe(), supervisor=self._supervisor)
                       if RULES in self.roles else None)
         self.chores = ChoresStage(parts) if CHORES in self.roles else None
+        # The devices' health, saved for the API processes that do not poll (any number of them).
+        self.device_health = HealthStage(parts) if COLLECTOR in self.roles else None
         self.shards = (ShardsStage(parts, self.bus, self.rules, jobs=jobs)
                        if self.rules is not None and COLLECTOR in self.roles else None)
         self._plan: Plan | None = None
@@ -82,7 +85,7 @@ class Pipeline:
     async def run(self) -> None:
         await asyncio.to_thread(self._startup)
         # Started in the order one process always started them: store, rules, chores, collector.
-        loops = [loop for stage in (self.store, self.rules, self.chores) if stage is not None
+        loops = [loop for stage in (self.store, self.rules, self.chores, self.device_health) if stage is not None
                  for loop in stage.loops(self._supervisor)]
         if self.shards is not None:
             loops += self.shards.loops(self._supervisor, self._plan)
@@ -118,5 +121,7 @@ class Pipeline:
             self.store.shutdown()
         if self.rules is not None:
             self.rules.shutdown()
+        if self.device_health is not None:  # before the leases go: the next holder's rows are its own
+            self.device_health.shutdown()
         if self.shards is not None:
             self.shards.shutdown()

@@ -48,6 +48,7 @@ from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.rules import RULES_STATE_KEY, Judge, RulesStage
 from sitewatch.supervise import Supervisor
+from storage import device_health
 from storage.leases import Lease, claim, holders, release, renew, seize
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,9 @@ class ShardsStage:
         for held in plan.surplus:
             # Beyond the fair share: stopped, saved and released, so the newcomer need not wait.
             self._rules.take(held.judge.state_key)
-            await self._stop(held)
+            await self._stop(held, forget=False)
             await asyncio.to_thread(self._hand_over, held)
+            held.collect.forget()
         for held in plan.claimed:
             self._start(held)
 
@@ -220,6 +222,10 @@ class ShardsStage:
 
     def _hand_over(self, held: HeldShard) -> None:
         held.judge.save(self.parts)
+        # Its devices' last health, so the API shows them as they were until the next holder polls.
+        polled = {job.device_id for job in held.collect.jobs}
+        records = [record for record in self.parts.health.all() if record.device_id in polled]
+        device_health.save(self.parts.sessions, records, now=self.parts.clock.now())
         release(held.lease)
         log.info("shard %s given up by %s to balance the workers", held.lease.name, self.holder)
 
@@ -232,12 +238,13 @@ class ShardsStage:
         if loops:
             held.task = asyncio.get_running_loop().create_task(_run_all(loops), name=f"shard-{held.shard}")
 
-    async def _stop(self, held: HeldShard) -> None:
+    async def _stop(self, held: HeldShard, *, forget: bool = True) -> None:
         if held.task is not None:
             held.task.cancel()
             await asyncio.gather(held.task, return_exceptions=True)
             held.task = None
-        held.collect.forget()
+        if forget:
+            held.collect.forget()
 
     async def _stop_all(self) -> None:
         for held in list(self._held.values()):

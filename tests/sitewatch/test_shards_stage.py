@@ -26,6 +26,7 @@ from sitewatch.pipeline import Pipeline
 from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.roles import COLLECTOR, RULES
+from storage import device_health
 from storage.tables import RulesStateRow
 from tests.servers import free_port
 
@@ -108,6 +109,10 @@ async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_lea
             keys = set(session.scalars(select(RulesStateRow.key)).all())
         assert {f"engine:{lease_name(shard, SHARDS)}" for shard in handed} <= keys, \
             "a shard's rules state was not saved when it was handed over"
+        # Every station's health is in the database, whichever worker polled it: what API processes show.
+        with a.parts.sessions() as session:
+            saved = {record.device_id for record in device_health.load(session)}
+        assert saved >= {asset.id for asset in config.assets if asset.id.startswith("rs-")}
 
 
 def test_a_shard_has_its_own_mqtt_session_on_its_own_hosts_topics(database_url, tmp_path):
