@@ -65,8 +65,14 @@ class _RegisterPlan:
     layouts: tuple[_Layout, ...]  # never empty: packing is also what checks the words
     # (index, word in block, xor, mask, shift, scale, offset): ((word ^ xor) & mask) >> shift
     bit_fields: tuple[tuple[int, int, int, int, int, float, float], ...]
+    # The usual block, one layout whose fields are the block's registers in order and no bit
+    # field: (scale, offset) per value, so values come out in order without placing each.
+    in_order: tuple[tuple[float, float], ...] | None = None
 
     def decode(self, words: Sequence[int]) -> list[float | str]:
+        if self.in_order is not None:
+            pack, read, _ = self.layouts[0]
+            return [raw * scale + offset for (scale, offset), raw in zip(self.in_order, read(pack(*words)))]
         values: list[float | str] = [0.0] * self.size
         for pack, read, fields in self.layouts:
             for (index, scale, offset), raw in zip(fields, read(pack(*words))):
@@ -236,7 +242,10 @@ def _register_plan(profile: ModbusProfile, start: int, count: int, group: list[R
                 fields=tuple((index, group[index].scale, group[index].offset) for _, _, index in sorted(entries)),
             )
         )
-    return _RegisterPlan(size=len(group), layouts=tuple(layouts), bit_fields=tuple(bit_fields))
+    in_order = None
+    if len(layouts) == 1 and not bit_fields and [i for i, _, _ in layouts[0].fields] == list(range(len(group))):
+        in_order = tuple((scale, offset) for _, scale, offset in layouts[0].fields)
+    return _RegisterPlan(size=len(group), layouts=tuple(layouts), bit_fields=tuple(bit_fields), in_order=in_order)
 
 
 def _string_plan(profile: ModbusProfile, start: int, count: int, group: list[RegisterSpec]) -> _StringPlan:
