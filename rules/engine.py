@@ -180,38 +180,45 @@ class RulesEngine:
 
     def batch(self, samples: Sequence[Sample] | SampleList) -> SampleBatch:
         """Columnar view of samples, or of what the bus drains (its blocks' columns taken
-        whole); unknown series are dropped, bad-quality samples become NaN (they judge nothing, but cancel what was
-        pending: see ``evaluate``)."""
+        whole); unknown series are dropped, bad-quality samples become NaN (they judge
+        nothing, but cancel what was pending: see ``evaluate``)."""
         series: list[int] = []
-        ts: list[float] = []
         value: list[float] = []
+        # Times as (epoch seconds, how many values in a row share it): a block's values all
+        # do, and so do the loose samples of one poll; expanded by numpy at the end.
+        stamps: list[float] = []
+        runs: list[int] = []
         lookup = self._series
-        epochs: dict[datetime, float] = {}  # a poll stamps all its samples with one time
+        last_ts, last_epoch = None, math.nan
         good, nan = Quality.GOOD, math.nan
         for s in items_of(samples):
-            epoch = epochs.get(s.ts)
-            if epoch is None:
-                epoch = epochs[s.ts] = s.ts.timestamp()
             if type(s) is SampleBlock:
                 known, where = self._block_series.get((s.asset_id, s.channels)) or self._learn_block(s)
                 values, qualities = s.values, s.qualities
                 if where is not None:  # some channel the rules do not know: the others only
                     values, qualities = [values[i] for i in where], [qualities[i] for i in where]
                 series += known
-                ts += [epoch] * len(known)
+                stamps.append(s.ts.timestamp())
+                runs.append(len(known))
                 if qualities.count(good) == len(known):
                     value += values
                 else:
                     value += [v if q is good else nan for v, q in zip(values, qualities)]
+                last_ts = None
                 continue
             index = lookup.get((s.asset_id, s.channel))
             if index is None:
                 continue
             series.append(index)
-            ts.append(epoch)
+            if s.ts == last_ts:
+                runs[-1] += 1
+            else:
+                last_ts, last_epoch = s.ts, s.ts.timestamp()
+                stamps.append(last_epoch)
+                runs.append(1)
             value.append(s.value if s.quality is good else nan)
-        return SampleBatch(np.asarray(series, dtype=np.int64), np.asarray(ts, dtype=np.float64),
-                           np.asarray(value, dtype=np.float64))
+        ts = np.repeat(np.asarray(stamps, dtype=np.float64), np.asarray(runs, dtype=np.int64))
+        return SampleBatch(np.asarray(series, dtype=np.int64), ts, np.asarray(value, dtype=np.float64))
 
     def _learn_block(self, block: SampleBlock) -> tuple[list[int], list[int] | None]:
         indexes = [self._series.get((block.asset_id, channel)) for channel in block.channels]
