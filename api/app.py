@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -13,6 +14,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import ApiContext
@@ -79,13 +82,21 @@ def create_app(components: ApiContext) -> FastAPI:
         scraper with a bearer token: nothing is read anonymously."""
         return Response(components.metrics(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["service"])
-    def healthz() -> ServiceHealthPublic:
-        """200 even when degraded: the process answers; the body says what is wrong."""
+    @app.get("/healthz", tags=["service"], responses={503: {"description": "the database cannot be reached"}})
+    def healthz(response: Response) -> ServiceHealthPublic:
+        """Really asks the database and the time-series store, and reports each loop. 200 even
+        when degraded (the process answers; the body says what is wrong), 503 when the database
+        cannot be reached: nothing this process serves can be read then, so a load balancer
+        should send the requests elsewhere."""
+        checks = {"database": _check_database(components), "store": _check_store(components)}
+        if checks["database"] != "ok":
+            response.status_code = 503
         states = [h.state for h in components.health.all()]
         service = components.service
+        degraded = service.degraded(now=components.clock.now()) or any(v != "ok" for v in checks.values())
         return ServiceHealthPublic(
-            status="degraded" if service.degraded(now=components.clock.now()) else "ok",
+            status="degraded" if degraded else "ok",
+            checks=checks,
             devices={s.value: states.count(s) for s in HealthState},
             loops={name: LoopPublic.model_validate(loop) for name, loop in service.loops().items()},
             set_aside=service.set_aside(),
@@ -94,6 +105,25 @@ def create_app(components: ApiContext) -> FastAPI:
         )
 
     return app
+
+
+def _check_database(components: ApiContext) -> str:
+    try:
+        with components.sessions() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_store(components: ApiContext) -> str:
+    """One real read (a series nobody writes), so a server that is down or refuses us shows."""
+    now = components.clock.now()
+    try:
+        components.store.query(asset_id="healthz", start=now - timedelta(seconds=1), end=now, limit=1)
+    except TimeSeriesError as exc:
+        return f"unreachable: {exc}"
+    return "ok"
 
 
 # What a person is told when a page cannot be shown; the API keeps its JSON detail.

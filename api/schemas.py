@@ -422,6 +422,7 @@ class BufferPublic(_Out):
 class ServiceHealthPublic(BaseModel):
     # degraded: a loop is restarting or failed in the last minutes, or a buffer is past its warning level
     status: Literal["ok", "degraded"]
+    checks: dict[str, str]  # database, store: "ok", or what went wrong when asked just now
     devices: dict[str, int]  # polled devices by health state
     loops: dict[str, LoopPublic]
     set_aside: dict[str, int]  # by kind: what could not be processed and was put aside

@@ -193,6 +193,7 @@ async def test_healthz_is_degraded_while_a_loop_error_is_recent_and_answers_200_
         assert degraded.status_code == 200
         assert degraded.json() == {
             "status": "degraded",
+            "checks": {"database": "ok", "store": "ok"},
             "devices": {"unknown": 0, "online": 0, "degraded": 0, "offline": 0},
             "loops": {"rules": {"state": "running", "restarts": 0, "errors": 1, "last_error": "KeyError: 'a bug'",
                                 "last_error_at": NOW.isoformat().replace("+00:00", "Z")}},
