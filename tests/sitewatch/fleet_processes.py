@@ -281,10 +281,11 @@ class Leases:
         self._engine.dispose()
 
 
-def largest_gap(stamps: list[datetime], start: datetime, end: datetime) -> float:
-    """The longest stretch (s) without a sample between ``start`` and ``end``, their edges included."""
+def largest_gap(stamps: list[datetime], start: datetime, end: datetime) -> tuple[float, datetime]:
+    """The longest stretch without a sample between ``start`` and ``end`` (their edges included):
+    its length (s) and where it begins."""
     inside = [start, *(t for t in stamps if start < t < end), end]
-    return max((b - a).total_seconds() for a, b in itertools.pairwise(inside))
+    return max(((b - a).total_seconds(), a) for a, b in itertools.pairwise(inside))
 
 
 def around(stamps: list[datetime], moment: datetime) -> tuple[float, float]:

@@ -77,7 +77,8 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
                       station_poll_s=STATION_POLL_S, camera_poll_s=CAMERA_POLL_S)
         assert len(fleet.stations) == STATIONS and len(fleet.cameras) == 4, (fleet.stations, fleet.cameras)
         configs = write_configs(fleet, tmp_path, [*NODES, "api-1", "api-2"])
-        shard_of = assignment(load_config(configs[NODES[0]]).assets, SHARDS)
+        config = load_config(configs[NODES[0]])
+        shard_of = assignment(config.assets, SHARDS)
         leases = Leases(database_url, SHARDS)
 
         # 1. Both workers and both API processes start side by side; the workers share the shards 2/2.
@@ -169,23 +170,29 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
                   lambda n, want=want: n >= want, timeout_s=20)
             assert api.samples(host, "online", start=start) == stamps, f"{host}: stored heartbeats != sent"
 
-        # Gaps around the kill. A dead worker's device misses: the samples it had polled but not yet
-        # written (at most FLUSH_S in memory, lost with the process: nothing can send them again),
-        # its last poll interval, the takeover, and up to one poll interval before the new holder's
-        # first poll. The survivor's devices miss nothing: a poll interval and its jitter.
+        # Gaps around the kill. A dead worker's device misses: its last poll interval (stretched by
+        # up to the collector's jitter), the samples it had polled but not yet written (at most
+        # FLUSH_S in memory, lost with the process: nothing can send them again), the takeover, and
+        # up to one interval before the new holder's first poll (the scheduler starts each device at
+        # a random point of its interval). The survivor's devices miss nothing: an interval and its jitter.
+        stretch = 1 + config.collector.jitter_fraction
         window = (killed_at - timedelta(seconds=5), killed_at + timedelta(seconds=takeover_s + 5))
         time.sleep(max(0.0, (window[1] - datetime.now(UTC)).total_seconds() + 1))  # flushed past the window's end
-        stamps = {a: api.samples(a, "outlet_kpa" if a.startswith("rs-") else "reachable", start=start)
+        series = {a: api.samples(a, "outlet_kpa" if a.startswith("rs-") else "reachable", start=start)
                   for a in shard_of if not a.startswith("ah-")}
-        gaps = {a: largest_gap(s, *window) for a, s in stamps.items()}
-        # Where the dead worker's devices' gaps lie: the last sample before the kill, the first after (s from it).
-        edges = {a: around(stamps[a], killed_at) for a in stamps if shard_of[a] in held[victim]}
-        figures = f"takeover {takeover_s:.2f} s; largest gaps {gaps}; the dead worker's (last, first) {edges}"
+        largest = {a: largest_gap(stamps, *window) for a, stamps in series.items()}
+        gaps = {a: gap for a, (gap, _) in largest.items()}
+        # Where the gaps lie: each one's start from the kill (s); for the dead worker's devices the
+        # last sample before the kill and the first after it.
+        where = {a: f"{gap:.2f} s from {(at - killed_at).total_seconds():+.2f}" for a, (gap, at) in largest.items()}
+        edges = {a: around(series[a], killed_at) for a in series if shard_of[a] in held[victim]}
+        figures = f"takeover {takeover_s:.2f} s; largest gaps {where}; the dead worker's (last, first) {edges}"
         for asset, gap in sorted(gaps.items()):
             poll_s = STATION_POLL_S if asset.startswith("rs-") else CAMERA_POLL_S
             if shard_of[asset] in held[victim]:
-                allowed = takeover_s + FLUSH_S + 2 * poll_s
-                why = f"the takeover {takeover_s:.2f} s + the flush interval {FLUSH_S} s + 2 polls of {poll_s} s"
+                allowed = takeover_s + FLUSH_S + 2 * stretch * poll_s
+                why = (f"the takeover {takeover_s:.2f} s + the flush interval {FLUSH_S} s + 2 poll intervals of "
+                       f"{poll_s} s × {stretch} (jitter)")
             else:
                 allowed, why = 2 * poll_s, f"2 polls of {poll_s} s (its worker ran on)"
             assert gap <= allowed, f"{asset}: no sample for {gap:.2f} s around the SIGKILL; at most {why}; {figures}"
