@@ -43,6 +43,7 @@ from tests.sitewatch.fleet_processes import (
     Worker,
     around,
     largest_gap,
+    stop_all,
     write_configs,
 )
 from tests.sitewatch.processes import forget_session, until
@@ -206,8 +207,7 @@ def test_a_sigkilled_worker_s_shards_move_within_two_lease_periods_losing_and_do
     finally:
         if heartbeats is not None:
             heartbeats.stop()
-        for proc in reversed(procs):
-            proc.stop()
+        stop_all(procs)
         for shard in range(SHARDS):  # the broker forgets the shards' persistent sessions
             forget_session(f"sw-fleet-{run}-{shard}of{SHARDS}")
         if leases is not None:
