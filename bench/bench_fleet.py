@@ -166,6 +166,8 @@ def run_case(workers: int, *, scale: float, kinds: frozenset[str], warmup_s: flo
     finally:
         if watcher is not None and watcher._thread.is_alive():
             watcher.stop()
+        for child in children:
+            child.terminate()
         for child in reversed(children):
             child.stop()
         if vm is not None:
