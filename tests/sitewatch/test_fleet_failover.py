@@ -2,23 +2,27 @@
 (`--roles collector,rules`, as if on two machines: SITEWATCH_NODE node-a / node-b), 2 API
 processes (`--roles api`), PostgreSQL, Mosquitto and VictoriaMetrics — watching 16 simulated
 regulator stations, 4 simulated ONVIF cameras and 4 alarm hosts (played by the test: QoS 1
-heartbeats with ids of their own, 5 a second each). One worker is SIGKILLed mid-run:
+heartbeats with ids of their own, 5 a second each). Faults: regulator failures, camera
+tamper, alarm-zone faults. One worker is SIGKILLed mid-run:
 
-- its shards move to the survivor within two lease periods (measured in the leases table);
+- its shards move to the survivor within two lease periods (measured in the leases table;
+  no margin added for scheduling: the design's bound is 4/3 of a period);
 - every injected fault — before the kill on both workers' devices, after it on the dead
-  worker's former ones and the survivor's — has exactly one ticket, none doubled across the
-  kill, and nothing else opens one; a fault cleared after the takeover resolves its alert;
+  worker's former ones and the survivor's — has exactly one ticket counting one occurrence
+  (the new holder resumes what the dead one had firing), and nothing else opens one; a fault
+  cleared after the takeover resolves the alert the dead worker opened;
 - the dead worker's stations and cameras miss samples for no longer than the measured
-  takeover plus two poll intervals, the survivor's for no longer than two poll intervals;
+  takeover, plus the samples it held unwritten (the flush interval) and two poll intervals
+  (its last, the new holder's first), the survivor's for no longer than two poll intervals;
 - every heartbeat published (before, during and after the kill) is in the store, none
   missing and none added (VictoriaMetrics keeps one sample per series and timestamp, so a
   redelivered event cannot show twice there: what is checked is that none is lost and
   nothing else was stored);
-- both API processes serve the same control room and the same tickets.
+- both API processes serve the same control room (statuses, counts, alerts, tickets) and
+  the same tickets.
 
 Nothing is shortened for the test but the lease (3 s), the polls (0.5 s stations, 1 s cameras)
-and the regulator rule's 10 s (1 s); the lease takeover is 4/3 of a period by design
-(sitewatch/stages/shards.py), so two periods leave it no scheduling margin to hide in.
+and the regulator rule's 10 s (1 s).
 """
 
 from __future__ import annotations
