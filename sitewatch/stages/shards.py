@@ -221,12 +221,16 @@ class ShardsStage:
         return HeldShard(shard, lease, judge, collect)
 
     def _hand_over(self, held: HeldShard) -> None:
-        held.judge.save(self.parts)
-        # Its devices' last health, so the API shows them as they were until the next holder polls.
-        polled = {job.device_id for job in held.collect.jobs}
-        records = [record for record in self.parts.health.all() if record.device_id in polled]
-        device_health.save(self.parts.sessions, records, now=self.parts.clock.now())
-        release(held.lease)
+        try:
+            held.judge.save(self.parts)
+            # Its devices' last health, so the API shows them as they were until the next holder polls.
+            polled = {job.device_id for job in held.collect.jobs}
+            records = [record for record in self.parts.health.all() if record.device_id in polled]
+            device_health.save(self.parts.sessions, records, now=self.parts.clock.now())
+        finally:
+            # Whatever failed above, the newcomer need not wait the lease out (it resumes from
+            # the last snapshot saved, at most SNAPSHOT_EVERY_TICKS old).
+            release(held.lease)
         log.info("shard %s given up by %s to balance the workers", held.lease.name, self.holder)
 
     # -- the held shards' collectors (event loop) --------------------------------------------
