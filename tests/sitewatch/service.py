@@ -73,7 +73,10 @@ class Service:
 
     async def parts_ready_for_mqtt(self) -> None:
         """Wait until the consumer's subscriptions are in place, so no test event is missed."""
-        await asyncio.wait_for(self.pipeline.alarm_hosts.wait_subscribed(), 10)
+        async def consumer():  # built when the process has claimed its shard, just after start
+            return self.pipeline.alarm_hosts
+
+        await asyncio.wait_for((await wait_until(consumer, timeout_s=10, every_s=0.02)).wait_subscribed(), 10)
 
     async def __aexit__(self, *exc) -> None:
         self.stop.set()
