@@ -8,16 +8,11 @@ import re
 import sys
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.sitewatch.processes import example_config, until
+from tests.sitewatch.test_metrics import _samples
 from tests.sitewatch.test_cli import SITEWATCH
 from tests.sitewatch.test_two_processes import read_until, spawn
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path):
