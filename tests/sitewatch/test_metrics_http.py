@@ -10,8 +10,8 @@ import sys
 import httpx
 
 from tests.sitewatch.processes import example_config, until
-from tests.sitewatch.test_metrics import _samples
 from tests.sitewatch.test_cli import SITEWATCH
+from tests.sitewatch.test_metrics import _samples
 from tests.sitewatch.test_two_processes import read_until, spawn
 
 
