@@ -1,6 +1,7 @@
 """Fleet benchmark (issue 14): the whole production set-up, with real processes, on this machine.
 
     python -m bench.bench_fleet [--workers 1|2|both] [--minutes M] [--scale F] [--warmup-s S]
+                                [--kinds stations,cameras,hosts] [--keep-logs DIR]
 
 5,000 regulator stations polled every 10 s, 10,000 ONVIF cameras every 60 s and 1,000 MQTT
 alarm hosts (``--scale 0.1``: a tenth of each), all simulated (simulators/, a few processes
@@ -21,7 +22,10 @@ Measured over a window of M minutes after a warm-up (bench/fleet_measure.py):
   the time of the sample that fired it. Reported: that sample -> the ticket visible in
   PostgreSQL (the pipeline's latency), and injection -> visible (adds the fault's rise, the
   rule's 10 s and the poll phase);
-- load on PostgreSQL (commits, rows per second) and VictoriaMetrics (rows per second).
+- load on PostgreSQL (commits, rows per second) and VictoriaMetrics (rows per second);
+- the workers' warnings, errors and poll timeouts, counted by kind.
+
+Figures, and what they imply for sizing: deploy/SIZING.md.
 """
 
 from __future__ import annotations
