@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.alerts import AlertTransition
-from domain.samples import Sample
+from domain.samples import Sample, SampleBlock, SampleList, items_of
 from rules.engine import RulesEngine
 from sitewatch.bus import Batch, drain
 from sitewatch.components import Components
@@ -156,13 +156,13 @@ class RulesStage:
         judges = list(self._judges.values())
         if len(judges) == 1 and judges[0].assets is None:
             return [(judges[0], samples)]  # the one-shard fleet: no routing
-        by_judge: dict[str, list[Sample]] = {key: [] for key in self._judges}
+        by_judge: dict[str, list[Sample | SampleBlock]] = {key: [] for key in self._judges}
         judge_of = self._judge_of
-        for sample in samples:
-            judge = judge_of.get(sample.asset_id)
+        for item in items_of(samples):  # a poll's block goes whole: blocks and Samples both name their asset
+            judge = judge_of.get(item.asset_id)
             if judge is not None:
-                by_judge[judge.state_key].append(sample)
-        return [(self._judges[key], mine) for key, mine in by_judge.items()]
+                by_judge[judge.state_key].append(item)
+        return [(self._judges[key], SampleList(mine)) for key, mine in by_judge.items()]
 
     async def _tick(self) -> None:
         """Judge what came in, write what changed, let time act on alerts and tickets. Each
