@@ -112,7 +112,8 @@ class ShardsStage:
         held = GaugeMetricFamily("sitewatch_shards_held", "Shards this worker holds, of how many", labels=["of"])
         held.add_metric([str(self.count)], len(self._held))
         holders_seen = GaugeMetricFamily("sitewatch_lease_holder", "1 for each running lease and its holder: "
-                                         "this worker's own, and the others' as it saw them at its last look", labels=["lease", "holder"])
+                                         "this worker's own, and the others' as it saw them at its last look",
+                                         labels=["lease", "holder"])
         own = [held.lease for held in self._held.values()] + ([self._member] if self._member else [])
         names = {lease.name for lease in own}
         for lease in own + [lease for lease in self._seen if lease.name not in names]:
@@ -168,15 +169,24 @@ class ShardsStage:
         return plan
 
     def _look(self, plan: Plan) -> None:
+        # Worked on a copy and put in place in one assignment (even when the database fails
+        # half-way): the event loop and /metrics read the held shards meanwhile, from other threads.
+        held_now = dict(self._held)
+        try:
+            self._look_at(plan, held_now)
+        finally:
+            self._held = held_now
+
+    def _look_at(self, plan: Plan, held_now: dict[int, HeldShard]) -> None:
         now = self.parts.clock.now()
         if self._member is None or not renew(self._member, now):
             self._member = claim(self.parts.sessions, MEMBER_PREFIX + self.holder, self.holder, self.ttl_s, now)
-        for shard, held in list(self._held.items()):
+        for shard, held in list(held_now.items()):
             if not renew(held.lease, now):
                 again = claim(self.parts.sessions, held.lease.name, self.holder, self.ttl_s, now)
                 if again is None:
                     log.warning("shard %s lost to another worker: stopping its work", held.lease.name)
-                    plan.lost.append(self._held.pop(shard))
+                    plan.lost.append(held_now.pop(shard))
                 else:
                     held.lease = again  # expired unclaimed (a late renewal): taken back at once
         with self.parts.sessions() as session:
@@ -188,14 +198,14 @@ class ShardsStage:
         live = [lease for lease in running if lease.name not in dead]
         workers = {lease.holder for lease in live if lease.name.startswith(MEMBER_PREFIX)} | {self.holder}
         share = math.ceil(self.count / len(workers))
-        for shard in sorted(self._held, reverse=True)[: max(0, len(self._held) - share)]:
-            plan.surplus.append(self._held.pop(shard))
+        for shard in sorted(held_now, reverse=True)[: max(0, len(held_now) - share)]:
+            plan.surplus.append(held_now.pop(shard))
         taken = {lease.name for lease in live}
         for shard in range(self.count):
-            if len(self._held) >= share:
+            if len(held_now) >= share:
                 break
             name = self.lease_name(shard)
-            if shard in self._held or name in taken:
+            if shard in held_now or name in taken:
                 continue
             if name in dead:
                 lease = seize(self.parts.sessions, dead[name], self.holder, self.ttl_s, now)
@@ -203,7 +213,7 @@ class ShardsStage:
                 lease = claim(self.parts.sessions, name, self.holder, self.ttl_s, now)
             if lease is not None:
                 held = self._build(shard, lease)
-                self._held[shard] = held
+                held_now[shard] = held
                 plan.claimed.append(held)
                 log.info("shard %s taken by %s (generation %d)", name, self.holder, lease.generation)
 
