@@ -1,6 +1,8 @@
-"""Two Sitewatch processes on one PostgreSQL database (issue 4's concurrency acceptance):
-one ticket per fault while both judge the same stream, and a SIGKILL of one of them loses
-nothing — the other carries on, and the killed one restarts without a duplicate."""
+"""Two identical Sitewatch processes on one PostgreSQL database (issue 4's concurrency
+acceptance): one holds the fleet's only shard and judges, the other serves its API and waits
+(sitewatch/stages/shards.py); one ticket per fault; a SIGKILL of the holder loses nothing — the
+other seizes the dead process's shard at once (same node), and the killed one restarts without
+a duplicate."""
 
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def test_two_processes_one_ticket_and_a_sigkill_loses_nothing(database_url, tmp_
 
         httpx.post(f"{control}/stations/rs-001/faults", json={"fault": "regulator_failure"}, timeout=5)
         wait_for(lambda: tickets(url_a), timeout_s=20)
-        time.sleep(2)  # both processes keep judging the same fault: still one ticket, one alert
+        time.sleep(2)  # the fault goes on: still one ticket, one alert, seen alike from both APIs
         assert len(tickets(url_a)) == len(tickets(url_b)) == 1
         assert len(httpx.get(f"{url_b}/api/alerts", params={"state": "firing"}, timeout=5, headers=READ).json()) == 1
 
