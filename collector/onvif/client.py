@@ -119,24 +119,20 @@ class _Transport(AsyncTransport):
         return response
 
 
-# Every camera of the process shares one pool, and httpcore (1.0.9) looks at every connection
-# of the pool at each request and release (for each idle one, at all of them again: encode/
-# httpcore#1035). Measured: once requests queue inside the pool this costs the square of the
-# queue (95 % of the event loop's time at 10,000 cameras, bench/bench_fleet.py), so requests
-# wait their turn in a plain FIFO semaphore first and the pool, larger than the requests let in,
-# never queues; and with 100 idle connections kept it was 19 of a steady poll's 32 ms of CPU,
-# so only the 16 most recently used are kept: 1 ms, 13.6 ms a poll (100 cameras, 20 polls at a
-# time). A poll's few requests to one camera follow each other closely and still reuse theirs.
-MAX_IN_FLIGHT = 200  # ~2,000 requests a second on a LAN
+# Every camera of the process shares one pool. Measured (bench/bench_fleet.py, 2,000 cameras):
+# once requests queue inside httpcore's pool, assigning them to connections costs the square
+# of the queue (95 % of the event loop's time at 10,000 cameras) and starves everything else.
+# So requests wait their turn in a plain FIFO semaphore first, and the pool, larger than the
+# requests let in, never queues. 200 in flight is ~2,000 requests a second on a LAN.
+MAX_IN_FLIGHT = 200
 MAX_CONNECTIONS = 2 * MAX_IN_FLIGHT  # a connection stays busy while its body is read
-MAX_IDLE = 16
 
 
 class _BoundedTransport(httpx.AsyncHTTPTransport):
     """At most MAX_IN_FLIGHT requests sent at once; the others wait, first come, first served."""
 
     def __init__(self) -> None:
-        super().__init__(limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_IDLE))
+        super().__init__(limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_IN_FLIGHT))
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
