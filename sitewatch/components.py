@@ -5,14 +5,13 @@ the vault. Built once per process; the stages (sitewatch/stages/) and the API sh
 
 from __future__ import annotations
 
-import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
-from prometheus_client import generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.health import HealthRegistry
@@ -24,7 +23,7 @@ from domain.time import Clock, SystemClock
 from paging.service import credential_names
 from rules.engine import AssetChannels, RulesEngine
 from rules.flapping import FlapGuard
-from sitewatch.metrics import ProcessMetrics, registry_for
+from sitewatch.metrics import exposition
 from sitewatch.supervise import ServiceHealth
 from storage.database import make_engine, session_factory
 from storage.open import open_timeseries
@@ -91,6 +90,15 @@ def asset_channels(config: Config) -> list[AssetChannels]:
     return out
 
 
+def rules_engine(config: Config, *, started_at: datetime, assets: Collection[str] | None = None) -> RulesEngine:
+    """The rules engine of ``assets`` (None: the whole fleet; a worker's shard otherwise)."""
+    settings = config.rules_engine
+    flapping = (FlapGuard(transitions=settings.flap_transitions, window_s=settings.flap_window_s)
+                if settings.flap_transitions is not None else None)
+    channels = [a for a in asset_channels(config) if assets is None or a.asset_id in assets]
+    return RulesEngine(rules=config.rules, assets=channels, started_at=started_at, flapping=flapping)
+
+
 def build_components(config: Config, *, clock: Clock | None = None) -> Components:
     clock = clock or SystemClock()
     data_dir = Path(config.storage.data_dir)
@@ -100,13 +108,7 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     db = make_engine(config.storage.database_url.format(data_dir=data_dir.as_posix()))
     upgrade_schema(db)
     sessions = session_factory(db)
-    settings = config.rules_engine
-    flapping = (
-        FlapGuard(transitions=settings.flap_transitions, window_s=settings.flap_window_s)
-        if settings.flap_transitions is not None
-        else None
-    )
-    engine = RulesEngine(rules=config.rules, assets=asset_channels(config), started_at=clock.now(), flapping=flapping)
+    engine = rules_engine(config, started_at=clock.now())
     health = HealthRegistry(offline_after_failures=config.collector.offline_after_failures)
     # The key is needed only where credentials are; its absence then stops start-up with a
     # message naming SITEWATCH_VAULT_KEY and the key file (vault.errors.KeyConfigError).
@@ -117,9 +119,8 @@ def build_components(config: Config, *, clock: Clock | None = None) -> Component
     store = open_timeseries(config.storage, data_dir=data_dir, site_of={a.id: a.site for a in config.assets},
                             secret=_vault_secret(vault, clock) if vault is not None else None, clock=clock)
     service = ServiceHealth()
-    metrics = ProcessMetrics(health=health, service=service, kind_of={a.id: a.kind for a in config.assets})
-    exposition = functools.partial(generate_latest, registry_for(metrics))
-    return Components(config, store, db, sessions, health, engine, clock, vault, service, spool, exposition)
+    return Components(config, store, db, sessions, health, engine, clock, vault, service, spool,
+                      exposition(config, health=health, service=service))
 
 
 def _vault_secret(vault: Vault, clock: Clock) -> Callable[[str], tuple[str, str]]:

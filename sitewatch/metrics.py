@@ -9,14 +9,16 @@ say which device is down.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from config.models import Config
 from domain.health import DeviceHealth
 from sitewatch.supervise import LoopState, ServiceHealth
 
@@ -117,3 +119,9 @@ def registry_for(collector: ProcessMetrics) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return registry
+
+
+def exposition(config: Config, *, health: HealthReader, service: ServiceHealth) -> Callable[[], bytes]:
+    """The process's Prometheus text, made per scrape, with devices counted from ``health``."""
+    metrics = ProcessMetrics(health=health, service=service, kind_of={a.id: a.kind for a in config.assets})
+    return functools.partial(generate_latest, registry_for(metrics))

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import uvicorn
-from prometheus_client import generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -24,7 +22,7 @@ from api.dashboard.hub import end_streams
 from config.models import Config
 from domain.time import Clock
 from sitewatch.components import Components
-from sitewatch.metrics import ProcessMetrics, registry_for
+from sitewatch.metrics import exposition
 from sitewatch.pipeline import Pipeline
 from sitewatch.stages.roles import ALL_ROLES, API, COLLECTOR, check_roles
 from sitewatch.supervise import ServiceHealth
@@ -104,9 +102,8 @@ def api_context(parts: Components, roles: Iterable[str] = ALL_ROLES) -> ApiConte
         return parts
     health = DatabaseHealth(parts.sessions, parts.clock)
     # Its /metrics counts the fleet's devices as the workers saved them, not its own (none).
-    metrics = ProcessMetrics(health=health, service=parts.service, kind_of={a.id: a.kind for a in parts.config.assets})
     return ApiParts(config=parts.config, store=parts.store, sessions=parts.sessions, health=health, clock=parts.clock,
-                    service=parts.service, metrics=functools.partial(generate_latest, registry_for(metrics)))
+                    service=parts.service, metrics=exposition(parts.config, health=health, service=parts.service))
 
 
 async def _without_api(pipeline: Pipeline, stop: asyncio.Event,

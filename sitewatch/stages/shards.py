@@ -39,10 +39,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collector.onvif.client import OnvifClients
 from collector.scheduler import PollJob
-from rules.engine import RulesEngine
-from rules.flapping import FlapGuard
 from sitewatch.bus import SampleBus
-from sitewatch.components import Components, asset_channels
+from sitewatch.components import Components, rules_engine
 from sitewatch.leasing import dead_here, holder_id
 from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
@@ -225,7 +223,8 @@ class ShardsStage:
             collect = CollectStage(parts, self._bus, jobs=self._jobs, onvif=self._onvif)
         else:
             ids = frozenset(asset.id for asset in assets_in(parts.config, shard, self.count))
-            judge = Judge(f"engine:{lease.name}", _engine(parts, ids), assets=ids)
+            judge = Judge(f"engine:{lease.name}", rules_engine(parts.config, started_at=parts.clock.now(), assets=ids),
+                          assets=ids)
             collect = CollectStage(parts, self._bus, assets=ids, onvif=self._onvif, shard=(shard, self.count))
         judge.restore(parts)
         return HeldShard(shard, lease, judge, collect)
@@ -276,14 +275,6 @@ class ShardsStage:
                 release(lease)
             except SQLAlchemyError as exc:
                 log.error("shards: could not release %s (it expires by itself): %s", lease.name, exc)
-
-
-def _engine(parts: Components, asset_ids: frozenset[str]) -> RulesEngine:
-    settings = parts.config.rules_engine
-    flapping = (FlapGuard(transitions=settings.flap_transitions, window_s=settings.flap_window_s)
-                if settings.flap_transitions is not None else None)
-    assets = [a for a in asset_channels(parts.config) if a.asset_id in asset_ids]
-    return RulesEngine(rules=parts.config.rules, assets=assets, started_at=parts.clock.now(), flapping=flapping)
 
 
 async def _run_all(loops: list[tuple[str, Coroutine[Any, Any, None]]]) -> None:
