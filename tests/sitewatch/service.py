@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,10 +74,9 @@ class Service:
 
     async def parts_ready_for_mqtt(self) -> None:
         """Wait until the consumer's subscriptions are in place, so no test event is missed."""
-        async def consumer():  # built when the process has claimed its shard, just after start
-            return self.pipeline.alarm_hosts
-
-        await asyncio.wait_for((await wait_until(consumer, timeout_s=10, every_s=0.02)).wait_subscribed(), 10)
+        # Built when the process has claimed its shard, just after start.
+        consumer = await wait_until(lambda: self.pipeline.alarm_hosts, timeout_s=10, every_s=0.02)
+        await asyncio.wait_for(consumer.wait_subscribed(), 10)
 
     async def __aexit__(self, *exc) -> None:
         self.stop.set()
@@ -89,15 +89,18 @@ class Service:
         gc.set_threshold(*self._gc_threshold)
 
 
-async def wait_until(predicate, *, timeout_s: float, every_s: float = 0.1):
-    """Poll an HTTP view until it shows what we wait for; the API offers no push channel."""
+async def wait_until(predicate, *, timeout_s: float, every_s: float = 0.1, what: str = "condition"):
+    """Poll an HTTP view, or state the process changes on its own schedule (``predicate`` may be
+    plain or async), until it shows what we wait for: there is no event to await."""
     deadline = time.monotonic() + timeout_s
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s (last: {value!r})")
+            raise AssertionError(f"{what} not met within {timeout_s} s (last: {value!r})")
         await asyncio.sleep(every_s)
 
 

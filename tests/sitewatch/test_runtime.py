@@ -205,10 +205,7 @@ async def test_healthz_reads_the_alarm_host_counters_through_the_components(tmp_
     task = asyncio.create_task(pipeline.run())
     try:
         # The consumer comes with the shard (the whole fleet here), claimed at start-up.
-        async def consumer_built():
-            return pipeline.alarm_hosts
-
-        consumer = await wait_until(consumer_built, timeout_s=10)
+        consumer = await wait_until(lambda: pipeline.alarm_hosts, timeout_s=10)
         await asyncio.wait_for(consumer.wait_subscribed(), 10)
         counters = parts.service.inputs()["alarm_hosts"]
         assert {"accepted", "malformed", "bad_timestamp", "unknown_host", "internal_error", "duplicates"} <= set(counters)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +28,7 @@ from sitewatch.stages.roles import COLLECTOR, RULES
 from storage import device_health
 from storage.tables import RulesStateRow
 from tests.servers import free_port
+from tests.sitewatch.service import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -67,15 +67,6 @@ async def worker(config: Config) -> AsyncIterator[Pipeline]:
         parts.close()
 
 
-async def until(what: str, check, *, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s} s")
-        await asyncio.sleep(0.05)  # the leases are looked at on their own schedule: nothing to await
-    return value
-
-
 def held(pipeline: Pipeline) -> list[int]:
     assert pipeline.shards is not None
     return pipeline.shards.held()
@@ -85,10 +76,12 @@ async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_lea
     tag = secrets.token_hex(3)
     config = fleet_config(tmp_path, database_url, tag=tag)
     async with worker(config) as a:
-        await until("the lone worker holds every shard", lambda: held(a) == list(range(SHARDS)), timeout_s=5)
+        await wait_until(lambda: held(a) == list(range(SHARDS)), what="the lone worker holds every shard",
+                         every_s=0.05, timeout_s=5)
         async with worker(config) as b:
             # A hands its surplus over at its next look (every TTL/3), B claims it at its own.
-            await until("two shards each", lambda: len(held(a)) == len(held(b)) == SHARDS // 2, timeout_s=4 * TTL_S)
+            await wait_until(lambda: len(held(a)) == len(held(b)) == SHARDS // 2, what="two shards each",
+                             every_s=0.05, timeout_s=4 * TTL_S)
             assert sorted(held(a) + held(b)) == list(range(SHARDS)), "a shard held twice or by nobody"
             for pipeline in (a, b):
                 assert pipeline.shards is not None and pipeline.rules is not None
@@ -103,8 +96,8 @@ async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_lea
                 assert {h.device_id for h in pipeline.parts.health.all()} <= polled
             handed = set(range(SHARDS)) - set(held(a))
         # B left cleanly: released at once, so A takes its shards at its next look.
-        await until("the remaining worker holds every shard again", lambda: held(a) == list(range(SHARDS)),
-                    timeout_s=2 * TTL_S)
+        await wait_until(lambda: held(a) == list(range(SHARDS)), what="the remaining worker holds every shard again",
+                         every_s=0.05, timeout_s=2 * TTL_S)
         with a.parts.sessions() as session:
             keys = set(session.scalars(select(RulesStateRow.key)).all())
         assert {f"engine:{lease_name(shard, SHARDS)}" for shard in handed} <= keys, \
