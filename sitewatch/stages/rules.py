@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -49,7 +49,6 @@ class Judge:
     state_key: str
     engine: RulesEngine
     assets: frozenset[str] | None = None
-    restored: int = field(default=0)
     newest_s: float | None = None  # epoch seconds of the newest sample judged: how far behind it runs
 
     def restore(self, parts: Components) -> None:
@@ -57,8 +56,8 @@ class Judge:
         with parts.sessions() as session:
             payload = load_rules_state(session, self.state_key)
         if payload is not None:
-            self.restored = self.engine.restore(payload)
-            log.info("rules: %s: restored the state of %d alert(s)", self.state_key, self.restored)
+            restored = self.engine.restore(payload)
+            log.info("rules: %s: restored the state of %d alert(s)", self.state_key, restored)
 
     def save(self, parts: Components) -> None:
         with parts.sessions() as session:
