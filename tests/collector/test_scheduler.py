@@ -14,13 +14,13 @@ import pytest
 from collector.health import HealthRegistry
 from collector.modbus.poller import ModbusPoller
 from collector.scheduler import PollJob, Scheduler
+from config.load import config_from_dict
 from config.models import CollectorSettings
 from domain.health import HealthState
 from domain.samples import Quality, Sample
-from sitewatch.demo import example_config
-from config.load import config_from_dict
 from simulators.regulator.fleet import build
 from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.demo import example_config
 
 
 class ListSink:
@@ -173,3 +173,70 @@ async def test_a_station_in_back_off_is_polled_as_soon_as_its_gateway_answers_ag
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_poll_that_outlasts_its_budget_is_a_timeout_and_the_next_poll_gets_a_fresh_one():
+    """The scheduler's own deadline, beside the reads' timers: a poll stuck elsewhere (here on
+    an event nobody sets, as on a shared connection's lock) ends at the job's budget. Polls
+    that end in time before and after it must not be cut short by a deadline left armed."""
+    from collector.results import PollResult
+
+    stuck = asyncio.Event()
+    started: list[float] = []
+    ended: list[tuple[float, str]] = []
+
+    async def poll(ts):
+        started.append(time.monotonic())
+        try:
+            if len(started) == 3:
+                await asyncio.wait_for(stuck.wait(), 5.0)  # the budget below is 0.3 s
+            else:
+                await asyncio.sleep(0.2)  # within the budget, and most of it
+        except asyncio.CancelledError:
+            ended.append((time.monotonic(), "cancelled"))
+            raise
+        ended.append((time.monotonic(), "done"))
+        return PollResult(samples=())
+
+    async def nothing():
+        return None
+
+    health = HealthRegistry(offline_after_failures=5)
+    sink = ListSink()
+    job = PollJob("rs", 0.0, 0.3, poll=poll, channels={"inlet_mpa": "MPa"}, close=nothing)
+    scheduler = Scheduler(jobs=[job], sink=sink, health=health,
+                          settings=CollectorSettings(jitter_fraction=0.0))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        after = await health.wait_for("rs", lambda h: h.polls_ok >= 4, timeout_s=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [what for _, what in ended[:4]] == ["done", "done", "cancelled", "done"]
+    assert 0.25 < ended[2][0] - started[2] < 0.6, f"cut after {ended[2][0] - started[2]:.2f} s, budget 0.3 s"
+    assert after.timeouts == 1 and after.polls_failed == 1 and after.state is HealthState.ONLINE
+    assert [s.quality for s in sink.samples] == [Quality.COMM_ERROR], "the timed-out poll's channels"
+
+
+async def test_cancelling_the_scheduler_during_a_poll_stops_it_rather_than_counting_a_timeout():
+    from collector.results import PollResult
+
+    polling = asyncio.Event()
+
+    async def poll(ts):
+        polling.set()
+        await asyncio.sleep(10)
+        return PollResult(samples=())
+
+    async def nothing():
+        return None
+
+    health = HealthRegistry(offline_after_failures=5)
+    job = PollJob("rs", 0.0, 0.2, poll=poll, channels={}, close=nothing)
+    scheduler = Scheduler(jobs=[job], sink=ListSink(), health=health, settings=CollectorSettings(jitter_fraction=0.0))
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.wait_for(polling.wait(), 5)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done and task.cancelled(), "the cancel must end the scheduler, not become a failed poll"
+    assert health.get("rs").polls_failed == 0
