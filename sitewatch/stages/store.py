@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from sitewatch.bus import Batch, drain
+from sitewatch.bus import Subscription, drain
 from sitewatch.components import Components
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import Supervisor
@@ -21,7 +21,7 @@ STORE = "store-writer"  # the loop's name, as /healthz shows it
 
 
 class StoreStage:
-    def __init__(self, parts: Components, queue: asyncio.Queue[Batch]) -> None:
+    def __init__(self, parts: Components, queue: Subscription) -> None:
         self.parts = parts
         self._queue = queue  # this stage's subscription to the bus
         self.writer = StoreWriter(parts.store, parts.spool, clock=parts.clock)

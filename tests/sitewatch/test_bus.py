@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from domain.samples import Quality, Sample, SampleBlock, SampleList
@@ -27,3 +28,19 @@ async def test_blocks_are_drained_whole_among_loose_samples_in_publishing_order(
         assert list(drained.samples) == [*poll, *events]
         assert drained.receipts == [receipt]
     assert not drain(store).samples and drain(store).receipts == []
+
+
+async def test_a_full_subscription_makes_the_publisher_wait_for_a_drain_and_loses_nothing():
+    bus = SampleBus()
+    slow, fast = bus.subscribe(max_batches=2), bus.subscribe()
+    polls = [SampleBlock(f"rs-{n}", T0, ("inlet_mpa",), [float(n)], ("MPa",), (Quality.GOOD,)) for n in range(3)]
+    await bus.publish(polls[0])
+    await bus.publish(polls[1])
+    third = asyncio.create_task(bus.publish(polls[2]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done(), "the slow subscriber is full: the publisher waits"
+    assert drain(slow).samples.items == polls[:2]
+    await asyncio.wait_for(third, 5)
+    assert drain(slow).samples.items == polls[2:]
+    assert drain(fast).samples.items == polls
