@@ -1,12 +1,14 @@
-"""One simulated camera: its state (faults, clock, password, subscriptions) and its HTTP app.
+"""One simulated camera: its state (faults, clock, password, subscriptions) and its HTTP routes.
 
-SOAP requests to any service path are dispatched on the Body's element name, as most
+Every camera of a process is served by one app on all their ports (listeners.py); a request
+goes to the camera on the port it came to. SOAP requests to any service path are dispatched on the Body's element name, as most
 cameras do; PullMessages, Renew and Unsubscribe go to a subscription's own address.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from lxml import etree
@@ -14,12 +16,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from domain.time import Clock
 from simulators.camera.auth import HttpAuth, check_username_token
 from simulators.camera.events import TOPICS, EventService, Notification
 from simulators.camera.faults import ActiveFault
 from simulators.camera.frames import SceneSpec, encode_jpeg, render
+from simulators.camera.listeners import PortListeners
 from simulators.camera.services import (
     DEVICE_PATH,
     EVENTS_PATH,
@@ -45,14 +49,13 @@ from simulators.camera.soap import (
     qname,
 )
 from simulators.camera.spec import CameraSpec
-from simulators.common.control import AppServer
 
 SUBSCRIPTION_PATH = "/onvif/subscription"
 CHANGED_PASSWORD_SUFFIX = "-changed-on-site"
 
 
 class Camera:
-    def __init__(self, spec: CameraSpec, *, clock: Clock, host: str) -> None:
+    def __init__(self, spec: CameraSpec, *, clock: Clock, host: str, listeners: PortListeners[Camera]) -> None:
         self.spec = spec
         self.faults: dict[str, ActiveFault] = {}
         self.port: int | None = None  # the bound port, kept across `offline`
@@ -67,12 +70,7 @@ class Camera:
             offset=lambda: timedelta(seconds=self.clock_offset_s),
             default_lifetime_s=spec.default_subscription_s,
         )
-        self.server = AppServer(
-            self._app,
-            host=host,
-            name=f"camera-{spec.camera_id}",
-            graceful_shutdown_s=2,  # long-polls are woken first; this is a backstop
-        )
+        self._listeners = listeners
         self._operations = {
             qname("tds:GetSystemDateAndTime"): lambda r, s: system_date_and_time(self.camera_now()),
             qname("tds:GetDeviceInformation"): lambda r, s: device_information(self.spec),
@@ -105,11 +103,12 @@ class Camera:
         return self._clock.now() + timedelta(seconds=self.clock_offset_s)
 
     async def listen(self) -> None:
-        self.port = await self.server.open(port=self.port or self.spec.port)
+        self.port = await self._listeners.open(self, port=self.port or self.spec.port)
 
     async def close(self) -> None:
         self.events.wake_all()  # a waiting PullMessages would hold the shutdown up
-        await self.server.close()
+        if self.port is not None:
+            await self._listeners.close(self.port)
 
     def boot(self, *, clock_s: float | None = None) -> None:
         """Power-on: uptime from now, no subscriptions; the clock re-synced, or at `clock_s`."""
@@ -136,14 +135,7 @@ class Camera:
     def snapshot_jpeg(self) -> bytes:
         return encode_jpeg(render(self._scene, at=self._clock.now(), faults=self.faults.values()))
 
-    def _app(self) -> Starlette:
-        soap_paths = (DEVICE_PATH, MEDIA_PATH, EVENTS_PATH)
-        routes = [Route(path, self._soap, methods=["POST"]) for path in soap_paths]
-        routes.append(Route(SUBSCRIPTION_PATH + "/{sub_id}", self._soap, methods=["POST"]))
-        routes.append(Route(SNAPSHOT_PATH + "/{token}.jpg", self._snapshot, methods=["GET"]))
-        return Starlette(routes=routes)
-
-    async def _soap(self, http: HttpRequest) -> Response:
+    async def soap(self, http: HttpRequest) -> Response:
         sub_id = http.path_params.get("sub_id")
         try:
             request = parse_request(await http.body())
@@ -170,7 +162,7 @@ class Camera:
             raise SoapFault(sender=False, subcode="ter:ActionNotSupported", reason=f"not supported: {request.name}")
         return operation(request, sub_id)
 
-    async def _snapshot(self, http: HttpRequest) -> Response:
+    async def snapshot(self, http: HttpRequest) -> Response:
         if not self._http_auth.check(
             http.headers.get("authorization"), method=http.method, username=self.spec.username, password=self.password
         ):
@@ -186,6 +178,22 @@ class Camera:
     def _initial_states(self) -> list[Notification]:
         now = self._clock.now()
         return [Notification(t, now, name in self.faults, "Initialized") for name, t in TOPICS.items()]
+
+
+def camera_app(camera_of: Callable[[Scope], Camera]) -> Starlette:
+    """The routes every camera answers, each request handled by `camera_of(its scope)`."""
+
+    async def soap(http: HttpRequest) -> Response:
+        return await camera_of(http.scope).soap(http)
+
+    async def snapshot(http: HttpRequest) -> Response:
+        return await camera_of(http.scope).snapshot(http)
+
+    soap_paths = (DEVICE_PATH, MEDIA_PATH, EVENTS_PATH)
+    routes = [Route(path, soap, methods=["POST"]) for path in soap_paths]
+    routes.append(Route(SUBSCRIPTION_PATH + "/{sub_id}", soap, methods=["POST"]))
+    routes.append(Route(SNAPSHOT_PATH + "/{token}.jpg", snapshot, methods=["GET"]))
+    return Starlette(routes=routes)
 
 
 def _needs(sub_id: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Many simulated cameras in one process, one ONVIF HTTP server each."""
+"""Many simulated cameras in one process, each on its own port, all served by one HTTP server."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from domain.time import Clock, SystemClock
-from simulators.camera.camera import Camera
+from simulators.camera.camera import Camera, camera_app
 from simulators.camera.errors import FleetNotRunning, UnknownCamera
 from simulators.camera.faults import FAULT_KINDS, ActiveFault, fault_params
+from simulators.camera.listeners import PortListeners
 from simulators.camera.spec import CameraSpec, FleetConfig
 from simulators.common.fleet import FaultFleet
 
@@ -22,7 +23,14 @@ class CameraFleet(FaultFleet[Camera]):
 
     def __init__(self, config: FleetConfig, *, clock: Clock | None = None) -> None:
         clock = clock or SystemClock()
-        super().__init__({c.camera_id: Camera(c, clock=clock, host=config.host) for c in config.cameras}, clock=clock)
+        listeners: PortListeners[Camera] = PortListeners(
+            lambda: camera_app(listeners.target),
+            host=config.host,
+            name="cameras",
+            graceful_shutdown_s=2,  # long-polls are woken first; this is a backstop
+        )
+        cameras = {c.camera_id: Camera(c, clock=clock, host=config.host, listeners=listeners) for c in config.cameras}
+        super().__init__(cameras, clock=clock)
         self._config = config
 
     @property
