@@ -18,10 +18,10 @@ module adds on top of pymodbus 3.16.1, and why:
   ``asyncio.wait_for``, whose timeout surfaces as the same ``ModbusIOException`` as a
   mismatched reply, and which on Python 3.11 can swallow a cancel when the reply lands at
   the same moment (a shutdown that hangs); racing it in a task of its own against connection
-  loss cost a task, a set of waiters and three timers per read. Here a request is one future
-  and one timer: the timer fails it ("no reply in time"), so does the connection's loss,
-  and the reply is checked against the request as ``execute`` checks it (device id,
-  transaction id).
+  loss cost a task, a set of waiters and three timers per read. Here a request is one future,
+  watched by the connection's one reply timer: it fails the future ("no reply in time"), so
+  does the connection's loss, and the reply is checked against the request as ``execute``
+  checks it (device id, transaction id).
 - When the peer closes the connection while a request is outstanding, pymodbus keeps
   waiting until its timeout. We watch the connection (``trace_connect``) and fail at once
   instead: DeviceUnreachable, or DecodeError if part of a reply had arrived.
@@ -120,6 +120,8 @@ class ModbusConnection:
         self._lost: asyncio.Future[None] | None = None  # resolves when the peer drops us
         self._reply: asyncio.Future[ModbusPDU] | None = None  # the outstanding request's
         self._reply_started = False  # bytes of a reply arrived for the current request
+        self._reply_due = 0.0  # loop time by which the outstanding request's reply must be in
+        self._reply_timer: asyncio.TimerHandle | None = None  # armed for that time or sooner
         self._lock = asyncio.Lock()  # one request at a time, whatever the framing
         # Device id -> loop time of its last request and of its last reply: the gateway's
         # count of stations answering (of those asked).
@@ -216,7 +218,12 @@ class ModbusConnection:
                 # pymodbus' reader resolves ctx.response_future with the parsed reply.
                 self._reply = reply = ctx.response_future = loop.create_future()
                 self._reply_started = False
-                timer = loop.call_later(timeout_s, _expire, reply)
+                self._reply_due = due = loop.time() + timeout_s
+                timer = self._reply_timer
+                if timer is None or timer.when() > due:
+                    if timer is not None:
+                        timer.cancel()
+                    self._reply_timer = loop.call_at(due, self._check_reply, loop)
                 try:
                     ctx.pdu_send(request)
                     response = await reply
@@ -225,7 +232,6 @@ class ModbusConnection:
                     raise self._no_reply(asset_id, timeout_s, lost_connection=isinstance(exc, _ConnectionLost),
                                          where=where()) from None
                 finally:
-                    timer.cancel()
                     self._reply = None
                     if not reply.done() or reply.cancelled():
                         # We were cancelled: a reply may still come and would be taken for the next
@@ -262,6 +268,20 @@ class ModbusConnection:
             finally:
                 if self.link.pause_s:
                     await asyncio.sleep(self.link.pause_s)
+
+    def _check_reply(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The reply timer: fails the outstanding request once past its due time. One timer
+        per connection, re-armed for the request then outstanding (none: it lapses), rather
+        than one per request: replies come in ms against timeouts of seconds, and a timer
+        made and cancelled per read was ~1.5 us of a poll's CPU."""
+        self._reply_timer = None
+        reply = self._reply
+        if reply is None or reply.done():
+            return
+        if loop.time() < self._reply_due:
+            self._reply_timer = loop.call_at(self._reply_due, self._check_reply, loop)
+            return
+        reply.set_exception(_NoReply())
 
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
         # pymodbus passes every packet through here and sends/parses what we return.
@@ -309,11 +329,6 @@ class _NoReply(Exception):
 
 class _ConnectionLost(_NoReply):
     """... or the connection was lost while waiting for it."""
-
-
-def _expire(reply: asyncio.Future[ModbusPDU]) -> None:
-    if not reply.done():
-        reply.set_exception(_NoReply())
 
 
 class ModbusConnections:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import struct
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -227,3 +228,43 @@ async def test_malformed_block_through_the_poller_is_a_partial_failure() -> None
     assert [type(e) for e in result.errors] == [DecodeError]
     # Reconnected on the next poll: 1004-1005 from the server's default answer.
     assert [(s.value, s.quality) for s in again.samples] == [(1000, Quality.GOOD), ((1004 << 16) | 1005, Quality.GOOD)]
+
+
+async def test_slow_replies_within_the_timeout_pass_and_a_missing_one_times_out_in_time() -> None:
+    # Each reply takes two thirds of the timeout, so the reply timer armed for one read comes
+    # due while the next is outstanding: it must wait for that read's own due time, not fail it.
+    timeout_s, slow_s = 0.6, 0.4
+    answered = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        try:
+            while True:
+                tid, _, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+                function_code, address, count = struct.unpack(">BHH", await reader.readexactly(length - 1))
+                if answered == 3:
+                    continue  # the fourth request: never answered
+                await asyncio.sleep(slow_s)
+                writer.write(register_reply(Request(tid, unit, function_code, address, count), [7] * count).data)
+                await writer.drain()
+                answered += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, HOST, 0)
+    client = _client(server.sockets[0].getsockname()[1], timeout_s=timeout_s)
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(3):
+            assert await client.read(table="holding", address=0, count=2) == [7, 7]
+        started = loop.time()
+        with pytest.raises(DeviceTimeout):
+            await client.read(table="holding", address=0, count=2)
+        elapsed = loop.time() - started
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert timeout_s <= elapsed < timeout_s + MARGIN_S, f"timed out after {elapsed:.3f} s, not {timeout_s} s"
