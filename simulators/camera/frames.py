@@ -117,7 +117,7 @@ def render(spec: SceneSpec, *, at: datetime, faults: Iterable[ActiveFaultLike] =
     if blur > 0:
         picture = gaussian_blur(picture, sigma=blur)
     noise = _NOISE_NIGHT if lighting == "night" else _NOISE_DAY
-    picture += rng.standard_normal(picture.shape, dtype=np.float32) * noise
+    picture += _sensor_noise(rng, picture.shape) * noise
     return _to_uint8(picture)
 
 
@@ -156,6 +156,26 @@ def _unit(seed: int, salt: int) -> float:
     return float(np.random.default_rng((seed, 7919, salt)).random())
 
 
+def _sensor_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal noise for one frame: a window of `_noise_bank` at an offset drawn from `rng`.
+
+    Drawing fresh Gaussian noise took 7.6 of the 10.7 ms a 640x360 picture took to render.
+    A window is as random to look at (independent pixels within a frame, different from one
+    frame to the next) and, like the draw, fixed by the frame's seed and time.
+    """
+    size = math.prod(shape)
+    offset = int(rng.integers(0, size + 1))
+    return _noise_bank(size)[offset : offset + size].reshape(shape)
+
+
+@lru_cache(maxsize=8)
+def _noise_bank(size: int) -> np.ndarray:
+    """Twice a frame's worth of standard normal noise, drawn once per frame size."""
+    bank = np.random.default_rng(104723).standard_normal(2 * size, dtype=np.float32)
+    bank.setflags(write=False)
+    return bank
+
+
 def _to_uint8(picture: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(picture), 0, 255).astype(np.uint8)
 
@@ -163,7 +183,7 @@ def _to_uint8(picture: np.ndarray) -> np.ndarray:
 def _video_loss(spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
     level = 2.0 + 6.0 * _unit(spec.seed, 2)  # the black level of the encoder's input
     noise = 1.0 + 2.0 * _unit(spec.seed, 3)
-    gray = level + rng.standard_normal((spec.height, spec.width), dtype=np.float32) * noise
+    gray = level + _sensor_noise(rng, (spec.height, spec.width)) * noise
     return np.repeat(_to_uint8(gray)[:, :, None], 3, axis=2)
 
 
@@ -177,7 +197,7 @@ def _covered(spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
     y, x = np.ogrid[0 : spec.height, 0 : spec.width]
     leak = 6.0 * ((x / spec.width + y / spec.height) - 1.0)
     picture = colour + leak[:, :, None].astype(np.float32)
-    picture += rng.standard_normal(picture.shape, dtype=np.float32) * 1.0
+    picture += _sensor_noise(rng, picture.shape)
     return _to_uint8(picture)
 
 
