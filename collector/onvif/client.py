@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib.util
-from collections.abc import Awaitable, Callable, Mapping
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -119,25 +121,99 @@ class _Transport(AsyncTransport):
         return response
 
 
-# Every camera of the process shares one pool. Measured (bench/bench_fleet.py, 2,000 cameras):
-# once requests queue inside httpcore's pool, assigning them to connections costs the square
-# of the queue (95 % of the event loop's time at 10,000 cameras) and starves everything else.
-# So requests wait their turn in a plain FIFO semaphore first, and the pool, larger than the
-# requests let in, never queues. 200 in flight is ~2,000 requests a second on a LAN.
+# Requests wait their turn in one plain FIFO semaphore shared by every camera of the process.
+# Measured (bench/bench_fleet.py, 2,000 cameras): once requests queue inside httpcore's pool,
+# assigning them to connections costs the square of the queue (95 % of the event loop's time at
+# 10,000 cameras) and starves everything else. 200 in flight is ~2,000 requests a second on a LAN.
 MAX_IN_FLIGHT = 200
-MAX_CONNECTIONS = 2 * MAX_IN_FLIGHT  # a connection stays busy while its body is read
+# Then each camera (scheme, host, port) has a pool of its own: httpcore 1.0.9 walks every pooled
+# connection at each request and release (encode/httpcore#1035), so one pool for the process
+# cost 19 of a poll's 30 ms of CPU at 100 cameras, growing with the fleet (deploy/SIZING.md).
+# A camera makes one call at a time, plus its events job; an NVR's channels share its host:port.
+_CONNECTIONS_PER_CAMERA = 16
+# A camera's pool is closed once unused this long: between polls (60 s), not between the calls
+# of one poll nor, as when idle connections were capped in the shared pool, between those of a
+# first-poll burst (which then reconnected for every call). Under the 5 s after which many
+# cameras' web servers (and uvicorn, the simulator's) drop an idle connection: reusing one just
+# as the camera closes it fails the call (ReadError, seen at 5 s). It also bounds the pools (and
+# sockets) of cameras not polled lately, and of one sending ever new addresses.
+_IDLE_POOL_S = 4.0
+_SWEEP_S = 1.0
 
 
-class _BoundedTransport(httpx.AsyncHTTPTransport):
-    """At most MAX_IN_FLIGHT requests sent at once; the others wait, first come, first served."""
+class _CameraPool:
+    __slots__ = ("active", "last_used", "transport")
+
+    def __init__(self, now: float, tls: ssl.SSLContext) -> None:
+        limits = httpx.Limits(max_connections=_CONNECTIONS_PER_CAMERA, keepalive_expiry=_IDLE_POOL_S)
+        self.transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
+        self.active = 0  # requests sent or waiting for a slot, and responses whose body is not yet read
+        self.last_used = now
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body that marks its camera's pool unused again once httpx closes it."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, pool: _CameraPool) -> None:
+        self._stream = stream
+        self._pool = pool
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._pool.active -= 1
+            self._pool.last_used = time.monotonic()
+
+
+class _PerCameraTransport(httpx.AsyncBaseTransport):
+    """At most MAX_IN_FLIGHT requests sent at once, first come, first served; one pool per camera."""
 
     def __init__(self) -> None:
-        super().__init__(limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_IN_FLIGHT))
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._pools: dict[tuple[bytes, bytes, int | None], _CameraPool] = {}
+        self._swept_at = time.monotonic()
+        # Shared: a transport's own context loads the CA bundle, 54 ms of CPU each pool (measured).
+        self._tls: ssl.SSLContext | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        async with self._slots:
-            return await super().handle_async_request(request)
+        now = time.monotonic()
+        if now - self._swept_at >= _SWEEP_S:
+            await self._close_idle(now)
+        key = (request.url.raw_scheme, request.url.raw_host, request.url.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            pool = self._pools[key] = _CameraPool(now, self._tls)
+        pool.active += 1
+        try:
+            async with self._slots:
+                response = await pool.transport.handle_async_request(request)
+        except BaseException:
+            pool.active -= 1
+            pool.last_used = time.monotonic()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=_ReleasingStream(response.stream, pool), extensions=response.extensions)
+
+    async def _close_idle(self, now: float) -> None:
+        self._swept_at = now
+        idle = [key for key, pool in self._pools.items() if not pool.active and now - pool.last_used > _IDLE_POOL_S]
+        # All out of the table before the first await: a request arriving meanwhile makes a new pool.
+        closing = [self._pools.pop(key) for key in idle]
+        for pool in closing:
+            await pool.transport.aclose()
+
+    async def aclose(self) -> None:
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.transport.aclose()
 
 
 class OnvifClients:
@@ -153,7 +229,7 @@ class OnvifClients:
         self.clock = clock or SystemClock()
         # trust_env=False: cameras are on the site LAN; an office http_proxy must not catch
         # their traffic (onvif-zeep deletes the proxy variables process-wide instead).
-        self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=_BoundedTransport())
+        self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=_PerCameraTransport())
         self._wsdl_http = httpx.Client(trust_env=False)  # zeep wants one; our WSDLs are local files
         self._transport = _Transport(client=self._http, wsdl_client=self._wsdl_http)
         self._settings = Settings(strict=False, xml_huge_tree=True)  # cameras stray from the schema
