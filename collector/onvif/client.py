@@ -293,6 +293,11 @@ class CameraClient:
         # Camera clock minus ours, s: the poller sets it from each GetSystemDateAndTime; every
         # signed call until the next one is dated with it.
         self.clock_offset_s = 0.0
+        # Kept between snapshots: it answers the camera's last digest challenge at once (same
+        # nonce, next count), so a steady snapshot is one GET, not a 401 and a second GET. A
+        # camera that no longer takes that nonce challenges again, and DigestAuth answers that.
+        self._digest: httpx.DigestAuth | None = None
+        self._digest_credentials: tuple[str, str] | None = None
 
     async def system_time(self) -> tuple[Mapping[str, Any], datetime, datetime]:
         """GetSystemDateAndTime → (reply, sent, received), unauthenticated unless the camera demands it."""
@@ -332,7 +337,10 @@ class CameraClient:
         username, password = self._credentials()
         where = f"GET {uri[:200]!r}"  # the camera's text, of any length and content
         http = self._clients.http
-        response = await self._guard(uri, lambda: http.get(uri, auth=httpx.DigestAuth(username, password)), where=where)
+        if self._digest is None or self._digest_credentials != (username, password):  # first, or rotated
+            self._digest, self._digest_credentials = httpx.DigestAuth(username, password), (username, password)
+        digest = self._digest
+        response = await self._guard(uri, lambda: http.get(uri, auth=digest), where=where)
         challenge = response.headers.get("WWW-Authenticate", "").lower()
         if response.status_code == 401 and challenge.startswith("basic"):
             # ipycam and many encoders offer only basic auth for snapshots.

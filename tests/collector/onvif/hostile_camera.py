@@ -160,24 +160,28 @@ class HostileCamera:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
-                body = await reader.readexactly(length)
-                found = _OPERATION.search(body)
-                operation = found.group(1).decode() if found else "?"
-                self.calls.append(operation)
-                reply = self.replies[operation] if operation in self.replies else self.defaults()[operation]
-                content = reply() if callable(reply) else reply
-                status = self.status.get(operation, 200)
-                writer.write(
-                    f"HTTP/1.1 {status} X\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
-                    f"Content-Length: {len(content)}\r\n\r\n".encode() + content
-                )
+                writer.write(await self.answer(head, reader))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass  # the client closed its keep-alive connection, or the camera is shutting down
         finally:
             writer.close()
             self._connections.discard(task)
+
+    async def answer(self, head: bytes, reader: asyncio.StreamReader) -> bytes:
+        """The whole HTTP response to the request whose head was read (its body is still in ``reader``)."""
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        body = await reader.readexactly(length)
+        found = _OPERATION.search(body)
+        operation = found.group(1).decode() if found else "?"
+        self.calls.append(operation)
+        reply = self.replies[operation] if operation in self.replies else self.defaults()[operation]
+        content = reply() if callable(reply) else reply
+        status = self.status.get(operation, 200)
+        return (
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
+            f"Content-Length: {len(content)}\r\n\r\n".encode() + content
+        )
 
     async def close_connections(self) -> None:
         """End the keep-alive connections the client left open, so no handler outlives the test."""
@@ -187,8 +191,9 @@ class HostileCamera:
 
 
 @contextlib.asynccontextmanager
-async def hostile_camera() -> AsyncIterator[HostileCamera]:
-    camera = HostileCamera()
+async def hostile_camera(camera: HostileCamera | None = None) -> AsyncIterator[HostileCamera]:
+    """``camera`` (a new HostileCamera by default) served on 127.0.0.1 until the block ends."""
+    camera = camera or HostileCamera()
     server = await asyncio.start_server(camera.serve, "127.0.0.1", 0)
     camera.port = server.sockets[0].getsockname()[1]
     async with server:
