@@ -5,8 +5,8 @@
 The same cameras, control API and output as ``python -m simulators.camera serve``, but the
 cameras' scenes repeat every ``--scenes`` cameras. The simulator keeps the static part of
 64 scenes (frames.py, ``_scene``'s cache): with a scene per camera, thousands of cameras in
-one process rebuild it at every snapshot, 68 ms of CPU instead of 8 ms to render (measured
-here, 640x360), which would charge the simulator, not Sitewatch, for the fleet's size. The
+one process rebuild it at every snapshot, 70-100 ms of CPU instead of 2-3 ms to render
+(measured here, 640x360), which would charge the simulator, not Sitewatch, for the fleet's size. The
 pictures still change from snapshot to snapshot (moving car, sensor noise), as the product's
 picture check expects; only the scenery is shared.
 """
