@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from collector.admission import Headroom
 from collector.errors import CollectorError, DeviceTimeout
 from collector.health import HealthRegistry
 from collector.results import PollResult
@@ -43,6 +44,9 @@ class PollJob:
     # answers again after failing, this one is polled at once instead of at the end of its
     # back-off, so a gateway's return is not followed by minutes of its stations' silence.
     upstream: str | None = None
+    # Polls that can be late when the process is short of CPU (cameras) wait here for a slot
+    # before their time budget starts (collector/admission.py); None: never wait (stations).
+    admission: Headroom | None = None
 
 
 class Scheduler:
@@ -96,7 +100,11 @@ class Scheduler:
         deadline = _Deadline()
         while True:
             started = self._clock.monotonic()
-            await self.poll_once(job, deadline)
+            if job.admission is None:
+                await self.poll_once(job, deadline)
+            else:
+                async with job.admission.slot():
+                    await self.poll_once(job, deadline)
             failures = self._health.failures(job.device_id)
             elapsed = self._clock.monotonic() - started
             delay = self.next_delay_s(job, consecutive_failures=failures, elapsed_s=elapsed)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from collector.admission import Headroom
 from collector.modbus.client import Link, ModbusClient, ModbusConnections
 from collector.modbus.gateway import GatewayPoller
 from collector.modbus.poller import ModbusPoller
@@ -117,6 +118,7 @@ def camera_jobs(
     # clock, replaced by the arrival time): the same window as the alarm hosts'.
     window = TimestampWindow.of(config.collector)
     snapshots = SnapshotKeeper(snapshot_folder(config.storage.data_dir))  # for the asset page
+    headroom = Headroom()  # cameras wait for CPU to spare; stations never do
     for asset in config.assets:
         if asset.onvif is None or (assets is not None and asset.id not in assets):
             continue
@@ -133,6 +135,7 @@ def camera_jobs(
                 poll=functools.partial(_poll_camera, poller, facts),
                 channels=poller.channels,
                 close=poller.close,
+                admission=headroom,
             )
         )
         if asset.onvif.events and asset.onvif.events_interval_s is not None:
@@ -146,6 +149,7 @@ def camera_jobs(
                     poll=poller.poll_events,
                     channels=EVENT_CHANNELS,
                     close=_nothing_to_close,  # the camera's main job closes the subscription
+                    admission=headroom,
                 )
             )
     return jobs

@@ -1,0 +1,139 @@
+"""Headroom: cameras wait for CPU to spare, stations keep their interval (collector/admission.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+
+import pytest
+
+from collector.admission import Headroom
+from collector.health import HealthRegistry
+from collector.results import PollResult
+from collector.scheduler import PollJob, Scheduler
+from config.models import CollectorSettings
+from simulators.regulator.fleet import build
+from simulators.regulator.spec import FleetConfig, make_station_specs
+from tests.collector.test_scheduler import ListSink, job_for
+
+CAMERAS = 150
+CAMERA_INTERVAL_S = 0.5
+CAMERA_CPU_S = 0.02  # ~ a real camera poll's, in 5 slices: 150 cameras ask for 6 cores
+STATION_INTERVAL_S = 0.25
+RUN_S = 3.0
+
+
+async def nothing() -> None:
+    return None
+
+
+async def camera_poll(ts) -> PollResult:
+    for _ in range(5):  # SOAP build, parse, picture check...: CPU between awaits
+        until = time.perf_counter() + CAMERA_CPU_S / 5
+        while time.perf_counter() < until:
+            pass
+        await asyncio.sleep(0)
+    return PollResult(samples=())
+
+
+class Now(random.Random):
+    """Every job starts at once and polls at its exact interval: the worst case for the loop."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return 0.0
+
+
+@pytest.fixture
+async def station():
+    fleet = build(FleetConfig(stations=make_station_specs(1, seed=7)))
+    await fleet.start()
+    yield fleet.port_of("rs-001")
+    await fleet.stop()
+
+
+async def station_gaps(port: int, headroom: Headroom | None) -> list[float]:
+    """Gaps between the station's polls while the cameras ask for far more CPU than there is."""
+    polled: list[float] = []
+    job = job_for("rs-001", port, interval_s=STATION_INTERVAL_S, timeout_s=2.0, attempts=polled)
+    cameras = [PollJob(f"cam-{i:03d}", CAMERA_INTERVAL_S, 5.0, poll=camera_poll, channels={}, close=nothing,
+                       admission=headroom) for i in range(CAMERAS)]
+    scheduler = Scheduler(jobs=[job, *cameras], sink=ListSink(), health=HealthRegistry(offline_after_failures=3),
+                          settings=CollectorSettings(jitter_fraction=0.0), rng=Now())
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.sleep(RUN_S)  # the run's length: what is measured is how the station fared in it
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return [b - a for a, b in itertools.pairwise(polled)]
+
+
+async def test_a_station_keeps_its_interval_while_cameras_ask_for_more_cpu_than_there_is(station):
+    starved = await station_gaps(station, None)
+    headroom = Headroom()
+    kept = await station_gaps(station, headroom)
+    # Without headroom the same load starves the station: the test's load is real.
+    assert max(starved, default=RUN_S) > 1.0, f"setup: the cameras did not load the loop ({max(starved):.2f} s)"
+    assert len(kept) >= RUN_S / STATION_INTERVAL_S * 0.6, f"station polled {len(kept) + 1} times in {RUN_S} s"
+    # Late by more than one interval, as bench_fleet counts it: none.
+    assert max(kept) < 2 * STATION_INTERVAL_S, (
+        f"a station poll came {max(kept):.2f} s after the one before (interval {STATION_INTERVAL_S} s)")
+    assert headroom.deferred > 0 and headroom.limit < CAMERAS, "the cameras were made to wait, the slots cut"
+
+
+async def test_a_poll_that_waited_for_a_slot_gets_its_whole_time_budget_after():
+    holding = asyncio.Event()
+
+    async def long_poll(ts) -> PollResult:
+        holding.set()
+        await asyncio.sleep(0.6)
+        return PollResult(samples=())
+
+    async def quick_poll(ts) -> PollResult:
+        return PollResult(samples=())
+
+    headroom = Headroom(first=1)
+    health = HealthRegistry(offline_after_failures=1)
+    jobs = [PollJob("cam-a", 60.0, 2.0, poll=long_poll, channels={}, close=nothing, admission=headroom),
+            PollJob("cam-b", 60.0, 0.3, poll=quick_poll, channels={}, close=nothing, admission=headroom)]
+    scheduler = Scheduler(jobs=jobs, sink=ListSink(), health=health,
+                          settings=CollectorSettings(jitter_fraction=0.0), rng=Now())
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(holding.wait(), 5)
+        waited = await health.wait_for("cam-b", lambda h: h.polls_ok + h.polls_failed >= 1, timeout_s=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert waited.polls_ok == 1 and waited.polls_failed == 0, "0.6 s waiting for a slot is not a 0.3 s timeout"
+    assert headroom.deferred == 1
+
+
+async def test_a_waiter_cancelled_before_its_turn_takes_no_slot_with_it():
+    headroom = Headroom(first=1)
+    inside = asyncio.Event()
+    leave = asyncio.Event()
+
+    async def hold() -> None:
+        async with headroom.slot():
+            inside.set()
+            await leave.wait()
+
+    async def wait_then_enter() -> None:
+        async with headroom.slot():
+            pass
+
+    holder = asyncio.create_task(hold())
+    await inside.wait()
+    waiter = asyncio.create_task(wait_then_enter())
+    while headroom.waiting == 0:
+        await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    leave.set()
+    await holder
+    assert headroom.in_flight == 0 and headroom.waiting == 0
+    await asyncio.wait_for(wait_then_enter(), 1)  # the slot is free for the next poll
+    assert headroom.in_flight == 0
