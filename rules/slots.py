@@ -179,19 +179,32 @@ class SeriesSlots(Slots):
 
     def apply(self, batch: SortedBatch, now_s: float, em: Emitter) -> None:
         slot, t, v, rank = batch.select(self.slot_of)
-        if len(slot):
-            if rank is None:  # the usual case: one sample per series in this batch
-                self.judge(slot, t, v, em)
-            else:
-                for k in range(int(rank.max()) + 1):
-                    at_rank = rank == k
-                    self.judge(slot[at_rank], t[at_rank], v[at_rank], em)
+        if len(slot) and rank is None:  # the usual case: one sample per series in this batch
+            self.judge(slot, t, v, em)
+        elif len(slot):
+            stirred = self.stirred(slot, v)
+            if stirred is not None:
+                # Only the series a sample can change are walked rank by rank, every sample of
+                # each: a catch-up batch of quiet series costs one vectorised test, not a walk.
+                touched = np.zeros(len(self), dtype=bool)
+                touched[slot[stirred]] = True
+                mine = touched[slot]
+                slot, t, v, rank = slot[mine], t[mine], v[mine], rank[mine]
+            for k in range(int(rank.max()) + 1 if len(slot) else 0):
+                at_rank = rank == k
+                self.judge(slot[at_rank], t[at_rank], v[at_rank], em)
         if self.held:
             self.hold(now_s, em)
 
     @abstractmethod
     def judge(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, em: Emitter) -> None:
         """Apply the k-th sample of each series at once (``s`` slots, times, values)."""
+
+    def stirred(self, s: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+        """For kinds whose only state is the state machine's: which samples could change a
+        slot (its condition holds, or the slot is not NORMAL). The others judge nothing: a
+        NORMAL slot whose condition does not hold stays NORMAL. None: every sample counts."""
+        return None
 
 
 def held_for(rule: Any) -> Message | str:

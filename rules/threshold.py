@@ -66,6 +66,9 @@ class ThresholdSlots(SeriesSlots):
             self.value[s[up]] = vk[up]
             em.stage_up(self, s[up], tk[up], vk[up])
 
+    def stirred(self, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return (self.state[s] != NORMAL) | (self.sign * v > self.level[s])
+
     def before_held_fire(self, s: np.ndarray) -> None:
         if self.critical is not None:
             beyond = self.sign * self.value[s] > self.critical[s]
@@ -101,6 +104,9 @@ class StateSlots(SeriesSlots):
     def judge(self, s: np.ndarray, tk: np.ndarray, vk: np.ndarray, em: Emitter) -> None:
         alarm = np.isin(vk, self.alarm_values)
         self.step(s, tk, vk, alarm, ~alarm, em)
+
+    def stirred(self, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return (self.state[s] != NORMAL) | np.isin(v, self.alarm_values)
 
     def summary(self, slot: int, state: AlertState, value: float, unit: str) -> Message:
         asset_id, channel = self.keys[slot]

@@ -107,6 +107,18 @@ def test_snapshot_restores_pending_and_firing_state():
     assert [(t.asset_id, t.state) for t in out] == [("b", AlertState.FIRING)]
 
 
+def test_a_deep_batch_of_quiet_samples_still_cancels_what_was_pending():
+    # Deep batches walk only the series a sample can change; a pending one is such a series
+    # even when none of its new samples meets the condition.
+    engine = RulesEngine(rules=[HIGH], assets=[station("rs-1"), station("rs-2")], started_at=T0)
+    assert run(engine, samples([3.0], asset_id="rs-1")) == []  # pending since 0 s
+    quiet = samples([2.8, 2.8], asset_id="rs-1", start=T0 + timedelta(seconds=5))
+    quiet += samples([2.0, 2.0, 2.0], asset_id="rs-2", start=T0 + timedelta(seconds=1), every_s=4)
+    # 12 s: a pending alert from 0 s would be held past its 10 s and fire now.
+    assert run(engine, sorted(quiet, key=lambda s: s.ts), now=T0 + timedelta(seconds=12)) == []
+    assert engine.active() == []
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_engine_agrees_with_the_reference_on_random_streams(seed: int):
     rng = np.random.default_rng(seed)
