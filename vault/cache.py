@@ -32,12 +32,23 @@ class CachedCredential:
 
     def __call__(self) -> tuple[str, str]:
         """(username, password) for the next call; raises CredentialNotFound or WrongKey."""
-        now = self._clock.monotonic()
-        if self._credential is None or self._checked_at is None or now - self._checked_at >= self._check_every_s:
-            self._refresh(self._clock.now())
-            self._checked_at = now
+        self.refresh()
         assert self._credential is not None
         return self._credential.username, self._credential.password.reveal()
+
+    def due(self, *, within_s: float = 0.0) -> bool:
+        """Whether a call within ``within_s`` would ask the database (a query, perhaps a fetch
+        and its audit row)."""
+        return (self._credential is None or self._checked_at is None
+                or self._clock.monotonic() + within_s - self._checked_at >= self._check_every_s)
+
+    def refresh(self, *, within_s: float = 0.0) -> None:
+        """Ask the database if due within ``within_s``. Blocking I/O: a poller on an event loop
+        calls it in a thread first, with its poll's budget, so that no call inside the poll does."""
+        if self.due(within_s=within_s):
+            now = self._clock.monotonic()
+            self._refresh(self._clock.now())
+            self._checked_at = now
 
     def _refresh(self, now: datetime) -> None:
         if self._credential is not None and self._vault.describe(self._name).updated_at == self._credential.updated_at:

@@ -41,3 +41,39 @@ def test_a_rotated_password_is_used_within_the_check_interval(db_session_factory
     clock.t = 62
     assert collector() == ("admin", "second")
     assert admin.describe("cam-01").uses == 2, "an unchanged credential is not fetched again"
+
+
+class CountingVault(Vault):
+    """The real vault, counting what asks the database."""
+
+    calls = 0
+
+    def describe(self, *args, **kwargs):
+        self.calls += 1
+        return super().describe(*args, **kwargs)
+
+    def get(self, *args, **kwargs):
+        self.calls += 1
+        return super().get(*args, **kwargs)
+
+
+def test_a_refresh_ahead_of_a_poll_leaves_no_database_call_inside_it(db_session_factory):
+    """A poller refreshes in a thread with its poll's budget; the calls signing inside the poll,
+    on the event loop, must then find the credential fresh for that whole budget."""
+    key = load_key(env={"SITEWATCH_VAULT_KEY": generate_key()})
+    Vault(db_session_factory, key).put("cam-01", username="admin", password="first", actor="lead", now=T0)
+    clock = StepClock()
+    vault = CountingVault(db_session_factory, key)
+    collector = CachedCredential(vault, "cam-01", purpose="onvif", actor="collector", check_every_s=30, clock=clock)
+    assert collector.due(within_s=10)
+    collector.refresh(within_s=10)
+    assert vault.calls == 1 and not collector.due(within_s=10)
+    clock.t = 25  # a poll starting now may run to 35, past the 30 s check
+    assert not collector.due() and collector.due(within_s=10)
+    collector.refresh(within_s=10)
+    assert vault.calls == 2, "checked ahead of the poll"
+    before = vault.calls
+    for t in (25, 30, 34.9):
+        clock.t = t
+        assert collector() == ("admin", "first")
+    assert vault.calls == before, "no database call inside the poll's budget"
