@@ -335,14 +335,14 @@ def _columns(samples: Sequence[Sample] | SampleList) -> dict[str, np.ndarray]:
     """Samples, or a SampleList's blocks and Samples, -> numpy columns for one INSERT ... SELECT
     (FIELD-NOTES: executemany is ~1,000x slower). Refuses the whole batch if any timestamp is naive."""
     if type(samples) is SampleList:
-        asset_ids, channels, epochs, values, units, qualities = _block_columns(samples.items)
-        epoch_s = np.array(epochs, dtype=np.float64)
+        asset_ids, channels, epoch_s, values, units, qualities = _block_columns(samples.items)
     else:
         asset_ids, channels, stamps, values, units, qualities = zip(*samples)
+        asset_ids = np.array(asset_ids, dtype=object)
         epoch_s = _epoch_seconds(stamps)
     return {
         "ts": np.round(epoch_s * 1e6).astype(np.int64).view("datetime64[us]"),
-        "asset_id": np.array(asset_ids, dtype=object),
+        "asset_id": asset_ids,
         "channel": np.array(channels, dtype=object),
         "value": np.array(values, dtype=np.float64),
         "unit": np.array(units, dtype=object),
@@ -379,12 +379,14 @@ def _newest(samples: SampleList) -> tuple[SampleList, bool]:
     return SampleList([*newest.values(), *loose]), one_each
 
 
-def _block_columns(items: list[Sample | SampleBlock]) -> tuple[list, list, list[float], list, list, np.ndarray]:
-    """The columns of blocks and loose Samples: epoch seconds for the times (each block's time
-    converted once) and the qualities as an array, mostly zeros (GOOD) set only where not."""
-    asset_ids: list[str] = []
+def _block_columns(items: list[Sample | SampleBlock]) -> tuple[np.ndarray, list, np.ndarray, list, list, np.ndarray]:
+    """The columns of blocks and loose Samples. A block's asset and time are taken once and
+    repeated by numpy over its rows (each time converted once); the qualities are an array,
+    mostly zeros (GOOD), set only where not."""
+    run_assets: list[str] = []  # per block (or loose Sample): its asset, epoch seconds, rows
+    run_epochs: list[float] = []
+    run_rows: list[int] = []
     channels: list[str] = []
-    epochs: list[float] = []
     values: list[float] = []
     units: list[str] = []
     other: list[tuple[int, int, Sequence[Quality]]] = []  # (from, to, qualities) of rows not all GOOD
@@ -395,29 +397,32 @@ def _block_columns(items: list[Sample | SampleBlock]) -> tuple[list, list, list[
             ts = item.ts
             if ts.tzinfo is not UTC:
                 require_utc(ts)  # raises ValueError naming a naive time
-            start = len(values)
-            asset_ids += [item.asset_id] * n
+            if item.qualities.count(good) != n:
+                other.append((len(values), len(values) + n, item.qualities))
+            run_assets.append(item.asset_id)
+            run_epochs.append(ts.timestamp())
+            run_rows.append(n)
             channels += item.channels
-            epochs += [ts.timestamp()] * n
             values += item.values
             units += item.units
-            if item.qualities.count(good) != n:
-                other.append((start, start + n, item.qualities))
         else:
             asset_id, channel, ts, value, unit, quality = item  # type: ignore[misc]
             if ts.tzinfo is not UTC:
                 require_utc(ts)
             if quality is not good:
                 other.append((len(values), len(values) + 1, (quality,)))
-            asset_ids.append(asset_id)
+            run_assets.append(asset_id)
+            run_epochs.append(ts.timestamp())
+            run_rows.append(1)
             channels.append(channel)
-            epochs.append(ts.timestamp())
             values.append(value)
             units.append(unit)
+    rows = np.array(run_rows, dtype=np.int64)
     qualities = np.zeros(len(values), dtype=np.uint8)  # Quality.GOOD is 0
     for start, stop, quality in other:
         qualities[start:stop] = quality
-    return asset_ids, channels, epochs, values, units, qualities
+    return (np.repeat(np.array(run_assets, dtype=object), rows), channels,
+            np.repeat(np.array(run_epochs, dtype=np.float64), rows), values, units, qualities)
 
 
 def _naive_utc(ts: datetime) -> datetime:
