@@ -26,6 +26,9 @@ module adds on top of pymodbus 3.16.1, and why:
   ``struct.unpack_from``; pymodbus' decoder unpacks each register on its own and formats the
   whole reply as text for a debug line it logs at every reply, ~4 us of a poll's CPU in
   bench/bench_collector.py. Anything else (exceptions, bits, odd shapes) is still pymodbus'.
+  Likewise a read request in Modbus TCP framing is the one ``struct.pack`` of the bytes
+  ``pdu_send`` would send, without a request object and pymodbus' framing of it (RTU framing,
+  with its CRC, still goes through ``pdu_send``).
 - When the peer closes the connection while a request is outstanding, pymodbus keeps
   waiting until its timeout. We watch the connection (``trace_connect``) and fail at once
   instead: DeviceUnreachable, or DecodeError if part of a reply had arrived.
@@ -75,6 +78,10 @@ _FUNCTION_CODE: dict[str, int] = {"coil": 1, "discrete": 2, "holding": 3, "input
 _REQUEST: dict[str, type[ModbusPDU]] = {
     "holding": pdu_reg.ReadHoldingRegistersRequest, "input": pdu_reg.ReadInputRegistersRequest,
     "coil": pdu_bit.ReadCoilsRequest, "discrete": pdu_bit.ReadDiscreteInputsRequest}
+
+# A read request in Modbus TCP framing: MBAP header (transaction id, protocol 0, length of
+# what follows, unit id), then function code, address and count.
+_MBAP_READ = struct.Struct(">HHHBBHH")
 
 # Register replies parsed here (function code -> pymodbus' reply class): see _RegisterReplies.
 _REGISTER_REPLY: dict[int, type[ModbusPDU]] = {
@@ -132,6 +139,7 @@ class ModbusConnection:
         self._reply_due = 0.0  # loop time by which the outstanding request's reply must be in
         self._reply_timer: asyncio.TimerHandle | None = None  # armed for that time or sooner
         self._lock = asyncio.Lock()  # one request at a time, whatever the framing
+        self._mbap = link.serial is None and link.framing != "rtu_over_tcp"  # Modbus TCP: requests framed here
         # Device id -> loop time of its last request and of its last reply: the gateway's
         # count of stations answering (of those asked).
         self.asked: dict[int, float] = {}
@@ -223,8 +231,7 @@ class ModbusConnection:
                 if lost.done() or not ctx.transport:
                     self._drop()
                     raise DeviceUnreachable(device_id=asset_id, message="not connected", where=where())
-                request = _REQUEST[table](address=address, count=count, dev_id=device_id)
-                request.transaction_id = ctx.getNextTID()
+                tid = ctx.getNextTID()
                 ctx.recv_buffer = b""
                 # pymodbus' reader resolves ctx.response_future with the parsed reply.
                 self._reply = reply = ctx.response_future = loop.create_future()
@@ -236,7 +243,16 @@ class ModbusConnection:
                         timer.cancel()
                     self._reply_timer = loop.call_at(due, self._check_reply, loop)
                 try:
-                    ctx.pdu_send(request)
+                    if self._mbap:
+                        # What pdu_send would send, built in one pack instead of a request object
+                        # and pymodbus' framing of it; the reader matches the reply to these ids.
+                        ctx.request_dev_id, ctx.request_transaction_id = device_id, tid
+                        ctx.low_level_send(_MBAP_READ.pack(tid, 0, 6, device_id, _FUNCTION_CODE[table], address,
+                                                           count))
+                    else:
+                        request = _REQUEST[table](address=address, count=count, dev_id=device_id)
+                        request.transaction_id = tid
+                        ctx.pdu_send(request)
                     response = await reply
                 except _NoReply as exc:
                     self._drop()
@@ -248,13 +264,12 @@ class ModbusConnection:
                         # We were cancelled: a reply may still come and would be taken for the next
                         # request's, so this connection is done for.
                         self._drop()
-                if (request.dev_id and response.dev_id != request.dev_id) or (
-                        response.transaction_id and response.transaction_id != request.transaction_id):
+                if (device_id and response.dev_id != device_id) or (
+                        response.transaction_id and response.transaction_id != tid):
                     self._drop()
                     raise DecodeError(device_id=asset_id, where=where(),
                                       message=f"reply does not match the request: device id {response.dev_id}, "
-                                              f"transaction id {response.transaction_id} for {request.dev_id}, "
-                                              f"{request.transaction_id}")
+                                              f"transaction id {response.transaction_id} for {device_id}, {tid}")
                 if isinstance(response, ExceptionResponse):
                     raise self._refusal(asset_id, response.exception_code, where=where())
                 if response.function_code != _FUNCTION_CODE[table]:

@@ -1,14 +1,17 @@
 """The client's own parsing of register replies gives what pymodbus' decoder gives, and
-leaves every other reply to pymodbus."""
+leaves every other reply to pymodbus; its own Modbus TCP requests are pymodbus' bytes."""
 
 from __future__ import annotations
 
 import struct
 
 import pytest
+from pymodbus.framer import FramerSocket
 from pymodbus.pdu import DecodePDU
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
+from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from collector.modbus.client import _RegisterReplies
+from collector.modbus.client import _FUNCTION_CODE, _MBAP_READ, _RegisterReplies
 
 
 class Counting:
@@ -63,3 +66,13 @@ def test_other_replies_are_left_to_pymodbus(frame: bytes):
 def test_what_else_the_framer_asks_goes_to_pymodbus():
     decoder = DecodePDU(False)
     assert _RegisterReplies(decoder).lookupPduClass(registers(3, [7])) is decoder.lookupPduClass(registers(3, [7]))
+
+
+@pytest.mark.parametrize(("table", "request_class"), [
+    ("holding", ReadHoldingRegistersRequest), ("input", ReadInputRegistersRequest),
+    ("coil", ReadCoilsRequest), ("discrete", ReadDiscreteInputsRequest)])
+def test_a_tcp_read_request_is_the_frame_pymodbus_would_send(table: str, request_class):
+    request = request_class(address=40_000, count=125, dev_id=247)
+    request.transaction_id = 65_000
+    theirs = FramerSocket(DecodePDU(False)).buildFrame(request)
+    assert _MBAP_READ.pack(65_000, 0, 6, 247, _FUNCTION_CODE[table], 40_000, 125) == theirs
