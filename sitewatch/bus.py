@@ -58,6 +58,13 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._batches)
 
+    def offer(self, batch: Batch) -> bool:
+        """Takes ``batch`` if there is room (no coroutine made: the usual case); False if full."""
+        if len(self._batches) < self.max_batches:
+            self._batches.append(batch)
+            return True
+        return False
+
     async def put(self, batch: Batch) -> None:
         while len(self._batches) >= self.max_batches:
             if self._room is None:
@@ -90,9 +97,7 @@ class SampleBus:
         # Batches are shared, not copied: pollers hand over tuples nobody changes.
         batch = Batch(samples, receipt)
         for subscription in self._subscriptions:
-            if len(subscription._batches) < subscription.max_batches:
-                subscription._batches.append(batch)
-            else:
+            if not subscription.offer(batch):
                 await subscription.put(batch)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.alerts import AlertTransition
 from domain.samples import Sample, SampleBlock, SampleList, items_of
 from rules.engine import RulesEngine
-from sitewatch.bus import Batch, drain
+from sitewatch.bus import Subscription, drain
 from sitewatch.components import Components
 from sitewatch.supervise import Supervisor
 from storage.repository import load_rules_state, save_rules_state
@@ -66,7 +66,7 @@ class Judge:
 
 
 class RulesStage:
-    def __init__(self, parts: Components, queue: asyncio.Queue[Batch], *, supervisor: Supervisor) -> None:
+    def __init__(self, parts: Components, queue: Subscription, *, supervisor: Supervisor) -> None:
         self.parts = parts
         self._queue = queue  # this stage's subscription to the bus
         self._supervisor = supervisor
