@@ -19,6 +19,7 @@ from collector.admission import Headroom
 from collector.errors import CollectorError, DeviceTimeout
 from collector.health import HealthRegistry
 from collector.results import PollResult
+from collector.timers import LazyDeadline
 from config.models import CollectorSettings
 from domain.samples import Quality, Sample
 from domain.time import Clock, SystemClock
@@ -125,7 +126,7 @@ class Scheduler:
                 try:
                     result = await job.poll(ts)
                 finally:
-                    deadline.task = None
+                    deadline.stop()
             except asyncio.CancelledError:
                 if not deadline.expired():
                     raise
@@ -164,32 +165,26 @@ def _comm_error_samples(job: PollJob, ts: datetime) -> list[Sample]:
 class _Deadline:
     """The whole-poll budget of one job (one task, one poll at a time), enforced as
     ``asyncio.timeout`` does it (the polling task is cancelled at the deadline, and that
-    cancel alone becomes a timeout) but without a timer per poll: polls end in milliseconds
-    against budgets of seconds, so one timer, armed when a poll starts and none is, fires
-    about once a budget and re-arms itself for the deadline of the poll then running (none
-    running: it lapses). A Timeout context per poll was ~4 us of the ~100 us CPU a poll
-    costs in bench/bench_collector.py."""
+    cancel alone becomes a timeout) on one lazy timer for all the job's polls
+    (collector/timers.py)."""
 
-    __slots__ = ("_cancelling", "_fired", "_loop", "_timer", "at", "task")
+    __slots__ = ("_cancelling", "_fired", "_timer", "task")
 
     def __init__(self) -> None:
-        self.task: asyncio.Task | None = None  # polling now, until ``at`` (loop time)
-        self.at = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None  # polling now
+        self._timer = LazyDeadline(self._expire)
         self._fired = False  # this poll's task was cancelled for its deadline
         self._cancelling = 0  # its cancel requests before ours
 
     def start(self, budget_s: float) -> None:
-        self._loop = loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         self.task = asyncio.current_task()
-        self.at = at = loop.time() + budget_s
         self._fired = False
-        timer = self._timer
-        if timer is None or timer.when() > at:  # a later timer (a bigger budget before): this one's sooner
-            if timer is not None:
-                timer.cancel()
-            self._timer = loop.call_at(at, self._check)
+        self._timer.arm(loop, loop.time() + budget_s)
+
+    def stop(self) -> None:
+        self.task = None
+        self._timer.disarm()
 
     def expired(self) -> bool:
         """After a CancelledError out of the poll: was it our cancel, and ours alone?"""
@@ -199,16 +194,9 @@ class _Deadline:
         task = asyncio.current_task()
         return task is not None and task.uncancel() <= self._cancelling
 
-    def _check(self) -> None:
-        self._timer = None
+    def _expire(self) -> None:
         task = self.task
-        if task is None:
-            return  # no poll running: the next one arms a timer again
-        loop = self._loop
-        assert loop is not None
-        if loop.time() < self.at:
-            self._timer = loop.call_at(self.at, self._check)
-            return
+        assert task is not None
         self._fired = True
         self._cancelling = task.cancelling()
         task.cancel()

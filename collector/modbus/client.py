@@ -65,6 +65,7 @@ from collector.modbus.config import (
     SerialLine,
     Table,
 )
+from collector.timers import LazyDeadline
 
 # Longest reads the protocol allows (Modbus Application Protocol: FC3/FC4, FC1/FC2).
 MAX_REGISTERS_PER_READ = 125
@@ -136,8 +137,7 @@ class ModbusConnection:
         self._lost: asyncio.Future[None] | None = None  # resolves when the peer drops us
         self._reply: asyncio.Future[ModbusPDU] | None = None  # the outstanding request's
         self._reply_started = False  # bytes of a reply arrived for the current request
-        self._reply_due = 0.0  # loop time by which the outstanding request's reply must be in
-        self._reply_timer: asyncio.TimerHandle | None = None  # armed for that time or sooner
+        self._reply_deadline = LazyDeadline(self._no_reply_in_time)  # the outstanding request's
         self._lock = asyncio.Lock()  # one request at a time, whatever the framing
         self._mbap = link.serial is None and link.framing != "rtu_over_tcp"  # Modbus TCP: requests framed here
         # Device id -> loop time of its last request and of its last reply: the gateway's
@@ -236,12 +236,7 @@ class ModbusConnection:
                 # pymodbus' reader resolves ctx.response_future with the parsed reply.
                 self._reply = reply = ctx.response_future = loop.create_future()
                 self._reply_started = False
-                self._reply_due = due = loop.time() + timeout_s
-                timer = self._reply_timer
-                if timer is None or timer.when() > due:
-                    if timer is not None:
-                        timer.cancel()
-                    self._reply_timer = loop.call_at(due, self._check_reply, loop)
+                self._reply_deadline.arm(loop, loop.time() + timeout_s)
                 try:
                     if self._mbap:
                         # What pdu_send would send, built in one pack instead of a request object
@@ -260,6 +255,7 @@ class ModbusConnection:
                                          where=where()) from None
                 finally:
                     self._reply = None
+                    self._reply_deadline.disarm()
                     if not reply.done() or reply.cancelled():
                         # We were cancelled: a reply may still come and would be taken for the next
                         # request's, so this connection is done for.
@@ -295,19 +291,11 @@ class ModbusConnection:
                 if self.link.pause_s:
                     await asyncio.sleep(self.link.pause_s)
 
-    def _check_reply(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The reply timer: fails the outstanding request once past its due time. One timer
-        per connection, re-armed for the request then outstanding (none: it lapses), rather
-        than one per request: replies come in ms against timeouts of seconds, and a timer
-        made and cancelled per read was ~1.5 us of a poll's CPU."""
-        self._reply_timer = None
+    def _no_reply_in_time(self) -> None:
+        """The reply deadline (one lazy timer per connection, collector/timers.py) passed."""
         reply = self._reply
-        if reply is None or reply.done():
-            return
-        if loop.time() < self._reply_due:
-            self._reply_timer = loop.call_at(self._reply_due, self._check_reply, loop)
-            return
-        reply.set_exception(_NoReply())
+        if reply is not None and not reply.done():
+            reply.set_exception(_NoReply())
 
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
         # pymodbus passes every packet through here and sends/parses what we return.
