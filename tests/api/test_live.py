@@ -21,6 +21,9 @@ from tests.api.control_room_world import NOW, fired, logged_in, world
 from tickets.writer import TicketWriter
 
 DEADLINE_S = 2.0  # the issue: on the open dashboard within 2 s of the change
+# A stream's first state is its opening, not a change: this only stops a hung test (on a
+# loaded CI machine the first state of a fresh world took over 2 s).
+OPENING_S = 15.0
 
 
 @pytest.fixture
@@ -107,7 +110,7 @@ async def test_a_new_alert_from_another_process_reaches_every_open_stream_within
 async def test_an_acknowledgement_and_a_mute_silence_the_alert_on_open_streams(fleet):
     async with logged_in(fleet.app, "dispatcher") as client, AsyncExitStack() as stack:
         [stream] = await open_streams(stack, client, 1, since="")
-        first = await asyncio.wait_for(next_state(stream), DEADLINE_S)  # no version shown yet: sent at once
+        first = await asyncio.wait_for(next_state(stream), OPENING_S)  # no version shown yet: sent at once
         gas = next(a["id"] for g in first["alert_groups"] for a in g["alerts"] if a["rule_id"] == "gas")
         door = next(a["id"] for g in first["alert_groups"] for a in g["alerts"] if a["asset_id"] == "rs-north-02")
         assert {gas, door} <= set(first["sounding"])
@@ -133,7 +136,7 @@ async def test_each_stream_gets_its_own_scope_and_filters(fleet):
         [scoped] = await open_streams(stack, south, 1, since="")
         [critical] = await open_streams(stack, everyone, 1, since="", severity="critical")
         for stream in (scoped, critical):
-            await asyncio.wait_for(next_state(stream), DEADLINE_S)
+            await asyncio.wait_for(next_state(stream), OPENING_S)
         await asyncio.to_thread(fleet.writer.apply, [
             fired("rs-south-01", "door-open", "door_open", Severity.WARNING, 1, "state", at=NOW),
             fired("rs-north-07", "outlet-low", "outlet_kpa", Severity.CRITICAL, 1.2, "kPa", at=NOW)])
@@ -158,7 +161,7 @@ async def test_the_producer_runs_while_someone_listens_and_stops_with_the_last(f
             [a] = await open_streams(first, client, 1, since="")
             async with AsyncExitStack() as second:
                 [b] = await open_streams(second, client, 1, since="")
-                await asyncio.wait_for(asyncio.gather(next_state(a), next_state(b)), DEADLINE_S)
+                await asyncio.wait_for(asyncio.gather(next_state(a), next_state(b)), OPENING_S)
                 assert not hub.idle.is_set() and len(producers()) == 1
             # One stream left: it still gets changes, so the producer still runs.
             await asyncio.to_thread(fleet.writer.apply, [
@@ -169,7 +172,7 @@ async def test_the_producer_runs_while_someone_listens_and_stops_with_the_last(f
         # And it starts again for the next one.
         async with AsyncExitStack() as again:
             [c] = await open_streams(again, client, 1, since="")
-            await asyncio.wait_for(next_state(c), DEADLINE_S)
+            await asyncio.wait_for(next_state(c), OPENING_S)
         await asyncio.wait_for(hub.idle.wait(), 5)
 
 
@@ -188,7 +191,7 @@ async def test_an_idle_stream_gets_heartbeats_and_nothing_is_resent_to_a_reconne
 async def test_stopping_the_server_ends_the_streams(fleet):
     async with logged_in(fleet.app, "viewer") as client, AsyncExitStack() as stack:
         [stream] = await open_streams(stack, client, 1, since="")
-        await asyncio.wait_for(next_state(stream), DEADLINE_S)
+        await asyncio.wait_for(next_state(stream), OPENING_S)
         end_streams(fleet.app)
         rest = await asyncio.wait_for(_drain(stream), DEADLINE_S)
         assert [name for name, _ in rest if name == "state"] == []
@@ -213,7 +216,7 @@ async def test_a_stream_whose_session_ends_is_told_to_log_in_and_closed(fleet, m
     hub_of(fleet.app).heartbeat_s = 0.2
     async with logged_in(fleet.app, "viewer") as client, AsyncExitStack() as stack:
         [stream] = await open_streams(stack, client, 1, since="")
-        await asyncio.wait_for(next_state(stream), DEADLINE_S)
+        await asyncio.wait_for(next_state(stream), OPENING_S)
         assert (await client.post("/logout", follow_redirects=False)).status_code == 303
         rest = await asyncio.wait_for(_drain(stream), DEADLINE_S)
         assert [name for name, _ in rest if name != "comment"] == ["logout"], rest
