@@ -110,15 +110,17 @@ class ReportedFacts:
 
 def camera_jobs(
     config: Config, *, clients: OnvifClients, vault: Vault, clock: Clock, facts: ReportedFacts,
-    assets: Collection[str] | None = None,
+    headroom: Headroom, assets: Collection[str] | None = None,
 ) -> list[PollJob]:
-    """One job per camera (of ``assets`` only, if given), and one for its events if it pulls them."""
+    """One job per camera (of ``assets`` only, if given), and one for its events if it pulls them.
+
+    ``headroom``: the event loop's, shared by every camera job on it, whatever shard (each
+    shard's own would each take their slots from the same loop)."""
     jobs = []
     # Camera event times outside this window are refused (or, for cameras with a known bad
     # clock, replaced by the arrival time): the same window as the alarm hosts'.
     window = TimestampWindow.of(config.collector)
     snapshots = SnapshotKeeper(snapshot_folder(config.storage.data_dir))  # for the asset page
-    headroom = Headroom()  # cameras wait for CPU to spare; stations never do
     for asset in config.assets:
         if asset.onvif is None or (assets is not None and asset.id not in assets):
             continue

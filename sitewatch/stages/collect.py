@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Coroutine, Sequence
 from typing import Any
 
+from collector.admission import Headroom
 from collector.mqtt.consumer import AlarmHostConsumer, host_zones, timestamp_policy
 from collector.mqtt.decode import host_subscriptions
 from collector.onvif.client import OnvifClients
@@ -22,9 +23,10 @@ MQTT_CLIENT_ID_MAX = 23  # MQTT 3.1.1 guarantees client ids of up to 23 characte
 class CollectStage:
     def __init__(self, parts: Components, bus: SampleBus, *, jobs: Sequence[PollJob] | None = None,
                  assets: Collection[str] | None = None, onvif: OnvifClients | None = None,
-                 shard: tuple[int, int] | None = None) -> None:
+                 headroom: Headroom | None = None, shard: tuple[int, int] | None = None) -> None:
         """``assets``: the ids this stage works on (None: every one); ``shard``: (shard, shards)
-        when it is one of several, which names its loops and its MQTT session apart."""
+        when it is one of several, which names its loops and its MQTT session apart;
+        ``onvif`` and ``headroom``: the process's, for its cameras."""
         self.parts = parts
         self.bus = bus
         config = parts.config
@@ -38,7 +40,7 @@ class CollectStage:
             self.jobs = modbus_jobs(config, facts=facts, assets=assets)
             if onvif is not None:
                 self.jobs += camera_jobs(config, clients=onvif, vault=parts.vault, clock=parts.clock, facts=facts,
-                                         assets=assets)
+                                         headroom=headroom or Headroom(), assets=assets)
         hosts = {a.alarm_host.host_id: a.id for a in config.assets
                  if a.alarm_host is not None and (assets is None or a.id in assets)}
         mqtt = config.mqtt

@@ -34,9 +34,10 @@ from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
+from collector.admission import Headroom
 from collector.onvif.client import OnvifClients
 from collector.scheduler import PollJob
 from sitewatch.bus import SampleBus
@@ -92,6 +93,7 @@ class ShardsStage:
         parts.service.report_metrics(SHARDS, self._metrics)
         # One set of parsed WSDLs and HTTP pools for every camera of the process, whatever shards it holds.
         self._onvif = OnvifClients(clock=parts.clock) if any(a.onvif is not None for a in parts.config.assets) else None
+        self._headroom = Headroom()  # cameras wait for CPU to spare on this loop; stations never do
 
     @property
     def every_s(self) -> float:
@@ -116,7 +118,17 @@ class ShardsStage:
         names = {lease.name for lease in own}
         for lease in own + [lease for lease in self._seen if lease.name not in names]:
             holders_seen.add_metric([lease.name, lease.holder], 1)
-        return iter((held, holders_seen))
+        headroom = self._headroom
+        deferred = CounterMetricFamily("sitewatch_polls_deferred", "Camera polls that waited for the event loop "
+                                       "to have room (collector/admission.py)", value=headroom.deferred)
+        slots = GaugeMetricFamily("sitewatch_deferrable_poll_slots", "Camera polls the event loop takes at once "
+                                  "now, and how many run and wait", labels=["slots"])
+        for name, value in (("limit", headroom.limit), ("in_flight", headroom.in_flight),
+                            ("waiting", headroom.waiting)):
+            slots.add_metric([name], value)
+        lag = GaugeMetricFamily("sitewatch_event_loop_lag_seconds", "How late the event loop's last probe fired "
+                                "(measured while camera polls run or wait)", value=headroom.lag_s)
+        return iter((held, holders_seen, deferred, slots, lag))
 
     # -- start-up and the loop ------------------------------------------------------------
 
@@ -220,12 +232,13 @@ class ShardsStage:
         if self.count == 1:
             # The whole fleet: the process's engine, under the key one process always used.
             judge = Judge(RULES_STATE_KEY, parts.engine)
-            collect = CollectStage(parts, self._bus, jobs=self._jobs, onvif=self._onvif)
+            collect = CollectStage(parts, self._bus, jobs=self._jobs, onvif=self._onvif, headroom=self._headroom)
         else:
             ids = frozenset(asset.id for asset in assets_in(parts.config, shard, self.count))
             judge = Judge(f"engine:{lease.name}", rules_engine(parts.config, started_at=parts.clock.now(), assets=ids),
                           assets=ids)
-            collect = CollectStage(parts, self._bus, assets=ids, onvif=self._onvif, shard=(shard, self.count))
+            collect = CollectStage(parts, self._bus, assets=ids, onvif=self._onvif, headroom=self._headroom,
+                                   shard=(shard, self.count))
         judge.restore(parts)
         return HeldShard(shard, lease, judge, collect)
 

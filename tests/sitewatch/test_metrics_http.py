@@ -43,6 +43,10 @@ def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path):
         lag = got[("sitewatch_shard_lag_seconds", (("shard", "engine"),))]
         assert 0 <= lag < 30, f"the shard's judging runs {lag} s behind"
         assert got[("sitewatch_polls_total", (("kind", "regulator_station"), ("outcome", "ok")))] > 0
+        # No camera here: camera polls never waited, and the slots are Headroom's first few.
+        assert got[("sitewatch_polls_deferred_total", ())] == 0
+        assert got[("sitewatch_deferrable_poll_slots", (("slots", "limit"),))] >= 1
+        assert got[("sitewatch_deferrable_poll_slots", (("slots", "waiting"),))] == 0
         assert httpx.get(f"{url}/other", timeout=5).status_code == 404
         assert re.search(r"Sitewatch is running \[roles: collector,rules\], without the API", log.read_text())
     finally:

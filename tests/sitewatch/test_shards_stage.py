@@ -29,13 +29,14 @@ from storage import device_health
 from storage.tables import RulesStateRow
 from tests.servers import free_port
 from tests.sitewatch.service import wait_until
+from vault import generate_key
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 SHARDS, TTL_S = 4, 3.0
 
 
-def fleet_config(tmp_path, database_url: str, *, tag: str) -> Config:
+def fleet_config(tmp_path, database_url: str, *, tag: str, cameras: int = 0) -> Config:
     raw = example_config()
     profile = raw["modbus_profiles"][0]["name"]
     dead = free_port()  # nobody listens: a poll fails at once
@@ -43,8 +44,13 @@ def fleet_config(tmp_path, database_url: str, *, tag: str) -> Config:
                  # One address each (a station's address decides its shard), all on loopback.
                  "modbus": {"host": f"127.0.0.{n + 2}", "port": dead, "profile": profile, "timeout_s": 0.2}}
                 for n in range(24)]
+    camera_assets = [{"id": f"cam-{n:03d}", "site": "north", "kind": "camera", "name": f"Camera {n}",
+                      "poll_interval_s": 60,
+                      "onvif": {"host": f"127.0.1.{n + 2}", "port": dead, "credential": f"cam-{n:03d}",
+                                "timeout_s": 0.2}}
+                     for n in range(cameras)]
     hosts = [a for a in raw["assets"] if a["kind"] == "alarm_host"]
-    raw["assets"] = hosts + stations
+    raw["assets"] = hosts + stations + camera_assets
     raw["rules"] = [r for r in raw["rules"] if r.get("asset") is None and r.get("assets") is None]
     raw["maintenance_windows"] = []
     raw["storage"] = {"data_dir": str(tmp_path / tag), "database_url": database_url, "flush_interval_s": 0.2}
@@ -106,6 +112,22 @@ async def test_two_workers_share_the_shards_and_one_takes_all_when_the_other_lea
         with a.parts.sessions() as session:
             saved = {record.device_id for record in device_health.load(session)}
         assert saved >= {asset.id for asset in config.assets if asset.id.startswith("rs-")}
+
+
+async def test_the_cameras_of_every_held_shard_wait_for_one_headroom(database_url, tmp_path, monkeypatch):
+    # Headroom measures the event loop's lag and sizes the camera polls it lets run: one per
+    # loop. One per shard would let each shard's cameras take slots from the same loop.
+    monkeypatch.setenv("SITEWATCH_VAULT_KEY", generate_key())  # camera credentials live in the vault
+    config = fleet_config(tmp_path, database_url, tag=secrets.token_hex(3), cameras=16)
+    async with worker(config) as lone:
+        await wait_until(lambda: held(lone) == list(range(SHARDS)), what="the lone worker holds every shard",
+                         every_s=0.05, timeout_s=5)
+        assert lone.shards is not None
+        cameras = {stage: [job for job in stage.jobs if job.admission is not None]
+                   for stage in lone.shards.collect_stages()}
+    assert sum(1 for jobs in cameras.values() if jobs) > 1, "the cameras fell in one shard: the test shows nothing"
+    assert sum(len(jobs) for jobs in cameras.values()) == 16, "a camera job that would not wait for room"
+    assert len({id(job.admission) for jobs in cameras.values() for job in jobs}) == 1, "a Headroom per shard"
 
 
 def test_a_shard_has_its_own_mqtt_session_on_its_own_hosts_topics(database_url, tmp_path):
