@@ -41,7 +41,7 @@ class ValuePublic(BaseModel):
     channel: str
     value: float | None  # null when the last poll failed
     unit: str
-    quality: str  # good | comm_error | stale
+    quality: str  # good | comm_error | stale | not_polled
     ts: datetime
 
 

@@ -51,13 +51,15 @@ class Headroom:
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
+        await self.acquire()
         try:
             yield
         finally:
-            self._release()
+            self.release()
 
-    async def _acquire(self) -> None:
+    async def acquire(self) -> None:
+        """Wait for a slot (first come, first served); ``release`` it when done. Cancelled
+        while waiting, it takes no slot."""
         if self._timer is None:
             loop = asyncio.get_running_loop()
             self._due = loop.time() + self._tick_s
@@ -72,13 +74,13 @@ class Headroom:
             await turn  # _admit counted the slot in _in_flight when it set the result
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
-                self._release()  # admitted and cancelled in the same turn: pass the slot on
+                self.release()  # admitted and cancelled in the same turn: pass the slot on
             else:
                 with contextlib.suppress(ValueError):  # _admit may have dropped it already
                     self._waiting.remove(turn)
             raise
 
-    def _release(self) -> None:
+    def release(self) -> None:
         self._in_flight -= 1
         self._admit()
 

@@ -16,6 +16,10 @@ class Quality(enum.IntEnum):
     GOOD = 0
     COMM_ERROR = 1  # the poll failed: value is NaN, kept so gaps are visible
     STALE = 2  # the last good value, older than the asset's poll interval allows
+    # The collector held the poll back (its process short of CPU: collector/admission.py), so
+    # nothing is known of the device: value NaN. The rules do not count it as the device's
+    # silence (no no-data alert for a device nobody asked), and the gap shows why it is there.
+    NOT_POLLED = 3
 
 
 class Sample(NamedTuple):

@@ -60,6 +60,9 @@ class SampleBatch:
     series: np.ndarray  # int64
     ts: np.ndarray  # float64, UTC epoch seconds
     value: np.ndarray  # float64; NaN or bad quality never counts as data
+    # The NOT_POLLED samples among them (the collector held the poll back), as (series, ts):
+    # no-data rules do not count that time as the device's silence. None: there were none.
+    unasked: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.series)
@@ -190,7 +193,8 @@ class RulesEngine:
         runs: list[int] = []
         lookup = self._series
         last_ts, last_epoch = None, math.nan
-        good, nan = Quality.GOOD, math.nan
+        good, nan, not_polled = Quality.GOOD, math.nan, Quality.NOT_POLLED
+        unasked: list[tuple[int, float]] = []
         for s in items_of(samples):
             if type(s) is SampleBlock:
                 known, where = self._block_series.get((s.asset_id, s.channels)) or self._learn_block(s)
@@ -204,6 +208,9 @@ class RulesEngine:
                     value += values
                 else:
                     value += [v if q is good else nan for v, q in zip(values, qualities)]
+                    if not_polled in qualities:
+                        at = s.ts.timestamp()
+                        unasked += [(i, at) for i, q in zip(known, qualities) if q is not_polled]
                 last_ts = None
                 continue
             index = lookup.get((s.asset_id, s.channel))
@@ -217,8 +224,13 @@ class RulesEngine:
                 stamps.append(last_epoch)
                 runs.append(1)
             value.append(s.value if s.quality is good else nan)
+            if s.quality is not_polled:
+                unasked.append((index, last_epoch))
         ts = np.repeat(np.asarray(stamps, dtype=np.float64), np.asarray(runs, dtype=np.int64))
-        return SampleBatch(np.asarray(series, dtype=np.int64), ts, np.asarray(value, dtype=np.float64))
+        held = None
+        if unasked:
+            held = (np.asarray([i for i, _ in unasked], dtype=np.int64), np.asarray([t for _, t in unasked]))
+        return SampleBatch(np.asarray(series, dtype=np.int64), ts, np.asarray(value, dtype=np.float64), held)
 
     def _learn_block(self, block: SampleBlock) -> tuple[list[int], list[int] | None]:
         indexes = [self._series.get((block.asset_id, channel)) for channel in block.channels]
@@ -259,7 +271,7 @@ class RulesEngine:
         if n:
             last[:-1] = series[1:] != series[:-1]
         sorted_batch = SortedBatch(series, ts, value, rank, last, int(rank.max()) + 1 if n else 0,
-                                   at_work=frozenset(at_work))
+                                   at_work=frozenset(at_work), unasked=batch.unasked)
         out = self._out = []
         for slots in self._rules:
             slots.apply(sorted_batch, now_s, self)

@@ -36,6 +36,8 @@ class SortedBatch:
     # Assets where technicians are at work as of the evaluation (a maintenance window or an
     # inspection in progress): night creep restarts there (composite.NightCreepSlots).
     at_work: frozenset[str] = frozenset()
+    # (series, ts) of the batch's NOT_POLLED samples, unsorted; None: none (engine.SampleBatch).
+    unasked: tuple[np.ndarray, np.ndarray] | None = None
     _selected: dict = field(default_factory=dict)
 
     def select(self, slot_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:

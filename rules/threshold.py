@@ -131,6 +131,14 @@ class NoDataSlots(Slots):
         slot, t, _, _ = batch.select(self.slot_of)
         if len(slot):
             np.maximum.at(self.last_good, slot, t)
+        if batch.unasked is not None:
+            # Time the collector did not ask the device (it held the poll back) is not the
+            # device's silence: it restarts the count, as a good sample would. It does not end
+            # an alert already firing: nothing was heard from the device.
+            index = self.slot_of[batch.unasked[0]]
+            mine = index >= 0
+            mine[mine] &= self.state[index[mine]] != FIRING
+            np.maximum.at(self.last_good, index[mine], batch.unasked[1][mine])
         silent = now_s - self.last_good > self.rule.after_s
         old = self.state
         new = np.where(silent, FIRING, NORMAL).astype(np.int8)

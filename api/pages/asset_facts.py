@@ -48,6 +48,7 @@ QUALITIES = {
     "good": None,
     "stale": i18n.lazy("stale: the device has not answered for a while"),
     "comm_error": i18n.lazy("communication error"),
+    "not_polled": i18n.lazy("not polled: the collector had no time to spare"),
 }
 HEALTH_STATES = {
     "unknown": i18n.lazy("not polled yet"),
@@ -75,7 +76,7 @@ class Value:
     channel: str
     label: str
     text: str
-    quality: str  # good | stale | comm_error
+    quality: str  # good | stale | comm_error | not_polled
     problem: str | None  # the quality in words, None when good
     at: str  # site-local
 

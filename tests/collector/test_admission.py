@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 import time
 
@@ -14,6 +15,7 @@ from collector.health import HealthRegistry
 from collector.results import PollResult
 from collector.scheduler import PollJob, Scheduler
 from config.models import CollectorSettings
+from domain.samples import Quality, Sample
 from simulators.regulator.fleet import build
 from simulators.regulator.spec import FleetConfig, make_station_specs
 from tests.collector.test_scheduler import ListSink, job_for
@@ -137,3 +139,42 @@ async def test_a_waiter_cancelled_before_its_turn_takes_no_slot_with_it():
     assert headroom.in_flight == 0 and headroom.waiting == 0
     await asyncio.wait_for(wait_then_enter(), 1)  # the slot is free for the next poll
     assert headroom.in_flight == 0
+
+
+async def test_a_poll_held_back_says_so_every_interval_and_polls_when_admitted():
+    # The rules must not take the collector's own delay for the camera's silence: while the
+    # poll waits, each interval brings its channels as NOT_POLLED (no value), then the poll.
+    headroom = Headroom(first=1, most=1)  # one slot, never more, whatever the loop's lag
+    await headroom.acquire()  # taken by someone else until the test lets go
+    sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
+    polled = asyncio.Event()
+
+    async def poll(ts) -> PollResult:
+        polled.set()
+        return PollResult(samples=(Sample("cam-a", "reachable", ts, 1.0, "state"),))
+
+    job = PollJob("cam-a", 0.2, 1.0, poll=poll, channels={"reachable": "state", "motion": "state"}, close=nothing,
+                  admission=headroom)
+    scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=CollectorSettings(jitter_fraction=0.0),
+                          rng=Now())
+    task = asyncio.create_task(scheduler.run())
+    try:
+        async def held_back_twice() -> None:
+            while sum(s.quality is Quality.NOT_POLLED for s in sink.samples) < 4:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(held_back_twice(), 5)
+        assert not polled.is_set(), "polled without a slot"
+        held = list(sink.samples)
+        headroom.release()
+        await asyncio.wait_for(polled.wait(), 2)
+        await health.wait_for("cam-a", lambda h: h.polls_ok >= 1, timeout_s=2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert {(s.asset_id, s.channel, s.unit) for s in held} == {("cam-a", "reachable", "state"),
+                                                              ("cam-a", "motion", "state")}
+    assert all(s.quality is Quality.NOT_POLLED and math.isnan(s.value) for s in held)
+    assert [s.value for s in sink.samples if s.quality is Quality.GOOD] == [1.0]
+    assert health.get("cam-a").polls_failed == 0, "waiting for room is not a failed poll"
+    assert headroom.in_flight == 0 and headroom.waiting == 0, "the slot went back after the poll"

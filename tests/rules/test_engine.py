@@ -93,6 +93,32 @@ def test_no_data_resolves_at_the_first_good_sample():
     assert [(t.state, t.at) for t in back] == [(AlertState.RESOLVED, T0 + timedelta(seconds=40))]
 
 
+def unpolled(at_s: list[float], asset_id: str = "rs-1") -> list[Sample]:
+    return [Sample(asset_id, "outlet_kpa", T0 + timedelta(seconds=t), float("nan"), "kPa", Quality.NOT_POLLED)
+            for t in at_s]
+
+
+def test_time_the_collector_did_not_ask_is_not_the_devices_silence():
+    # The poll was held back (the worker short of CPU) from 20 s on: no no-data alert for a
+    # device nobody asked, as a block or as loose samples; asked and silent, it fires.
+    engine = RulesEngine(rules=[NO_DATA], assets=[station("a"), station("b")], started_at=T0)
+    block = SampleBlock("b", T0 + timedelta(seconds=20), ("outlet_kpa",), [float("nan")], ("kPa",),
+                        (Quality.NOT_POLLED,))
+    assert run(engine, unpolled([20.0], "a") + [block], now=T0 + timedelta(seconds=45)) == []
+    late = run(engine, [], now=T0 + timedelta(seconds=51))
+    assert sorted((t.asset_id, t.state, t.at) for t in late) == [
+        ("a", AlertState.FIRING, T0 + timedelta(seconds=50)), ("b", AlertState.FIRING, T0 + timedelta(seconds=50))
+    ], "30 s after the collector last said it had not asked, and still nothing: the count ran from there"
+
+
+def test_not_asking_does_not_end_a_no_data_alert():
+    engine = RulesEngine(rules=[NO_DATA], assets=[station()], started_at=T0)
+    assert [t.state for t in run(engine, [], now=T0 + timedelta(seconds=31))] == [AlertState.FIRING]
+    assert run(engine, unpolled([40.0, 50.0]), now=T0 + timedelta(seconds=51)) == [], \
+        "nothing was heard from the device: it stays silent"
+    assert [t.state for t in run(engine, samples([2.5], start=T0 + timedelta(seconds=60)))] == [AlertState.RESOLVED]
+
+
 def test_snapshot_restores_pending_and_firing_state():
     first = RulesEngine(rules=[HIGH], assets=[station("a"), station("b")], started_at=T0)
     run(first, samples([3.0, 3.0, 3.0], asset_id="a") + samples([3.0], asset_id="b"))
