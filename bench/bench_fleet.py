@@ -255,7 +255,8 @@ def report(c: Case) -> None:
         print(f"{role:22} {u.processes:5d} {100 * u.cpu_s / w:16.0f} {u.peak_rss_mb:17.0f} {u.total_rss_mb:11.0f}")
     for name, polls in (("stations", c.station_polls), ("cameras", c.camera_polls)):
         print(f"polls, {name}: {polls.found:,} of {polls.expected:,.0f} expected ({polls.found_pct:.1f} %); "
-              f"failed {polls.failed:,}; late by > 1 interval: {polls.late:,}; "
+              f"failed {polls.failed:,}; held back (NOT_POLLED) {polls.held_back:,}; "
+              f"late by > 1 interval: {polls.late:,}; "
               f"devices never seen: {polls.missing_devices:,}; "
               f"gap p50 {polls.gap_p50_s:.1f} s, p99 {polls.gap_p99_s:.1f} s, max {polls.gap_max_s:.1f} s")
     print(f"alarm-host samples: {c.alarm_samples:,} ({c.alarm_samples / w:.1f}/s)")

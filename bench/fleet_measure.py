@@ -16,6 +16,8 @@ import httpx
 import numpy as np
 import psycopg
 
+from domain.samples import Quality
+
 TICKET_POLL_S = 0.5  # resolution of the "ticket visible" time
 
 
@@ -28,6 +30,7 @@ class Polls:
     expected: float  # polls in the window, all devices
     found: int  # polls that left a sample, answered or not
     failed: int  # of those, the polls that failed (quality not good: timeouts, refusals)
+    held_back: int  # NOT_POLLED samples: an interval a poll waited for CPU (collector/admission.py); not polls
     late: int  # gaps longer than two intervals: the poll came more than one interval late
     missing_devices: int  # devices with no sample at all in the window
     gap_p50_s: float
@@ -50,12 +53,16 @@ def poll_counts(vm_url: str, *, channel: str, start: datetime, end: datetime, in
     reply.raise_for_status()
     t0, t1 = start.timestamp() * 1000, end.timestamp() * 1000
     gaps: list[np.ndarray] = []
-    found = seen = failed = 0
+    found = seen = failed = held_back = 0
     for line in reply.text.splitlines():
         series = json.loads(line)
         ts = np.asarray(series["timestamps"], dtype=np.float64)
+        quality = np.asarray(series["values"], dtype=np.float64)
         inside = (ts >= t0) & (ts < t1)
-        failed += int((np.asarray(series["values"], dtype=np.float64)[inside] != 0).sum())
+        held = inside & (quality == Quality.NOT_POLLED)
+        held_back += int(held.sum())
+        inside &= ~held
+        failed += int((quality[inside] != Quality.GOOD).sum())
         ts = np.unique(ts[inside])
         if not len(ts):
             continue
@@ -68,7 +75,7 @@ def poll_counts(vm_url: str, *, channel: str, start: datetime, end: datetime, in
         inner = np.zeros(1)
     return Polls(
         devices=devices, devices_seen=seen, expected=devices * (t1 - t0) / 1000 / interval_s, found=found,
-        failed=failed,
+        failed=failed, held_back=held_back,
         late=int((every > 2 * interval_s).sum()), missing_devices=devices - seen,
         gap_p50_s=float(np.percentile(inner, 50)), gap_p99_s=float(np.percentile(inner, 99)),
         gap_max_s=float(every.max()),
