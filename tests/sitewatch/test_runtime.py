@@ -21,7 +21,7 @@ from simulators.regulator.fleet import RegulatorFleet
 from sitewatch.components import build_components
 from sitewatch.demo import example_config
 from sitewatch.pipeline import Pipeline
-from sitewatch.stages.rules import RULES
+from sitewatch.stages.rules import TICKETS
 from sitewatch.stages.store import STORE
 from storage.tables import TicketRow
 from storage.timeseries import TimeSeriesError
@@ -185,8 +185,8 @@ async def test_an_unexpected_ticket_writer_error_is_logged_and_the_ticket_still_
         writer.apply = apply_failing_once
         station = stations.stations[1].station_id
         await stations.inject(station, "regulator_failure")
-        await service.parts.service.wait_for(RULES, lambda h: h.errors == 1, timeout_s=10)
-        assert logged_with_traceback(caplog, RULES), "logged with its traceback"
+        await service.parts.service.wait_for(TICKETS, lambda h: h.errors == 1, timeout_s=10)
+        assert logged_with_traceback(caplog, TICKETS), "logged with its traceback"
 
         async def tickets() -> list:
             return (await api.get("/api/tickets")).json()
@@ -194,7 +194,7 @@ async def test_an_unexpected_ticket_writer_error_is_logged_and_the_ticket_still_
         [ticket] = await wait_until(tickets, timeout_s=10)
         assert (ticket["asset_id"], ticket["rule_id"]) == (station, "outlet-high")
         health = (await api.get("/healthz")).json()
-        assert health["status"] == "degraded" and health["loops"][RULES]["errors"] == 1
+        assert health["status"] == "degraded" and health["loops"][TICKETS]["errors"] == 1
 
 
 async def test_healthz_reads_the_alarm_host_counters_through_the_components(tmp_path):
