@@ -57,15 +57,21 @@ class Headroom:
         finally:
             self.release()
 
-    async def acquire(self) -> None:
-        """Wait for a slot (first come, first served); ``release`` it when done. Cancelled
-        while waiting, it takes no slot."""
+    def try_acquire(self) -> bool:
+        """A slot now, if one is free and nobody waits for one; ``release`` it when done."""
         if self._timer is None:
             loop = asyncio.get_running_loop()
             self._due = loop.time() + self._tick_s
             self._timer = loop.call_at(self._due, self._tick, loop)
         if self._in_flight < self.limit and not self._waiting:
             self._in_flight += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Wait for a slot (first come, first served); ``release`` it when done. Cancelled
+        while waiting, it takes no slot."""
+        if self.try_acquire():
             return
         self.deferred += 1
         turn = asyncio.get_running_loop().create_future()

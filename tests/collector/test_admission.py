@@ -175,6 +175,36 @@ async def test_a_poll_held_back_says_so_every_interval_and_polls_when_admitted()
     assert {(s.asset_id, s.channel, s.unit) for s in held} == {("cam-a", "reachable", "state"),
                                                               ("cam-a", "motion", "state")}
     assert all(s.quality is Quality.NOT_POLLED and math.isnan(s.value) for s in held)
-    assert [s.value for s in sink.samples if s.quality is Quality.GOOD] == [1.0]
+    answered = [s.value for s in sink.samples if s.quality is Quality.GOOD]
+    assert answered and set(answered) == {1.0}, answered
     assert health.get("cam-a").polls_failed == 0, "waiting for room is not a failed poll"
     assert headroom.in_flight == 0 and headroom.waiting == 0, "the slot went back after the poll"
+
+
+async def test_a_poll_that_must_wait_says_so_at_once_not_an_interval_later():
+    # A camera polled every 60 s whose no-data rule allows 120 s: marked only one interval
+    # into the wait, a poll due at 60 s and still waiting reaches 120 s with no mark at all.
+    headroom = Headroom(first=1, most=1)
+    await headroom.acquire()
+    sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
+
+    async def poll(ts) -> PollResult:
+        raise AssertionError("polled without a slot")
+
+    job = PollJob("cam-a", 60.0, 1.0, poll=poll, channels={"reachable": "state"}, close=nothing,
+                  admission=headroom)
+    scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=CollectorSettings(jitter_fraction=0.0),
+                          rng=Now())
+    task = asyncio.create_task(scheduler.run())
+    try:
+        async def marked() -> None:
+            while not sink.samples:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(marked(), 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        headroom.release()
+    assert [(s.channel, s.quality) for s in sink.samples] == [("reachable", Quality.NOT_POLLED)]
+    assert headroom.in_flight == 0 and headroom.waiting == 0, "the cancelled wait took no slot"
