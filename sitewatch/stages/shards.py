@@ -19,6 +19,11 @@ session: client id ``<client_id>-<shard>of<shards>``, subscribed to its hosts al
 broker keeps the shard's queued QoS 1 events for whoever holds it next) and its own rules
 engine, whose state is restored on claim and saved under the shard's key on release.
 
+The lease work runs on a thread of its own, never in asyncio's shared pool: there it once
+waited behind thousands of cameras' first-poll database writes (bench_fleet, 2 workers,
+10,000 cameras), its leases ran out unrenewed, the other worker took the shards, and both
+polled them for minutes, their shards' MQTT sessions throwing each other off the broker.
+
 A database the worker cannot reach does not stop its work: polling on is what a monitoring
 system owes its users, and the ticket writer is idempotent, so a second worker taking the
 shards meanwhile costs duplicate polls, never a duplicate ticket. The first renewal after the
@@ -28,11 +33,13 @@ outage settles who holds what.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,6 +58,7 @@ from storage import device_health
 from storage.leases import Lease, claim, holders, release, renew, seize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SHARDS = "shards"  # the loop's name, as /healthz shows it
 MEMBER_PREFIX = "worker:"
@@ -94,6 +102,7 @@ class ShardsStage:
         # One set of parsed WSDLs and HTTP pools for every camera of the process, whatever shards it holds.
         self._onvif = OnvifClients(clock=parts.clock) if any(a.onvif is not None for a in parts.config.assets) else None
         self._headroom = Headroom()  # cameras wait for CPU to spare on this loop; stations never do
+        self._lease_thread: ThreadPoolExecutor | None = None  # made by the loop, ended with it
 
     @property
     def every_s(self) -> float:
@@ -145,13 +154,18 @@ class ShardsStage:
         return [(SHARDS, self._run(supervisor))]
 
     async def _run(self, supervisor: Supervisor) -> None:
+        self._lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases")
         try:
             await supervisor.every(SHARDS, self.every_s, self._tick)
         finally:
             await self._stop_all()
+            self._lease_thread.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_lease_thread(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, work)
 
     async def _tick(self) -> None:
-        plan = await asyncio.to_thread(self._balance)
+        plan = await self._in_lease_thread(self._balance)
         for held in plan.lost:
             # Held by another now: its state is the new holder's, nothing of it is saved here.
             self._rules.take(held.judge.state_key)
@@ -160,7 +174,7 @@ class ShardsStage:
             # Beyond the fair share: stopped, saved and released, so the newcomer need not wait.
             self._rules.take(held.judge.state_key)
             await self._stop(held, forget=False)
-            await asyncio.to_thread(self._hand_over, held)
+            await self._in_lease_thread(functools.partial(self._hand_over, held))
             held.collect.forget()
         for held in plan.claimed:
             self._start(held)

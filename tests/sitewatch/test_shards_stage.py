@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,7 @@ from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.roles import COLLECTOR, RULES
 from storage import device_health
+from storage.leases import holders
 from storage.tables import RulesStateRow
 from tests.servers import free_port
 from tests.sitewatch.service import wait_until
@@ -128,6 +130,26 @@ async def test_the_cameras_of_every_held_shard_wait_for_one_headroom(database_ur
     assert sum(1 for jobs in cameras.values() if jobs) > 1, "the cameras fell in one shard: the test shows nothing"
     assert sum(len(jobs) for jobs in cameras.values()) == 16, "a camera job that would not wait for room"
     assert len({id(job.admission) for jobs in cameras.values() for job in jobs}) == 1, "a Headroom per shard"
+
+
+async def test_leases_are_renewed_while_the_shared_thread_pool_is_swamped(database_url, tmp_path):
+    # asyncio's shared pool once queued the renewals behind thousands of cameras' first-poll
+    # writes: the leases ran out, another worker took the shards and both polled them.
+    config = fleet_config(tmp_path, database_url, tag=secrets.token_hex(3))
+    async with worker(config) as lone:
+        await wait_until(lambda: held(lone) == list(range(SHARDS)), what="the lone worker holds every shard",
+                         every_s=0.05, timeout_s=5)
+        swamp = [asyncio.create_task(asyncio.to_thread(time.sleep, 0.5)) for _ in range(80)]  # > 2 lease periods
+        try:
+            names = {lease_name(shard, SHARDS) for shard in range(SHARDS)}
+            while not all(task.done() for task in swamp):
+                with lone.parts.sessions() as session:
+                    running = {lease.name: lease.holder for lease in holders(session, lone.parts.clock.now())}
+                assert {name: running.get(name) for name in names} == dict.fromkeys(names, lone.shards.holder), \
+                    "a shard's lease ran out while the worker still held it"
+                await asyncio.sleep(0.25)
+        finally:
+            await asyncio.gather(*swamp)
 
 
 def test_a_shard_has_its_own_mqtt_session_on_its_own_hosts_topics(database_url, tmp_path):
