@@ -32,6 +32,13 @@ module adds on top of pymodbus 3.16.1, and why:
 - When the peer closes the connection while a request is outstanding, pymodbus keeps
   waiting until its timeout. We watch the connection (``trace_connect``) and fail at once
   instead: DeviceUnreachable, or DecodeError if part of a reply had arrived.
+- Modbus TCP transaction ids go on across reconnects: pymodbus starts them again at 1 on
+  every connection, so the late reply to a request that timed out, handed by a gateway to
+  the connection opened after it, carried the id of the new connection's first request
+  and was taken for its answer (tests/collector/modbus/test_hostile_devices.py).
+- Bytes that no Modbus TCP reply starts with (a protocol id other than 0, a length no frame
+  has) fail the request at once as a malformed reply: pymodbus leaves them in its buffer
+  and waits for a frame that never comes, until the timeout.
 """
 
 from __future__ import annotations
@@ -83,6 +90,10 @@ _REQUEST: dict[str, type[ModbusPDU]] = {
 # A read request in Modbus TCP framing: MBAP header (transaction id, protocol 0, length of
 # what follows, unit id), then function code, address and count.
 _MBAP_READ = struct.Struct(">HHHBBHH")
+# A reply's protocol id and length (of the unit id, function code and data that follow):
+# at least a unit id and function code (pymodbus judges what follows), at most a 260-byte ADU.
+_MBAP_PROTOCOL_LENGTH = struct.Struct(">HH")
+_MBAP_LENGTHS = range(2, 255)
 
 # Register replies parsed here (function code -> pymodbus' reply class): see _RegisterReplies.
 _REGISTER_REPLY: dict[int, type[ModbusPDU]] = {
@@ -140,6 +151,7 @@ class ModbusConnection:
         self._reply_deadline = LazyDeadline(self._no_reply_in_time)  # the outstanding request's
         self._lock = asyncio.Lock()  # one request at a time, whatever the framing
         self._mbap = link.serial is None and link.framing != "rtu_over_tcp"  # Modbus TCP: requests framed here
+        self._tid = 0  # the last Modbus TCP transaction id sent, over every connection this one opened
         # Device id -> loop time of its last request and of its last reply: the gateway's
         # count of stations answering (of those asked).
         self.asked: dict[int, float] = {}
@@ -231,7 +243,10 @@ class ModbusConnection:
                 if lost.done() or not ctx.transport:
                     self._drop()
                     raise DeviceUnreachable(device_id=asset_id, message="not connected", where=where())
-                tid = ctx.getNextTID()
+                if self._mbap:
+                    tid = self._tid = self._tid % 0xFFFF + 1  # 1..65535: pymodbus checks no id of 0
+                else:
+                    tid = ctx.getNextTID()  # 0: RTU frames carry no transaction id
                 ctx.recv_buffer = b""
                 # pymodbus' reader resolves ctx.response_future with the parsed reply.
                 self._reply = reply = ctx.response_future = loop.create_future()
@@ -251,8 +266,7 @@ class ModbusConnection:
                     response = await reply
                 except _NoReply as exc:
                     self._drop()
-                    raise self._no_reply(asset_id, timeout_s, lost_connection=isinstance(exc, _ConnectionLost),
-                                         where=where()) from None
+                    raise self._no_reply(asset_id, timeout_s, exc, where=where()) from None
                 finally:
                     self._reply = None
                     self._reply_deadline.disarm()
@@ -298,14 +312,23 @@ class ModbusConnection:
             reply.set_exception(_NoReply())
 
     def _on_packet(self, sending: bool, data: bytes) -> bytes:
-        # pymodbus passes every packet through here and sends/parses what we return.
+        # pymodbus passes every packet through here and sends/parses what we return; received
+        # data is its whole buffer, from a frame's start on.
         if not sending:
             self._reply_started = True
+            if self._mbap and _garbled(data):
+                reply = self._reply
+                if reply is not None and not reply.done():
+                    reply.set_exception(_Malformed())
+                return b""  # nothing for pymodbus to parse: the connection is dropped
         return data
 
-    def _no_reply(self, asset_id: str, timeout_s: float, *, lost_connection: bool,
+    def _no_reply(self, asset_id: str, timeout_s: float, exc: _NoReply,
                   where: str) -> DeviceUnreachable | DeviceTimeout | DecodeError:
-        if not lost_connection:
+        if isinstance(exc, _Malformed):
+            return DecodeError(device_id=asset_id, message="malformed reply (not a Modbus TCP frame); "
+                               "the connection was closed", where=where)
+        if not isinstance(exc, _ConnectionLost):
             return DeviceTimeout(device_id=asset_id, message=f"no reply within {timeout_s} s", where=where)
         if self._reply_started:
             # pymodbus closes the connection when it cannot parse a frame (for example a byte
@@ -371,6 +394,22 @@ class _NoReply(Exception):
 
 class _ConnectionLost(_NoReply):
     """... or the connection was lost while waiting for it."""
+
+
+class _Malformed(_NoReply):
+    """... or bytes came that no Modbus TCP reply starts with."""
+
+
+def _garbled(data: bytes) -> bool:
+    """Whether received Modbus TCP bytes, from a frame's start on, hold a header no reply has
+    (each complete frame's header is checked; a header still arriving is not judged yet)."""
+    at, size = 0, len(data)
+    while size - at >= 6:
+        protocol, length = _MBAP_PROTOCOL_LENGTH.unpack_from(data, at + 2)
+        if protocol or length not in _MBAP_LENGTHS:
+            return True
+        at += 6 + length
+    return False
 
 
 class ModbusConnections:

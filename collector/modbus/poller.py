@@ -70,8 +70,11 @@ class ModbusPoller:
         A block the device rejects (DeviceRejected) or answers unusably (DecodeError) gives
         its channels as COMM_ERROR/NaN samples and its error in ``errors``; the other blocks
         still report. DeviceUnreachable, DeviceTimeout and DeviceBusy concern the whole
-        device and are raised: the scheduler owns retries and health. Strings are read at
-        the first poll and then every ``inventory_interval_s``, into ``reported``.
+        device and are raised: the scheduler owns retries and health. So is the first
+        DecodeError when every block's reply was unusable: a device that sends only garbage
+        or breaks off every reply gives no data, and its poll failed (a device that refuses
+        every block with a Modbus exception is alive, and says why). Strings are read at the
+        first poll and then every ``inventory_interval_s``, into ``reported``.
         """
         if ts.tzinfo is not UTC:
             ts = require_utc(ts)  # refuses naive times, converts other zones (rare: skip the call)
@@ -93,6 +96,8 @@ class ModbusPoller:
             values += decoded  # type: ignore[arg-type]  # numbers: strings are in _string_blocks
             if qualities is not None:
                 qualities += [Quality.GOOD] * len(block.registers)
+        if errors and len(errors) == len(self._blocks) and all(isinstance(error, DecodeError) for error in errors):
+            raise errors[0]
         if self._string_blocks and (self._inventory_due is None or ts >= self._inventory_due):
             errors += await self._read_strings(ts)
         samples = SampleBlock(asset_id, ts, self._names, values, self._units,
