@@ -1,4 +1,4 @@
-"""``sitewatch`` command line: demo, run, check, simulate, vault, user, db, modbus."""
+"""``sitewatch`` command line: demo, run, check, simulate, vault, user, db, audit, modbus."""
 
 from __future__ import annotations
 
@@ -87,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(every start does it too); current: print the revision it is at.")
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
+    audit = commands.add_parser("audit", help="the audit log: verify its hash chain",
+                                description="verify: walk the audit log's hash chain (storage/audit_chain.py) "
+                                "and print OK with the number of rows, or the first broken row and what differs "
+                                "(exit 1).")
+    audit.add_argument("action", choices=["verify"])
+    audit.add_argument("--config", required=True, metavar="FILE", help="the deployment's TOML file")
     add_modbus_command(commands)
     for name, summary in (("backup", "copy the database and the time series into a folder, also while the service runs"),
                           ("restore", "put a backup back into the stores, the service stopped")):
@@ -125,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _paging(args.config)
     if args.command == "db":
         return _db(args.config, args.action)
+    if args.command == "audit":
+        return _audit_verify(args.config)
     if args.command == "modbus":
         return run_modbus(args)
     from sitewatch.demo import DemoOptions, run_demo
@@ -257,6 +265,25 @@ def _db(path: str, action: str) -> int:
     else:
         print(f"{revision} (head)" if revision == head else f"{revision} (this version's head is {head})")
     return 0
+
+
+def _audit_verify(path: str) -> int:
+    """Reads only: the database is not migrated first (a chain is verified as it was found)."""
+    config = _load(path)
+    if config is None:
+        return 2
+    from storage import audit_chain, schema
+
+    with _engine(config) as engine:
+        revision, head = schema.current_revision(engine), schema.head_revision()
+        if revision != head:
+            print(f"error: the database is at revision {revision}, not {head}: `sitewatch db upgrade` first",
+                  file=sys.stderr)
+            return 2
+        with engine.connect() as conn:
+            verdict = audit_chain.verify(conn)
+    print(audit_chain.describe(verdict))
+    return 0 if verdict.broken is None else 1
 
 
 def _run(path: str, roles: frozenset[str] | None, port: int | None = None, metrics_port: int | None = None) -> int:

@@ -18,6 +18,7 @@ from config.models import Asset, Config, Customer, Site
 from domain.alerts import AlertState
 from domain.tickets import TicketState
 from domain.time import require_utc
+from storage import audit_chain
 from storage.paging import OutboxRow
 from storage.tables import AlertRow, AssetRow, AuditRow, Base, CustomerRow, RulesStateRow, SiteRow, TicketRow
 
@@ -46,17 +47,17 @@ def audit(
     action: str,
     detail: Mapping[str, Any],
 ) -> AuditRow:
-    """Append one audit row: the only function that writes to the audit log. A change to a
-    ticket or an alert also goes into the paging outbox, in the same transaction: paging
-    learns of every such change that committed, and of none that did not."""
-    row = AuditRow(
-        at=require_utc(at),
-        actor=actor,
-        entity=entity,
-        entity_id=entity_id,
-        action=action,
-        detail=dict(detail),
-    )
+    """Append one audit row: the only function that writes to the audit log. The row is
+    chained to the one before it (storage/audit_chain.py). A change to a ticket or an alert
+    also goes into the paging outbox, in the same transaction: paging learns of every such
+    change that committed, and of none that did not."""
+    at, detail = require_utc(at), audit_chain.normalised(detail)
+    seq, prev_hash = audit_chain.next_link(session)
+    digest = audit_chain.row_hash(seq=seq, at=at, actor=actor, entity=entity, entity_id=entity_id, action=action,
+                                  detail=detail, prev_hash=prev_hash)
+    row = AuditRow(at=at, actor=actor, entity=entity, entity_id=entity_id, action=action, detail=detail,
+                   seq=seq, prev_hash=prev_hash, row_hash=digest)
+    audit_chain.seal(session, digest)
     session.add(row)
     if entity in PAGED_ENTITIES:
         session.add(OutboxRow(audit=row))

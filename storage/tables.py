@@ -173,7 +173,9 @@ class InspectionRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only: who changed what and when. Nothing in the code updates or deletes it."""
+    """Append-only: who changed what and when. Written only by storage.repository.audit; the
+    database refuses UPDATE and DELETE (revision 0004), and each row is chained to the one
+    before it (storage/audit_chain.py)."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -183,8 +185,24 @@ class AuditRow(Base):
     entity_id: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int] = mapped_column(Integer)  # its place in the chain: 1, 2, 3 ... in id order
+    prev_hash: Mapped[str] = mapped_column(String(64))  # the row before it's row_hash (hex SHA-256)
+    row_hash: Mapped[str] = mapped_column(String(64))  # over its fields and prev_hash
 
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id"),
+        Index("uq_audit_log_seq", "seq", unique=True),
+    )
+
+
+class AuditChainHeadRow(Base):
+    """Where the audit log's hash chain ends (storage/audit_chain.py): one row, made with the
+    first audit row. Writers lock it to take the next place; its seq never goes back."""
+
+    __tablename__ = "audit_chain_head"
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class RulesStateRow(Base):

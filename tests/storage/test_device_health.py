@@ -21,8 +21,9 @@ from tests.serving import FixedClock
 from tests.storage.test_migrations import schema_of
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-AUDIT = text("INSERT INTO audit_log (at, actor, entity, entity_id, action, detail) "
-             "VALUES (now(), 'test', 'ticket', :n, 'created', '{}')")
+# Three rows in one statement, as a bulk insert would (the hashes do not matter here).
+AUDIT = text("INSERT INTO audit_log (at, actor, entity, entity_id, action, detail, seq, prev_hash, row_hash) "
+             "VALUES (now(), 'test', 'ticket', CAST(:n AS text), 'created', '{}', :seq, '', '')")
 
 
 def offline(device_id: str, failures: int = 3) -> DeviceHealth:
@@ -115,7 +116,7 @@ def test_postgresql_notifies_audit_inserts_and_health_state_changes_only(databas
         save(sessions, [DeviceHealth("rs-2", HealthState.ONLINE, last_success=T0), counters], now=T0)
         assert heard() == ["device_health"]
         with sessions() as session, session.begin():  # as every ticket and alert change does
-            session.execute(AUDIT, [{"n": str(n)} for n in range(3)])
+            session.execute(AUDIT, [{"n": str(n), "seq": n + 1} for n in range(3)])
         assert heard() == ["audit_log"]
 
 

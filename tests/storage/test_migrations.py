@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from storage import audit_chain
 from storage.database import UtcDateTime, make_engine, session_factory
 from storage.schema import (
     BASELINE,
@@ -107,11 +108,16 @@ def test_a_database_made_before_migrations_keeps_every_row_through_the_upgrade(e
         assert current_revision(legacy) == head_revision()
         assert_rows_kept(before, contents(legacy))
         assert differences(legacy) == [], "the upgraded database is not what the models map"
+        with legacy.connect() as conn:
+            assert audit_chain.verify(conn) == audit_chain.Verdict(len(before["audit_log"]), None), \
+                "0004 did not chain the audit rows it found"
         with session_factory(legacy)() as session:  # today's models read the old rows
             for mapper in sorted(Base.registry.mappers, key=lambda m: m.local_table.name):
                 read = session.scalars(select(mapper.class_)).all()
-                # A table added after the baseline (0002's leases) starts empty.
-                assert len(read) == len(before.get(mapper.local_table.name, []))
+                # A table added after the baseline (0002's leases) starts empty; 0004's chain
+                # head holds where the chain of the audit rows found ends.
+                made = int(mapper.local_table.name == "audit_chain_head" and bool(before["audit_log"]))
+                assert len(read) == len(before.get(mapper.local_table.name, [])) + made
                 times = [getattr(row, c.key) for row in read for c in mapper.columns
                          if isinstance(c.type, UtcDateTime) and getattr(row, c.key) is not None]
                 assert all(t.utcoffset() is not None and t.utcoffset().total_seconds() == 0 for t in times), \
