@@ -90,9 +90,10 @@ _REQUEST: dict[str, type[ModbusPDU]] = {
 # A read request in Modbus TCP framing: MBAP header (transaction id, protocol 0, length of
 # what follows, unit id), then function code, address and count.
 _MBAP_READ = struct.Struct(">HHHBBHH")
-# A reply's protocol id and length (of the unit id, function code and data that follow):
-# at least a unit id and function code (pymodbus judges what follows), at most a 260-byte ADU.
-_MBAP_PROTOCOL_LENGTH = struct.Struct(">HH")
+# A reply's transaction id, protocol id and length (of the unit id, function code and data
+# that follow): at least a unit id and function code (pymodbus judges what follows), at most
+# a 260-byte ADU.
+_MBAP_HEADER = struct.Struct(">HHH")
 _MBAP_LENGTHS = range(2, 255)
 
 # Register replies parsed here (function code -> pymodbus' reply class): see _RegisterReplies.
@@ -316,7 +317,7 @@ class ModbusConnection:
         # data is its whole buffer, from a frame's start on.
         if not sending:
             self._reply_started = True
-            if self._mbap and _garbled(data):
+            if self._mbap and _garbled(data, self._tid):
                 reply = self._reply
                 if reply is not None and not reply.done():
                     reply.set_exception(_Malformed())
@@ -400,14 +401,18 @@ class _Malformed(_NoReply):
     """... or bytes came that no Modbus TCP reply starts with."""
 
 
-def _garbled(data: bytes) -> bool:
+def _garbled(data: bytes, tid: int) -> bool:
     """Whether received Modbus TCP bytes, from a frame's start on, hold a header no reply has
-    (each complete frame's header is checked; a header still arriving is not judged yet)."""
+    before the reply to request ``tid`` (frames pymodbus will skip are checked; a header still
+    arriving is not judged yet; what follows the reply is not this request's, and is dropped
+    before the next)."""
     at, size = 0, len(data)
     while size - at >= 6:
-        protocol, length = _MBAP_PROTOCOL_LENGTH.unpack_from(data, at + 2)
+        frame_tid, protocol, length = _MBAP_HEADER.unpack_from(data, at)
         if protocol or length not in _MBAP_LENGTHS:
             return True
+        if frame_tid == tid:
+            return False
         at += 6 + length
     return False
 

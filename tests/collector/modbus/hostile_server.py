@@ -3,8 +3,8 @@ products' Modbus stacks, one per ``Fault``, for collector/modbus/README.md's "Ho
 
 It runs in the test's own event loop on protocol callbacks and loop timers (no task, no
 thread: nothing of its own for the leak checks to find), answers register reads with
-``1000 + address`` as ``servers.default_values`` does, and counts what it was asked and the
-connections it holds, so a test sees what the client did on the wire.
+``values(request)``, and counts what it was asked and the connections it holds, so a test
+sees what the client did on the wire.
 """
 
 from __future__ import annotations
@@ -37,18 +37,24 @@ class Fault(enum.Enum):
     # its own reply, as a serial gateway passes on an RTU's late answer.
     STALE_REPLY = "stale_reply"
     LENGTH_BEYOND_DATA = "length_beyond_data"  # an MBAP length 20 bytes more than what follows; left open
-    OTHER_UNIT = "other_unit"  # a sound reply from another unit id
+    OTHER_UNIT = "other_unit"  # a sound reply from another unit id (unit 1's, or 2's to unit 1)
+    REPLY_THEN_GARBAGE = "reply_then_garbage"  # a sound reply with junk after it, in one write
 
 
 class HostileServer:
-    """Start with ``await start()`` (returns the port), end with ``await stop()``."""
+    """Start with ``await start()`` (returns the port), end with ``await stop()``. With
+    ``units``, only requests for those unit ids meet the fault (a gateway with one bad
+    station behind it); the others are answered properly."""
 
-    def __init__(self, fault: Fault, *, slow_s: float = 5.0, exception_code: int = 4) -> None:
+    def __init__(self, fault: Fault, *, slow_s: float = 5.0, exception_code: int = 4,
+                 units: frozenset[int] | None = None) -> None:
         self.fault = fault
         self._slow_s = slow_s
         self._exception_code = exception_code
+        self._units = units
         self.port = 0
         self.requests = 0  # over all connections
+        self.faulty_requests = 0  # of those, the ones that met the fault
         self.connections = 0  # accepted so far
         self.stale_sent = False  # STALE_REPLY: the late reply went out
         self._open: set[_Connection] = set()
@@ -95,10 +101,17 @@ class HostileServer:
             self._none_open.set()
 
     def answer(self, connection: _Connection, request: Request) -> None:
-        index = self.requests
         self.requests += 1
         self._arrived.set()
-        good = register_reply(request, default_values(request)).data
+        if self._held is not None:  # STALE_REPLY: the late reply, ahead of the next request's (any unit's)
+            connection.send(register_reply(self._held, [STALE_VALUE] * self._held.count).data)
+            self._held, self.stale_sent = None, True
+        good = register_reply(request, values(request)).data
+        if self._units is not None and request.unit not in self._units:
+            connection.send(good)
+            return
+        index = self.faulty_requests
+        self.faulty_requests += 1
         fault = self.fault
         if fault is Fault.SLOW:
             connection.send_later(self._slow_s, good)
@@ -108,7 +121,7 @@ class HostileServer:
             connection.send(_GARBAGE)
         elif fault is Fault.WRONG_TRANSACTION_ID:
             other = dataclasses.replace(request, transaction_id=(request.transaction_id + 7) & 0xFFFF)
-            connection.send(register_reply(other, default_values(request)).data)
+            connection.send(register_reply(other, values(request)).data)
         elif fault is Fault.HALF_FRAME:
             connection.send(good[: len(good) // 2])
         elif fault is Fault.EXCEPTION_EVERY_OTHER:
@@ -120,16 +133,21 @@ class HostileServer:
             if index == 0:
                 self._held = request
                 return
-            if self._held is not None:
-                connection.send(register_reply(self._held, [STALE_VALUE] * self._held.count).data)
-                self._held, self.stale_sent = None, True
             connection.send(good)
         elif fault is Fault.LENGTH_BEYOND_DATA:
             pdu = good[7:]
             connection.send(frame(request, pdu, length=len(pdu) + 1 + 20))
         elif fault is Fault.OTHER_UNIT:
-            other = dataclasses.replace(request, unit=(request.unit + 1) % 256)
-            connection.send(register_reply(other, default_values(request)).data)
+            other = dataclasses.replace(request, unit=1 if request.unit != 1 else 2)
+            connection.send(register_reply(other, values(request)).data)
+        elif fault is Fault.REPLY_THEN_GARBAGE:
+            connection.send(good + _GARBAGE)
+
+
+def values(request: Request) -> list[int]:
+    """Unit 1's registers hold ``1000 + address``, unit 2's ``1100 + address``, and so on:
+    a reply read for the wrong unit shows."""
+    return [value + 100 * (request.unit - 1) for value in default_values(request)]
 
 
 def _exception(request: Request, code: int) -> bytes:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from collector.health import HealthRegistry
+from collector.modbus.client import Link, ModbusClient, ModbusConnection
 from collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
 from collector.modbus.poller import ModbusPoller
 from collector.scheduler import PollJob, Scheduler
@@ -34,7 +35,7 @@ from tests.collector.test_scheduler import ListSink, job_for
 from .hostile_server import STALE_VALUE, Fault, HostileServer
 from .servers import HOST
 
-HEALTHY, HOSTILE = "rs-001", "rs-hostile"
+HEALTHY, HOSTILE, NEIGHBOUR = "rs-001", "rs-hostile", "rs-neighbour"
 HEALTHY_INTERVAL_S = 0.2
 HEALTHY_POLLS = 8  # at least this many during each run: ~1.6 s of the healthy station's interval
 HOSTILE_INTERVAL_S = 0.1
@@ -59,6 +60,8 @@ class Run:
     healthy: DeviceHealth
     healthy_samples: list[Sample]
     healthy_gaps: list[float]  # seconds between its polls
+    neighbour: DeviceHealth | None  # the station sharing the hostile one's gateway connection, if any
+    neighbour_samples: list[Sample]
 
 
 @pytest.fixture
@@ -77,23 +80,42 @@ def _failed(times: int) -> Callable[[DeviceHealth], bool]:
     return lambda h: h.consecutive_failures >= times
 
 
-async def run_against(fault: Fault, until: Callable[[DeviceHealth], bool], *, healthy_port: int, **server) -> Run:
-    """Poll both stations until the hostile one's health meets ``until`` and the healthy one
+def _station_jobs(port: int, *, behind_gateway: bool) -> list[PollJob]:
+    """The hostile station's job (unit 2 behind a gateway, or unit 1 on its own address); behind
+    a gateway also its neighbour's, unit 1 on the same connection."""
+    stations = [(HOSTILE, 1)]
+    connection = None
+    if behind_gateway:
+        stations = [(HOSTILE, 2), (NEIGHBOUR, 1)]
+        connection = ModbusConnection(Link("tcp", HOST, port, connect_timeout_s=REPLY_TIMEOUT_S), name="gw")
+    jobs = []
+    for asset_id, unit in stations:
+        endpoint = (ModbusEndpoint(gateway="gw", device_id=unit, profile=PROFILE.name, timeout_s=REPLY_TIMEOUT_S)
+                    if behind_gateway else
+                    ModbusEndpoint(host=HOST, port=port, profile=PROFILE.name, timeout_s=REPLY_TIMEOUT_S))
+        client = ModbusClient(endpoint=endpoint, asset_id=asset_id, connection=connection)
+        poller = ModbusPoller(asset_id=asset_id, endpoint=endpoint, profile=PROFILE, client=client)
+        # The budget sitewatch/jobs.py gives a station: every read its timeout, plus a connect,
+        # times the stations sharing the connection.
+        budget_s = REPLY_TIMEOUT_S * (poller.reads_per_poll + 1) * len(stations)
+        jobs.append(PollJob(asset_id, HOSTILE_INTERVAL_S, budget_s, poll=poller.poll, channels=poller.channels,
+                            close=poller.close))
+    return jobs
+
+
+async def run_against(fault: Fault, until: Callable[[DeviceHealth], bool], *, healthy_port: int,
+                      behind_gateway: bool = False, **server) -> Run:
+    """Poll the stations until the hostile one's health meets ``until`` and the healthy one
     has polled HEALTHY_POLLS times; check nothing is left behind; return what was seen."""
     fds, tasks = _open_fds(), asyncio.all_tasks()
-    hostile_server = HostileServer(fault, **server)
+    hostile_server = HostileServer(fault, units=frozenset({2}) if behind_gateway else None, **server)
     await hostile_server.start()
     try:
         attempts: list[float] = []
         healthy = job_for(HEALTHY, healthy_port, interval_s=HEALTHY_INTERVAL_S, attempts=attempts)
-        endpoint = ModbusEndpoint(host=HOST, port=hostile_server.port, profile=PROFILE.name,
-                                  timeout_s=REPLY_TIMEOUT_S)
-        poller = ModbusPoller(asset_id=HOSTILE, endpoint=endpoint, profile=PROFILE)
-        # The budget sitewatch/jobs.py gives a station: every read its timeout, plus a connect.
-        hostile = PollJob(HOSTILE, HOSTILE_INTERVAL_S, REPLY_TIMEOUT_S * (poller.reads_per_poll + 1),
-                          poll=poller.poll, channels=poller.channels, close=poller.close)
+        stations = _station_jobs(hostile_server.port, behind_gateway=behind_gateway)
         sink, health = ListSink(), HealthRegistry(offline_after_failures=OFFLINE_AFTER)
-        scheduler = Scheduler(jobs=[healthy, hostile], sink=sink, health=health, settings=SETTINGS, rng=Now())
+        scheduler = Scheduler(jobs=[healthy, *stations], sink=sink, health=health, settings=SETTINGS, rng=Now())
         task = asyncio.create_task(scheduler.run())
         try:
             seen = await health.wait_for(HOSTILE, until, timeout_s=10)
@@ -115,7 +137,9 @@ async def run_against(fault: Fault, until: Callable[[DeviceHealth], bool], *, he
     return Run(hostile=seen, hostile_end=health.get(HOSTILE), server=hostile_server,
                samples=[s for s in samples if s.asset_id == HOSTILE], healthy=health.get(HEALTHY),
                healthy_samples=[s for s in samples if s.asset_id == HEALTHY],
-               healthy_gaps=[b - a for a, b in itertools.pairwise(attempts)])
+               healthy_gaps=[b - a for a, b in itertools.pairwise(attempts)],
+               neighbour=health.get(NEIGHBOUR) if behind_gateway else None,
+               neighbour_samples=[s for s in samples if s.asset_id == NEIGHBOUR])
 
 
 def assert_healthy_station_kept_its_interval(run: Run) -> None:
@@ -218,3 +242,30 @@ async def test_a_late_reply_is_never_taken_for_a_later_request(healthy_port: int
     values = {(s.channel, s.value) for s in run.samples if s.quality is Quality.GOOD}
     assert values == {("a", 1000), ("b", 1010)}, f"a stale reply ({STALE_VALUE}) was taken: {values}"
     assert_healthy_station_kept_its_interval(run)
+
+
+async def test_junk_after_a_sound_reply_is_dropped_and_the_reply_taken(healthy_port: int) -> None:
+    run = await run_against(Fault.REPLY_THEN_GARBAGE, lambda h: h.polls_ok >= 3, healthy_port=healthy_port)
+    h = run.hostile
+    assert h.state is HealthState.ONLINE and h.polls_failed == 0 and h.malformed_replies == 0, h
+    assert run.server.connections == 1, "the junk after a reply is not the next request's: no reconnect"
+    assert {(s.channel, s.value, s.quality) for s in run.samples} == {("a", 1000, Quality.GOOD),
+                                                                      ("b", 1010, Quality.GOOD)}
+    assert_healthy_station_kept_its_interval(run)
+
+
+@pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.OTHER_UNIT, Fault.STALE_REPLY, Fault.CLOSE_MID_REPLY])
+async def test_a_hostile_station_behind_a_gateway_never_garbles_its_neighbours_data(
+        fault: Fault, healthy_port: int) -> None:
+    # Unit 2 misbehaves, unit 1 behind the same Modbus TCP gateway (one connection, one
+    # request at a time) answers properly; OTHER_UNIT's replies to unit 2 come as unit 1's.
+    run = await run_against(fault, lambda h: h.polls_failed >= 1, healthy_port=healthy_port, behind_gateway=True)
+    assert run.server.faulty_requests >= 1
+    neighbour = run.neighbour
+    assert neighbour is not None and neighbour.state is HealthState.ONLINE, neighbour
+    assert neighbour.polls_failed == 0 and neighbour.last_error is None, neighbour
+    # Never a value of unit 2's (stale) replies: the neighbour waits its turn, never reads another's answer.
+    assert {(s.channel, s.value, s.quality) for s in run.neighbour_samples} == {("a", 1000, Quality.GOOD),
+                                                                                ("b", 1010, Quality.GOOD)}
+    assert_healthy_station_kept_its_interval(run)
+
