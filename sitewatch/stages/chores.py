@@ -22,6 +22,7 @@ from review.service import DailyReviews
 from sitewatch.components import Components
 from sitewatch.leasing import LeaseKeeper, holder_id
 from sitewatch.supervise import Supervisor
+from sitewatch.threads import OwnThread
 from storage.maintenance import CHECK_EVERY_S as MAINTENANCE_CHECK_EVERY_S
 from storage.maintenance import StoreMaintenance
 from storage.timeseries import TimeSeriesError
@@ -45,6 +46,7 @@ class ChoresStage:
             parts.service.count_input("paging", self.paging.counters)
         self.lease = LeaseKeeper(parts.sessions, CHORES_LEASE, holder=holder_id(), ttl_s=CHORES_LEASE_TTL_S,
                                  clock=parts.clock)
+        self._lease_thread = OwnThread("chores-lease")  # renewed on time, not behind the chores' own work
 
     def loops(self, supervisor: Supervisor) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         chores = (
@@ -59,7 +61,7 @@ class ChoresStage:
 
     async def _keep_lease(self) -> None:
         try:
-            await asyncio.to_thread(self.lease.tick)
+            await self._lease_thread.run(self.lease.tick)
         except SQLAlchemyError as exc:  # held until its last known expiry, then the chores pause
             log.error("chores lease: database unavailable, will retry: %s", exc)
 
@@ -69,7 +71,7 @@ class ChoresStage:
         lease does them instead."""
         try:
             if not self.lease.holding():
-                await asyncio.to_thread(self.lease.tick)  # the first round may come before the lease loop's
+                await self._lease_thread.run(self.lease.tick)  # the first round may come before the lease loop's
                 if not self.lease.holding():
                     return
             await asyncio.to_thread(job, self.parts.clock.now())

@@ -11,7 +11,6 @@ is not written again: a device whose shard moved to another worker keeps that wo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.health import DeviceHealth
 from sitewatch.components import Components
 from sitewatch.supervise import Supervisor
+from sitewatch.threads import OwnThread
 from storage.device_health import save
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class HealthStage:
         self.every_s = every_s
         self._refresh = timedelta(seconds=refresh_s)
         self._saved: dict[str, DeviceHealth] = {}  # each device's record as last saved
+        self._thread = OwnThread("device-health")  # saved on time, whatever else the process hands its pool
         self._refreshed_at: datetime | None = None  # when every changed record was last saved
         self.rows_written = 0
         self.rounds_skipped = 0  # rounds the database refused
@@ -51,7 +52,7 @@ class HealthStage:
         everything = self._refreshed_at is None or not timedelta(0) <= now - self._refreshed_at < self._refresh
         due = self._due(everything=everything)
         try:
-            await asyncio.to_thread(self._save, due, now)
+            await self._thread.run(self._save, due, now)
         except SQLAlchemyError as exc:
             self.rounds_skipped += 1
             log.error("device health: not saved this round (%d record(s) wait), will retry: %s", len(due), exc)
@@ -79,3 +80,5 @@ class HealthStage:
             self._save(due, self.parts.clock.now())
         except SQLAlchemyError as exc:
             log.error("device health: %d record(s) not saved at shutdown: %s", len(due), exc)
+        finally:
+            self._thread.close()

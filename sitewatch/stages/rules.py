@@ -21,7 +21,6 @@ effects on tickets are fleet-wide and idempotent: every worker applies them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -39,6 +38,7 @@ from rules.engine import RulesEngine
 from sitewatch.bus import Subscription, drain
 from sitewatch.components import Components
 from sitewatch.supervise import Supervisor
+from sitewatch.threads import OwnThread
 from storage.repository import load_rules_state, save_rules_state
 from tickets.deadlines import Deadlines
 from tickets.holds import Holds
@@ -109,6 +109,7 @@ class RulesStage:
         self._queue = queue  # this stage's subscription to the bus
         self._supervisor = supervisor
         self.writer = TicketWriter(sessions=parts.sessions, config=parts.config)
+        self._thread = OwnThread("tickets")  # writes on time, whatever else the process hands its pool
         self._deadlines = Deadlines(sessions=parts.sessions, config=parts.config)
         # Transitions judged and not written yet, in order (a FIRING before its RESOLVED): new
         # ones, and those the database did not take (it was down, or the writer failed), tried
@@ -169,6 +170,8 @@ class RulesStage:
                       len(self._unapplied), exc)
         except Exception:  # the last guard: the process is ending, say what is lost and end
             log.exception("rules: unexpected error at shutdown, %d transition(s) not written", len(self._unapplied))
+        finally:
+            self._thread.close()
 
     def _judge(self, samples: Sequence[Sample]) -> None:
         """The one call of the rules engine per held shard: what came in, judged now."""
@@ -226,7 +229,7 @@ class RulesStage:
         on its own, so a bug in one never holds up the other."""
         self._ticks += 1
         with self._supervisor.guard(TICKETS), self._database_outage():
-            await asyncio.to_thread(self._exclusively, self._housekeeping, self._ticks)
+            await self._thread.run(self._exclusively, self._housekeeping, self._ticks)
         with self._supervisor.guard(TICKETS), self._database_outage():
             await self._write()
 
@@ -240,7 +243,7 @@ class RulesStage:
         if pending:
             self._writing = pending
             try:
-                summary = await asyncio.to_thread(self._exclusively, self.writer.apply, pending)
+                summary = await self._thread.run(self._exclusively, self.writer.apply, pending)
             except BaseException:
                 # In front of what was judged meanwhile: a FIRING stays before its RESOLVED.
                 # Cancelled (shutdown), the thread may still write them: shutdown waits for it
@@ -251,7 +254,7 @@ class RulesStage:
                 self._writing = []
             self._tickets_opened += summary.tickets_opened
             log.info("rules: %s", summary)
-        await asyncio.to_thread(self._exclusively, self._save, snapshots)
+        await self._thread.run(self._exclusively, self._save, snapshots)
 
     def _save(self, snapshots: list[tuple[Judge, Snapshot]]) -> None:
         for judge, snapshot in snapshots:

@@ -33,13 +33,11 @@ outage settles who holds what.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
@@ -54,11 +52,11 @@ from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.rules import RULES_STATE_KEY, Judge, RulesStage
 from sitewatch.supervise import Supervisor
+from sitewatch.threads import OwnThread
 from storage import device_health
 from storage.leases import Lease, claim, holders, release, renew, seize
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SHARDS = "shards"  # the loop's name, as /healthz shows it
 MEMBER_PREFIX = "worker:"
@@ -102,7 +100,7 @@ class ShardsStage:
         # One set of parsed WSDLs and HTTP pools for every camera of the process, whatever shards it holds.
         self._onvif = OnvifClients(clock=parts.clock) if any(a.onvif is not None for a in parts.config.assets) else None
         self._headroom = Headroom()  # cameras wait for CPU to spare on this loop; stations never do
-        self._lease_thread: ThreadPoolExecutor | None = None  # made by the loop, ended with it
+        self._lease_thread = OwnThread("leases")  # see the module's docstring
 
     @property
     def every_s(self) -> float:
@@ -154,18 +152,14 @@ class ShardsStage:
         return [(SHARDS, self._run(supervisor))]
 
     async def _run(self, supervisor: Supervisor) -> None:
-        self._lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases")
         try:
             await supervisor.every(SHARDS, self.every_s, self._tick)
         finally:
             await self._stop_all()
-            self._lease_thread.shutdown(wait=False, cancel_futures=True)
-
-    async def _in_lease_thread(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, work)
+            self._lease_thread.close()
 
     async def _tick(self) -> None:
-        plan = await self._in_lease_thread(self._balance)
+        plan = await self._lease_thread.run(self._balance)
         for held in plan.lost:
             # Held by another now: its state is the new holder's, nothing of it is saved here.
             self._rules.take(held.judge.state_key)
@@ -174,7 +168,7 @@ class ShardsStage:
             # Beyond the fair share: stopped, saved and released, so the newcomer need not wait.
             self._rules.take(held.judge.state_key)
             await self._stop(held, forget=False)
-            await self._in_lease_thread(functools.partial(self._hand_over, held))
+            await self._lease_thread.run(self._hand_over, held)
             held.collect.forget()
         for held in plan.claimed:
             self._start(held)

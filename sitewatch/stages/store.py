@@ -3,7 +3,6 @@ interval (or to the on-disk buffer while the store is down)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any
@@ -14,6 +13,7 @@ from sitewatch.bus import Subscription, drain
 from sitewatch.components import Components
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import Supervisor
+from sitewatch.threads import OwnThread
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ class StoreStage:
         self.parts = parts
         self._queue = queue  # this stage's subscription to the bus
         self.writer = StoreWriter(parts.store, parts.spool, clock=parts.clock)
+        self._thread = OwnThread("store")  # flushes on time, whatever else the process hands its pool
         parts.service.count_set_aside("samples", lambda: self.writer.samples_set_aside)
         parts.service.watch_buffer("store", self.writer.buffer_state)
         parts.service.report_metrics(STORE, self._metrics)
@@ -43,7 +44,7 @@ class StoreStage:
         # A store that is down is the writer's business (it buffers on disk); only an error
         # nobody expected reaches the supervisor.
         samples, receipts = drain(self._queue)
-        await asyncio.to_thread(self.writer.flush, samples, receipts)
+        await self._thread.run(self.writer.flush, samples, receipts)
 
     def shutdown(self) -> None:
         # The last flush sets a bad sample aside rather than lose the batch with it; what
@@ -58,3 +59,4 @@ class StoreStage:
         if self.writer.unwritten:
             log.error("store: %d sample(s) lost at shutdown: neither the store nor its buffer took them",
                       self.writer.unwritten)
+        self._thread.close()

@@ -83,7 +83,8 @@ async def test_a_fault_seen_while_the_database_is_down_still_opens_its_ticket(da
     task = asyncio.create_task(pipeline.run())
     admin = psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
     try:
-        await asyncio.sleep(0.2)  # let start-up (inventory sync) finish while the database is up
+        # Start-up (inventory sync, shards) done while the database is up: the loops run.
+        await parts.service.wait_for("rules", lambda loop: True, timeout_s=30)
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         await pipeline.bus.publish([Sample("rs-north-01", "outlet_kpa", datetime.now(UTC), 3.4, "kPa")])
