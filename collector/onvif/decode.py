@@ -14,6 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from collector.errors import DecodeError
+from collector.onvif.guards import url_problem
 from domain.time import UTC
 
 EventKind = Literal["motion", "tamper", "video_loss", "storage_failure"]
@@ -120,7 +121,10 @@ def usable_url(address: object) -> str | None:
     """``address`` if an HTTP client can post to it, else None.
 
     Camera-supplied URLs go straight to httpx, which raises InvalidURL (not a transport
-    error) for a bad port, an unclosed IPv6 bracket, a non-ASCII host or a control character.
+    error) for a bad port, an unclosed IPv6 bracket, a non-ASCII host or a control character,
+    and IDNAError for a host of a malformed ``xn--`` label; port 0 cannot be connected to.
+    What httpx refuses is ``url_problem``'s to say (found by tests/collector/onvif/test_decode_fuzz.py:
+    ``http://xn--a/`` and ``http://cam:0/`` were kept here, then refused when sent).
     """
     if not isinstance(address, str) or not address.isprintable():
         return None
@@ -131,7 +135,7 @@ def usable_url(address: object) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname or not parts.hostname.isascii():
         return None
-    return address
+    return address if url_problem(address) is None else None
 
 
 def media_profiles(reply: Sequence[Mapping[str, Any]] | None, *, device_id: str) -> tuple[MediaProfile, ...]:

@@ -20,6 +20,7 @@ written ``1e-7`` rather than ``1e-07``, which every server's parser takes): 480k
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,11 +40,21 @@ _TAG_SPECIAL = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_SPECIAL = str.maketrans({",": r"\,", " ": r"\ "})
 
 
+# InfluxDB keeps int64 nanoseconds: a millisecond time past these (1677-09-21 to 2262-04-11)
+# is a point the server cannot hold.
+MAX_TIME_MS = (2**63 - 1) // 1_000_000
+
+# Line protocol has no escape for a control character (influxdata/line-protocol's grammar,
+# InfluxDB 2.x and 3.x: U+0000-U+001F and U+007F): a newline ends the line whatever the
+# escaping, a tab or a NUL fails the write. Servers disagree on what "\\" means (InfluxDB 1.x
+# keeps both backslashes, 2.x the first only). All refused, not guessed.
+_UNCARRIABLE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def _check(text: str, what: str) -> str:
-    # A newline ends the line whatever the escaping, and servers disagree on what "\\"
-    # means (InfluxDB 1.x keeps both backslashes, 2.x the first only): refused, not guessed.
-    if "\n" in text or "\r" in text or "\\" in text:
-        raise ValueError(f"{what} {text!r}: line protocol cannot carry a newline or a backslash")
+    if _UNCARRIABLE.search(text):
+        raise ValueError(f"{what} {text!r}: line protocol cannot carry a newline or a backslash, "
+                         "nor any other control character")
     return text
 
 
@@ -54,6 +65,8 @@ def escape_tag(text: str) -> str:
 def escape_measurement(name: str) -> str:
     if not name:
         raise ValueError("empty measurement name")
+    if name.startswith("#"):
+        raise ValueError(f"measurement {name!r}: a line beginning with '#' is a comment, not a point")
     return _check(name, "measurement").translate(_MEASUREMENT_SPECIAL)
 
 
@@ -62,17 +75,27 @@ def series_key(measurement: str, tags: Sequence[tuple[str, str]]) -> str:
     left out (line protocol has no empty tag value; they read back as ""), the rest are
     sorted by key as the servers index them."""
     parts = [escape_measurement(measurement)]
-    parts += [f"{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v]
+    parts += [f"{_tag_key(k)}={escape_tag(v)}" for k, v in sorted(tags) if v]
     return ",".join(parts) + " "
+
+
+def _tag_key(key: str) -> str:
+    if not key:
+        raise ValueError("empty tag key: line protocol has none")
+    return escape_tag(key)
 
 
 def format_lines(keys: np.ndarray, values: np.ndarray, qualities: np.ndarray, ts_ms: np.ndarray) -> str:
     """Lines for one batch: ``keys`` (object: each sample's series_key), ``values``
     (float64, NaN allowed), ``qualities`` (integers, domain.samples.Quality) and
-    ``ts_ms`` (int64 milliseconds since the epoch), all of one length."""
+    ``ts_ms`` (int64 milliseconds since the epoch), all of one length. ValueError, for the
+    whole batch, if a time is outside what InfluxDB holds (``MAX_TIME_MS``)."""
     n = len(keys)
     if not n:
         return ""
+    if ts_ms.min() < -MAX_TIME_MS or ts_ms.max() > MAX_TIME_MS:
+        outside = ts_ms[(ts_ms < -MAX_TIME_MS) | (ts_ms > MAX_TIME_MS)]
+        raise ValueError(f"time {int(outside[0])} ms is outside what InfluxDB holds (+-{MAX_TIME_MS} ms)")
     finite = np.isfinite(values)
     good = qualities == int(Quality.GOOD)
     kind = np.where(finite, np.where(good, _HAS_VALUE, _HAS_SUSPECT), _NO_FLOAT)
