@@ -18,16 +18,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.context import ApiContext
-from api.deps import LoginRequired, PrincipalDep, require_principal
-from api.pages import admin, assets, control_room, live, login
 import i18n
-from api.pages.common import reader_locale, render, request_locale
+from api.context import ApiContext
+from api.deps import LoginRequired, PrincipalDep, login_required, require_principal
+from api.limits import BodyLimits, IdentifyFirst
+from api.pages import admin, assets, control_room, live, login
 from api.pages import inspections as inspection_pages
 from api.pages import paging as paging_pages
 from api.pages import reports as report_pages
 from api.pages import review as review_pages
 from api.pages import tickets as ticket_pages
+from api.pages.common import reader_locale, render, request_locale
 from api.routes import backup, dashboard, inspections, inventory, paging, reports, review, tickets, trends
 from api.schemas import BufferPublic, LoopPublic, ServiceHealthPublic
 from domain.health import HealthState
@@ -52,6 +53,10 @@ def create_app(components: ApiContext) -> FastAPI:
     app.mount("/static/docs", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.components = components
+    # The last added runs first: a body over its limit is refused before anyone is identified,
+    # and nobody's write before its body is read (api/limits.py).
+    app.add_middleware(IdentifyFirst)
+    app.add_middleware(BodyLimits)
     _workflow_errors(app)
     _page_errors(app)
     _login_required(app)
@@ -159,8 +164,7 @@ def _login_required(app: FastAPI) -> None:
     async def handler(request: Request, _exc: LoginRequired):  # noqa: ANN202
         path = request.url.path
         if not _wants_page(request):
-            return JSONResponse({"detail": "log in, or send a bearer token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return login_required()
         target = path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 

@@ -1,7 +1,8 @@
 """Dependencies: the running components, a database session, and who is asking.
 
 Who: a bearer token from the config (integrations) or a browser session cookie (people).
-Nobody anonymous reads or writes anything but the login page, /healthz and static files.
+Nobody anonymous reads or writes anything but the login page, /healthz and static files;
+an unsafe request from nobody is refused before its body is read (api/limits.py).
 A browser's unsafe request must echo its session's CSRF token (``X-CSRF-Token`` header
 or a ``csrf_token`` form field); the cookie is also SameSite=Lax.
 """
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -41,11 +43,17 @@ def get_session(parts: ComponentsDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
 class LoginRequired(Exception):
     """Nobody is logged in: pages redirect to /login, the API answers 401 (api/app.py)."""
+
+
+def login_required() -> JSONResponse:
+    """The API's answer to nobody (and a page's to an unsafe request from nobody)."""
+    return JSONResponse({"detail": "log in, or send a bearer token"}, status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"})
 
 
 def identify(request: Request, parts: ApiContext,
@@ -74,7 +82,7 @@ def identify(request: Request, parts: ApiContext,
 
 def optional_principal(
     request: Request, parts: ComponentsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
     return identify(request, parts, credentials)
 

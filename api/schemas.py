@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.bounds import Instant, StoredId
 from domain.tickets import ServiceType, TicketState
 from i18n import messages
 
@@ -191,7 +192,7 @@ class TicketTransitionIn(BaseModel):
 class CommitmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resolve_by: AwareDatetime
+    resolve_by: Instant
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -292,7 +293,7 @@ class ReadingIn(BaseModel):
     channel: str = Field(min_length=1, max_length=64)  # a SCADA channel: inlet_mpa, outlet_kpa, gas_lel_pct
     value: float = Field(allow_inf_nan=False)
     unit: str = Field(min_length=1, max_length=16)  # must be the channel's unit: kPa is not MPa
-    taken_at: AwareDatetime | None = None  # when it was read; default: now
+    taken_at: Instant | None = None  # when it was read; default: now
 
 
 class ReadingPublic(_Out):
@@ -363,7 +364,7 @@ class InspectionDetail(InspectionPublic):
 class RainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None  # default: now
+    at: Instant | None = None  # default: now
     note: str = Field(default="", max_length=2000)
 
 
@@ -383,8 +384,8 @@ class ComplaintIn(BaseModel):
 
     customer_id: str = Field(min_length=1, max_length=64)
     site_id: str | None = Field(default=None, max_length=64)
-    ticket_id: int | None = None  # the service call it is about
-    received_at: AwareDatetime | None = None  # default: now
+    ticket_id: StoredId | None = None  # the service call it is about
+    received_at: Instant | None = None  # default: now
     complaint_class: Literal["quality", "non_quality", "other"]  # non_quality: human (attitude, conduct)
     description: str = Field(min_length=1, max_length=4000)
 

@@ -25,6 +25,7 @@ from fastapi import HTTPException
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
+from api.bounds import stored_id
 from auth.roles import Principal
 from config.models import Config
 from storage.paging import DeliveryRow
@@ -158,8 +159,8 @@ def guard(request: Request, scope: Scope, sessions: Callable[[], Session]) -> No
             what, sees = _CONFIGURED[name]
             if not sees(scope, value):
                 raise not_found(what, value)
-        elif name in _STORED and value.isdigit():  # not a number: the route's own 422
-            stored.append((name, int(value)))
+        elif name in _STORED and (number := stored_id(value)) is not None:  # else the route's own 422
+            stored.append((name, number))
     if not stored:
         return
     with sessions() as session:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 import i18n
+from api.bounds import IdPath
 from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import Viewer, render
@@ -165,12 +166,12 @@ def _detail(exc: Exception) -> str:
 
 
 @router.get("/inspections/{inspection_id}", response_class=HTMLResponse)
-def round_page(request: Request, inspection_id: int, me: Viewer, parts: ComponentsDep, session: SessionDep):
+def round_page(request: Request, inspection_id: IdPath, me: Viewer, parts: ComponentsDep, session: SessionDep):
     return _round(request, inspection_id, me, parts, session)
 
 
 @router.post("/inspections/{inspection_id}/results", response_class=HTMLResponse)
-def record_results(request: Request, inspection_id: int, actor: may(Permission.INSPECTIONS_RECORD),
+def record_results(request: Request, inspection_id: IdPath, actor: may(Permission.INSPECTIONS_RECORD),
                    parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
                    item: Annotated[list[str], Form()], outcome: Annotated[list[str], Form()],
                    note: Annotated[list[str], Form()]) -> Response:
@@ -186,7 +187,7 @@ def record_results(request: Request, inspection_id: int, actor: may(Permission.I
 
 
 @router.post("/inspections/{inspection_id}/readings", response_class=HTMLResponse)
-def record_reading(request: Request, inspection_id: int, actor: may(Permission.INSPECTIONS_RECORD),
+def record_reading(request: Request, inspection_id: IdPath, actor: may(Permission.INSPECTIONS_RECORD),
                    parts: ComponentsDep, session: SessionDep, scope: ScopeDep, reading: Annotated[str, Form()],
                    value: Annotated[str, Form()]) -> Response:
     """A field reading: '<station>/<channel>' chosen, the value typed (a comma decimal too)."""
@@ -205,7 +206,7 @@ def record_reading(request: Request, inspection_id: int, actor: may(Permission.I
 
 
 @router.post("/inspections/{inspection_id}/finish", response_class=HTMLResponse)
-def finish(request: Request, inspection_id: int, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
+def finish(request: Request, inspection_id: IdPath, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
            session: SessionDep, note: Annotated[str, Form()] = "") -> Response:
     return _then_round(request, inspection_id, actor, parts, session,
                        lambda: api.finish(inspection_id, FinishIn(note=note), actor, parts, session))

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import i18n
+from api.bounds import IdPath
 from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import render, request_locale
@@ -168,7 +169,7 @@ def paging_page(request: Request, actor: Admin, parts: ComponentsDep, session: S
 
 
 @router.post("/admin/paging/deliveries/{delivery_id}/retry")
-def retry_page(delivery_id: int, request: Request, actor: Admin, parts: ComponentsDep, session: SessionDep,
+def retry_page(delivery_id: IdPath, request: Request, actor: Admin, parts: ComponentsDep, session: SessionDep,
                scope: ScopeDep) -> Response:
     try:
         retry(session, delivery_id, actor=actor.name, at=parts.clock.now())

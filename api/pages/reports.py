@@ -8,6 +8,7 @@ address: no script is needed, and a phone shows the PDF itself.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Literal
 from urllib.parse import quote, urlencode
@@ -16,13 +17,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
+from api.bounds import MONTH_PATTERN, QUARTER_PATTERN
 from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep
 from api.pages.common import Viewer, render
 from api.scope import Scope
 from auth.roles import Principal
 from domain.time import to_local
-from reports.periods import month_of, parse_month, parse_quarter, quarter_of
+from reports.periods import month_of, quarter_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,10 +85,8 @@ def open_report(request: Request, me: Viewer, parts: ComponentsDep, scope: Scope
     """A picker's choice → the report's address. An id outside the scope never gets here
     (api/scope.guard answers 404 for a site_id or customer_id in the query)."""
     owner = {"inspections": site_id, "maintenance": customer_id, "complaint-rate": customer_id}[kind]
-    parse = parse_quarter if kind == "maintenance" else parse_month
-    try:
-        parse(period)
-    except ValueError:
+    pattern = QUARTER_PATTERN if kind == "maintenance" else MONTH_PATTERN
+    if not re.fullmatch(pattern, period):  # the report routes' own bound (api/bounds.py)
         return _page(request, me, parts, scope, status_code=422,
                      error=i18n.gettext("%(period)s is not a period this report covers.", period=period))
     if kind != "complaint-rate" and not owner:

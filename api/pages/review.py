@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 import i18n
+from api.bounds import Day
 from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.pages.common import Viewer, render
@@ -60,7 +61,7 @@ def today_page(request: Request, me: Viewer, parts: ComponentsDep, session: Sess
 
 @router.post("/review/generate", response_class=HTMLResponse)
 def generate(request: Request, actor: may(Permission.REVIEW_GENERATE), parts: ComponentsDep, session: SessionDep,
-             scope: ScopeDep, site_id: Annotated[str, Form()], day: Annotated[date, Form()]) -> Response:
+             scope: ScopeDep, site_id: Annotated[str, Form()], day: Annotated[Day, Form()]) -> Response:
     """Make (or make again, while unsigned) one site's log of one day, then show it."""
     scope.require_site(site_id)  # a body's ids are the route's to check (api/scope.py)
     try:
@@ -73,12 +74,12 @@ def generate(request: Request, actor: may(Permission.REVIEW_GENERATE), parts: Co
 
 
 @router.get("/review/{site_id}/{day}", response_class=HTMLResponse)
-def day_page(request: Request, site_id: str, day: date, me: Viewer, parts: ComponentsDep, session: SessionDep):
+def day_page(request: Request, site_id: str, day: Day, me: Viewer, parts: ComponentsDep, session: SessionDep):
     return _day(request, site_id, day, me, parts, session)
 
 
 @router.post("/review/{site_id}/{day}/sign", response_class=HTMLResponse)
-def sign(request: Request, site_id: str, day: date, actor: may(Permission.REVIEW_SIGN), parts: ComponentsDep,
+def sign(request: Request, site_id: str, day: Day, actor: may(Permission.REVIEW_SIGN), parts: ComponentsDep,
          session: SessionDep, content_sha256: Annotated[str, Form()]) -> Response:
     """The logged-in manager signs the version the page showed them (its content hash)."""
     try:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 import i18n
+from api.bounds import FIRST_YEAR, LAST_YEAR
 from domain.tickets import ServiceType, TicketState
 from domain.time import UTC
 from storage.tables import TicketRow
@@ -109,6 +110,8 @@ def move_refusal(exc: InvalidTransition | MissingDetails, to: TicketState, ticke
 def commit_arguments(form: CommitForm, time_zone: str) -> dict[str, Any]:
     try:
         wall = datetime.fromisoformat(form.resolve_by.strip())
+        if not FIRST_YEAR <= wall.year <= LAST_YEAR:  # year 1 in the site's zone has no UTC (api/bounds.py)
+            raise ValueError(wall)
     except ValueError:
         raise FormRefused(i18n.gettext("Enter the date and time it will be resolved by.")) from None
     if wall.tzinfo is None:

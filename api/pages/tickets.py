@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 import i18n
+from api.bounds import IdPath
 from api.context import ApiContext
 from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
 from api.pages.common import render, request_locale
@@ -104,7 +105,7 @@ def ticket_list(request: Request, principal: PrincipalDep, scope: ScopeDep, part
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+def ticket_page(ticket_id: IdPath, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
                 session: SessionDep) -> Response:
     ticket = _visible(session, scope, ticket_id)
     if ticket is None:
@@ -113,7 +114,7 @@ def ticket_page(ticket_id: int, request: Request, principal: PrincipalDep, scope
 
 
 @router.post("/tickets/{ticket_id}/move")
-def move_ticket(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+def move_ticket(ticket_id: IdPath, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
                 session: SessionDep, form: Annotated[MoveForm, Form()]) -> Response:
     """One step on the ticket's life; the desk dispatches, follows up and closes, the
     technician arrives, resolves and takes the customer's sign-off (as the API's rule)."""
@@ -137,7 +138,7 @@ def move_ticket(ticket_id: int, request: Request, principal: PrincipalDep, scope
 
 
 @router.post("/tickets/{ticket_id}/commit")
-def commit_ticket(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+def commit_ticket(ticket_id: IdPath, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
                   session: SessionDep, form: Annotated[CommitForm, Form()]) -> Response:
     """Not fixable today: the committed resolution time (site's clock) and the reason."""
     ticket = _visible(session, scope, ticket_id)
@@ -159,7 +160,7 @@ def commit_ticket(ticket_id: int, request: Request, principal: PrincipalDep, sco
 
 
 @router.post("/tickets/{ticket_id}/acknowledge")
-def acknowledge(ticket_id: int, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
+def acknowledge(ticket_id: IdPath, request: Request, principal: PrincipalDep, scope: ScopeDep, parts: ComponentsDep,
                 session: SessionDep, form: Annotated[AcknowledgeForm, Form()]) -> Response:
     """Someone has it in hand (often straight from a message's link): its firing alerts are
     acknowledged, the alarm stops and paging stops escalating it."""

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from auth.roles import Permission
+from api.bounds import IdPath
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import (
     ContractPublic,
@@ -33,6 +33,7 @@ from api.schemas import (
     ResultPublic,
     ResultsIn,
 )
+from auth.roles import Permission
 from config.models import Config
 from inspections.contracts import contract_view
 from inspections.due import DueItem, due_list, mark_rain
@@ -76,7 +77,7 @@ def flags(session: SessionDep, scope: ScopeDep, site_id: str | None = None, unre
 
 
 @router.post("/api/inspections/flags/{flag_id}/review", response_model=FlagPublic)
-def review(flag_id: int, body: FlagReviewIn, actor: may(Permission.INSPECTIONS_REVIEW), parts: ComponentsDep, session: SessionDep):
+def review(flag_id: IdPath, body: FlagReviewIn, actor: may(Permission.INSPECTIONS_REVIEW), parts: ComponentsDep, session: SessionDep):
     row = review_flag(session, flag_id, actor=actor.name, at=parts.clock.now(), note=body.note)
     session.commit()
     return row
@@ -102,12 +103,12 @@ def start(body: InspectionIn, actor: may(Permission.INSPECTIONS_RECORD), parts: 
 
 
 @router.get("/api/inspections/{inspection_id}", response_model=InspectionDetail)
-def inspection(inspection_id: int, session: SessionDep):
+def inspection(inspection_id: IdPath, session: SessionDep):
     return _detail(session, inspection_id)
 
 
 @router.post("/api/inspections/{inspection_id}/results", response_model=list[ResultPublic])
-def results(inspection_id: int, body: ResultsIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
+def results(inspection_id: IdPath, body: ResultsIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
             session: SessionDep, scope: ScopeDep):
     for r in body.results:
         scope.require_asset(r.target_id)
@@ -118,7 +119,7 @@ def results(inspection_id: int, body: ResultsIn, actor: may(Permission.INSPECTIO
 
 
 @router.post("/api/inspections/{inspection_id}/readings", response_model=ReadingPublic, status_code=201)
-def reading(inspection_id: int, body: ReadingIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
+def reading(inspection_id: IdPath, body: ReadingIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
             session: SessionDep, scope: ScopeDep):
     """A field reading, compared with SCADA at the same moment; beyond tolerance it opens
     (or joins) the channel's calibration ticket, whose id it returns."""
@@ -132,7 +133,7 @@ def reading(inspection_id: int, body: ReadingIn, actor: may(Permission.INSPECTIO
 
 
 @router.post("/api/inspections/{inspection_id}/pressure-tests", response_model=PressureTestPublic, status_code=201)
-def pressure_test(inspection_id: int, body: PressureTestIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
+def pressure_test(inspection_id: IdPath, body: PressureTestIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep,
                   session: SessionDep, scope: ScopeDep):
     scope.require_asset(body.asset_id)
     row = record_pressure_test(session, parts.config, inspection_id, asset_id=body.asset_id, path=body.path,
@@ -144,7 +145,7 @@ def pressure_test(inspection_id: int, body: PressureTestIn, actor: may(Permissio
 
 
 @router.post("/api/inspections/{inspection_id}/finish", response_model=InspectionPublic)
-def finish(inspection_id: int, body: FinishIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
+def finish(inspection_id: IdPath, body: FinishIn, actor: may(Permission.INSPECTIONS_RECORD), parts: ComponentsDep, session: SessionDep):
     """Finish; the door sensors of the stations it covered are checked (see /inspections/flags)."""
     row = finish_inspection(session, inspection_id, actor=actor.name, at=parts.clock.now(), note=body.note,
                             config=parts.config, store=parts.store)

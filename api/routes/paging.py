@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from api.bounds import IdPath
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import AcknowledgeIn, TicketPublic
 from api.scope import Scope
@@ -136,7 +137,7 @@ def counts(session: Session, scope: Scope) -> dict[str, int]:
 
 
 @router.get("/tickets/{ticket_id}/notifications", response_model=list[DeliveryPublic])
-def notifications(ticket_id: int, parts: ComponentsDep, session: SessionDep):
+def notifications(ticket_id: IdPath, parts: ComponentsDep, session: SessionDep):
     """What was sent about the ticket, to whom and through what, and whether it arrived;
     oldest first, with the storm summaries that carried any of its messages."""
     if repository.get_ticket(session, ticket_id) is None:
@@ -145,7 +146,7 @@ def notifications(ticket_id: int, parts: ComponentsDep, session: SessionDep):
 
 
 @router.post("/tickets/{ticket_id}/acknowledge", response_model=TicketPublic)
-def acknowledge(ticket_id: int, body: AcknowledgeIn, actor: may(Permission.ALERTS_ACKNOWLEDGE),
+def acknowledge(ticket_id: IdPath, body: AcknowledgeIn, actor: may(Permission.ALERTS_ACKNOWLEDGE),
                 parts: ComponentsDep, session: SessionDep):
     """Someone has the ticket in hand: its firing alerts are acknowledged and paging stops
     escalating it. 409 for a closed ticket."""
@@ -163,7 +164,7 @@ def deliveries(_admin: may(Permission.PAGING_ADMIN), parts: ComponentsDep, sessi
 
 
 @router.post("/paging/deliveries/{delivery_id}/retry", response_model=DeliveryPublic)
-def retry_delivery(delivery_id: int, actor: may(Permission.PAGING_ADMIN), parts: ComponentsDep,
+def retry_delivery(delivery_id: IdPath, actor: may(Permission.PAGING_ADMIN), parts: ComponentsDep,
                    session: SessionDep):
     """Send a dead letter again, now (409 if it is not dead); audited with its last error."""
     try:

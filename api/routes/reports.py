@@ -1,6 +1,6 @@
 """Reports (JSON, ``.html``, ``.pdf``) and the complaint register. Recording a complaint
 needs a role that may, and is audited. Periods are ``YYYY-MM`` or ``YYYY-Qn`` in the site's
-(customer's) own calendar.
+(customer's) own calendar, in the years 2000 to 2099 (api/bounds.py).
 
 Within the principal's customer scope: a site's or customer's report outside it is a 404
 (api/scope.guard, by the path), the complaint rate lists only the customers in scope, and
@@ -9,15 +9,15 @@ the register shows and takes only their complaints."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from auth.roles import Permission
+from api.bounds import Instant, MonthPath, QuarterPath
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import ComplaintIn, ComplaintPublic
+from auth.roles import Permission
 from reports.complaint_rate import complaint_rate_report
 from reports.complaints import ComplaintClass, ComplaintRefused, list_complaints, record_complaint
 from reports.export import (
@@ -61,19 +61,19 @@ def _inspection(site_id: str, month: str, parts: ComponentsDep, session: Session
 
 
 @router.get("/api/reports/inspections/{site_id}/{month}.html", response_class=HTMLResponse)
-def inspection_as_html(site_id: str, month: str, parts: ComponentsDep, session: SessionDep):
+def inspection_as_html(site_id: str, month: MonthPath, parts: ComponentsDep, session: SessionDep):
     return HTMLResponse(inspection_html(_inspection(site_id, month, parts, session)))
 
 
 @router.get("/api/reports/inspections/{site_id}/{month}.pdf")
-def inspection_as_pdf(site_id: str, month: str, parts: ComponentsDep, session: SessionDep):
+def inspection_as_pdf(site_id: str, month: MonthPath, parts: ComponentsDep, session: SessionDep):
     report = _inspection(site_id, month, parts, session)
     return _pdf(inspection_pdf(report, font_file=parts.config.review.pdf_font_file),
                 f"inspection-report-{site_id}-{report.period}")
 
 
 @router.get("/api/reports/inspections/{site_id}/{month}", response_model=InspectionReport)
-def inspection(site_id: str, month: str, parts: ComponentsDep, session: SessionDep):
+def inspection(site_id: str, month: MonthPath, parts: ComponentsDep, session: SessionDep):
     """One site's month, per system: inspections done, items failed and findings, door-sensor
     flags, and what was overdue at the month's end."""
     return _inspection(site_id, month, parts, session)
@@ -91,19 +91,19 @@ def _maintenance(customer_id: str, quarter: str, parts: ComponentsDep, session: 
 
 
 @router.get("/api/reports/maintenance/{customer_id}/{quarter}.html", response_class=HTMLResponse)
-def maintenance_as_html(customer_id: str, quarter: str, parts: ComponentsDep, session: SessionDep):
+def maintenance_as_html(customer_id: str, quarter: QuarterPath, parts: ComponentsDep, session: SessionDep):
     return HTMLResponse(maintenance_html(_maintenance(customer_id, quarter, parts, session)))
 
 
 @router.get("/api/reports/maintenance/{customer_id}/{quarter}.pdf")
-def maintenance_as_pdf(customer_id: str, quarter: str, parts: ComponentsDep, session: SessionDep):
+def maintenance_as_pdf(customer_id: str, quarter: QuarterPath, parts: ComponentsDep, session: SessionDep):
     report = _maintenance(customer_id, quarter, parts, session)
     return _pdf(maintenance_pdf(report, font_file=parts.config.review.pdf_font_file),
                 f"maintenance-report-{customer_id}-{report.period}")
 
 
 @router.get("/api/reports/maintenance/{customer_id}/{quarter}", response_model=MaintenanceReport)
-def maintenance(customer_id: str, quarter: str, parts: ComponentsDep, session: SessionDep):
+def maintenance(customer_id: str, quarter: QuarterPath, parts: ComponentsDep, session: SessionDep):
     """One customer's quarter: tickets per month and service type, arrive-by and resolve-by
     compliance, repeat faults, satisfaction, inspections done and overdue, complaints."""
     return _maintenance(customer_id, quarter, parts, session)
@@ -122,13 +122,13 @@ def _rate(month: str, customer_id: str | None, parts: ComponentsDep, session: Se
 
 
 @router.get("/api/reports/complaint-rate/{month}.html", response_class=HTMLResponse)
-def complaint_rate_as_html(month: str, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
+def complaint_rate_as_html(month: MonthPath, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
                            customer_id: str | None = None):
     return HTMLResponse(complaint_rate_html(_rate(month, customer_id, parts, session, scope)))
 
 
 @router.get("/api/reports/complaint-rate/{month}.pdf")
-def complaint_rate_as_pdf(month: str, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
+def complaint_rate_as_pdf(month: MonthPath, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
                           customer_id: str | None = None):
     report = _rate(month, customer_id, parts, session, scope)
     return _pdf(complaint_rate_pdf(report, font_file=parts.config.review.pdf_font_file),
@@ -136,7 +136,7 @@ def complaint_rate_as_pdf(month: str, parts: ComponentsDep, session: SessionDep,
 
 
 @router.get("/api/reports/complaint-rate/{month}", response_model=ComplaintRateReport)
-def complaint_rate(month: str, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
+def complaint_rate(month: MonthPath, parts: ComponentsDep, session: SessionDep, scope: ScopeDep,
                    customer_id: str | None = None):
     """Per customer: complaints received per class, service calls (tickets opened, internal
     type D excluded), the rate, and when it is due (the 5th of the next month, 17:00)."""
@@ -168,7 +168,7 @@ def record(body: ComplaintIn, actor: may(Permission.COMPLAINTS_RECORD), parts: C
 
 @router.get("/api/complaints", response_model=list[ComplaintPublic])
 def complaints(session: SessionDep, scope: ScopeDep, customer_id: str | None = None,
-               received_from: datetime | None = None, received_before: datetime | None = None,
+               received_from: Instant | None = None, received_before: Instant | None = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500):
     """Newest first."""
     return list_complaints(session, customer_id=customer_id, received_from=received_from,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 import i18n
+from api.bounds import Day
 from api.context import ApiContext
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from auth.roles import Permission, Principal
@@ -115,13 +116,13 @@ def reviews(session: SessionDep, scope: ScopeDep, site_id: str | None = None,
 
 
 @router.get("/api/reviews/{site_id}/{day}", response_model=ReviewDetail)
-def review(site_id: str, day: date, session: SessionDep):
+def review(site_id: str, day: Day, session: SessionDep):
     row = _row(session, site_id, day)
     return {**_public(row), "content": load_content(row)}
 
 
 @router.post("/api/reviews/{site_id}/{day}/generate", response_model=ReviewPublic)
-def generate(site_id: str, day: date, actor: may(Permission.REVIEW_GENERATE), parts: ComponentsDep):
+def generate(site_id: str, day: Day, actor: may(Permission.REVIEW_GENERATE), parts: ComponentsDep):
     """Make the day's log from the stored data, or make it again while unsigned (409 once
     signed). Each abnormal station gets one field-check ticket."""
     _site_with_log(parts, site_id)
@@ -146,7 +147,7 @@ def signer_name(principal: Principal) -> str:
 
 
 @router.post("/api/reviews/{site_id}/{day}/sign", response_model=ReviewPublic)
-def sign(site_id: str, day: date, body: SignIn, actor: may(Permission.REVIEW_SIGN), parts: ComponentsDep, session: SessionDep):
+def sign(site_id: str, day: Day, body: SignIn, actor: may(Permission.REVIEW_SIGN), parts: ComponentsDep, session: SessionDep):
     """The logged-in manager signs the version they read (its content_sha256), under their
     own name; afterwards it is immutable."""
     signer = signer_name(actor)
@@ -166,7 +167,7 @@ def sign(site_id: str, day: date, body: SignIn, actor: may(Permission.REVIEW_SIG
 
 
 @router.get("/api/reviews/{site_id}/{day}/verify", response_model=VerifyPublic)
-def verify_day(site_id: str, day: date, parts: ComponentsDep, session: SessionDep):
+def verify_day(site_id: str, day: Day, parts: ComponentsDep, session: SessionDep):
     """Recompute the day from the stored data (nothing is written) and compare hashes."""
     row = _row(session, site_id, day)
     recomputed = sha256_of(canonical_json(_reviews(parts).compute(session, site_id, day)))
@@ -179,19 +180,19 @@ def _filename(row: DailyReviewRow, ext: str) -> dict[str, str]:
 
 
 @router.get("/api/reviews/{site_id}/{day}/log.csv")
-def export_csv(site_id: str, day: date, session: SessionDep):
+def export_csv(site_id: str, day: Day, session: SessionDep):
     row = _row(session, site_id, day)
     return Response(to_csv(load_content(row)), media_type="text/csv; charset=utf-8", headers=_filename(row, "csv"))
 
 
 @router.get("/api/reviews/{site_id}/{day}/log.html", response_class=HTMLResponse)
-def export_html(site_id: str, day: date, session: SessionDep):
+def export_html(site_id: str, day: Day, session: SessionDep):
     row = _row(session, site_id, day)
     return HTMLResponse(to_html(load_content(row), _signature(row)), headers=_filename(row, "html"))
 
 
 @router.get("/api/reviews/{site_id}/{day}/log.pdf")
-def export_pdf(site_id: str, day: date, parts: ComponentsDep, session: SessionDep):
+def export_pdf(site_id: str, day: Day, parts: ComponentsDep, session: SessionDep):
     row = _row(session, site_id, day)
     pdf = to_pdf(load_content(row), _signature(row), font_file=parts.config.review.pdf_font_file)
     return Response(pdf, media_type="application/pdf", headers=_filename(row, "pdf"))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from auth.roles import Permission
+from api.bounds import IdPath
 from api.deps import ComponentsDep, ScopeDep, SessionDep, may
 from api.schemas import (
     AcknowledgeIn,
@@ -20,6 +20,7 @@ from api.schemas import (
     TicketPublic,
     TicketTransitionIn,
 )
+from auth.roles import Permission
 from domain.tickets import TicketState
 from storage import repository
 from tickets.workflow import Rating, Report, acknowledge_alert, commit_resolution, mute_alert, transition_ticket
@@ -44,7 +45,7 @@ def alerts(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
-def acknowledge(alert_id: int, body: AcknowledgeIn, actor: may(Permission.ALERTS_ACKNOWLEDGE), parts: ComponentsDep, session: SessionDep):
+def acknowledge(alert_id: IdPath, body: AcknowledgeIn, actor: may(Permission.ALERTS_ACKNOWLEDGE), parts: ComponentsDep, session: SessionDep):
     """The control room has seen the alert: silences its sound and stops its escalation."""
     row = acknowledge_alert(session, alert_id, actor=actor.name, at=parts.clock.now(), comment=body.comment)
     session.commit()
@@ -52,7 +53,7 @@ def acknowledge(alert_id: int, body: AcknowledgeIn, actor: may(Permission.ALERTS
 
 
 @router.post("/alerts/{alert_id}/mute", response_model=AlertPublic)
-def mute(alert_id: int, body: MuteIn, actor: may(Permission.ALERTS_ACKNOWLEDGE), parts: ComponentsDep, session: SessionDep):
+def mute(alert_id: IdPath, body: MuteIn, actor: may(Permission.ALERTS_ACKNOWLEDGE), parts: ComponentsDep, session: SessionDep):
     """No sound and no escalation for a while; announced again if it still fires then."""
     row = mute_alert(session, alert_id, actor=actor.name, at=parts.clock.now(),
                      duration=timedelta(minutes=body.minutes), reason=body.reason)
@@ -74,7 +75,7 @@ def tickets(
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail)
-def ticket(ticket_id: int, session: SessionDep):
+def ticket(ticket_id: IdPath, session: SessionDep):
     row = repository.get_ticket(session, ticket_id)
     if row is None:
         raise HTTPException(404, detail=f"no ticket {ticket_id}")
@@ -85,7 +86,7 @@ def ticket(ticket_id: int, session: SessionDep):
 
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketPublic)
-def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: may(Permission.TICKETS_DISPATCH, Permission.TICKETS_WORK),
+def move_ticket(ticket_id: IdPath, body: TicketTransitionIn, actor: may(Permission.TICKETS_DISPATCH, Permission.TICKETS_WORK),
                parts: ComponentsDep, session: SessionDep):
     """Move a ticket one step on; each target needs its part of the form (422 if missing):
     dispatched → assignee; resolved → cause and work_done; signed_off → customer_name and
@@ -105,7 +106,7 @@ def move_ticket(ticket_id: int, body: TicketTransitionIn, actor: may(Permission.
 
 
 @router.post("/tickets/{ticket_id}/commitment", response_model=TicketPublic)
-def commit(ticket_id: int, body: CommitmentIn, actor: may(Permission.TICKETS_WORK), parts: ComponentsDep, session: SessionDep):
+def commit(ticket_id: IdPath, body: CommitmentIn, actor: may(Permission.TICKETS_WORK), parts: ComponentsDep, session: SessionDep):
     """Not fixable today: the committed resolution time and why (replaces the same-day deadline)."""
     row = commit_resolution(session, ticket_id, resolve_by=body.resolve_by, reason=body.reason, actor=actor.name,
                             at=parts.clock.now())
