@@ -71,16 +71,18 @@ class ModbusPoller:
         its channels as COMM_ERROR/NaN samples and its error in ``errors``; the other blocks
         still report. DeviceUnreachable, DeviceTimeout and DeviceBusy concern the whole
         device and are raised: the scheduler owns retries and health. So is the first
-        DecodeError when every block's reply was unusable: a device that sends only garbage
-        or breaks off every reply gives no data, and its poll failed (a device that refuses
-        every block with a Modbus exception is alive, and says why). Strings are read at the
-        first poll and then every ``inventory_interval_s``, into ``reported``.
+        DecodeError when every block's reply was too broken to keep the connection (garbage,
+        replies broken off): that device gives no data, and its poll failed. One that answers
+        every block with exceptions or well-formed but unusable replies (too few registers,
+        another function code) is alive, and says why: a partial failure. Strings are read at
+        the first poll and then every ``inventory_interval_s``, into ``reported``.
         """
         if ts.tzinfo is not UTC:
             ts = require_utc(ts)  # refuses naive times, converts other zones (rare: skip the call)
         values: list[float] = []
         qualities: list[Quality] | None = None  # only once a block has failed
         errors: list[CollectorError] = []
+        broken = 0  # blocks whose reply was so bad the client closed the connection
         asset_id, read = self._asset_id, self._client.read
         for block in self._blocks:
             try:
@@ -88,6 +90,7 @@ class ModbusPoller:
                 decoded = decode_values(block, words, device_id=asset_id)
             except (DeviceRejected, DecodeError) as error:
                 errors.append(error)
+                broken += not self._client.connected
                 if qualities is None:
                     qualities = [Quality.GOOD] * len(values)
                 values += [math.nan] * len(block.registers)
@@ -96,7 +99,7 @@ class ModbusPoller:
             values += decoded  # type: ignore[arg-type]  # numbers: strings are in _string_blocks
             if qualities is not None:
                 qualities += [Quality.GOOD] * len(block.registers)
-        if errors and len(errors) == len(self._blocks) and all(isinstance(error, DecodeError) for error in errors):
+        if broken and broken == len(self._blocks):
             raise errors[0]
         if self._string_blocks and (self._inventory_due is None or ts >= self._inventory_due):
             errors += await self._read_strings(ts)

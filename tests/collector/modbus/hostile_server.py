@@ -39,6 +39,7 @@ class Fault(enum.Enum):
     LENGTH_BEYOND_DATA = "length_beyond_data"  # an MBAP length 20 bytes more than what follows; left open
     OTHER_UNIT = "other_unit"  # a sound reply from another unit id (unit 1's, or 2's to unit 1)
     REPLY_THEN_GARBAGE = "reply_then_garbage"  # a sound reply with junk after it, in one write
+    SHORT_REPLY = "short_reply"  # a well-formed reply holding one register fewer than asked
 
 
 class HostileServer:
@@ -142,6 +143,8 @@ class HostileServer:
             connection.send(register_reply(other, values(request)).data)
         elif fault is Fault.REPLY_THEN_GARBAGE:
             connection.send(good + _GARBAGE)
+        elif fault is Fault.SHORT_REPLY:
+            connection.send(register_reply(request, values(request)[:-1]).data)
 
 
 def values(request: Request) -> list[int]:

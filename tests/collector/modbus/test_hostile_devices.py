@@ -254,6 +254,19 @@ async def test_junk_after_a_sound_reply_is_dropped_and_the_reply_taken(healthy_p
     assert_healthy_station_kept_its_interval(run)
 
 
+async def test_well_formed_unusable_replies_keep_the_station_online_with_malformed_counted(healthy_port: int) -> None:
+    # Too few registers in every reply, as from a profile that does not fit the device: the
+    # device is alive and answering, and the operator must see why its data is missing.
+    run = await run_against(Fault.SHORT_REPLY, lambda h: h.polls_ok >= 3, healthy_port=healthy_port)
+    h = run.hostile
+    assert h.state is HealthState.ONLINE and h.polls_failed == 0, h
+    assert h.malformed_replies == 2 * h.polls_ok, h  # both blocks of every poll
+    assert h.last_error and "asked for 1 registers, the reply holds 0" in h.last_error, h.last_error
+    assert run.server.connections == 1
+    assert run.samples and all(s.quality is Quality.COMM_ERROR for s in run.samples)
+    assert_healthy_station_kept_its_interval(run)
+
+
 @pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.OTHER_UNIT, Fault.STALE_REPLY, Fault.CLOSE_MID_REPLY])
 async def test_a_hostile_station_behind_a_gateway_never_garbles_its_neighbours_data(
         fault: Fault, healthy_port: int) -> None:
