@@ -1,4 +1,5 @@
-"""Load and validate the TOML file; every error names the key and its line."""
+"""Load and validate the TOML file; every error names the key and its line. A file other users
+can write, or one holding a secret, is refused (config/secrets.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.models import Config
+from config.secrets import mode_problem, plain_secrets, readable_by_others, refusal
 
 
 class ConfigError(Exception):
@@ -20,20 +22,37 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+        problem = mode_problem(path)
+        disclosed = readable_by_others(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_config(text, source=str(path))
+    if problem is not None:
+        raise ConfigError(f"{path}: {problem}")
+    return _validated(_toml(text, str(path)), text=text, source=str(path), disclosed=disclosed)
 
 
 def parse_config(text: str, *, source: str = "<config>") -> Config:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    return config_from_dict(raw, text=text, source=source)
+    return _validated(_toml(text, source), text=text, source=source, disclosed=False)
 
 
 def config_from_dict(raw: dict[str, Any], *, text: str = "", source: str = "<config>") -> Config:
+    return _validated(raw, text=text, source=source, disclosed=False)
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+
+
+def _validated(raw: dict[str, Any], *, text: str, source: str, disclosed: bool) -> Config:
+    """``disclosed``: the file is readable by other users, so a secret found in it has leaked."""
+    secrets = plain_secrets(raw)
+    if secrets:
+        lines = key_lines(text)
+        found = [(_dotted(loc), _find_line(loc, lines), advice) for loc, advice in secrets]
+        raise ConfigError(f"{source}: " + refusal(found, disclosed=disclosed))
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

@@ -12,6 +12,7 @@ from collector.modbus.config import ModbusEndpoint, ModbusGateway, ModbusProfile
 from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
 from config.storage import StorageSettings
+from config.tls import PrivateKeyFile, ReadableFile, both_or_neither, check_server_pair
 from config.types import TimeZoneName
 from inspections.plans import PLAN_KINDS
 from paging.config import PagingSettings
@@ -268,6 +269,17 @@ class ApiSettings(Frozen):
     # Session cookies only over HTTPS. Browsers treat http://127.0.0.1 and localhost as
     # secure, so this holds for the demo too; false only behind a plain-HTTP proxy.
     secure_cookies: bool = True
+    # HTTPS served by the API itself: the certificate (PEM, intermediates after it) and its
+    # key. Or plain HTTP on loopback behind a reverse proxy (deploy/TLS.md).
+    tls_cert_file: ReadableFile | None = None
+    tls_key_file: PrivateKeyFile | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiSettings:
+        both_or_neither("api", self.tls_cert_file, self.tls_key_file)
+        if self.tls_cert_file is not None and self.tls_key_file is not None:
+            check_server_pair(self.tls_cert_file, self.tls_key_file)
+        return self
 
 
 class VaultSettings(Frozen):

@@ -19,11 +19,15 @@ What this adds on top of paho-mqtt 2.2, and why:
   (the broker delivers the message again, and the consumer drops it as a duplicate).
 - Un-acknowledged messages count against the broker's in-flight window (Mosquitto's
   ``max_inflight_messages``, 20 by default): at most that many wait for the store at a time.
+- TLS through our own context (tls.py), whose sockets report each TLS error with its reason:
+  paho's callbacks would only say the connection failed. Each new kind of failure is logged
+  once, and the recovery once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -35,7 +39,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.errors import AuthFailed, CollectorError, DeviceUnreachable
 from collector.mqtt.config import MqttSettings
+from collector.mqtt.tls import broker_context, tls_failure
 from domain.threads import call_in_own_thread
+
+log = logging.getLogger(__name__)
 
 QOS_AT_LEAST_ONCE = 1
 
@@ -74,8 +81,13 @@ class MqttClient:
         # takes: an acknowledgement never leaves on a connection its message did not come on.
         self._connection = 0
         self._ack_lock = threading.Lock()
+        # The TLS error of the connection attempt in progress (paho's thread): its callbacks
+        # report that attempt's failure with it rather than without a reason.
+        self._tls_error: ssl.SSLError | None = None
+        self._refused = False  # the broker refused the connection in progress (CONNACK): paho's thread
         self.connected = False
         self.last_error: CollectorError | None = None
+        self._failing: str | None = None  # the failure logged last, until connected again
 
     @property
     def client_id(self) -> str:
@@ -106,11 +118,9 @@ class MqttClient:
             client.username_pw_set(self._settings.username, password)
         if self._settings.tls_ca_file is not None:
             try:
-                client.tls_set(ca_certs=str(self._settings.tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            except (OSError, ssl.SSLError) as exc:
-                raise CollectorError(
-                    device_id=self._where(), message=f"cannot load TLS CA file: {exc}", where=str(self._settings.tls_ca_file)
-                ) from exc
+                client.tls_set_context(broker_context(self._settings, self._paho_tls_error))
+            except (OSError, ValueError) as exc:  # the files changed since the configuration was loaded
+                raise CollectorError(device_id=self._where(), message=f"cannot load the TLS files: {exc}") from exc
         client.reconnect_delay_set(self._settings.reconnect_min_delay_s, self._settings.reconnect_max_delay_s)
         client.on_connect = self._paho_connected
         client.on_connect_fail = self._paho_connect_failed
@@ -151,7 +161,8 @@ class MqttClient:
         self.connected = False
 
     def _where(self) -> str:
-        return f"mqtt://{self._settings.host}:{self._settings.port}"
+        scheme = "mqtts" if self._settings.tls_ca_file is not None else "mqtt"
+        return f"{scheme}://{self._settings.host}:{self._settings.port}"
 
     # --- paho's network thread: hand over to the event loop, touch nothing else ---
 
@@ -163,22 +174,29 @@ class MqttClient:
         self, client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if reason.is_failure:
+            self._refused = True
             self._to_loop(self._record_refusal, str(reason))
             return
+        self._tls_error = None
         self._new_connection()
         client.subscribe([(topic, QOS_AT_LEAST_ONCE) for topic in self._topics])
         self._to_loop(self._set_connected, True)
 
+    def _paho_tls_error(self, exc: ssl.SSLError) -> None:
+        self._tls_error = exc
+
     def _paho_connect_failed(self, _client: paho.Client, _userdata: Any) -> None:
-        self._to_loop(self._record, DeviceUnreachable(device_id=self._where(), message="cannot connect to the broker"))
+        self._to_loop(self._record, self._failure("cannot connect to the broker"))
 
     def _paho_disconnected(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         self._new_connection()
         self._to_loop(self._set_connected, False)
-        if reason.is_failure:
-            self._to_loop(self._record, DeviceUnreachable(device_id=self._where(), message=f"connection lost: {reason}"))
+        # paho closes a refused connection as "Unspecified error": the refusal said why.
+        refused, self._refused = self._refused, False
+        if reason.is_failure and not refused:
+            self._to_loop(self._record, self._failure(f"connection lost: {reason}"))
 
     def _paho_subscribed(
         self, _client: paho.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _props: Any
@@ -201,17 +219,31 @@ class MqttClient:
         with self._ack_lock:
             self._connection += 1
 
+    def _failure(self, message: str) -> CollectorError:
+        """The error for a failed or lost connection: its TLS reason when there was one."""
+        tls_error, self._tls_error = self._tls_error, None
+        if tls_error is not None:
+            return tls_failure(tls_error, where=self._where(), settings=self._settings)
+        return DeviceUnreachable(device_id=self._where(), message=message)
+
     # --- the event loop's thread ---
 
     def _set_connected(self, connected: bool) -> None:
+        if connected and self._failing is not None:
+            log.info("%s: connected again", self._where())
+            self._failing = None
         self.connected = connected
 
     def _record(self, error: CollectorError) -> None:
+        # paho retries every few seconds: say a failure once, not at every attempt.
+        if str(error) != self._failing:
+            log.warning("%s", error)
+            self._failing = str(error)
         self.last_error = error
 
     def _record_refusal(self, reason: str) -> None:
         kind = AuthFailed if reason in _BAD_CREDENTIALS else DeviceUnreachable
-        self.last_error = kind(device_id=self._where(), message=f"broker refused the connection: {reason}")
+        self._record(kind(device_id=self._where(), message=f"broker refused the connection: {reason}"))
 
     def _count_subscription(self) -> None:
         self._subscribe_count += 1
