@@ -3,15 +3,23 @@ stages a process's roles ask for (no API without the ``api`` role, no pipeline l
 
 A process that does not run the collector has no device health of its own: its API reads what
 the workers saved to the database (storage/device_health.py). One that does keeps reading its
-own registry, the freshest there is."""
+own registry, the freshest there is.
+
+Files the service makes are not other users': the process umask is 027 while it serves, and
+what start-up made before (or an earlier version made world-readable) loses other users'
+access when serving starts. The API serves HTTPS itself when ``[api]`` names a certificate
+and key (else plain HTTP, for loopback or a reverse proxy: deploy/TLS.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +38,10 @@ from storage.device_health import DatabaseHealth
 from storage.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
+
+# Databases, buffer, snapshots and backups hold the fleet's records and the vault's sealed
+# credentials: the service's group may read them, other users nothing, and only we write.
+PRIVATE_UMASK = 0o027
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -55,13 +67,51 @@ async def serve(
 ) -> Pipeline:
     """Returns when ``stop`` is set, after every task has finished cleanly. ``on_ready`` gets
     the API's port, or None when the roles leave the API out."""
+    previous = restrict_file_modes(Path(parts.config.storage.data_dir))
+    try:
+        return await _serve(parts, host=host, port=port, stop=stop, on_ready=on_ready, pipeline=pipeline, roles=roles)
+    finally:
+        os.umask(previous)  # the process's, for whatever runs after (tests, the demo's own files)
+
+
+def restrict_file_modes(data_dir: Path) -> int:
+    """Make files created from now on private (``PRIVATE_UMASK``) and take the same access
+    from those already in ``data_dir``; returns the umask before."""
+    previous = os.umask(PRIVATE_UMASK)
+    tightened = 0
+    for path in (data_dir, *data_dir.rglob("*")) if data_dir.is_dir() else ():
+        if path.is_symlink():  # chmod would follow it out of the folder
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & PRIVATE_UMASK:
+            path.chmod(mode & ~PRIVATE_UMASK)
+            tightened += 1
+    if tightened:
+        log.info("%s: took other users' access from %d file(s) and folder(s)", data_dir, tightened)
+    return previous
+
+
+async def _serve(
+    parts: Components,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_ready: Callable[[int | None], Awaitable[None]] | None,
+    pipeline: Pipeline | None,
+    roles: Iterable[str],
+) -> Pipeline:
     roles = check_roles(roles)
     pipeline = pipeline or Pipeline(parts, roles=roles)
     if API not in roles:
         await _without_api(pipeline, stop, on_ready)
         return pipeline
     app = create_app(api_context(parts, roles))
-    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    tls = parts.config.api
+    server = EmbeddedServer(uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off",
+        ssl_certfile=str(tls.tls_cert_file) if tls.tls_cert_file else None,
+        ssl_keyfile=str(tls.tls_key_file) if tls.tls_key_file else None))
     async with asyncio.TaskGroup() as group:
         # With the API alone the pipeline has no loop: it returns at once, the API serves on.
         pipeline_task = group.create_task(pipeline.run(), name="pipeline")
