@@ -43,7 +43,7 @@ from zeep.wsse.username import UsernameToken
 from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.decode import usable_url
-from collector.onvif.guards import MalformedReply, checked_reply, url_problem
+from collector.onvif.guards import MalformedReply, checked_reply, pinned_url, url_problem
 from domain.time import Clock, SystemClock
 
 Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
@@ -121,6 +121,38 @@ class _Transport(AsyncTransport):
         return response
 
 
+# Every camera reply is capped while it streams in, so a camera sending without end costs at
+# most the cap (README: Hostile replies). SOAP: the largest real reply is an NVR's GetProfiles,
+# some 100 KB per channel. Snapshots: the endpoint's max_snapshot_bytes, given per request.
+SOAP_REPLY_MAX_BYTES = 2 << 20
+_MAX_REPLY_BYTES = "sitewatch.max_reply_bytes"  # request extension: this request's cap
+
+
+class ReplyTooLarge(Exception):
+    """A reply longer than its cap; the connection is closed unread (CameraClient makes it a DecodeError)."""
+
+    def __init__(self, *, limit: int, announced: int | None) -> None:
+        super().__init__(f"reply over {limit} bytes")
+        self.limit = limit
+        self.announced = announced  # its Content-Length, when that already said so
+
+    def describe(self, what: str) -> str:
+        if self.announced is not None:
+            return f"{what} of {_size(self.announced)} (Content-Length) larger than {_size(self.limit)}: refused unread"
+        return f"{what} larger than {_size(self.limit)}: refused after {_size(self.limit)}"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.4g} MiB" if n >= 1 << 20 else f"{n / 1024:.4g} KiB"
+
+
+def _announced_length(headers: httpx.Headers) -> int | None:
+    try:
+        return int(headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
 # Requests wait their turn in one plain FIFO semaphore shared by every camera of the process.
 # Measured (bench/bench_fleet.py, 2,000 cameras): once requests queue inside httpcore's pool,
 # assigning them to connections costs the square of the queue (95 % of the event loop's time at
@@ -152,14 +184,23 @@ class _CameraPool:
 
 
 class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body that marks its camera's pool unused again once httpx closes it."""
+    """A response body, cut at ``limit`` bytes, that marks its camera's pool unused again once httpx closes it.
 
-    def __init__(self, stream: httpx.AsyncByteStream, pool: _CameraPool) -> None:
+    Raising mid-body makes httpx close the response, and httpcore then drops the connection
+    (its reply is unfinished) instead of reading the rest.
+    """
+
+    def __init__(self, stream: httpx.AsyncByteStream, pool: _CameraPool, limit: int) -> None:
         self._stream = stream
         self._pool = pool
+        self._limit = limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
         async for chunk in self._stream:
+            received += len(chunk)
+            if received > self._limit:
+                raise ReplyTooLarge(limit=self._limit, announced=None)
             yield chunk
 
     async def aclose(self) -> None:
@@ -190,17 +231,22 @@ class _PerCameraTransport(httpx.AsyncBaseTransport):
             if self._tls is None:
                 self._tls = httpx.create_ssl_context()
             pool = self._pools[key] = _CameraPool(now, self._tls)
+        limit = request.extensions.get(_MAX_REPLY_BYTES, SOAP_REPLY_MAX_BYTES)
         pool.active += 1
         try:
             async with self._slots:
                 response = await pool.transport.handle_async_request(request)
+            announced = _announced_length(response.headers)
+            if announced is not None and announced > limit:
+                await response.aclose()  # unread: the connection is dropped, not drained
+                raise ReplyTooLarge(limit=limit, announced=announced)
         except BaseException:
             pool.active -= 1
             pool.last_used = time.monotonic()
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)
         return httpx.Response(response.status_code, headers=response.headers,
-                              stream=_ReleasingStream(response.stream, pool), extensions=response.extensions)
+                              stream=_ReleasingStream(response.stream, pool, limit), extensions=response.extensions)
 
     async def _close_idle(self, now: float) -> None:
         self._swept_at = now
@@ -232,7 +278,8 @@ class OnvifClients:
         self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=_PerCameraTransport())
         self._wsdl_http = httpx.Client(trust_env=False)  # zeep wants one; our WSDLs are local files
         self._transport = _Transport(client=self._http, wsdl_client=self._wsdl_http)
-        self._settings = Settings(strict=False, xml_huge_tree=True)  # cameras stray from the schema
+        # strict=False: cameras stray from the schema. No huge_tree: lxml's limits stay (guards.py).
+        self._settings = Settings(strict=False, xml_huge_tree=False)
         self._signer = _Signer(self.clock)
         self._clients: dict[str, AsyncClient] = {}
         self.wsdl_parses = 0
@@ -333,18 +380,27 @@ class CameraClient:
         return self._uri(reply, "GetSnapshotUri")
 
     async def fetch_snapshot(self, uri: str) -> bytes:
-        """GET the snapshot with HTTP digest auth, or basic when the camera asks for basic."""
+        """GET the snapshot, at most ``max_snapshot_bytes`` of it, with HTTP digest auth, or basic
+        when the camera asks for basic and the request is https or the endpoint allows it."""
         username, password = self._credentials()
-        where = f"GET {uri[:200]!r}"  # the camera's text, of any length and content
+        url = self._pinned(uri, where=f"GET {uri[:200]!r}")
+        where = f"GET {url[:200]!r}"  # the camera's text, of any length and content
         http = self._clients.http
+        cap = {_MAX_REPLY_BYTES: self._endpoint.max_snapshot_bytes}
         if self._digest is None or self._digest_credentials != (username, password):  # first, or rotated
             self._digest, self._digest_credentials = httpx.DigestAuth(username, password), (username, password)
         digest = self._digest
-        response = await self._guard(uri, lambda: http.get(uri, auth=digest), where=where)
+        response = await self._guard(lambda: http.get(url, auth=digest, extensions=cap), where=where, what="snapshot")
         challenge = response.headers.get("WWW-Authenticate", "").lower()
         if response.status_code == 401 and challenge.startswith("basic"):
-            # ipycam and many encoders offer only basic auth for snapshots.
-            response = await self._guard(uri, lambda: http.get(uri, auth=httpx.BasicAuth(username, password)), where=where)
+            # ipycam and many encoders offer only basic auth for snapshots: the password in clear.
+            if httpx.URL(url).scheme != "https" and not self._endpoint.allow_basic_over_http:
+                message = ("snapshot: the camera asks for Basic auth over plain http, which would send the "
+                           "password in clear; not sent (use https, or set allow_basic_over_http = true on "
+                           "this camera's onvif endpoint)")
+                raise AuthFailed(device_id=self._asset_id, message=message, where=where)
+            basic = httpx.BasicAuth(username, password)
+            response = await self._guard(lambda: http.get(url, auth=basic, extensions=cap), where=where, what="snapshot")
         if response.status_code in (401, 403):
             raise AuthFailed(device_id=self._asset_id, message=f"snapshot refused ({response.status_code})", where=where)
         if response.status_code != 200:
@@ -403,7 +459,8 @@ class CameraClient:
 
     async def _call(self, binding: str, address: str, operation: str, *, signed: bool = True, **kwargs: Any) -> Any:
         """One SOAP call, signed (unless ``signed`` is False), translated into collector errors."""
-        service = self._clients.service(binding, address)
+        url = self._pinned(address, where=f"{operation} {address}")
+        service = self._clients.service(binding, url)
         signing = None
         if signed:
             username, password = self._credentials()
@@ -411,10 +468,10 @@ class CameraClient:
             signing = _Signing(username, password, offset)
         token = _SIGNING.set(signing)
         _HTTP_STATUS.set(0)
-        where = f"{operation} {address}"
+        where = f"{operation} {url}"
         try:
             try:
-                reply = await self._guard(address, lambda: service[operation](**kwargs), where=where)
+                reply = await self._guard(lambda: service[operation](**kwargs), where=where, what="SOAP reply")
             except zeep.exceptions.Fault as fault:
                 raise self._fault(fault, where=where) from fault
             except zeep.exceptions.TransportError as exc:
@@ -432,15 +489,20 @@ class CameraClient:
             _SIGNING.reset(token)
         return zeep.helpers.serialize_object(reply, dict)
 
-    async def _guard(self, url: str, send: Callable[[], Awaitable[Any]], *, where: str) -> Any:
-        """``send()`` a request to ``url`` within the endpoint's timeout, httpx errors translated.
+    def _pinned(self, url: str, *, where: str) -> str:
+        """A URL the camera gave (an XAddr, a snapshot URI, a subscription address), as we send it.
 
-        ``url`` came from the camera (a snapshot URI, an XAddr): one httpx cannot send to is
-        a DecodeError, not whatever httpx or anyio would raise (see ``url_problem``).
+        One httpx cannot send to is a DecodeError, not whatever httpx or anyio would raise
+        (see ``url_problem``); one naming another host goes to the configured camera instead
+        (``pinned_url``), so our credentials never leave for a host the camera chose.
         """
         problem = url_problem(url)
         if problem is not None:
             raise DecodeError(device_id=self._asset_id, message=f"unusable URL: {problem}"[:300], where=where)
+        return pinned_url(url, host=self._endpoint.host, port=self._endpoint.port)
+
+    async def _guard(self, send: Callable[[], Awaitable[Any]], *, where: str, what: str) -> Any:
+        """``send()`` within the endpoint's timeout, httpx errors and a reply over its cap translated."""
         timeout_s = self._endpoint.timeout_s
         try:
             async with asyncio.timeout(timeout_s):
@@ -449,6 +511,8 @@ class CameraClient:
             raise DeviceTimeout(device_id=self._asset_id, message=f"no reply within {timeout_s} s", where=where) from exc
         except httpx.TransportError as exc:  # refused, reset, DNS, closed mid-reply
             raise DeviceUnreachable(device_id=self._asset_id, message=f"{type(exc).__name__}: {exc}", where=where) from exc
+        except ReplyTooLarge as exc:
+            raise DecodeError(device_id=self._asset_id, message=exc.describe(what), where=where) from exc
 
     def _fault(self, fault: zeep.exceptions.Fault, *, where: str) -> CollectorError:
         subcodes = tuple(str(getattr(code, "localname", code)).rsplit(":", 1)[-1] for code in fault.subcodes or ())

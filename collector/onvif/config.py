@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+_MiB = 1 << 20
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +59,16 @@ class OnvifEndpoint(_Frozen):
     # [collector] window. "arrival": the camera stamps events wrongly (local time as UTC, a
     # clock apart from the one GetSystemDateAndTime reads): stamp them when pulled instead.
     timestamps: Literal["device", "arrival"] = "device"
+    # A snapshot longer than this is refused while it streams in (README: Hostile replies); a
+    # 4K camera's JPEG is 0.5-2 MB. Bounded: every camera of a worker may fetch at once.
+    max_snapshot_bytes: int = Field(default=8 * _MiB, ge=64 * 1024, le=64 * _MiB)
+    # Width x height read from the JPEG header, refused over this before decoding; the default is
+    # 4096x4096 (a 12 Mpx fisheye fits, an 8192x8192 bomb does not), the ceiling what decode_jpeg
+    # can take at all.
+    max_snapshot_pixels: int = Field(default=4096 * 4096, ge=320 * 240, le=8192 * 8192)
+    # Basic auth sends the password in clear: only over https, unless the installer allows it
+    # for a camera that offers nothing else on plain http (ipycam, some encoders).
+    allow_basic_over_http: bool = False
     workarounds: OnvifWorkarounds = OnvifWorkarounds()
 
     @property

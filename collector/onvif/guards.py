@@ -7,12 +7,16 @@ they refuse into ``DecodeError`` (or ``AuthFailed`` for a 401/403). README: Host
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import httpx
 from lxml import etree
 
-_STRICT_PARSER = etree.XMLParser(recover=False, resolve_entities=False, no_network=True, huge_tree=True)
+# No huge_tree: libxml2's own limits stay (256 levels of nesting, 10 MB in one text node), far
+# above what any ONVIF reply needs (about 15 levels) and far below what would hurt us. The
+# reply's length is capped before it gets here (client.py, SOAP_REPLY_MAX_BYTES).
+_STRICT_PARSER = etree.XMLParser(recover=False, resolve_entities=False, no_network=True, huge_tree=False)
 
 
 class MalformedReply(Exception):
@@ -88,3 +92,25 @@ def url_problem(url: str) -> str | None:
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         return f"port {parsed.port} is outside 1-65535"
     return None
+
+
+def pinned_url(url: str, *, host: str, port: int) -> str:
+    """``url`` (one ``url_problem`` accepts) as sent to the configured camera at ``host``:``port``.
+
+    A URL naming the configured host is kept as it is, whatever its port or scheme: the same
+    device (some serve ONVIF on 8000 and snapshots on 80). One naming any other host is
+    rewritten to ``http://host:port`` with its path and query, as NVRs do for cameras behind
+    NAT, which report their inside address; so no request, and no credential, goes anywhere
+    but the configured camera. README: Camera-supplied URLs.
+    """
+    parsed = httpx.URL(url)
+    if _same_host(parsed.host, host):
+        return url
+    return str(httpx.URL(scheme="http", host=host, port=port, raw_path=parsed.raw_path))
+
+
+def _same_host(named: str, configured: str) -> bool:
+    try:
+        return ipaddress.ip_address(named) == ipaddress.ip_address(configured)
+    except ValueError:
+        return named.casefold() == configured.casefold()

@@ -49,14 +49,26 @@ UNIFORM_MAX_STD = 6.0  # std of 4x4 block means, levels; a cover's light leak gi
 DEFOCUS_MAX_RATIO = 0.4  # Laplacian variance below this share of the camera's own baseline
 NIGHT_MAX_MEAN = 60.0  # day and night pictures of one camera differ in sharpness: two baselines
 
-MAX_PIXELS = 8192 * 8192  # refuse a "snapshot" that would take gigabytes to decode
+# Width x height, read from the JPEG header before anything is decoded: over it, refused. An
+# 8192x8192 JPEG of 786 KB took 1.4 s and 403 MB to decode. The endpoint's max_snapshot_pixels
+# chooses, up to 8192x8192.
+MAX_PIXELS = 4096 * 4096
 MIN_SIDE = 16  # pixels: smaller is an icon or a placeholder, not a camera picture
+# A JPEG decodes at 1/2, 1/4 or 1/8 scale for a fraction of the work (libjpeg's DCT scaling,
+# PIL's draft()). A picture is decoded at the smallest such scale that still has this many
+# pixels: 720p and 1080p whole, a 4K picture at 1/2, 4096x4096 at 1/4. The measures are block
+# means compared with the same camera's own earlier pictures, at the same scale.
+DECODE_MIN_PIXELS = 1280 * 720
 
 Regime = Literal["day", "night"]
 
 
 class PictureDecodeError(ValueError):
     """The snapshot bytes are not a readable JPEG (empty, truncated, HTML error page...)."""
+
+
+class PictureTooLarge(PictureDecodeError):
+    """The JPEG header announces more pixels than the cap: refused undecoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +102,29 @@ class PictureVerdict:
         return not (self.black or self.overexposed or self.uniform or self.frozen or self.out_of_focus)
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """Snapshot bytes -> (height, width) ``uint8`` grey (ITU-R 601 luma). Raises PictureDecodeError."""
+def decode_jpeg(data: bytes, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Snapshot bytes -> (height, width) ``uint8`` grey (ITU-R 601 luma), scaled down when large
+    (DECODE_MIN_PIXELS). Raises PictureDecodeError, PictureTooLarge over ``max_pixels``."""
     if not data:
         raise PictureDecodeError("empty snapshot")
     try:
         with warnings.catch_warnings():
-            # Pillow only warns below twice its own pixel limit; MAX_PIXELS decides instead.
+            # Pillow only warns below twice its own pixel limit; max_pixels decides instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=["JPEG"])
-        if image.width * image.height > MAX_PIXELS or min(image.size) < MIN_SIDE:
-            raise PictureDecodeError(f"a snapshot of {image.width}x{image.height} pixels is no camera picture")
+            image = Image.open(io.BytesIO(data), formats=["JPEG"])  # reads the header only
+        width, height = image.size
+        if width * height > max_pixels:
+            raise PictureTooLarge(
+                f"a snapshot of {width}x{height} pixels ({width * height / 1e6:.1f} Mpx) is over the "
+                f"{max_pixels / 1e6:.1f} Mpx limit: refused undecoded"
+            )
+        if min(width, height) < MIN_SIDE:
+            raise PictureDecodeError(f"a snapshot of {width}x{height} pixels is no camera picture")
+        scale = 1
+        while scale < 8 and (width // (2 * scale)) * (height // (2 * scale)) >= DECODE_MIN_PIXELS:
+            scale *= 2
         # A JPEG stores luma as its own channel: decoding only that skips the colour work.
-        image.draft("L", image.size)
+        image.draft("L", (width // scale, height // scale))
         grey = np.asarray(image.convert("L"))
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         head = data[:16]
@@ -219,8 +241,9 @@ class SharpnessBaseline:
 class PictureChecker:
     """One camera's picture check: the previous snapshot and a day and a night baseline."""
 
-    def __init__(self, *, asset_id: str, baseline_size: int = 15) -> None:
+    def __init__(self, *, asset_id: str, baseline_size: int = 15, max_pixels: int = MAX_PIXELS) -> None:
         self.asset_id = asset_id
+        self._max_pixels = max_pixels
         self._previous: PictureMeasures | None = None
         self._baselines: dict[Regime, SharpnessBaseline] = {
             "day": SharpnessBaseline(size=baseline_size),
@@ -228,9 +251,12 @@ class PictureChecker:
         }
 
     def check(self, jpeg: bytes, *, ts: datetime) -> list[Sample]:
-        """Judge one snapshot; raises DecodeError (with this camera's id) on unreadable bytes."""
+        """Judge one snapshot; raises DecodeError (with this camera's id) on unreadable bytes.
+
+        CPU-bound (a 1080p picture: see README, Snapshots): the poller runs it in a thread.
+        """
         try:
-            frame = decode_jpeg(jpeg)
+            frame = decode_jpeg(jpeg, max_pixels=self._max_pixels)
         except PictureDecodeError as exc:
             raise DecodeError(device_id=self.asset_id, message=f"snapshot: {exc}") from exc
         measures, verdict = self.check_frame(frame)

@@ -1,11 +1,13 @@
 """One poll of one camera: clock and reachability, inventory, snapshot picture check, events.
 
 The poller never sleeps, loops, retries or starts anything: the scheduler calls ``poll``
-with the time it wants stamped on the samples and decides what to do with failures.
+with the time it wants stamped on the samples and decides what to do with failures. Only the
+picture check leaves the event loop, for the loop's default executor (``asyncio.to_thread``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -74,7 +76,9 @@ class OnvifPoller:
         self._asset_id = asset_id
         self._endpoint = endpoint
         self._camera = CameraClient(asset_id=asset_id, endpoint=endpoint, credentials=credentials, clients=clients)
-        self._pictures = PictureChecker(asset_id=asset_id) if endpoint.snapshot else None
+        self._pictures = (
+            PictureChecker(asset_id=asset_id, max_pixels=endpoint.max_snapshot_pixels) if endpoint.snapshot else None
+        )
         self._snapshots = snapshots
         self._events = (
             PullPointSession(asset_id=asset_id, endpoint=endpoint, camera=self._camera, clock=clock, window=window)
@@ -208,7 +212,9 @@ class OnvifPoller:
         if self._snapshot_uri is None:
             self._snapshot_uri = await self._camera.snapshot_uri(self._addresses.media, self._profile.token)
         jpeg = await self._camera.fetch_snapshot(self._snapshot_uri)
-        samples = self._pictures.check(jpeg, ts=ts)
+        # Decoding and measuring take milliseconds of CPU per picture, more for large ones: in a
+        # thread, not on the event loop that also polls stations and serves the API.
+        samples = await asyncio.to_thread(self._pictures.check, jpeg, ts=ts)
         if self._snapshots is not None:
             # Only after the check: a snapshot kept is one that could be judged, shown beside its verdict.
             await self._snapshots.keep(self._asset_id, jpeg, taken_at=ts)

@@ -4,19 +4,46 @@ The simulator (simulators/camera) is a well-behaved camera with named faults; a 
 camera needs replies no firmware should send — broken XML, entity bombs, impossible
 dates — so this one serves canned SOAP over real HTTP on 127.0.0.1, one reply per
 operation, each overridable. Time-bearing replies are built from our clock at request time.
+It also answers GET (a snapshot) with ``snapshot``, behind Basic auth if ``basic`` is set, and
+can flood: a ``Flood`` reply of any size is written a piece at a time as the client reads, so
+a 300 MiB "snapshot" costs this process nothing and shows how much the client took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from collector.errors import CollectorError
+from collector.onvif.client import OnvifClients
+from collector.onvif.config import OnvifEndpoint
+from collector.onvif.poller import OnvifPoller
+from collector.results import PollResult
+from collector.timestamps import TimestampWindow
 from domain.time import UTC
 
-Reply = bytes | Callable[[], bytes]  # the whole HTTP body; status 200 unless a test sets another
+MiB = 1 << 20
+_PIECE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Flood:
+    """A body of ``size`` bytes: ``prefix``, then ``filler`` repeated; announced by a
+    Content-Length, or sent chunked (no length known in advance) when ``declare_length`` is False."""
+
+    size: int
+    prefix: bytes = b""
+    filler: bytes = b"A"
+    declare_length: bool = True
+    content_type: str = "application/soap+xml; charset=utf-8"
+
+
+Reply = bytes | Callable[[], bytes] | Flood  # the whole HTTP body; status 200 unless a test sets another
 
 NAMESPACES = (
     'xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
@@ -86,6 +113,22 @@ def pulled(*notifications: str) -> Callable[[], bytes]:
     return reply
 
 
+def subscription_at(address: str) -> Callable[[], bytes]:
+    """CreatePullPointSubscription answering a 10-minute subscription at ``address``."""
+
+    def reply() -> bytes:
+        now = datetime.now(UTC)
+        return envelope(
+            "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
+            f"<wsa:Address>{address}</wsa:Address></tev:SubscriptionReference>"
+            f"<wsnt:CurrentTime>{xs(now)}</wsnt:CurrentTime>"
+            f"<wsnt:TerminationTime>{xs(now + timedelta(minutes=10))}</wsnt:TerminationTime>"
+            "</tev:CreatePullPointSubscriptionResponse>"
+        )
+
+    return reply
+
+
 def media_uri(operation: str, uri: str) -> bytes:
     """GetStreamUri / GetSnapshotUri answering ``uri``."""
     return envelope(
@@ -101,6 +144,11 @@ class HostileCamera:
         self.replies: dict[str, Reply] = {}
         self.status: dict[str, int] = {}
         self.calls: list[str] = []
+        self.snapshot: Reply = b""  # the body of every GET
+        self.basic: tuple[str, str] | None = None  # (username, password) a GET must carry as Basic auth
+        self.gets: list[tuple[str, str]] = []  # (path, Authorization header or "") of each GET
+        self.flooded: list[int] = []  # bytes of each Flood written before it ended or the client left
+        self.flood_ended = asyncio.Event()
         self._connections: set[asyncio.Task[None]] = set()
 
     def with_media(self, *, snapshot_uri: str) -> None:
@@ -121,17 +169,6 @@ class HostileCamera:
 
     def defaults(self) -> dict[str, Reply]:
         base = f"http://127.0.0.1:{self.port}"
-
-        def subscription() -> bytes:
-            now = datetime.now(UTC)
-            return envelope(
-                "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
-                f"<wsa:Address>{base}/onvif/subscription</wsa:Address></tev:SubscriptionReference>"
-                f"<wsnt:CurrentTime>{xs(now)}</wsnt:CurrentTime>"
-                f"<wsnt:TerminationTime>{xs(now + timedelta(minutes=10))}</wsnt:TerminationTime>"
-                "</tev:CreatePullPointSubscriptionResponse>"
-            )
-
         return {
             "GetSystemDateAndTime": camera_now(),
             "GetDeviceInformation": envelope(
@@ -147,7 +184,7 @@ class HostileCamera:
                 "<tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport>"
                 "</tt:Events></tds:Capabilities></tds:GetCapabilitiesResponse>"
             ),
-            "CreatePullPointSubscription": subscription,
+            "CreatePullPointSubscription": subscription_at(f"{base}/onvif/subscription"),
             "PullMessages": pulled(),
             "Renew": envelope("<wsnt:RenewResponse/>"),
             "Unsubscribe": envelope("<wsnt:UnsubscribeResponse/>"),
@@ -160,16 +197,23 @@ class HostileCamera:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(await self.answer(head, reader))
-                await writer.drain()
+                reply = await self.answer(head, reader)
+                if isinstance(reply, Flood):
+                    await self._flood(reply, writer)
+                else:
+                    writer.write(reply)
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass  # the client closed its keep-alive connection, or the camera is shutting down
         finally:
             writer.close()
             self._connections.discard(task)
 
-    async def answer(self, head: bytes, reader: asyncio.StreamReader) -> bytes:
-        """The whole HTTP response to the request whose head was read (its body is still in ``reader``)."""
+    async def answer(self, head: bytes, reader: asyncio.StreamReader) -> bytes | Flood:
+        """The whole HTTP response to the request whose head was read (its body is still in ``reader``),
+        or a Flood to write as the response."""
+        if head.startswith(b"GET "):
+            return self._get(head)
         length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
         body = await reader.readexactly(length)
         found = _OPERATION.search(body)
@@ -177,11 +221,43 @@ class HostileCamera:
         self.calls.append(operation)
         reply = self.replies[operation] if operation in self.replies else self.defaults()[operation]
         content = reply() if callable(reply) else reply
+        if isinstance(content, Flood):
+            return content
         status = self.status.get(operation, 200)
         return (
             f"HTTP/1.1 {status} X\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
             f"Content-Length: {len(content)}\r\n\r\n".encode() + content
         )
+
+    def _get(self, head: bytes) -> bytes | Flood:
+        request_line, *lines = head.decode("latin-1").split("\r\n")
+        sent = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("authorization:")]
+        authorization = sent[0] if sent else ""
+        self.gets.append((request_line.split(" ")[1], authorization))
+        if self.basic is not None and authorization != "Basic " + base64.b64encode(":".join(self.basic).encode()).decode():
+            return b'HTTP/1.1 401 X\r\nWWW-Authenticate: Basic realm="camera"\r\nContent-Length: 0\r\n\r\n'
+        content = self.snapshot() if callable(self.snapshot) else self.snapshot
+        if isinstance(content, Flood):
+            return content
+        return f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(content)}\r\n\r\n".encode() + content
+
+    async def _flood(self, flood: Flood, writer: asyncio.StreamWriter) -> None:
+        length = f"Content-Length: {flood.size}" if flood.declare_length else "Transfer-Encoding: chunked"
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {flood.content_type}\r\n{length}\r\n\r\n".encode())
+        filler = (flood.filler * (_PIECE // len(flood.filler) + 1))[:_PIECE]
+        sent = 0
+        try:
+            while sent < flood.size:
+                piece = (flood.prefix + filler if sent == 0 else filler)[: min(_PIECE, flood.size - sent)]
+                writer.write(piece if flood.declare_length else b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()  # waits while the client does not read: the socket buffers hold the rest
+                sent += len(piece)
+            if not flood.declare_length:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        finally:
+            self.flooded.append(sent)
+            self.flood_ended.set()
 
     async def close_connections(self) -> None:
         """End the keep-alive connections the client left open, so no handler outlives the test."""
@@ -191,13 +267,31 @@ class HostileCamera:
 
 
 @contextlib.asynccontextmanager
-async def hostile_camera(camera: HostileCamera | None = None) -> AsyncIterator[HostileCamera]:
-    """``camera`` (a new HostileCamera by default) served on 127.0.0.1 until the block ends."""
+async def hostile_camera(camera: HostileCamera | None = None, *, host: str = "127.0.0.1") -> AsyncIterator[HostileCamera]:
+    """``camera`` (a new HostileCamera by default) served on ``host`` (a loopback address) until the block ends."""
     camera = camera or HostileCamera()
-    server = await asyncio.start_server(camera.serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(camera.serve, host, 0)
     camera.port = server.sockets[0].getsockname()[1]
     async with server:
         try:
             yield camera
         finally:
             await camera.close_connections()
+
+
+async def poll_once(
+    camera: HostileCamera, clients: OnvifClients, *, window: TimestampWindow | None = None, **endpoint: object
+) -> PollResult:
+    """One poll of ``camera`` (snapshot and events off unless given); a CollectorError is
+    returned as the result's only error, anything else raises."""
+    settings = {"snapshot": False, "events_pull_timeout_s": 0, "timeout_s": 3.0} | endpoint
+    poller = OnvifPoller(
+        asset_id="cam-h", endpoint=OnvifEndpoint(host="127.0.0.1", port=camera.port, credential="cam-h", **settings),
+        credentials=lambda: ("admin", "secret"), clients=clients, window=window or TimestampWindow(),
+    )
+    try:
+        return await poller.poll(datetime.now(UTC))
+    except CollectorError as error:
+        return PollResult(samples=(), errors=(error,))
+    finally:
+        await poller.close()

@@ -6,7 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -19,11 +19,15 @@ from collector.onvif.poller import OnvifPoller
 
 from .ipycam_server import PASSWORD, USERNAME, serve_ipycam
 
-TS = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
+TS = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 
 def _endpoint(port: int, **kwargs: object) -> OnvifEndpoint:
-    return OnvifEndpoint(**{"host": "127.0.0.1", "port": port, "credential": "cam-test", "timeout_s": 2.0, **kwargs})
+    # ipycam offers only Basic auth for its snapshot, over plain http: allowed here, as an
+    # installer would for such a camera (see test_basic_auth_over_http_needs_the_endpoints_consent).
+    settings = {"host": "127.0.0.1", "port": port, "credential": "cam-test", "timeout_s": 2.0,
+                "allow_basic_over_http": True}
+    return OnvifEndpoint(**(settings | kwargs))
 
 
 def _camera(port: int, clients: OnvifClients, *, password: str = PASSWORD, **kwargs: object) -> CameraClient:
@@ -70,6 +74,13 @@ async def test_wrong_password_is_auth_failed(clients: OnvifClients) -> None:
         with pytest.raises(AuthFailed):
             await camera.fetch_snapshot(f"http://127.0.0.1:{running.port}/snapshot.jpg")
     assert caught.value.device_id == "cam-test" and "GetDeviceInformation" in caught.value.where
+
+
+async def test_basic_auth_over_http_needs_the_endpoints_consent(clients: OnvifClients) -> None:
+    with serve_ipycam() as running:
+        camera = _camera(running.port, clients, allow_basic_over_http=False)
+        with pytest.raises(AuthFailed, match="allow_basic_over_http = true"):
+            await camera.fetch_snapshot(f"http://127.0.0.1:{running.port}/snapshot.jpg")
 
 
 async def test_token_is_stamped_with_the_camera_clock(clients: OnvifClients) -> None:
@@ -133,9 +144,8 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
 
 
 async def test_malformed_xml_is_decode_error(clients: OnvifClients) -> None:
-    with _serve(_Garbage) as port:
-        with pytest.raises(DecodeError):
-            await _camera(port, clients).device_information()
+    with _serve(_Garbage) as port, pytest.raises(DecodeError):
+        await _camera(port, clients).device_information()
 
 
 async def test_poll_reports_reachable_clock_inventory_and_picture(clients: OnvifClients) -> None:

@@ -11,13 +11,22 @@ import pytest
 
 from collector.errors import AuthFailed, CollectorError, DecodeError, TimestampOutOfRange
 from collector.onvif.client import CameraFault, OnvifClients
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.poller import OnvifPoller
 from collector.results import PollResult
 from collector.timestamps import TimestampWindow
 from domain.time import UTC
 
-from .hostile_camera import HostileCamera, Reply, camera_now, envelope, hostile_camera, notification, pulled, system_time, xs
+from .hostile_camera import (
+    HostileCamera,
+    Reply,
+    camera_now,
+    envelope,
+    hostile_camera,
+    notification,
+    poll_once,
+    pulled,
+    system_time,
+    xs,
+)
 
 ENTITY_BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>'
@@ -49,23 +58,6 @@ async def camera() -> AsyncIterator[HostileCamera]:
         yield running
 
 
-async def _poll(
-    camera: HostileCamera, clients: OnvifClients, *, window: TimestampWindow = TimestampWindow(), **endpoint: object
-) -> PollResult:
-    """One poll; a CollectorError is returned as the result's only error, anything else raises."""
-    settings = {"snapshot": False, "events_pull_timeout_s": 0, "timeout_s": 3.0} | endpoint
-    poller = OnvifPoller(
-        asset_id="cam-h", endpoint=OnvifEndpoint(host="127.0.0.1", port=camera.port, credential="cam-h", **settings),
-        credentials=lambda: ("admin", "secret"), clients=clients, window=window,
-    )
-    try:
-        return await poller.poll(datetime.now(UTC))
-    except CollectorError as error:
-        return PollResult(samples=(), errors=(error,))
-    finally:
-        await poller.close()
-
-
 # (operation, reply, error type, message fragment): each poll fails, or partly fails, with exactly that.
 CASES: dict[str, tuple[str, Reply, type[CollectorError], str]] = {
     "year of 20 digits": ("GetSystemDateAndTime", system_time(year="9" * 20), DecodeError, "unusable UTCDateTime"),
@@ -81,24 +73,24 @@ CASES: dict[str, tuple[str, Reply, type[CollectorError], str]] = {
                                 "Excessive depth"),
     "reply to another operation": ("GetCapabilities", envelope("<tds:GetDeviceInformationResponse/>"), CameraFault,
                                    "no event service"),
-    # httpx raises InvalidURL, not a transport error, for these: an unusable XAddr is no service.
+    # httpx raises InvalidURL or IDNAError, not a transport error, for these: decode.usable_url
+    # checks as httpx would (since df1e14a), so an unusable XAddr is no service ...
     **{
         f"events XAddr {what}": ("GetCapabilities", _capabilities(xaddr), CameraFault, "no event service")
         for what, xaddr in (
             ("with an open IPv6 bracket", "http://[::1"),
             ("with port 999999", "http://127.0.0.1:999999/e"),
             ("with a non-ASCII host", "http://\u2603/e"),
+            ("with a malformed xn-- label", "http://xn--/e"),
         )
     },
-    # ... and these pass that check but not httpx's: the call to them fails, as partial errors.
-    "events XAddr with a malformed xn-- label": ("GetCapabilities", _capabilities("http://xn--/e"), DecodeError,
-                                                 "unusable URL: IDNAError"),
+    # ... and an unusable subscription address no subscription.
     **{
         f"subscription {what}": ("CreatePullPointSubscription", _subscription(address), DecodeError, "not an http(s) URL")
-        for what, address in (("without an address", ""), ("over FTP", "ftp://x/y"))
+        for what, address in (
+            ("without an address", ""), ("over FTP", "ftp://x/y"), ("at an IPv6 literal that is not one", "http://[v1.x]/s")
+        )
     },
-    "subscription at an IPv6 literal that is not one": ("CreatePullPointSubscription", _subscription("http://[v1.x]/s"),
-                                                        DecodeError, "unusable URL: InvalidURL"),
     "event in year 1 at +05:00": ("PullMessages", pulled(notification("0001-01-01T00:00:00+05:00")), DecodeError,
                                   "cannot be represented in UTC"),
     "event time of 5,000 characters": ("PullMessages", pulled(notification("x" * 5000)), DecodeError, "is not ISO 8601"),
@@ -121,7 +113,7 @@ CASES: dict[str, tuple[str, Reply, type[CollectorError], str]] = {
 async def test_a_hostile_reply_is_a_typed_error(case: str, camera: HostileCamera, clients: OnvifClients) -> None:
     operation, reply, kind, fragment = CASES[case]
     camera.replies[operation] = reply
-    result = await _poll(camera, clients)
+    result = await poll_once(camera, clients)
     [error] = result.errors
     assert type(error) is kind and fragment in error.message, repr(error)
     assert len(str(error)) < 500
@@ -130,7 +122,7 @@ async def test_a_hostile_reply_is_a_typed_error(case: str, camera: HostileCamera
 
 async def test_a_refusal_without_xml_is_auth_failed(camera: HostileCamera, clients: OnvifClients) -> None:
     camera.replies["GetDeviceInformation"], camera.status["GetDeviceInformation"] = b"Unauthorized", 401
-    [error] = (await _poll(camera, clients)).errors
+    [error] = (await poll_once(camera, clients)).errors
     assert type(error) is AuthFailed and error.message == "HTTP 401", repr(error)
 
 
@@ -152,7 +144,7 @@ SNAPSHOT_URIS = {
 @pytest.mark.parametrize("uri", SNAPSHOT_URIS.values(), ids=list(SNAPSHOT_URIS))
 async def test_an_unusable_snapshot_uri_is_a_decode_error(uri: str, camera: HostileCamera, clients: OnvifClients) -> None:
     camera.with_media(snapshot_uri=uri)
-    result = await _poll(camera, clients, snapshot=True, events=False)
+    result = await poll_once(camera, clients, snapshot=True, events=False)
     [error] = result.errors
     assert type(error) is DecodeError and "unusable URL" in error.message, repr(error)
     assert error.device_id == "cam-h" and len(str(error)) < 600
@@ -181,7 +173,7 @@ async def test_event_times_outside_the_window_are_refused(
         notification(xs(now + ahead)),
         notification(xs(now - timedelta(seconds=30)), state="false"),
     )
-    result = await _poll(camera, clients, window=window)
+    result = await poll_once(camera, clients, window=window)
     too_old, too_far_ahead = result.errors
     assert type(too_old) is TimestampOutOfRange and f"at most {window.max_age_s:g} s old" in too_old.message
     assert type(too_far_ahead) is TimestampOutOfRange and f"at most {window.max_lead_s:g} s ahead" in too_far_ahead.message
@@ -192,7 +184,7 @@ async def test_event_times_outside_the_window_are_refused(
 async def test_an_initial_state_dated_long_ago_holds_now(camera: HostileCamera, clients: OnvifClients) -> None:
     camera.replies["PullMessages"] = pulled(notification(xs(datetime.now(UTC) - timedelta(days=30)), operation="Initialized"))
     before = datetime.now(UTC)
-    result = await _poll(camera, clients)
+    result = await poll_once(camera, clients)
     [at] = _tamper(result)
     assert result.errors == () and before <= at <= datetime.now(UTC)
 
@@ -200,7 +192,7 @@ async def test_an_initial_state_dated_long_ago_holds_now(camera: HostileCamera, 
 async def test_an_event_pushed_past_the_calendar_by_the_clock_offset(camera: HostileCamera, clients: OnvifClients) -> None:
     camera.replies["GetSystemDateAndTime"] = camera_now(-timedelta(hours=1))  # the camera is an hour slow
     camera.replies["PullMessages"] = pulled(notification("9999-12-31T23:59:59Z"))
-    result = await _poll(camera, clients)
+    result = await poll_once(camera, clients)
     [error] = result.errors
     assert type(error) is DecodeError and "outside the calendar" in error.message
 
@@ -210,7 +202,7 @@ async def test_arrival_stamping_replaces_any_event_time(camera: HostileCamera, c
         notification("9999-12-31T20:00:00Z"), notification(xs(datetime.now(UTC) - timedelta(days=8)), state="false")
     )
     before = datetime.now(UTC)
-    result = await _poll(camera, clients, timestamps="arrival")
+    result = await poll_once(camera, clients, timestamps="arrival")
     stamped = _tamper(result)
     assert result.errors == () and len(stamped) == 2
     assert all(before <= at <= datetime.now(UTC) for at in stamped)
