@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from collector.errors import CollectorError, DecodeError, DeviceRejected, DeviceTimeout
+from collector.errors import CollectorError, DecodeError, DeviceBusy, DeviceRejected, DeviceTimeout
 from domain.health import DeviceHealth, HealthState
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ class HealthRegistry:
     def record_failure(self, device_id: str, *, at: datetime, error: CollectorError) -> None:
         old = self._settled(device_id)
         failures = old.consecutive_failures + 1
-        state = HealthState.OFFLINE if failures >= self._offline_after else HealthState.DEGRADED
+        # A busy device answers: it is there and failing (degraded), never "not answering".
+        offline = failures >= self._offline_after and not isinstance(error, DeviceBusy)
+        state = HealthState.OFFLINE if offline else HealthState.DEGRADED
         if state is HealthState.OFFLINE and old.state is not HealthState.OFFLINE:
             log.warning("%s: offline after %d failed polls: %s", device_id, failures, error)
         new = dataclasses.replace(
@@ -134,7 +136,7 @@ def _error_counts(old: DeviceHealth, errors: Sequence[CollectorError]) -> dict[s
         return {}  # the usual successful poll: nothing to count, three fields fewer to replace
     return {
         "exception_responses": old.exception_responses
-        + sum(isinstance(e, DeviceRejected) for e in errors),
+        + sum(isinstance(e, (DeviceRejected, DeviceBusy)) for e in errors),
         "malformed_replies": old.malformed_replies + sum(isinstance(e, DecodeError) for e in errors),
         "timeouts": old.timeouts + sum(isinstance(e, DeviceTimeout) for e in errors),
     }

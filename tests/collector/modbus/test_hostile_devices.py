@@ -207,8 +207,6 @@ async def test_busy_device_fails_its_polls_on_one_connection(healthy_port: int) 
     assert_healthy_station_kept_its_interval(run)
 
 
-@pytest.mark.xfail(strict=True, reason="collector/health.py counts a DeviceBusy poll towards OFFLINE and not as an "
-                                       "exception response (not collector/modbus/'s to change: see README)")
 async def test_busy_device_is_alive_not_offline(healthy_port: int) -> None:
     run = await run_against(Fault.BUSY, _failed(OFFLINE_AFTER + 1), healthy_port=healthy_port)
     h = run.hostile
