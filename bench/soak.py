@@ -54,6 +54,7 @@ START_TIMEOUT_S = 180.0
 SERVICE_STOP_TIMEOUT_S = 60.0
 READ_EVERY_S = 2.0
 LEAD_S = 2.0  # a server stops this long before a fault is due: the fault falls inside the outage
+CUT_S = 5.0  # alarm-host events stamped this long before the service is stopped must be stored by then
 SETTLE_FLEET_S = 120.0  # after the last clear: durations run out, alerts resolve, the store catches up
 
 
@@ -72,6 +73,7 @@ class Restart:
     started_s: float | None = None
     back_s: float | None = None  # the service had it again: database check ok / an alarm-host message accepted
     accepted_before: int | None = None
+    stopped_at: datetime | None = None
 
 
 @dataclass
@@ -146,17 +148,20 @@ def run(opts: argparse.Namespace) -> Soak:
                 print(f"  {at - window_s:+7.1f} s  {label}", flush=True)
         watch(until_s=max(at for at, _, _ in events) + SETTLE_FLEET_S / opts.compress)
 
-        metrics, health = sm.scrape(metrics_url), sm.healthz(api_url)
+        metrics, scraped_at, health = sm.scrape(metrics_url), datetime.now(UTC), sm.healthz(api_url)
+        stopped_at = datetime.now(UTC)
         stopped_cleanly = _stop_service(service)
         time.sleep(3.0)  # the witness's last messages, VictoriaMetrics' last second
         vm.force_flush()
         records = sm.read_records(pg.url)
-        counts = count_samples(vm.url, records, witness.by_type(), start=started_at - timedelta(minutes=1),
-                               end=datetime.now(UTC))
+        counts = count_samples(vm.url, records, witness, start=started_at - timedelta(minutes=1),
+                               end=datetime.now(UTC), metrics=metrics, scraped_at=scraped_at,
+                               cut=scraped_at - timedelta(seconds=CUT_S))
         return Soak(opts=opts, fleet_s=fleet_s, window_s=window_s, injected=timeline.injected,
                     restarts=timeline.restarts, readings=timeline.readings, minute_readings=timeline.minute_readings,
                     metrics=metrics, health=health, records=records, counts=counts,
-                    service_log=service.log.read_text(errors="replace"), stopped_cleanly=stopped_cleanly)
+                    service_log=service.log.read_text(errors="replace"), stopped_cleanly=stopped_cleanly,
+                    stopped_at=stopped_at)
     finally:
         if witness is not None:
             witness.stop()
@@ -263,6 +268,7 @@ def _stopped(restart: Restart, stop: Callable[[], None], timeline: Timeline, api
         except (httpx.HTTPError, ValueError):
             restart.accepted_before = None
     timeline.restarts.append(restart)
+    restart.stopped_at = datetime.now(UTC)
     stop()
 
 

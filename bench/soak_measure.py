@@ -48,7 +48,7 @@ class Witness:
     connect (paho never does: FIELD-NOTES) and keeps each (host, event_id) once."""
 
     def __init__(self, *, port: int, topic_prefix: str, client_id: str) -> None:
-        self.events: dict[tuple[str, str], str] = {}  # (host, event_id) -> type
+        self.events: dict[tuple[str, str], tuple[str, datetime]] = {}  # (host, event_id) -> type, device time
         self._lock = threading.Lock()
         self._topic = f"{topic_prefix}/+/event"
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
@@ -66,9 +66,16 @@ class Witness:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def by_type(self) -> Counter[str]:
+    def by_type(self, *, until: datetime) -> Counter[str]:
+        """Events stamped up to ``until``, by type."""
         with self._lock:
-            return Counter(self.events.values())
+            return Counter(kind for kind, ts in self.events.values() if ts <= until)
+
+    def stamped(self, *, until: datetime) -> dict[tuple[str, int], str]:
+        """(host, device time in ms) -> type, of the events stamped up to ``until``."""
+        with self._lock:
+            return {(host, round(ts.timestamp() * 1000)): kind for (host, _), (kind, ts) in self.events.items()
+                    if ts <= until}
 
     def _connected(self, client: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         if not getattr(reason, "is_failure", False):
@@ -78,10 +85,11 @@ class Witness:
         try:
             body = json.loads(message.payload)
             key = (message.topic.split("/")[-2], str(body["event_id"]))
+            ts = datetime.fromisoformat(body["ts"])
         except (ValueError, KeyError, TypeError):
             return
         with self._lock:
-            self.events.setdefault(key, str(body.get("type")))
+            self.events.setdefault(key, (str(body.get("type")), ts))
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
@@ -120,6 +128,7 @@ class Records:
     tickets: list[TicketRecord] = field(default_factory=list)
     alerts: list[AlertRecord] = field(default_factory=list)
     polls: dict[str, tuple[int, int]] = field(default_factory=dict)  # device -> (ok, failed), saved at shutdown
+    health_saved_at: datetime | None = None  # the newest device_health row's updated_at
     audit: Counter[str] = field(default_factory=Counter)  # "entity action" -> rows
 
 
@@ -130,8 +139,11 @@ def read_records(url: str) -> Records:
             records.tickets.append(TicketRecord(*row[:4], _utc(row[4])))
         for row in con.execute("SELECT asset_id, rule_id, state, started_at, ticket_id, suppressed_by FROM alerts"):
             records.alerts.append(AlertRecord(row[0], row[1], row[2], _utc(row[3]), row[4], row[5]))
-        for device, ok, failed in con.execute("SELECT device_id, polls_ok, polls_failed FROM device_health"):
+        for device, ok, failed, updated_at in con.execute(
+                "SELECT device_id, polls_ok, polls_failed, updated_at FROM device_health"):
             records.polls[device] = (ok, failed)
+            saved = _utc(updated_at)
+            records.health_saved_at = max(records.health_saved_at or saved, saved)
         for entity, action, n in con.execute("SELECT entity, action, count(*) FROM audit_log GROUP BY 1, 2"):
             records.audit[f"{entity} {action}"] = n
     return records
@@ -169,13 +181,29 @@ def healthz(url: str) -> dict:
 
 def vm_count(vm_url: str, selector: str, *, start: datetime, end: datetime) -> int:
     """Samples of ``selector`` between start and end, counted by the server."""
+    return sum(vm_count_by_asset(vm_url, selector, start=start, end=end).values())
+
+
+def vm_count_by_asset(vm_url: str, selector: str, *, start: datetime, end: datetime) -> dict[str, int]:
     span = max(1, int((end - start).total_seconds()) + 1)
-    query = f"sum(count_over_time(samples_quality{{{selector}}}[{span}s]))"
+    query = f"sum by (asset) (count_over_time(samples_quality{{{selector}}}[{span}s]))"
     reply = httpx.get(f"{vm_url}/api/v1/query", params={"query": query, "time": f"{end.timestamp():.3f}"},
                       timeout=60)
     reply.raise_for_status()
-    result = reply.json()["data"]["result"]
-    return int(float(result[0]["value"][1])) if result else 0
+    return {r["metric"].get("asset", ""): int(float(r["value"][1])) for r in reply.json()["data"]["result"]}
+
+
+def vm_times(vm_url: str, selector: str, *, start: datetime, end: datetime) -> set[tuple[str, int]]:
+    """(asset, time in ms) of every sample of ``selector`` in the window."""
+    params = {"match[]": f"samples_quality{{{selector}}}", "start": f"{start.timestamp():.3f}",
+              "end": f"{end.timestamp():.3f}"}
+    reply = httpx.get(f"{vm_url}/api/v1/export", params=params, timeout=120)
+    reply.raise_for_status()
+    found = set()
+    for line in reply.text.splitlines():
+        series = json.loads(line)
+        found.update((series["metric"].get("asset", ""), int(t)) for t in series["timestamps"])
+    return found
 
 
 def sparkline(values: list[float]) -> str:

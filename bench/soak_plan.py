@@ -134,5 +134,6 @@ def _station_faults(stations: list[StationSpec], kinds: tuple[tuple[str, str], .
 
 def restart_minutes(minutes: int) -> tuple[frozenset[int], frozenset[int]]:
     """The fleet minutes at which the database and the broker restart: twice each, apart."""
-    return (frozenset({round(minutes * 0.25), round(minutes * 0.65)}),
-            frozenset({max(1, round(minutes * 0.45)), round(minutes * 0.85)}))
+    last = minutes - 1
+    return (frozenset({round(minutes * 0.25), min(last, round(minutes * 0.65))}),
+            frozenset({max(1, round(minutes * 0.45)), min(last, round(minutes * 0.85))}))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bench import fleet_measure as m
@@ -25,7 +26,7 @@ TICKET_SLACK = timedelta(seconds=2)  # a ticket's opened_at is its sample's time
 class Counts:
     """Produced (by the service's health records, saved at its shutdown) against stored."""
 
-    station_polls: int = 0  # polls_ok + polls_failed of every station
+    station_polls: int = 0  # polls_ok + polls_failed of every station (/metrics at the last scrape)
     station_polls_stored: m.Polls | None = None  # outlet_kpa samples (one per poll, answered or not)
     station_samples_stored: int = 0  # every channel
     camera_polls: int = 0
@@ -33,6 +34,8 @@ class Counts:
     alarm_events_published: int = 0  # distinct event ids the witness saw
     alarm_events_stored: int = 0  # alarm-host samples other than `online` (one per event)
     published_by_type: dict[str, int] = field(default_factory=dict)
+    alarm_events_missing: list[tuple[int, str, str]] = field(default_factory=list)  # (device ms, host, type)
+    station_polls_saved: int = 0  # the same, as the health records saved at shutdown say
 
 
 @dataclass
@@ -50,26 +53,33 @@ class Soak:
     counts: Counts
     service_log: str
     stopped_cleanly: bool
+    stopped_at: datetime
 
 
-def count_samples(vm_url: str, records: sm.Records, witness: collections.Counter[str], *, start: datetime,
-                  end: datetime) -> Counts:
+def count_samples(vm_url: str, records: sm.Records, witness: sm.Witness, *, start: datetime, end: datetime,
+                  metrics: dict[str, float], scraped_at: datetime, cut: datetime) -> Counts:
+    """Station polls as the service counted them at the last scrape (/metrics, its live health
+    records) against the polls stored up to that moment; camera polls as the health records
+    saved at shutdown say; alarm-host events stamped up to ``cut`` (some seconds before the
+    service was stopped: later ones may be acknowledged only by the next process) against those
+    stored."""
     c = Counts()
-    for device, (ok, failed) in records.polls.items():
-        if "/" in device:
-            continue  # a camera's events job: not a poll of its own channels
-        if device.startswith(("rs-", "gw-01-rs-")):
-            c.station_polls += ok + failed
-        elif device.startswith("cam-"):
-            c.camera_polls += ok + failed
-    c.station_polls_stored = m.poll_counts(vm_url, channel="outlet_kpa", start=start, end=end, interval_s=1.0,
+    c.station_polls = int(sm.metric_sum(metrics, "sitewatch_polls_total", kind="regulator_station"))
+    c.station_polls_saved = sum(ok + failed for d, (ok, failed) in records.polls.items() if re.match(STATIONS, d))
+    c.camera_polls = sum(ok + failed for d, (ok, failed) in records.polls.items() if d.startswith("cam-")
+                         and "/" not in d)  # a camera's events job is not a poll of its own channels
+    c.station_polls_stored = m.poll_counts(vm_url, channel="outlet_kpa", start=start, end=scraped_at, interval_s=1.0,
                                            devices=24, kind_prefix=STATIONS)
-    c.station_samples_stored = sm.vm_count(vm_url, f'asset=~"{STATIONS}.*"', start=start, end=end)
+    c.station_samples_stored = sm.vm_count(vm_url, f'asset=~"{STATIONS}.*"', start=start, end=scraped_at)
     c.camera_polls_stored = m.poll_counts(vm_url, channel="reachable", start=start, end=end, interval_s=1.0,
                                           devices=30, kind_prefix="cam-")
-    c.alarm_events_stored = sm.vm_count(vm_url, 'asset=~"ah-.*",channel!="online"', start=start, end=end)
-    c.alarm_events_published = sum(witness.values())
-    c.published_by_type = dict(witness)
+    c.alarm_events_stored = sm.vm_count(vm_url, 'asset=~"ah-.*",channel!="online"', start=start, end=cut)
+    published = witness.by_type(until=cut)
+    c.alarm_events_published = sum(published.values())
+    c.published_by_type = dict(published)
+    kept = sm.vm_times(vm_url, 'asset=~"ah-.*",channel!="online"', start=start, end=cut)
+    c.alarm_events_missing = sorted((ms, host, kind) for (host, ms), kind in witness.stamped(until=cut).items()
+                                    if not any((host, ms + d) in kept for d in (-1, 0, 1)))  # rounding to ms
     return c
 
 
@@ -194,20 +204,28 @@ def _faults(s: Soak) -> None:
           + ", ".join(f"{k} {n}" for k, n in sorted(s.records.audit.items()) if k.split()[0] in ("ticket", "alert")))
     for r in s.restarts:
         back = f"{r.back_s - r.started_s:.1f} s after the start" if r.back_s is not None and r.started_s else "never"
-        print(f"restart: {r.server} stopped at {r.stopped_s - s.window_s:+.0f} s, started at "
-              f"{(r.started_s or 0) - s.window_s:+.0f} s; back for the service {back}")
+        print(f"restart: {r.server} stopped at {r.stopped_s - s.window_s:+.0f} s ({r.stopped_at:%H:%M:%S} UTC), "
+              f"started at {(r.started_s or 0) - s.window_s:+.0f} s; back for the service {back}")
 
 
 def _samples(s: Soak) -> None:
     c = s.counts
     st, cam = c.station_polls_stored, c.camera_polls_stored
-    print(f"station polls: {c.station_polls:,} made (health records) vs {st.found:,} stored "
+    print(f"station polls: {c.station_polls:,} made (/metrics at the last scrape) vs {st.found:,} stored by then "
           f"(outlet_kpa samples; {st.failed:,} of them failed polls); samples stored {c.station_samples_stored:,} "
           f"vs {c.station_polls * STATION_CHANNELS:,} expected ({STATION_CHANNELS} channels a poll)")
-    print(f"camera polls: {c.camera_polls:,} made vs {cam.found:,} stored (reachable samples; "
+    saved_at = s.records.health_saved_at
+    print(f"  the health records saved in PostgreSQL count {c.station_polls_saved:,} station polls; newest row saved "
+          f"{(s.stopped_at - saved_at).total_seconds():+.1f} s before the service was told to stop"
+          if saved_at else "  no health records saved")
+    print(f"camera polls: {c.camera_polls:,} made (health records saved at shutdown) vs {cam.found:,} stored "
+          f"(reachable samples; "
           f"{cam.failed:,} failed; {cam.held_back:,} NOT_POLLED intervals apart)")
     print(f"alarm-host events: {c.alarm_events_published:,} published (witness) vs {c.alarm_events_stored:,} "
           f"stored; by type {dict(sorted(c.published_by_type.items()))}")
+    for ms, host, kind in c.alarm_events_missing[:10]:
+        at = datetime.fromtimestamp(ms / 1000, UTC)
+        print(f"  not stored: {host} {kind} stamped {at:%H:%M:%S.%f} UTC")
     inputs = s.health.get("inputs", {}).get("alarm_hosts", {})
     print(f"  the service's alarm-host counters: {inputs}")
 

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -44,7 +45,7 @@ def _as_user(user: str, argv: list[str]) -> list[str]:
     return ["runuser", "-u", user, "--", *argv] if os.geteuid() == 0 else argv
 
 
-def _wait_port(port: int, *, alive: callable, what: str) -> None:
+def _wait_port(port: int, *, alive: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if not alive():
@@ -94,16 +95,6 @@ class PrivatePostgres:
         subprocess.run(_as_user(POSTGRES_USER, [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode,
                                                 "-w", "-t", str(int(STOP_TIMEOUT_S)), "stop"]),
                        check=False, capture_output=True)
-
-    def pids(self) -> list[int]:
-        """The postmaster and its children, for the CPU and memory figures."""
-        pid_file = self.data / "postmaster.pid"
-        if not pid_file.exists():
-            return []
-        import psutil
-
-        main = psutil.Process(int(pid_file.read_text().split()[0]))
-        return [main.pid, *(c.pid for c in main.children())]
 
     def remove(self) -> None:
         self.stop(mode="immediate")
