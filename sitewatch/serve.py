@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,17 +67,31 @@ async def serve(
 ) -> Pipeline:
     """Returns when ``stop`` is set, after every task has finished cleanly. ``on_ready`` gets
     the API's port, or None when the roles leave the API out."""
-    previous = restrict_file_modes(Path(parts.config.storage.data_dir))
-    try:
+    with _private_files(Path(parts.config.storage.data_dir)):
         return await _serve(parts, host=host, port=port, stop=stop, on_ready=on_ready, pipeline=pipeline, roles=roles)
+
+
+# The umask is one per process: the first serve() sets it, the last one to end puts back the
+# one from before (for what runs after: tests, the demo's own files).
+_umask_before: list[int] = []  # while any serve() runs: the process's umask before the first
+
+
+@contextlib.contextmanager
+def _private_files(data_dir: Path) -> Iterator[None]:
+    _umask_before.append(os.umask(PRIVATE_UMASK))
+    try:
+        restrict_file_modes(data_dir)
+        yield
     finally:
-        os.umask(previous)  # the process's, for whatever runs after (tests, the demo's own files)
+        before = _umask_before.pop()
+        if not _umask_before:
+            os.umask(before)
 
 
-def restrict_file_modes(data_dir: Path) -> int:
+def restrict_file_modes(data_dir: Path) -> None:
     """Make files created from now on private (``PRIVATE_UMASK``) and take the same access
-    from those already in ``data_dir``; returns the umask before."""
-    previous = os.umask(PRIVATE_UMASK)
+    from those already in ``data_dir``."""
+    os.umask(PRIVATE_UMASK)
     tightened = 0
     for path in (data_dir, *data_dir.rglob("*")) if data_dir.is_dir() else ():
         if path.is_symlink():  # chmod would follow it out of the folder
@@ -88,7 +102,6 @@ def restrict_file_modes(data_dir: Path) -> int:
             tightened += 1
     if tightened:
         log.info("%s: took other users' access from %d file(s) and folder(s)", data_dir, tightened)
-    return previous
 
 
 async def _serve(

@@ -82,13 +82,22 @@ async def test_the_files_of_a_started_service_are_closed_to_other_users(tmp_path
     earlier.chmod(0o666)
     login_umask = os.umask(0o022)  # as a service started from a login shell would have it
     try:
-        async with started(service_config(data_dir)):
-            during = os.umask(0o027)
-            os.umask(during)
+        # Two services in one process (as in tests), the first to start ending first.
+        async with contextlib.AsyncExitStack() as second:
+            async with started(service_config(data_dir)):
+                during = current_umask()
+                await second.enter_async_context(started(service_config(tmp_path / "second")))
+            after_the_first = current_umask()
     finally:
         after = os.umask(login_umask)
     modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in (data_dir, *data_dir.rglob("*"))}
     assert {"var/samples.duckdb", "var/sitewatch.db", "var/buffer.sqlite3"} <= set(modes), modes
     assert {path: oct(mode) for path, mode in modes.items() if mode & 0o027} == {}
     assert modes["var"] == 0o750 and modes["var/from-an-earlier-version.pdf"] == 0o640
-    assert (during, after) == (0o027, 0o022), "0o027 while serving, the process's own umask again after"
+    assert (during, after_the_first, after) == (0o027, 0o027, 0o022), "027 while any serves, 022 again after"
+
+
+def current_umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
