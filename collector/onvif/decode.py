@@ -18,6 +18,7 @@ from collector.onvif.guards import url_problem
 from domain.time import UTC
 
 EventKind = Literal["motion", "tamper", "video_loss", "storage_failure"]
+MAX_MESSAGE_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def camera_utc(reply: Mapping[str, Any], *, device_id: str) -> datetime:
             int(time["Hour"]), int(time["Minute"]), int(time["Second"]), tzinfo=UTC,
         )
     except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a year of 20 digits
-        raise DecodeError(device_id=device_id, message=f"unusable UTCDateTime {utc!r}"[:300]) from exc
+        raise DecodeError(device_id=device_id, message=_bounded(f"unusable UTCDateTime {utc!r}")) from exc
     if camera > _LAST_SIGNABLE:
         # Calls are signed with our time plus the camera's offset, which would pass the
         # end of the calendar (OverflowError inside zeep) a moment after this reading.
@@ -224,7 +225,7 @@ def camera_event(topic: str, message: Any, *, device_id: str) -> CameraEvent | N
         # zeep hands over the wrapper when the Message element is not namespace-qualified.
         inner = next((c for c in message if _local(c.tag) == "Message"), None)
         if inner is None:
-            raise DecodeError(device_id=device_id, message=f"{topic}: no tt:Message element")
+            raise DecodeError(device_id=device_id, message=_bounded(f"{topic}: no tt:Message element"))
         message = inner
     if message.get("PropertyOperation") == "Deleted":
         return None
@@ -236,7 +237,7 @@ def camera_event(topic: str, message: Any, *, device_id: str) -> CameraEvent | N
     if raw is None and len(data) == 1:
         raw = next(iter(data.values()))
     if raw is None or raw.strip().lower() not in _TRUE | _FALSE:
-        raise DecodeError(device_id=device_id, message=f"{topic}: no boolean state in {data!r}")
+        raise DecodeError(device_id=device_id, message=_bounded(f"{topic}: no boolean state in {data!r}"))
     source = _simple_items(message, "Source")
     return CameraEvent(
         kind=kind,
@@ -245,6 +246,12 @@ def camera_event(topic: str, message: Any, *, device_id: str) -> CameraEvent | N
         source=next(iter(source.values()), ""),
         initialized=message.get("PropertyOperation") == "Initialized",
     )
+
+
+def _bounded(message: str) -> str:
+    # Errors quote what the camera sent (a topic, its items), and a reply may be megabytes:
+    # an error is a log line and the device's last error, so it quotes a part.
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
 def camera_events(
