@@ -25,8 +25,20 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";
 
 -- ... but the audit log and the complaints are written once and never changed or removed;
 -- the daily logs are regenerated (UPDATE) until signed and never removed (a signed one is
--- also refused UPDATE by the trigger of revision 0004); the audit chain's head is moved
+-- also refused UPDATE by the trigger of revision 0004, and hidden from the role's UPDATE by
+-- the policy below); the audit chain's head is moved
 -- forward (UPDATE), never removed; the schema's revision is read only.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, complaints FROM :"app";
 REVOKE DELETE, TRUNCATE ON daily_reviews, audit_chain_head FROM :"app";
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM :"app";
+
+-- A daily log is the role's to update only while unsigned: row-level security shows it no
+-- signed row to update (its UPDATE of one changes nothing; the ORM reports 0 rows). The new
+-- row may be signed: that is how a draft is signed. The owner is not subject to it.
+ALTER TABLE daily_reviews ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS sitewatch_app_read ON daily_reviews;
+DROP POLICY IF EXISTS sitewatch_app_write ON daily_reviews;
+DROP POLICY IF EXISTS sitewatch_app_draft ON daily_reviews;
+CREATE POLICY sitewatch_app_read ON daily_reviews FOR SELECT TO :"app" USING (true);
+CREATE POLICY sitewatch_app_write ON daily_reviews FOR INSERT TO :"app" WITH CHECK (true);
+CREATE POLICY sitewatch_app_draft ON daily_reviews FOR UPDATE TO :"app" USING (signed_at IS NULL) WITH CHECK (true);

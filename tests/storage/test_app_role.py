@@ -1,7 +1,8 @@
 """deploy/postgresql-app-role.sql on a test database, with a role of the test's own (roles
 are the whole server's): as that role the service starts, writes audit rows, complaints and
-daily logs, and is refused UPDATE, DELETE and TRUNCATE of audit rows and complaints by
-privilege ("permission denied", SQLSTATE 42501), before any trigger is reached."""
+daily logs, and is refused UPDATE, DELETE and TRUNCATE of audit rows and complaints, and
+DELETE of daily logs, by privilege ("permission denied", SQLSTATE 42501) before any trigger
+is reached; a signed daily log is not there for its UPDATE (row-level security: 0 rows)."""
 
 from __future__ import annotations
 
@@ -76,7 +77,10 @@ def test_the_service_role_writes_records_and_may_not_change_them(app_url):
         for table, statement in refusals:
             with sessions() as session, denied(table):
                 session.execute(statement)
+        with sessions.begin() as session:  # signed: the role sees no row to update (row-level security)
+            assert session.execute(update(DailyReviewRow).values(content='{"edited":1}')).rowcount == 0
         with sessions() as session:
+            assert session.scalars(select(DailyReviewRow.content)).all() == ['{"regenerated":1}']
             assert session.scalar(select(func.count()).select_from(AuditRow)) == 2
             assert session.scalars(select(ComplaintRow.complaint_class)).all() == ["quality"]
             with pytest.raises(ProgrammingError, match="must be owner of table audit_log"):
