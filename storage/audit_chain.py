@@ -7,11 +7,11 @@ it's ``row_hash``; GENESIS for the first) and ``row_hash``: SHA-256 over the can
 encoding of its fields and ``prev_hash``. The one-row table ``audit_chain_head`` holds the
 last ``seq`` and ``row_hash``, so rows cut off the end show too.
 
-Writers take the next place with one ``UPDATE … RETURNING`` on the head row: PostgreSQL
-locks that row until the transaction ends, so writers in several processes chain one after
-the other, and a rolled-back writer leaves no gap (its place is taken again); SQLite has
-one writer at a time anyway. The lock is the transaction's from the audit row on: keep
-work after an audited change short.
+A session's audit rows take their places when it flushes, all of that flush's at once, with
+one ``UPDATE … RETURNING`` on the head row: PostgreSQL locks that row until the transaction
+ends, so writers in several processes chain one after the other, and a rolled-back writer
+leaves no gap (its places are taken again); SQLite has one writer at a time anyway. The lock
+is the transaction's from that flush on: keep work after an audited change short.
 
 The encoding is frozen (``VERSION`` is part of it); revision 0004 carries a copy of it to
 chain the rows written before it. Changing it means a new version and a new migration.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ CHAIN = "audit_log"  # the head row's key
 
 _HEAD = AuditChainHeadRow.__table__
 _LOG = AuditRow.__table__
+_PENDING = "audit_chain.pending"  # session.info: the audit rows waiting for their places
 
 
 def row_hash(*, seq: int, at: datetime, actor: str, entity: str, entity_id: str, action: str,
@@ -56,26 +57,42 @@ def normalised(detail: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(detail)))
 
 
-def next_link(session: Session) -> tuple[int, str]:
-    """Take the next place in the chain for an audit row this transaction writes: (seq,
-    prev_hash). The head stays locked until the transaction ends; ``seal`` must follow."""
-    advance = (update(_HEAD).where(_HEAD.c.chain == CHAIN).values(seq=_HEAD.c.seq + 1)
+def chain(session: Session, row: AuditRow) -> None:
+    """Give ``row`` (just added to ``session``) its place in the chain at the session's next
+    flush, with the other audit rows of that flush: one round trip on the head per flush, not
+    two per row (an inventory sync of 16,161 assets took 95 s with two per row)."""
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        if not event.contains(session, "before_flush", _link_pending):
+            event.listen(session, "before_flush", _link_pending)
+    pending.append(row)
+
+
+def _link_pending(session: Session, _context: object, _instances: object) -> None:
+    # Rows added and then rolled back are no longer pending in the session: left out.
+    new = session.new  # a new set at every access: once
+    rows = [row for row in session.info.pop(_PENDING, ()) if row in new]
+    if not rows:
+        return
+    advance = (update(_HEAD).where(_HEAD.c.chain == CHAIN).values(seq=_HEAD.c.seq + len(rows))
                .returning(_HEAD.c.seq, _HEAD.c.last_hash))
-    with session.no_autoflush:  # the caller's pending changes flush when they would have
+    with session.no_autoflush:
         taken = session.execute(advance).one_or_none()
         if taken is None:
-            # The first audit row ever: the head is made at place 0. Of first writers racing,
-            # one makes it; the others wait for its commit, make nothing and take the next place.
+            # The first audit rows ever: the head is made at place 0. Of first writers racing,
+            # one makes it; the others wait for its commit, make nothing and take the next places.
             insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
             session.execute(insert(_HEAD).values(chain=CHAIN, seq=0, last_hash=GENESIS).on_conflict_do_nothing())
             taken = session.execute(advance).one()
-    return taken.seq, taken.last_hash
-
-
-def seal(session: Session, digest: str) -> None:
-    """The head now ends at the row whose hash is ``digest``."""
-    with session.no_autoflush:
-        session.execute(update(_HEAD).where(_HEAD.c.chain == CHAIN).values(last_hash=digest))
+        seq, prev = taken.seq - len(rows), taken.last_hash
+        for row in rows:  # in the order they were added: the order they are inserted, ids rising
+            seq += 1
+            row.seq, row.prev_hash = seq, prev
+            row.row_hash = prev = row_hash(seq=seq, at=row.at, actor=row.actor, entity=row.entity,
+                                           entity_id=row.entity_id, action=row.action, detail=row.detail,
+                                           prev_hash=prev)
+        session.execute(update(_HEAD).where(_HEAD.c.chain == CHAIN).values(last_hash=prev))
 
 
 @dataclass(frozen=True, slots=True)

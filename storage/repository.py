@@ -52,13 +52,9 @@ def audit(
     also goes into the paging outbox, in the same transaction: paging learns of every such
     change that committed, and of none that did not."""
     at, detail = require_utc(at), audit_chain.normalised(detail)
-    seq, prev_hash = audit_chain.next_link(session)
-    digest = audit_chain.row_hash(seq=seq, at=at, actor=actor, entity=entity, entity_id=entity_id, action=action,
-                                  detail=detail, prev_hash=prev_hash)
-    row = AuditRow(at=at, actor=actor, entity=entity, entity_id=entity_id, action=action, detail=detail,
-                   seq=seq, prev_hash=prev_hash, row_hash=digest)
-    audit_chain.seal(session, digest)
+    row = AuditRow(at=at, actor=actor, entity=entity, entity_id=entity_id, action=action, detail=detail)
     session.add(row)
+    audit_chain.chain(session, row)  # its place, prev_hash and row_hash when the session flushes
     if entity in PAGED_ENTITIES:
         session.add(OutboxRow(audit=row))
     return row
