@@ -130,7 +130,7 @@ def run(opts: argparse.Namespace) -> Soak:
               f"= {opts.warmup_min * fleet_s:.0f} s", flush=True)
 
         timeline = Timeline()
-        origin = time.monotonic()  # readings and events count from the warm-up's start
+        origin, origin_at = time.monotonic(), datetime.now(UTC)  # readings and events count from here
         window_s = opts.warmup_min * fleet_s  # where the measured window starts
         db_minutes, broker_minutes = restart_minutes(opts.minutes)
         plan = fault_plan(opts.minutes, broker_minutes=broker_minutes)
@@ -156,7 +156,7 @@ def run(opts: argparse.Namespace) -> Soak:
         records = sm.read_records(pg.url)
         counts = count_samples(vm.url, records, witness, start=started_at - timedelta(minutes=1),
                                end=datetime.now(UTC), metrics=metrics, scraped_at=scraped_at,
-                               cut=scraped_at - timedelta(seconds=CUT_S))
+                               since=origin_at, cut=scraped_at - timedelta(seconds=CUT_S))
         return Soak(opts=opts, fleet_s=fleet_s, window_s=window_s, injected=timeline.injected,
                     restarts=timeline.restarts, readings=timeline.readings, minute_readings=timeline.minute_readings,
                     metrics=metrics, health=health, records=records, counts=counts,

@@ -66,16 +66,16 @@ class Witness:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def by_type(self, *, until: datetime) -> Counter[str]:
-        """Events stamped up to ``until``, by type."""
+    def by_type(self, *, since: datetime, until: datetime) -> Counter[str]:
+        """Events stamped between ``since`` and ``until``, by type."""
         with self._lock:
-            return Counter(kind for kind, ts in self.events.values() if ts <= until)
+            return Counter(kind for kind, ts in self.events.values() if since <= ts <= until)
 
-    def stamped(self, *, until: datetime) -> dict[tuple[str, int], str]:
-        """(host, device time in ms) -> type, of the events stamped up to ``until``."""
+    def stamped(self, *, since: datetime, until: datetime) -> dict[tuple[str, int], str]:
+        """(host, device time in ms) -> type, of the events stamped between ``since`` and ``until``."""
         with self._lock:
             return {(host, round(ts.timestamp() * 1000)): kind for (host, _), (kind, ts) in self.events.items()
-                    if ts <= until}
+                    if since <= ts <= until}
 
     def _connected(self, client: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         if not getattr(reason, "is_failure", False):

@@ -57,12 +57,12 @@ class Soak:
 
 
 def count_samples(vm_url: str, records: sm.Records, witness: sm.Witness, *, start: datetime, end: datetime,
-                  metrics: dict[str, float], scraped_at: datetime, cut: datetime) -> Counts:
+                  metrics: dict[str, float], scraped_at: datetime, since: datetime, cut: datetime) -> Counts:
     """Station polls as the service counted them at the last scrape (/metrics, its live health
     records) against the polls stored up to that moment; camera polls as the health records
-    saved at shutdown say; alarm-host events stamped up to ``cut`` (some seconds before the
-    service was stopped: later ones may be acknowledged only by the next process) against those
-    stored."""
+    saved at shutdown say; alarm-host events stamped from ``since`` (the service subscribed
+    before) up to ``cut`` (some seconds before the service was stopped: later ones may be
+    acknowledged only by the next process) against those stored."""
     c = Counts()
     c.station_polls = int(sm.metric_sum(metrics, "sitewatch_polls_total", kind="regulator_station"))
     c.station_polls_saved = sum(ok + failed for d, (ok, failed) in records.polls.items() if re.match(STATIONS, d))
@@ -73,12 +73,13 @@ def count_samples(vm_url: str, records: sm.Records, witness: sm.Witness, *, star
     c.station_samples_stored = sm.vm_count(vm_url, f'asset=~"{STATIONS}.*"', start=start, end=scraped_at)
     c.camera_polls_stored = m.poll_counts(vm_url, channel="reachable", start=start, end=end, interval_s=1.0,
                                           devices=30, kind_prefix="cam-")
-    c.alarm_events_stored = sm.vm_count(vm_url, 'asset=~"ah-.*",channel!="online"', start=start, end=cut)
-    published = witness.by_type(until=cut)
+    kept = sm.vm_times(vm_url, 'asset=~"ah-.*",channel!="online"', start=since, end=cut)
+    c.alarm_events_stored = len(kept)
+    published = witness.by_type(since=since, until=cut)
     c.alarm_events_published = sum(published.values())
     c.published_by_type = dict(published)
-    kept = sm.vm_times(vm_url, 'asset=~"ah-.*",channel!="online"', start=start, end=cut)
-    c.alarm_events_missing = sorted((ms, host, kind) for (host, ms), kind in witness.stamped(until=cut).items()
+    c.alarm_events_missing = sorted((ms, host, kind)
+                                    for (host, ms), kind in witness.stamped(since=since, until=cut).items()
                                     if not any((host, ms + d) in kept for d in (-1, 0, 1)))  # rounding to ms
     return c
 
