@@ -36,7 +36,8 @@ def api_url(config: Config) -> str | None:
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.api.port}"
+    scheme = "https" if config.api.tls_cert_file else "http"
+    return f"{scheme}://{host}:{config.api.port}"
 
 
 def read_token(token_file: Path | None) -> str | None:

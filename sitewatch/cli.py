@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from config.load import ConfigError, load_config
 from config.models import Config
@@ -292,11 +293,13 @@ def _run(path: str, roles: frozenset[str] | None, port: int | None = None, metri
         return 2
     from sitewatch.components import build_components
     from sitewatch.metrics_http import serve_metrics
-    from sitewatch.serve import serve
+    from sitewatch.serve import restrict_file_modes, serve
     from sitewatch.stages.roles import ALL_ROLES, describe
     from storage.schema import SchemaRefused
     from vault.errors import KeyConfigError
 
+    # Before anything is created: the stores, spool and snapshots are for the service alone.
+    restrict_file_modes(Path(config.storage.data_dir))
     try:
         parts = build_components(config)
     except (KeyConfigError, SchemaRefused) as exc:  # no key for the cameras' passwords; a database not ours
@@ -310,7 +313,9 @@ def _run(path: str, roles: frozenset[str] | None, port: int | None = None, metri
             if port is None:
                 print(f"Sitewatch is running{chosen}, without the API", flush=True)
             else:
-                print(f"Sitewatch is running: http://{config.api.host}:{port}/  (API docs: /docs){chosen}", flush=True)
+                scheme = "https" if config.api.tls_cert_file else "http"
+                print(f"Sitewatch is running: {scheme}://{config.api.host}:{port}/  (API docs: /docs){chosen}",
+                      flush=True)
 
         metrics = None
         if metrics_port is not None:
