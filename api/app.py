@@ -30,7 +30,7 @@ from api.pages import review as review_pages
 from api.pages import tickets as ticket_pages
 from api.pages.common import reader_locale, render, request_locale
 from api.routes import backup, dashboard, inspections, inventory, paging, reports, review, tickets, trends
-from api.schemas import BufferPublic, LoopPublic, ServiceHealthPublic
+from api.schemas import BufferPublic, LoopPublic, RefusalPublic, ServiceHealthPublic
 from domain.health import HealthState
 from i18n.fonts import FontMissing
 from inspections.visits import InspectionNotFound, InspectionRefused
@@ -38,6 +38,8 @@ from storage.timeseries import TimeSeriesError
 from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
 
 log = logging.getLogger(__name__)
+# FastAPI documents a 422 as its validation errors only; the workflow's refusals are a sentence.
+REFUSED = {422: {"model": RefusalPublic, "description": "Not allowed: what failed validation, or why it was refused"}}
 
 
 def create_app(components: ApiContext) -> FastAPI:
@@ -68,7 +70,9 @@ def create_app(components: ApiContext) -> FastAPI:
            trends.router, paging.router, backup.router)
     pages = (control_room.router, live.router, assets.router, ticket_pages.router, review_pages.router,
              inspection_pages.router, report_pages.router, admin.router, paging_pages.router)
-    for router in api + pages:
+    for router in api:
+        app.include_router(router, dependencies=someone, responses=REFUSED)
+    for router in pages:
         app.include_router(router, dependencies=someone)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse, dependencies=someone)

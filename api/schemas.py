@@ -402,6 +402,20 @@ class ComplaintPublic(_Out):
     recorded_by: str
 
 
+class FieldErrorPublic(BaseModel):
+    loc: list[str | int]  # where: ["query", "start"], ["body", "note"]
+    msg: str
+    type: str
+
+
+class RefusalPublic(BaseModel):
+    """A 422: the request is well-formed but asks for what is not allowed. ``detail`` is the
+    list of values that failed validation (where and why; api/bounds.py), or one sentence from
+    the workflow (a ticket move without its details, a mute too long, a complaint refused)."""
+
+    detail: list[FieldErrorPublic] | str
+
+
 class LoopPublic(_Out):
     state: Literal["running", "restarting"]
     restarts: int
