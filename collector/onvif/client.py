@@ -23,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib.util
-import ssl
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,6 +42,7 @@ from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTime
 from collector.onvif.config import OnvifEndpoint
 from collector.onvif.decode import usable_url
 from collector.onvif.guards import MalformedReply, checked_reply, pinned_url, url_problem
+from collector.onvif.transport import REPLY_CAP, PerCameraTransport, ReplyTooLarge
 from domain.time import Clock, SystemClock
 
 Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
@@ -121,147 +120,6 @@ class _Transport(AsyncTransport):
         return response
 
 
-# Every camera reply is capped while it streams in, so a camera sending without end costs at
-# most the cap (README: Hostile replies). SOAP: the largest real reply is an NVR's GetProfiles,
-# some 100 KB per channel. Snapshots: the endpoint's max_snapshot_bytes, given per request.
-SOAP_REPLY_MAX_BYTES = 2 << 20
-_MAX_REPLY_BYTES = "sitewatch.max_reply_bytes"  # request extension: this request's cap
-
-
-class ReplyTooLarge(Exception):
-    """A reply longer than its cap; the connection is closed unread (CameraClient makes it a DecodeError)."""
-
-    def __init__(self, *, limit: int, announced: int | None) -> None:
-        super().__init__(f"reply over {limit} bytes")
-        self.limit = limit
-        self.announced = announced  # its Content-Length, when that already said so
-
-    def describe(self, what: str) -> str:
-        if self.announced is not None:
-            return f"{what} of {_size(self.announced)} (Content-Length) larger than {_size(self.limit)}: refused unread"
-        return f"{what} larger than {_size(self.limit)}: refused after {_size(self.limit)}"
-
-
-def _size(n: int) -> str:
-    return f"{n / (1 << 20):.4g} MiB" if n >= 1 << 20 else f"{n / 1024:.4g} KiB"
-
-
-def _announced_length(headers: httpx.Headers) -> int | None:
-    try:
-        return int(headers["Content-Length"])
-    except (KeyError, ValueError):
-        return None
-
-
-# Requests wait their turn in one plain FIFO semaphore shared by every camera of the process.
-# Measured (bench/bench_fleet.py, 2,000 cameras): once requests queue inside httpcore's pool,
-# assigning them to connections costs the square of the queue (95 % of the event loop's time at
-# 10,000 cameras) and starves everything else. 200 in flight is ~2,000 requests a second on a LAN.
-MAX_IN_FLIGHT = 200
-# Then each camera (scheme, host, port) has a pool of its own: httpcore 1.0.9 walks every pooled
-# connection at each request and release (encode/httpcore#1035), so one pool for the process
-# cost 19 of a poll's 30 ms of CPU at 100 cameras, growing with the fleet (deploy/SIZING.md).
-# A camera makes one call at a time, plus its events job; an NVR's channels share its host:port.
-_CONNECTIONS_PER_CAMERA = 16
-# A camera's pool is closed once unused this long: between polls (60 s), not between the calls
-# of one poll nor, as when idle connections were capped in the shared pool, between those of a
-# first-poll burst (which then reconnected for every call). Under the 5 s after which many
-# cameras' web servers (and uvicorn, the simulator's) drop an idle connection: reusing one just
-# as the camera closes it fails the call (ReadError, seen at 5 s). It also bounds the pools (and
-# sockets) of cameras not polled lately, and of one sending ever new addresses.
-_IDLE_POOL_S = 4.0
-_SWEEP_S = 1.0
-
-
-class _CameraPool:
-    __slots__ = ("active", "last_used", "transport")
-
-    def __init__(self, now: float, tls: ssl.SSLContext) -> None:
-        limits = httpx.Limits(max_connections=_CONNECTIONS_PER_CAMERA, keepalive_expiry=_IDLE_POOL_S)
-        self.transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
-        self.active = 0  # requests sent or waiting for a slot, and responses whose body is not yet read
-        self.last_used = now
-
-
-class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body, cut at ``limit`` bytes, that marks its camera's pool unused again once httpx closes it.
-
-    Raising mid-body makes httpx close the response, and httpcore then drops the connection
-    (its reply is unfinished) instead of reading the rest.
-    """
-
-    def __init__(self, stream: httpx.AsyncByteStream, pool: _CameraPool, limit: int) -> None:
-        self._stream = stream
-        self._pool = pool
-        self._limit = limit
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        received = 0
-        async for chunk in self._stream:
-            received += len(chunk)
-            if received > self._limit:
-                raise ReplyTooLarge(limit=self._limit, announced=None)
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            self._pool.active -= 1
-            self._pool.last_used = time.monotonic()
-
-
-class _PerCameraTransport(httpx.AsyncBaseTransport):
-    """At most MAX_IN_FLIGHT requests sent at once, first come, first served; one pool per camera."""
-
-    def __init__(self) -> None:
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._pools: dict[tuple[bytes, bytes, int | None], _CameraPool] = {}
-        self._swept_at = time.monotonic()
-        # Shared: a transport's own context loads the CA bundle, 54 ms of CPU each pool (measured).
-        self._tls: ssl.SSLContext | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        now = time.monotonic()
-        if now - self._swept_at >= _SWEEP_S:
-            await self._close_idle(now)
-        key = (request.url.raw_scheme, request.url.raw_host, request.url.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            if self._tls is None:
-                self._tls = httpx.create_ssl_context()
-            pool = self._pools[key] = _CameraPool(now, self._tls)
-        limit = request.extensions.get(_MAX_REPLY_BYTES, SOAP_REPLY_MAX_BYTES)
-        pool.active += 1
-        try:
-            async with self._slots:
-                response = await pool.transport.handle_async_request(request)
-            announced = _announced_length(response.headers)
-            if announced is not None and announced > limit:
-                await response.aclose()  # unread: the connection is dropped, not drained
-                raise ReplyTooLarge(limit=limit, announced=announced)
-        except BaseException:
-            pool.active -= 1
-            pool.last_used = time.monotonic()
-            raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(response.status_code, headers=response.headers,
-                              stream=_ReleasingStream(response.stream, pool, limit), extensions=response.extensions)
-
-    async def _close_idle(self, now: float) -> None:
-        self._swept_at = now
-        idle = [key for key, pool in self._pools.items() if not pool.active and now - pool.last_used > _IDLE_POOL_S]
-        # All out of the table before the first await: a request arriving meanwhile makes a new pool.
-        closing = [self._pools.pop(key) for key in idle]
-        for pool in closing:
-            await pool.transport.aclose()
-
-    async def aclose(self) -> None:
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            await pool.transport.aclose()
-
-
 class OnvifClients:
     """Parsed WSDLs and HTTP connection pools shared by every camera of the process.
 
@@ -275,7 +133,7 @@ class OnvifClients:
         self.clock = clock or SystemClock()
         # trust_env=False: cameras are on the site LAN; an office http_proxy must not catch
         # their traffic (onvif-zeep deletes the proxy variables process-wide instead).
-        self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=_PerCameraTransport())
+        self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=PerCameraTransport())
         self._wsdl_http = httpx.Client(trust_env=False)  # zeep wants one; our WSDLs are local files
         self._transport = _Transport(client=self._http, wsdl_client=self._wsdl_http)
         # strict=False: cameras stray from the schema. No huge_tree: lxml's limits stay (guards.py).
@@ -386,7 +244,7 @@ class CameraClient:
         url = self._pinned(uri, where=f"GET {uri[:200]!r}")
         where = f"GET {url[:200]!r}"  # the camera's text, of any length and content
         http = self._clients.http
-        cap = {_MAX_REPLY_BYTES: self._endpoint.max_snapshot_bytes}
+        cap = {REPLY_CAP: self._endpoint.max_snapshot_bytes}
         if self._digest is None or self._digest_credentials != (username, password):  # first, or rotated
             self._digest, self._digest_credentials = httpx.DigestAuth(username, password), (username, password)
         digest = self._digest

@@ -15,7 +15,7 @@ from lxml import etree
 
 # No huge_tree: libxml2's own limits stay (256 levels of nesting, 10 MB in one text node), far
 # above what any ONVIF reply needs (about 15 levels) and far below what would hurt us. The
-# reply's length is capped before it gets here (client.py, SOAP_REPLY_MAX_BYTES).
+# reply's length is capped before it gets here (transport.py, SOAP_REPLY_MAX_BYTES).
 _STRICT_PARSER = etree.XMLParser(recover=False, resolve_entities=False, no_network=True, huge_tree=False)
 
 
