@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from collector import scheduler as scheduler_module
 from collector.admission import Headroom
 from collector.health import HealthRegistry
 from collector.results import PollResult
@@ -181,9 +182,10 @@ async def test_a_poll_held_back_says_so_every_interval_and_polls_when_admitted()
     assert headroom.in_flight == 0 and headroom.waiting == 0, "the slot went back after the poll"
 
 
-async def test_a_poll_that_must_wait_says_so_at_once_not_an_interval_later():
+async def test_a_poll_that_must_wait_says_so_soon_not_an_interval_later(monkeypatch):
     # A camera polled every 60 s whose no-data rule allows 120 s: marked only one interval
     # into the wait, a poll due at 60 s and still waiting reaches 120 s with no mark at all.
+    monkeypatch.setattr(scheduler_module, "MARK_AFTER_S", 0.3)
     headroom = Headroom(first=1, most=1)
     await headroom.acquire()
     sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
@@ -208,3 +210,29 @@ async def test_a_poll_that_must_wait_says_so_at_once_not_an_interval_later():
         headroom.release()
     assert [(s.channel, s.quality) for s in sink.samples] == [("reachable", Quality.NOT_POLLED)]
     assert headroom.in_flight == 0 and headroom.waiting == 0, "the cancelled wait took no slot"
+
+
+async def test_a_short_wait_for_room_marks_nothing():
+    # Waiting a moment for a slot is not "not polled": the camera's page keeps its last values.
+    headroom = Headroom(first=1, most=1)
+    await headroom.acquire()
+    sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
+    job = PollJob("cam-a", 60.0, 1.0, poll=lambda ts: _answer(ts), channels={"reachable": "state"}, close=nothing,
+                  admission=headroom)
+    scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=CollectorSettings(jitter_fraction=0.0),
+                          rng=Now())
+    task = asyncio.create_task(scheduler.run())
+    try:
+        while headroom.waiting == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # the wait being measured: well under MARK_AFTER_S
+        headroom.release()
+        await health.wait_for("cam-a", lambda h: h.polls_ok >= 1, timeout_s=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [(s.channel, s.quality) for s in sink.samples] == [("reachable", Quality.GOOD)]
+
+
+async def _answer(ts) -> PollResult:
+    return PollResult(samples=(Sample("cam-a", "reachable", ts, 1.0, "state"),))
