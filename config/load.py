@@ -44,11 +44,16 @@ def _toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib parses nesting by recursion: [[[[... 2,000 deep
+        raise ConfigError(f"{source}: not valid TOML: arrays, tables or dotted keys nested too deep") from None
 
 
 def _validated(raw: dict[str, Any], *, text: str, source: str, disclosed: bool) -> Config:
     """``disclosed``: the file is readable by other users, so a secret found in it has leaked."""
-    secrets = plain_secrets(raw)
+    try:
+        secrets = plain_secrets(raw)
+    except RecursionError:  # a.a.a.a... 2,000 keys deep: no configuration of ours nests so
+        raise ConfigError(f"{source}: keys nested too deep to be a Sitewatch configuration") from None
     if secrets:
         lines = key_lines(text)
         found = [(_dotted(loc), _find_line(loc, lines), advice) for loc, advice in secrets]

@@ -13,7 +13,7 @@ from collector.mqtt.config import MqttSettings
 from collector.onvif.config import OnvifEndpoint
 from config.storage import StorageSettings
 from config.tls import PrivateKeyFile, ReadableFile, both_or_neither, check_server_pair
-from config.types import TimeZoneName
+from config.types import LocalTime, TimeZoneName
 from inspections.plans import PLAN_KINDS
 from paging.config import PagingSettings
 from rules.models import Rule
@@ -35,7 +35,8 @@ CONNECTION_OF_KIND = {
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan: no setting means NaN or an infinity (found by tests/config/test_load_fuzz.py)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Customer(Frozen):
@@ -188,8 +189,8 @@ class SlaZone(Frozen):
 
 class WorkingCalendar(Frozen):
     workdays: tuple[int, ...] = (1, 2, 3, 4, 5)  # ISO weekdays, Monday = 1
-    start: dt.time = dt.time(8, 30)
-    end: dt.time = dt.time(17, 30)
+    start: LocalTime = dt.time(8, 30)
+    end: LocalTime = dt.time(17, 30)
     holidays: tuple[dt.date, ...] = ()
     extra_workdays: tuple[dt.date, ...] = ()  # weekend days worked in lieu of a holiday
 
@@ -222,8 +223,8 @@ class DutySettings(Frozen):
     dispatch centre at noon, at night, at weekends and on holidays."""
 
     calendar: str | None = None  # a [sla.calendars] entry; None: the dispatch centre always
-    noon_start: dt.time = dt.time(12, 0)
-    noon_end: dt.time = dt.time(13, 30)
+    noon_start: LocalTime = dt.time(12, 0)
+    noon_end: LocalTime = dt.time(13, 30)
     office_desk: str = "operations"
     off_hours_desk: str = "dispatch-centre"
 
@@ -354,7 +355,7 @@ class FieldCheckSettings(Frozen):
 class ReviewSettings(Frozen):
     """The daily regulator station review (DOMAIN.md "The daily 08:30 review", §12 art. 6)."""
 
-    at: dt.time = dt.time(8, 30)  # site-local: the log covers the 24 h (23/25 on DST days) before it
+    at: LocalTime = dt.time(8, 30)  # site-local: the log covers the 24 h (23/25 on DST days) before it
     completeness_min_ratio: float = Field(default=0.95, gt=0, le=1)  # good / expected samples
     # The font embedded in every PDF (logs, reports): a TrueType font (.ttf/.ttc) with Chinese
     # glyphs, or any TrueType font if PDFs are read in English only. None: one found on the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,10 +12,18 @@ from pydantic import AfterValidator
 def _known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder of tzdata ("America")
         raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _local(value: dt.time) -> dt.time:
+    if value.tzinfo is not None:
+        raise ValueError(f"{value.isoformat()} is a local time: write it without an offset (the site's zone applies)")
     return value
 
 
 # An IANA zone name ("Asia/Shanghai"), refused at load time if this machine does not know it.
 TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+# A wall-clock time of the site's day (08:30), never one with an offset: the site's zone applies.
+LocalTime = Annotated[dt.time, AfterValidator(_local)]

@@ -28,7 +28,7 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Person(_Frozen):
@@ -113,7 +113,7 @@ class SmsRequest(_Frozen):
     success_status: tuple[int, ...] = (200, 201, 202, 204)
     success_json: dict[str, Any] = Field(default_factory=dict)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_body(self) -> SmsRequest:

@@ -21,7 +21,7 @@ ALL_HOLDS: tuple[HoldKind, ...] = ("maintenance", "inspection", "offline", "site
 
 
 class _Base(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     severity: Severity = Severity.MAJOR
@@ -180,7 +180,7 @@ class Condition(BaseModel):
     """One comparison of a composite rule: ``channel op value`` (``value`` an offset from the
     asset's ``relative_to`` setting when that is given)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     channel: str = Field(pattern=r"^[A-Za-z0-9_]+$")  # an exact channel name, no pattern
     op: Literal[">", ">=", "<", "<="]

@@ -30,7 +30,7 @@ _BYTE_TYPES = frozenset({"int8_high", "int8_low", "uint8_high", "uint8_low"})
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class RegisterSpec(_Frozen):

@@ -14,7 +14,7 @@ DEFAULT_TOPIC_PREFIX = "sitewatch/alarmhost"
 
 
 class MqttSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     host: str
     port: int = Field(default=1883, ge=1, le=65535)

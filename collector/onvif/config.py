@@ -10,7 +10,7 @@ _MiB = 1 << 20
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class OnvifWorkarounds(_Frozen):
