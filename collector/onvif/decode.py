@@ -57,12 +57,16 @@ class CameraEvent:
     initialized: bool = False
 
 
+FACT_MAX_CHARS = 128  # a camera's manufacturer, model, firmware, serial: real ones are far shorter
+
+
 def device_info(reply: Mapping[str, Any] | None) -> DeviceInfo:
     fields = reply if isinstance(reply, Mapping) else {}  # no reply: every field missing
 
     def text(key: str) -> str:
+        # Cut, and without control characters: it goes to the inventory and onto pages as it is.
         value = fields.get(key)
-        return "" if value is None else str(value).strip()
+        return "" if value is None else "".join(c for c in str(value)[:FACT_MAX_CHARS] if c.isprintable()).strip()
 
     return DeviceInfo(
         manufacturer=text("Manufacturer"),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
 
 from collector.errors import DecodeError
 from collector.onvif.decode import (
+    FACT_MAX_CHARS,
     CameraEvent,
     camera_event,
     camera_events,
@@ -22,7 +23,6 @@ from collector.onvif.decode import (
     usable_url,
 )
 
-UTC = timezone.utc
 TT = 'xmlns:tt="http://www.onvif.org/ver10/schema"'
 
 
@@ -43,6 +43,13 @@ def test_device_info_strips_and_tolerates_missing_fields() -> None:
     assert (info.manufacturer, info.model, info.firmware, info.hardware_id) == (
         "HIKVISION", "DS-2CD2043G2-I", "V5.7.3", "",
     )
+
+
+def test_device_info_is_cut_and_printable() -> None:
+    # A camera's 2 MiB "manufacturer" would go to the inventory and every page whole.
+    info = device_info({"Manufacturer": "A" * 2_000_000, "Model": "DS-2CD\x1b[31m\x00", "SerialNumber": "\tX1\n"})
+    assert info.manufacturer == "A" * FACT_MAX_CHARS
+    assert (info.model, info.serial) == ("DS-2CD[31m", "X1")
 
 
 def test_camera_utc_and_offset_against_the_middle_of_the_round_trip() -> None:

@@ -22,6 +22,7 @@ from lxml import etree
 
 from collector.errors import DecodeError
 from collector.onvif.decode import (
+    FACT_MAX_CHARS,
     CameraEvent,
     camera_event,
     camera_events,
@@ -278,7 +279,8 @@ def test_a_url_usable_url_keeps_can_be_sent_to(address: str):
 @given(ANYTHING, ANYTHING, ANYTHING)
 def test_inventory_capabilities_and_profiles_take_any_mapping(info: object, capabilities: object, profiles: object):
     found = device_info(info)  # type: ignore[arg-type]
-    assert all(isinstance(getattr(found, f), str) for f in found.__slots__)
+    assert all(isinstance(v := getattr(found, f), str) and len(v) <= FACT_MAX_CHARS and v.isprintable()
+               for f in found.__slots__)
     addresses = service_addresses(capabilities)  # type: ignore[arg-type]
     for address in (addresses.media, addresses.events):
         assert address is None or url_problem(address) is None
