@@ -1,5 +1,9 @@
 """Sites, assets (with health and live values) and samples in a time range, within the
-principal's customer scope (an asset or site outside it: 404, by api/scope.guard)."""
+principal's customer scope (an asset or site outside it: 404, by api/scope.guard).
+
+Samples need a token like every other read: nothing is read anonymously (api/deps.py), and a
+control-room wall logs in as a viewer. A request reads at most 31 days and 100,000 rows
+(api/bounds.py), and they are read and encoded in a worker thread, not on the event loop."""
 
 from __future__ import annotations
 

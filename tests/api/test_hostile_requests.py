@@ -44,6 +44,7 @@ CORPUS = {
     # the same inputs by other routes and principals
     "ticket id past int64, scoped": case(f"/api/tickets/{HUGE_ID}", who="scoped viewer", words="less than or equal to"),
     "non-ASCII digits as an id, scoped": case("/api/tickets/²", who="scoped viewer", words="integer"),
+    "an id of 5,000 digits, scoped": case("/api/tickets/" + "9" * 5000, who="scoped viewer"),  # int(): past 4,300
     "samples until year 9999 at -05:00": case("/api/samples", query={"asset_id": ASSET, "end": "9999-12-31T23:59:59-05:00"},
                                               words="2000 to 2099"),
     "samples over more than 31 days": case("/api/samples", query={"asset_id": ASSET,
