@@ -97,13 +97,14 @@ class Matched:
 
 
 def match(injected: list[Injected], records: sm.Records, *, fleet_s: float) -> tuple[list[Matched], list]:
-    """Each fault's tickets: on its asset, opened from its injection until it was cleared plus
-    a fleet minute. The tickets no fault explains are returned apart."""
+    """Each fault's tickets: on its asset, of its fault group, opened from its injection until it
+    was cleared plus a fleet minute. The tickets no fault explains are returned apart."""
     matched, explained = [], set()
     for entry in injected:
         until = (entry.cleared_at or entry.at) + timedelta(seconds=fleet_s) + TICKET_SLACK
-        tickets = [t for t in records.tickets
-                   if t.asset_id == entry.fault.asset and entry.at - TICKET_SLACK <= t.opened_at <= until]
+        # Of its fault group: two faults of an asset may overlap (rs-011: gas, then a slam-shut).
+        tickets = [t for t in records.tickets if t.asset_id == entry.fault.asset and t.fault == entry.fault.group
+                   and entry.at - TICKET_SLACK <= t.opened_at <= until]
         explained.update(t.id for t in tickets)
         ids = {t.id for t in tickets}
         firing = [a for a in records.alerts if a.ticket_id in ids and a.state == "firing"]
