@@ -281,8 +281,10 @@ class ShardsStage:
             held.collect.forget()
 
     async def _stop_all(self) -> None:
+        # The process is ending: the devices' health records stay for the health stage's last
+        # save (forgotten here, the database kept them as of up to 30 s before: the soak saw it).
         for held in list(self._held.values()):
-            await self._stop(held)
+            await self._stop(held, forget=False)
         if self._onvif is not None:
             await self._onvif.aclose()
 

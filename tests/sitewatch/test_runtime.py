@@ -13,6 +13,8 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
+from collector.results import PollResult
+from collector.scheduler import PollJob
 from config.load import config_from_dict
 from domain.alerts import AlertState
 from domain.samples import Sample
@@ -23,6 +25,7 @@ from sitewatch.demo import example_config
 from sitewatch.pipeline import Pipeline
 from sitewatch.stages.rules import TICKETS
 from sitewatch.stages.store import STORE
+from storage import device_health
 from storage.tables import TicketRow
 from storage.timeseries import TimeSeriesError
 from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until
@@ -69,6 +72,34 @@ async def test_samples_survive_store_failures_and_shutdown(tmp_path):
     assert len(stored) == 100, "every accepted sample is stored, failures and shutdown notwithstanding"
     assert pipeline.store_writer.samples_written == 100
     parts.close()
+
+
+async def test_the_devices_health_as_of_shutdown_is_saved(tmp_path):
+    # Found by the soak: the shards were stopped (their devices' records forgotten) before the
+    # health stage's last save, so the database kept the records of up to 30 s before.
+    raw = example_config()
+    raw["storage"] = {"data_dir": str(tmp_path), "flush_interval_s": 0.05}
+    parts = build_components(config_from_dict(raw))
+    polled = [0]
+
+    async def poll(ts: datetime) -> PollResult:
+        polled[0] += 1
+        return PollResult(samples=(Sample("rs-north-01", "outlet_kpa", ts, 2.5, "kPa"),))
+
+    async def close() -> None:
+        return None
+
+    job = PollJob("rs-north-01", 0.05, 1.0, poll=poll, channels={"outlet_kpa": "kPa"}, close=close)
+    task = asyncio.create_task(Pipeline(parts, jobs=[job]).run())
+    try:
+        await parts.health.wait_for("rs-north-01", lambda h: h.polls_ok >= 5, timeout_s=10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    with parts.sessions() as session:
+        [record] = [r for r in device_health.load(session) if r.device_id == "rs-north-01"]
+    parts.close()
+    assert record.polls_ok == polled[0] >= 5, "the saved record is not the one at shutdown"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
