@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import logging
 from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from collector.admission import Headroom
+from collector.errors import CollectorError
 from collector.modbus.client import Link, ModbusClient, ModbusConnections
 from collector.modbus.gateway import GatewayPoller
 from collector.modbus.poller import ModbusPoller
@@ -28,6 +31,8 @@ from storage.repository import record_reported_facts
 from storage.snapshots import SnapshotKeeper, snapshot_folder
 from vault.cache import CachedCredential
 from vault.store import Vault
+
+log = logging.getLogger(__name__)
 
 
 def modbus_jobs(config: Config, *, facts: ReportedFacts | None = None,
@@ -99,7 +104,12 @@ class ReportedFacts:
     async def record(self, asset_id: str, facts: dict) -> None:
         if self._last.get(asset_id) == facts:
             return
-        await asyncio.to_thread(self._write, asset_id, facts)
+        try:
+            await asyncio.to_thread(self._write, asset_id, facts)
+        except SQLAlchemyError as exc:  # the poll stands; the facts are written at a later poll
+            log.info("%s: reported facts not written (database unavailable): %s", asset_id,
+                     str(exc).splitlines()[0][:200])
+            return
         self._last[asset_id] = facts
 
     def _write(self, asset_id: str, facts: dict) -> None:
@@ -163,24 +173,28 @@ async def _nothing_to_close() -> None:
     return None
 
 
-async def _fresh(credentials: CachedCredential, budget_s: float) -> None:
+async def _fresh(device_id: str, credentials: CachedCredential, budget_s: float) -> None:
     # The signer reads the credential inside the poll, on the event loop; asking the database
     # there (every 30 s per camera: 333 queries a second for 10,000 cameras) stalled the loop
     # (bench_fleet: 10 % of station polls made, with the worker at 72 % of a core). So it is
     # asked here, in a thread, if it would be due at any time within the poll's budget.
     if credentials.due(within_s=budget_s):
-        await asyncio.to_thread(functools.partial(credentials.refresh, within_s=budget_s))
+        try:
+            await asyncio.to_thread(functools.partial(credentials.refresh, within_s=budget_s))
+        except SQLAlchemyError as exc:  # none read yet, and the database down: a failed poll, not a bug
+            raise CollectorError(device_id=device_id, message="its credential cannot be read: the database is "
+                                 f"unavailable ({str(exc).splitlines()[0][:200]})") from None
 
 
 async def _pull_camera_events(poller: OnvifPoller, credentials: CachedCredential, budget_s: float,
                               ts: datetime) -> PollResult:
-    await _fresh(credentials, budget_s)
+    await _fresh(poller.asset_id, credentials, budget_s)
     return await poller.poll_events(ts)
 
 
 async def _poll_camera(poller: OnvifPoller, facts: ReportedFacts, credentials: CachedCredential, budget_s: float,
                        ts: datetime) -> PollResult:
-    await _fresh(credentials, budget_s)
+    await _fresh(poller.asset_id, credentials, budget_s)
     result = await poller.poll(ts)
     info = poller.device_info
     if info is not None:

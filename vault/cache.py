@@ -9,11 +9,16 @@ a restart, and every fetch of the secret is a counted use.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from domain.time import Clock, SystemClock
 from vault.secret import DeviceCredential
 from vault.store import Vault
+
+log = logging.getLogger(__name__)
 
 
 class CachedCredential:
@@ -44,10 +49,20 @@ class CachedCredential:
 
     def refresh(self, *, within_s: float = 0.0) -> None:
         """Ask the database if due within ``within_s``. Blocking I/O: a poller on an event loop
-        calls it in a thread first, with its poll's budget, so that no call inside the poll does."""
+        calls it in a thread first, with its poll's budget, so that no call inside the poll does.
+
+        The database down: the credential already read goes on being used (a camera must not
+        fail its polls because the vault cannot be asked whether its password changed), and it
+        is asked again a check period later; with none read yet, the SQLAlchemyError propagates."""
         if self.due(within_s=within_s):
             now = self._clock.monotonic()
-            self._refresh(self._clock.now())
+            try:
+                self._refresh(self._clock.now())
+            except SQLAlchemyError as exc:
+                if self._credential is None:
+                    raise
+                log.info("%s: the vault cannot be asked, using the credential read before: %s",
+                         self._name, str(exc).splitlines()[0][:200])
             self._checked_at = now
 
     def _refresh(self, now: datetime) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import psycopg
+import pytest
+from sqlalchemy.exc import SQLAlchemyError
+
 from domain.time import UTC
 from vault import generate_key
 from vault.cache import CachedCredential
@@ -77,3 +81,29 @@ def test_a_refresh_ahead_of_a_poll_leaves_no_database_call_inside_it(db_session_
         clock.t = t
         assert collector() == ("admin", "first")
     assert vault.calls == before, "no database call inside the poll's budget"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_with_the_database_down_the_credential_read_before_goes_on(database_url, db_session_factory):
+    # Found by the soak: a camera's polls failed as internal errors while PostgreSQL restarted.
+    key = load_key(env={"SITEWATCH_VAULT_KEY": generate_key()})
+    Vault(db_session_factory, key).put("cam-01", username="admin", password="first", actor="lead", now=T0)
+    clock = StepClock()
+    collector = CachedCredential(Vault(db_session_factory, key), "cam-01", purpose="onvif", actor="collector",
+                                 check_every_s=30, clock=clock)
+    fresh = CachedCredential(Vault(db_session_factory, key), "cam-01", purpose="onvif", actor="collector",
+                             check_every_s=30, clock=clock)
+    assert collector() == ("admin", "first")
+    name = database_url.rsplit("/", 1)[1]
+    admin = psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    try:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        clock.t = 31  # due: the vault is asked, and cannot answer
+        assert collector() == ("admin", "first"), "the credential read before is used"
+        assert not collector.due(), "asked again a check period later, not at every SOAP call"
+        with pytest.raises(SQLAlchemyError):
+            fresh()  # nothing read yet: nothing to sign with
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
