@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import random
 import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -142,37 +144,58 @@ async def test_a_waiter_cancelled_before_its_turn_takes_no_slot_with_it():
     assert headroom.in_flight == 0
 
 
-async def test_a_poll_held_back_says_so_every_interval_and_polls_when_admitted():
-    # The rules must not take the collector's own delay for the camera's silence: while the
-    # poll waits, each interval brings its channels as NOT_POLLED (no value), then the poll.
-    headroom = Headroom(first=1, most=1)  # one slot, never more, whatever the loop's lag
-    await headroom.acquire()  # taken by someone else until the test lets go
+async def one_slot_taken() -> Headroom:
+    """One slot, never more whatever the loop's lag, taken by someone else until the test lets go."""
+    headroom = Headroom(first=1, most=1)
+    await headroom.acquire()
+    return headroom
+
+
+@contextlib.asynccontextmanager
+async def polling(job: PollJob) -> AsyncIterator[tuple[ListSink, HealthRegistry]]:
+    """``job`` alone under a scheduler, due at once; cancelled on the way out."""
     sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
-    polled = asyncio.Event()
-
-    async def poll(ts) -> PollResult:
-        polled.set()
-        return PollResult(samples=(Sample("cam-a", "reachable", ts, 1.0, "state"),))
-
-    job = PollJob("cam-a", 0.2, 1.0, poll=poll, channels={"reachable": "state", "motion": "state"}, close=nothing,
-                  admission=headroom)
     scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=CollectorSettings(jitter_fraction=0.0),
                           rng=Now())
     task = asyncio.create_task(scheduler.run())
     try:
-        async def held_back_twice() -> None:
-            while sum(s.quality is Quality.NOT_POLLED for s in sink.samples) < 4:
-                await asyncio.sleep(0.02)
+        yield sink, health
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
-        await asyncio.wait_for(held_back_twice(), 5)
+
+async def until(condition: Callable[[], bool], timeout_s: float) -> None:
+    async def met() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(met(), timeout_s)
+
+
+async def reachable(ts) -> PollResult:
+    return PollResult(samples=(Sample("cam-a", "reachable", ts, 1.0, "state"),))
+
+
+async def test_a_poll_held_back_says_so_every_interval_and_polls_when_admitted():
+    # The rules must not take the collector's own delay for the camera's silence: while the
+    # poll waits, each interval brings its channels as NOT_POLLED (no value), then the poll.
+    headroom = await one_slot_taken()
+    polled = asyncio.Event()
+
+    async def poll(ts) -> PollResult:
+        polled.set()
+        return await reachable(ts)
+
+    job = PollJob("cam-a", 0.2, 1.0, poll=poll, channels={"reachable": "state", "motion": "state"}, close=nothing,
+                  admission=headroom)
+    async with polling(job) as (sink, health):
+        await until(lambda: sum(s.quality is Quality.NOT_POLLED for s in sink.samples) >= 4, 5)
         assert not polled.is_set(), "polled without a slot"
         held = list(sink.samples)
         headroom.release()
         await asyncio.wait_for(polled.wait(), 2)
         await health.wait_for("cam-a", lambda h: h.polls_ok >= 1, timeout_s=2)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert {(s.asset_id, s.channel, s.unit) for s in held} == {("cam-a", "reachable", "state"),
                                                               ("cam-a", "motion", "state")}
     assert all(s.quality is Quality.NOT_POLLED and math.isnan(s.value) for s in held)
@@ -186,27 +209,17 @@ async def test_a_poll_that_must_wait_says_so_soon_not_an_interval_later(monkeypa
     # A camera polled every 60 s whose no-data rule allows 120 s: marked only one interval
     # into the wait, a poll due at 60 s and still waiting reaches 120 s with no mark at all.
     monkeypatch.setattr(scheduler_module, "MARK_AFTER_S", 0.3)
-    headroom = Headroom(first=1, most=1)
-    await headroom.acquire()
-    sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
+    headroom = await one_slot_taken()
 
     async def poll(ts) -> PollResult:
         raise AssertionError("polled without a slot")
 
     job = PollJob("cam-a", 60.0, 1.0, poll=poll, channels={"reachable": "state"}, close=nothing,
                   admission=headroom)
-    scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=CollectorSettings(jitter_fraction=0.0),
-                          rng=Now())
-    task = asyncio.create_task(scheduler.run())
     try:
-        async def marked() -> None:
-            while not sink.samples:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(marked(), 5)
+        async with polling(job) as (sink, _):
+            await until(lambda: bool(sink.samples), 5)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         headroom.release()
     assert [(s.channel, s.quality) for s in sink.samples] == [("reachable", Quality.NOT_POLLED)]
     assert headroom.in_flight == 0 and headroom.waiting == 0, "the cancelled wait took no slot"
@@ -214,25 +227,12 @@ async def test_a_poll_that_must_wait_says_so_soon_not_an_interval_later(monkeypa
 
 async def test_a_short_wait_for_room_marks_nothing():
     # Waiting a moment for a slot is not "not polled": the camera's page keeps its last values.
-    headroom = Headroom(first=1, most=1)
-    await headroom.acquire()
-    sink, health = ListSink(), HealthRegistry(offline_after_failures=3)
-    job = PollJob("cam-a", 60.0, 1.0, poll=lambda ts: _answer(ts), channels={"reachable": "state"}, close=nothing,
+    headroom = await one_slot_taken()
+    job = PollJob("cam-a", 60.0, 1.0, poll=reachable, channels={"reachable": "state"}, close=nothing,
                   admission=headroom)
-    scheduler = Scheduler(jobs=[job], sink=sink, health=health, settings=CollectorSettings(jitter_fraction=0.0),
-                          rng=Now())
-    task = asyncio.create_task(scheduler.run())
-    try:
-        while headroom.waiting == 0:
-            await asyncio.sleep(0.01)
+    async with polling(job) as (sink, health):
+        await until(lambda: headroom.waiting > 0, 5)
         await asyncio.sleep(0.5)  # the wait being measured: well under MARK_AFTER_S
         headroom.release()
         await health.wait_for("cam-a", lambda h: h.polls_ok >= 1, timeout_s=5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert [(s.channel, s.quality) for s in sink.samples] == [("reachable", Quality.GOOD)]
-
-
-async def _answer(ts) -> PollResult:
-    return PollResult(samples=(Sample("cam-a", "reachable", ts, 1.0, "state"),))
