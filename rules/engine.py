@@ -223,7 +223,10 @@ class RulesEngine:
                 last_ts, last_epoch = s.ts, s.ts.timestamp()
                 stamps.append(last_epoch)
                 runs.append(1)
-            value.append(s.value if s.quality is good else nan)
+            if s.quality is good:
+                value.append(s.value)
+                continue
+            value.append(nan)
             if s.quality is not_polled:
                 unasked.append((index, last_epoch))
         ts = np.repeat(np.asarray(stamps, dtype=np.float64), np.asarray(runs, dtype=np.int64))
