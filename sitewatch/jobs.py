@@ -27,6 +27,7 @@ from collector.scheduler import PollJob
 from collector.timestamps import TimestampWindow
 from config.models import Asset, Config
 from domain.time import Clock
+from storage.database import first_line
 from storage.repository import record_reported_facts
 from storage.snapshots import SnapshotKeeper, snapshot_folder
 from vault.cache import CachedCredential
@@ -108,7 +109,7 @@ class ReportedFacts:
             await asyncio.to_thread(self._write, asset_id, facts)
         except SQLAlchemyError as exc:  # the poll stands; the facts are written at a later poll
             log.info("%s: reported facts not written (database unavailable): %s", asset_id,
-                     str(exc).splitlines()[0][:200])
+                     first_line(exc))
             return
         self._last[asset_id] = facts
 
@@ -183,7 +184,7 @@ async def _fresh(device_id: str, credentials: CachedCredential, budget_s: float)
             await asyncio.to_thread(functools.partial(credentials.refresh, within_s=budget_s))
         except SQLAlchemyError as exc:  # none read yet, and the database down: a failed poll, not a bug
             raise CollectorError(device_id=device_id, message="its credential cannot be read: the database is "
-                                 f"unavailable ({str(exc).splitlines()[0][:200]})") from None
+                                 f"unavailable ({first_line(exc)})") from None
 
 
 async def _pull_camera_events(poller: OnvifPoller, credentials: CachedCredential, budget_s: float,

@@ -52,3 +52,9 @@ def make_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def first_line(exc: Exception) -> str:
+    """A database error for one log line or a device's last error: its first line, cut at 200
+    characters (SQLAlchemy's text goes on with the SQL, its parameters and a help URL)."""
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

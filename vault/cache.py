@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from domain.time import Clock, SystemClock
+from storage.database import first_line
 from vault.secret import DeviceCredential
 from vault.store import Vault
 
@@ -62,7 +63,7 @@ class CachedCredential:
                 if self._credential is None:
                     raise
                 log.info("%s: the vault cannot be asked, using the credential read before: %s",
-                         self._name, str(exc).splitlines()[0][:200])
+                         self._name, first_line(exc))
             self._checked_at = now
 
     def _refresh(self, now: datetime) -> None:
