@@ -19,11 +19,11 @@ def _known_zone(value: str) -> str:
 
 def _local(value: dt.time) -> dt.time:
     if value.tzinfo is not None:
-        raise ValueError(f"{value.isoformat()} is a local time: write it without an offset (the site's zone applies)")
+        raise ValueError(f"{value.isoformat()} is a local time: write it without an offset (its time zone applies)")
     return value
 
 
 # An IANA zone name ("Asia/Shanghai"), refused at load time if this machine does not know it.
 TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
-# A wall-clock time of the site's day (08:30), never one with an offset: the site's zone applies.
+# A wall-clock time of the day (08:30), never one with an offset: the site's or rota's zone applies.
 LocalTime = Annotated[dt.time, AfterValidator(_local)]

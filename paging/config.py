@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.types import TimeZoneName
+from config.types import LocalTime, TimeZoneName
 from domain.alerts import Severity
 
 Locale = Literal["zh_CN", "en"]
@@ -159,7 +159,7 @@ class Rota(_Frozen):
     ``weekly_from``; ``overrides`` (swaps) beat both, the later-listed winning."""
 
     time_zone: TimeZoneName = "Asia/Shanghai"
-    handover: dt.time = dt.time(8, 30)
+    handover: LocalTime = dt.time(8, 30)  # in the rota's time_zone
     weekly: tuple[str, ...] = ()
     weekly_from: dt.date | None = None
     dates: dict[dt.date, str] = Field(default_factory=dict)
@@ -167,8 +167,6 @@ class Rota(_Frozen):
 
     @model_validator(mode="after")
     def _weekly_start(self) -> Rota:
-        if self.handover.tzinfo is not None:
-            raise ValueError("rota: handover is a local time without an offset (the rota's time_zone applies)")
         if self.weekly and self.weekly_from is None:
             raise ValueError("rota: weekly needs weekly_from (the date of the first week's first handover)")
         return self
