@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
 
 
 class Headroom:
@@ -48,14 +47,6 @@ class Headroom:
     @property
     def in_flight(self) -> int:
         return self._in_flight
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
 
     def try_acquire(self) -> bool:
         """A slot now, if one is free and nobody waits for one; ``release`` it when done."""

@@ -122,13 +122,16 @@ async def test_a_waiter_cancelled_before_its_turn_takes_no_slot_with_it():
     leave = asyncio.Event()
 
     async def hold() -> None:
-        async with headroom.slot():
+        await headroom.acquire()
+        try:
             inside.set()
             await leave.wait()
+        finally:
+            headroom.release()
 
     async def wait_then_enter() -> None:
-        async with headroom.slot():
-            pass
+        await headroom.acquire()
+        headroom.release()
 
     holder = asyncio.create_task(hold())
     await inside.wait()
