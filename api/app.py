@@ -18,24 +18,24 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import i18n
-from api.context import ApiContext
-from api.deps import LoginRequired, PrincipalDep, login_required, require_principal
-from api.limits import BodyLimits, IdentifyFirst
-from api.pages import admin, assets, control_room, live, login
-from api.pages import inspections as inspection_pages
-from api.pages import paging as paging_pages
-from api.pages import reports as report_pages
-from api.pages import review as review_pages
-from api.pages import tickets as ticket_pages
-from api.pages.common import reader_locale, render, request_locale
-from api.routes import backup, dashboard, inspections, inventory, paging, reports, review, tickets, trends
-from api.schemas import BufferPublic, LoopPublic, RefusalPublic, ServiceHealthPublic
-from domain.health import HealthState
-from i18n.fonts import FontMissing
-from inspections.visits import InspectionNotFound, InspectionRefused
-from storage.timeseries import TimeSeriesError
-from tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
+from sitewatch import i18n
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import LoginRequired, PrincipalDep, login_required, require_principal
+from sitewatch.api.limits import BodyLimits, IdentifyFirst
+from sitewatch.api.pages import admin, assets, control_room, live, login
+from sitewatch.api.pages import inspections as inspection_pages
+from sitewatch.api.pages import paging as paging_pages
+from sitewatch.api.pages import reports as report_pages
+from sitewatch.api.pages import review as review_pages
+from sitewatch.api.pages import tickets as ticket_pages
+from sitewatch.api.pages.common import reader_locale, render, request_locale
+from sitewatch.api.routes import backup, dashboard, inspections, inventory, paging, reports, review, tickets, trends
+from sitewatch.api.schemas import BufferPublic, LoopPublic, RefusalPublic, ServiceHealthPublic
+from sitewatch.domain.health import HealthState
+from sitewatch.i18n.fonts import FontMissing
+from sitewatch.inspections.visits import InspectionNotFound, InspectionRefused
+from sitewatch.storage.timeseries import TimeSeriesError
+from sitewatch.tickets.workflow import AlertNotFound, InvalidTransition, MissingDetails, TicketNotFound
 
 log = logging.getLogger(__name__)
 # FastAPI documents a 422 as its validation errors only; the workflow's refusals are a sentence.

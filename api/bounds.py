@@ -25,7 +25,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, Field
 
-from domain.time import UTC
+from sitewatch.domain.time import UTC
 
 MAX_ID = 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite
 FIRST_YEAR, LAST_YEAR = 2000, 2099

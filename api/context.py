@@ -17,17 +17,17 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
-from domain.health import DeviceHealth
-from domain.samples import Sample
-from domain.time import Clock
-from storage.timeseries import Bucket
+from sitewatch.config.models import Config
+from sitewatch.domain.health import DeviceHealth
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import Clock
+from sitewatch.storage.timeseries import Bucket
 
 
 @runtime_checkable
 class SampleReader(Protocol):
-    """The read side of the time-series store (storage.timeseries.TimeSeriesStore). The
-    backup route also asks, by isinstance, whether the store is ``backup.timeseries.Exportable``."""
+    """The read side of the time-series store (sitewatch.storage.timeseries.TimeSeriesStore). The
+    backup route also asks, by isinstance, whether the store is ``sitewatch.backup.timeseries.Exportable``."""
 
     def query(
         self, *, asset_id: str, start: datetime, end: datetime, channel: str | None = None, limit: int | None = None,
@@ -42,8 +42,8 @@ class SampleReader(Protocol):
 
 @runtime_checkable
 class DeviceHealthReader(Protocol):
-    """Polled devices' health: collector.health.HealthRegistry in a process that polls them,
-    storage.device_health.DatabaseHealth (what the collectors saved) in one that does not.
+    """Polled devices' health: sitewatch.collector.health.HealthRegistry in a process that polls them,
+    sitewatch.storage.device_health.DatabaseHealth (what the collectors saved) in one that does not.
     ``get`` raises KeyError for a device without a record."""
 
     def get(self, device_id: str) -> DeviceHealth: ...
@@ -53,7 +53,7 @@ class DeviceHealthReader(Protocol):
 
 @runtime_checkable
 class ExpiringHealthReader(DeviceHealthReader, Protocol):
-    """A reader that keeps what it read for a while (storage.device_health.DatabaseHealth):
+    """A reader that keeps what it read for a while (sitewatch.storage.device_health.DatabaseHealth):
     the live hub makes it read again when it hears that the device health changed."""
 
     def expire(self) -> None: ...

@@ -19,10 +19,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.context import ApiContext
-from api.scope import Scope, guard
-from auth.roles import Permission, Principal, Role
-from auth.users import principal_of_session, token_digest
+from sitewatch.api.context import ApiContext
+from sitewatch.api.scope import Scope, guard
+from sitewatch.auth.roles import Permission, Principal, Role
+from sitewatch.auth.users import principal_of_session, token_digest
 
 SESSION_COOKIE = "sitewatch_session"
 LOCALE_COOKIE = "sitewatch_lang"

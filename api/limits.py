@@ -30,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import bearer, identify, login_required
+from sitewatch.api.deps import bearer, identify, login_required
 
 KIB, MIB = 1024, 1024 * 1024
 DEFAULT_LIMIT = 1 * MIB  # any JSON body or form: the largest, a ticket's resolution, is under 100 KiB

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.bounds import Instant, StoredId
-from domain.tickets import ServiceType, TicketState
-from i18n import messages
+from sitewatch.api.bounds import Instant, StoredId
+from sitewatch.domain.tickets import ServiceType, TicketState
+from sitewatch.i18n import messages
 
 
 class _Out(BaseModel):

@@ -3,10 +3,10 @@ everything that hangs off them (alerts, tickets, inspections, logs, reports, com
 
 Two parts, used by every route and page:
 
-* :class:`Scope` (``scope: ScopeDep`` from api.deps) says what is visible and filters
+* :class:`Scope` (``scope: ScopeDep`` from sitewatch.api.deps) says what is visible and filters
   lists; its ``site_ids`` / ``customer_ids`` go to the list queries as filters
   (None = every one, for a principal without a customer scope).
-* :func:`guard` runs for every request behind a login (api.deps.require_principal): an
+* :func:`guard` runs for every request behind a login (sitewatch.api.deps.require_principal): an
   object named in the path or the query string (``site_id``, ``asset_id``, ``customer_id``,
   ``ticket_id``, ``alert_id``, ``inspection_id``, ``flag_id``, ``complaint_id``,
   ``delivery_id``) that the scope does not cover answers 404 exactly as an unknown one
@@ -25,11 +25,11 @@ from fastapi import HTTPException
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from api.bounds import stored_id
-from auth.roles import Principal
-from config.models import Config
-from storage.paging import DeliveryRow
-from storage.tables import AlertRow, ComplaintRow, InspectionFlagRow, InspectionRow, TicketRow
+from sitewatch.api.bounds import stored_id
+from sitewatch.auth.roles import Principal
+from sitewatch.config.models import Config
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.tables import AlertRow, ComplaintRow, InspectionFlagRow, InspectionRow, TicketRow
 
 T = TypeVar("T")
 SITE_ASSET_PREFIX = "site:"  # a site-wide ticket's asset id (tickets/writer.py: a site gone silent)

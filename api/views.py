@@ -6,9 +6,9 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from api.context import ApiContext
-from api.schemas import AssetPublic, HealthPublic, ValuePublic
-from domain.samples import Quality, Sample
+from sitewatch.api.context import ApiContext
+from sitewatch.api.schemas import AssetPublic, HealthPublic, ValuePublic
+from sitewatch.domain.samples import Quality, Sample
 
 # A device not heard from for this many poll intervals has its values shown as stale.
 STALE_AFTER_INTERVALS = 3

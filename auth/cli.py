@@ -18,10 +18,10 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-import i18n
-from auth.roles import Role
-from auth.users import UserError, add_user, check_customers, list_users, set_disabled, set_password, set_role
-from domain.time import Clock, SystemClock
+from sitewatch import i18n
+from sitewatch.auth.roles import Role
+from sitewatch.auth.users import UserError, add_user, check_customers, list_users, set_disabled, set_password, set_role
+from sitewatch.domain.time import Clock, SystemClock
 
 ROLES = [r.value for r in Role]
 

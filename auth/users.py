@@ -15,10 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-import i18n
-from auth.roles import Principal, Role
-from storage.repository import audit
-from storage.tables import AuditRow, LoginAttemptRow, UserRow, WebSessionRow
+from sitewatch import i18n
+from sitewatch.auth.roles import Principal, Role
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import AuditRow, LoginAttemptRow, UserRow, WebSessionRow
 
 SESSION_LIFETIME = timedelta(hours=12)  # one shift, and the hand-over
 # Failed logins per username (and per address) within the window before logins are refused.

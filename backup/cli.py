@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from backup.errors import BackupError
-from backup.make import ServiceAccess, make_backup
-from backup.remote import TOKEN_ENV, api_url, read_token
-from backup.restore import restore_backup
-from config.load import ConfigError, load_config
-from domain.time import SystemClock
+from sitewatch.backup.errors import BackupError
+from sitewatch.backup.make import ServiceAccess, make_backup
+from sitewatch.backup.remote import TOKEN_ENV, api_url, read_token
+from sitewatch.backup.restore import restore_backup
+from sitewatch.config.load import ConfigError, load_config
+from sitewatch.domain.time import SystemClock
 
 _BACKUP = f"""\
 Copy the relational database and the embedded time series into a new folder with a

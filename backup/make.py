@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from backup import manifest, postgres, remote, sqlite, timeseries
-from backup.errors import BackupError, BackupRefused
-from backup.manifest import Manifest, RelationalPart, TimeSeriesPart
-from config.models import Config
-from domain.time import Clock
+from sitewatch.backup import manifest, postgres, remote, sqlite, timeseries
+from sitewatch.backup.errors import BackupError, BackupRefused
+from sitewatch.backup.manifest import Manifest, RelationalPart, TimeSeriesPart
+from sitewatch.config.models import Config
+from sitewatch.domain.time import Clock
 
 # Said in the manifest and by the command when the time series is on a server.
 SERVER_TOOLS = ("the time series is on an InfluxDB-protocol server and is not in this backup: back it up with the "

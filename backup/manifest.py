@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from backup.errors import BackupCorrupt
+from sitewatch.backup.errors import BackupCorrupt
 
 NAME = "manifest.json"
 FORMAT = 1

@@ -20,8 +20,8 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
-from backup.errors import BackupError, ToolMissing
-from storage.database import make_engine
+from sitewatch.backup.errors import BackupError, ToolMissing
+from sitewatch.storage.database import make_engine
 
 FILE = "relational.pgdump"
 VERSION_TABLE = "alembic_version"  # storage/schema.py's

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from backup.errors import BackupError, BackupRefused
-from config.models import Config
+from sitewatch.backup.errors import BackupError, BackupRefused
+from sitewatch.config.models import Config
 
 TOKEN_ENV = "SITEWATCH_API_TOKEN"
 PATH = "/api/admin/backup"

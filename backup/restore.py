@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from backup import manifest, postgres, sqlite, timeseries
-from backup.errors import BackupError, BackupRefused, ServiceRunning, TargetNotEmpty
-from backup.make import SERVER_TOOLS, database_url
-from backup.manifest import Manifest
-from config.models import Config
+from sitewatch.backup import manifest, postgres, sqlite, timeseries
+from sitewatch.backup.errors import BackupError, BackupRefused, ServiceRunning, TargetNotEmpty
+from sitewatch.backup.make import SERVER_TOOLS, database_url
+from sitewatch.backup.manifest import Manifest
+from sitewatch.config.models import Config
 
 STOP_FIRST = "stop the service (and any other Sitewatch process of this deployment), then restore"
 

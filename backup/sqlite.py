@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from backup.errors import BackupError
+from sitewatch.backup.errors import BackupError
 
 FILE = "relational.sqlite3"
 VERSION_TABLE = "alembic_version"  # storage/schema.py's

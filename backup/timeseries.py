@@ -27,8 +27,8 @@ from typing import Protocol, runtime_checkable
 
 import duckdb
 
-from backup.errors import BackupCorrupt, BackupError
-from storage.duckdb_export import export_snapshot, table_counts
+from sitewatch.backup.errors import BackupCorrupt, BackupError
+from sitewatch.storage.duckdb_export import export_snapshot, table_counts
 
 FOLDER = "timeseries"  # in a backup
 STAGING = "backups"  # under data_dir: where the service puts the copies it makes

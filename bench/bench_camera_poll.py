@@ -1,4 +1,4 @@
-"""CPU per steady camera poll (collector.onvif), this tree against another, measured alternately.
+"""CPU per steady camera poll (sitewatch.collector.onvif), this tree against another, measured alternately.
 
     python -m bench.bench_camera_poll [--cameras 100] [--base-port 26000] [--runs 3]
                                       [--baseline /tmp/onvifbase] [--window-s 20] [--in-flight 20]
@@ -37,13 +37,13 @@ USERNAME, PASSWORD = "admin", "sitewatch"  # simulators/camera/spec.py's default
 
 async def _measure(*, cameras: int, base_port: int, in_flight: int, window_s: float) -> dict:
     """Child side: the collector imported from PYTHONPATH's tree (see ``_run_child``)."""
-    import collector.onvif.client as client_module
-    from collector.errors import CollectorError
-    from collector.onvif.client import OnvifClients
-    from collector.onvif.config import OnvifEndpoint
-    from collector.onvif.poller import OnvifPoller
-    from collector.timestamps import TimestampWindow
-    from domain.time import UTC, SystemClock
+    import sitewatch.collector.onvif.client as client_module
+    from sitewatch.collector.errors import CollectorError
+    from sitewatch.collector.onvif.client import OnvifClients
+    from sitewatch.collector.onvif.config import OnvifEndpoint
+    from sitewatch.collector.onvif.poller import OnvifPoller
+    from sitewatch.collector.timestamps import TimestampWindow
+    from sitewatch.domain.time import UTC, SystemClock
 
     clock = SystemClock()
     clients = OnvifClients(clock=clock)

@@ -3,7 +3,7 @@
     python -m bench.bench_collector [--stations 500] [--seconds 10] [--warmup-s 3]
                                     [--collector pipeline|store]
 
-One simulator process (``python -m simulators.regulator serve``, a subprocess started and
+One simulator process (``python -m sitewatch.simulators.regulator serve``, a subprocess started and
 stopped here, so its CPU is not charged to this process) serves N regulator stations on
 loopback. Against it, in this process and one after the other:
 
@@ -45,17 +45,17 @@ from pathlib import Path
 import duckdb
 from pymodbus.client import AsyncModbusTcpClient
 
-from collector.health import HealthRegistry
-from collector.scheduler import PollJob, Scheduler
-from config.load import config_from_dict
-from config.models import Config
-from domain.time import UTC
 from sitewatch.bus import SampleBus, drain
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.scheduler import PollJob, Scheduler
 from sitewatch.components import build_components, tune_garbage_collector
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo import example_config
+from sitewatch.domain.time import UTC
 from sitewatch.jobs import modbus_jobs
 from sitewatch.pipeline import Pipeline
-from storage.duckdb_store import DuckDBStore
+from sitewatch.storage.duckdb_store import DuckDBStore
 
 PROFILE = "regulator-v1"
 REGISTERS = 18  # the profile's one read: wire addresses 0-17
@@ -69,7 +69,7 @@ STOP_TIMEOUT_S = 20.0
 
 
 class Simulator:
-    """``python -m simulators.regulator serve`` in its own session; always stopped by ``stop``.
+    """``python -m sitewatch.simulators.regulator serve`` in its own session; always stopped by ``stop``.
     ``ports``: the stations' own ports; ``gateway_ports``: the simulated gateway's, when
     ``gateway_stations`` stations sit behind one."""
 
@@ -78,7 +78,7 @@ class Simulator:
         behind = ["--gateway-stations", str(gateway_stations)] if gateway_stations else []
         # Own session: a Ctrl-C in the terminal reaches only us; we stop the child ourselves.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "simulators.regulator", "serve",
+            [sys.executable, "-m", "sitewatch.simulators.regulator", "serve",
              "--stations", str(stations), "--seed", str(seed), *behind],
             stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True,
         )

@@ -49,12 +49,12 @@ from pathlib import Path
 
 import httpx
 
-from auth.users import add_user
 from bench.bench_collector import Simulator
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
+from sitewatch.auth.users import add_user
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
 
 CUSTOMERS, SITES_PER_CUSTOMER = 10, 10
 TOKEN = "bench-control-room-token"
@@ -106,10 +106,10 @@ def story(assets: int, at: datetime) -> list[AlertTransition]:
 
 def set_up(data_dir: Path, assets: int) -> tuple[int, float]:
     """The database the server reads; returns (firing alerts, seconds)."""
-    from inspections.visits import start_inspection
     from sitewatch.components import build_components
-    from storage.repository import sync_inventory
-    from tickets.writer import TicketWriter
+    from sitewatch.inspections.visits import start_inspection
+    from sitewatch.storage.repository import sync_inventory
+    from sitewatch.tickets.writer import TicketWriter
 
     started = time.perf_counter()
     parts = build_components(config_from_dict(bench_config(assets, data_dir)))
@@ -135,8 +135,8 @@ def serve(data_dir: Path, assets: int) -> None:
     """The child: the API alone on a free loopback port, printed as "port N"; SIGTERM stops it."""
     import uvicorn
 
-    from api.app import create_app
-    from api.dashboard.hub import end_streams
+    from sitewatch.api.app import create_app
+    from sitewatch.api.dashboard.hub import end_streams
     from sitewatch.components import build_components, tune_garbage_collector
     from sitewatch.serve import EmbeddedServer
 
@@ -270,8 +270,8 @@ class Changes:
     newest such alert is acknowledged, in turn (each moves the control room's state)."""
 
     def __init__(self, data_dir: Path, assets: int, every_s: float) -> None:
-        from storage.database import make_engine, session_factory
-        from tickets.writer import TicketWriter
+        from sitewatch.storage.database import make_engine, session_factory
+        from sitewatch.tickets.writer import TicketWriter
 
         config = config_from_dict(bench_config(assets, data_dir))
         # The database only: the server holds the DuckDB file's lock.
@@ -286,8 +286,8 @@ class Changes:
     def change(self) -> None:
         from sqlalchemy import func, select
 
-        from storage.tables import AlertRow
-        from tickets.workflow import acknowledge_alert
+        from sitewatch.storage.tables import AlertRow
+        from sitewatch.tickets.workflow import acknowledge_alert
 
         now = datetime.now(UTC)
         k = self.made // 2
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("ab") is None:
         raise SystemExit("ab not found: install Debian's apache2-utils (apt-get install apache2-utils)")
     # The ticket writer logs every ticket it opens; a thousand of them would bury the figures.
-    logging.getLogger("tickets.writer").setLevel(logging.ERROR)
+    logging.getLogger("sitewatch.tickets.writer").setLevel(logging.ERROR)
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
@@ -444,10 +444,10 @@ def time_snapshot(data_dir: Path, assets: int) -> tuple[float, float]:
     process's heap would land in one build or the other)."""
     from sqlalchemy import func, select
 
-    from api.dashboard.read import Pieces, read_snapshot
+    from sitewatch.api.dashboard.read import Pieces, read_snapshot
     from sitewatch.components import build_components
-    from storage.tables import AlertRow
-    from tickets.workflow import acknowledge_alert
+    from sitewatch.storage.tables import AlertRow
+    from sitewatch.tickets.workflow import acknowledge_alert
 
     parts = build_components(config_from_dict(bench_config(assets, data_dir)))
     try:

@@ -2,7 +2,7 @@
 
     python -m bench.bench_gateway [--stations 8] [--seconds 10] [--warmup-s 3]
 
-One simulator process (``python -m simulators.regulator serve --gateway-stations N``, a
+One simulator process (``python -m sitewatch.simulators.regulator serve --gateway-stations N``, a
 subprocess started and stopped here, so its CPU is not charged to this process) serves one
 gateway carrying RTU frames over TCP, N regulator stations behind it at device ids 1..N.
 Against it, in this process and one after the other:
@@ -45,15 +45,15 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
 
 from bench.bench_collector import Simulator, Window, measure
-from collector.health import HealthRegistry
-from collector.modbus.decode import plan_reads
-from collector.results import PollResult
-from collector.scheduler import PollJob, Scheduler
-from config.load import config_from_dict
-from config.models import Config
-from domain.samples import Sample
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.modbus.decode import plan_reads
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.scheduler import PollJob, Scheduler
 from sitewatch.components import tune_garbage_collector
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo import example_config
+from sitewatch.domain.samples import Sample
 from sitewatch.jobs import modbus_jobs
 
 PROFILE = "regulator-v1"

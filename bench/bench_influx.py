@@ -46,15 +46,15 @@ from bench.bench_review import (
     faults,
     station_id,
 )
-from config.load import config_from_dict
-from config.storage import InfluxSettings
-from domain.samples import Quality, Sample
-from domain.time import UTC, SystemClock
-from review.schedule import window
-from storage.database import make_engine, session_factory
-from storage.influx import InfluxStore, connect
-from storage.influx.lineproto import format_lines, series_key
-from storage.schema import upgrade_schema
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.storage import InfluxSettings
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC, SystemClock
+from sitewatch.review.schedule import window
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.influx import InfluxStore, connect
+from sitewatch.storage.influx.lineproto import format_lines, series_key
+from sitewatch.storage.schema import upgrade_schema
 
 LOOKBACK = dt.timedelta(days=3650)
 WRITE_STATIONS, WRITE_CHANNELS = 500, 12
@@ -178,7 +178,7 @@ def load_day(http: httpx.Client, stations: int, interval_s: float, win_start: dt
 
 
 def bench_review(url: str, flush: Callable[[], None], stations: int, interval_s: float) -> None:
-    from review.service import (
+    from sitewatch.review.service import (
         DailyReviews,  # after argument parsing: --help stays instant
     )
 

@@ -1,4 +1,4 @@
-"""Camera clock checks/s through collector.onvif (zeep) vs a bare SOAP POST (httpx), same run.
+"""Camera clock checks/s through sitewatch.collector.onvif (zeep) vs a bare SOAP POST (httpx), same run.
 
     python -m bench.bench_onvif [--cameras 20] [--seconds 5] [--warmup-s 1]
 
@@ -37,9 +37,9 @@ from http.server import ThreadingHTTPServer
 
 import httpx
 
-from collector.onvif.client import CameraClient, OnvifClients
-from collector.onvif.config import OnvifEndpoint, OnvifWorkarounds
-from collector.onvif.decode import camera_utc
+from sitewatch.collector.onvif.client import CameraClient, OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint, OnvifWorkarounds
+from sitewatch.collector.onvif.decode import camera_utc
 
 USERNAME, PASSWORD = "admin", "bench-pw"
 REQUEST = (
@@ -176,7 +176,7 @@ async def run(args: argparse.Namespace, ports: list[int]) -> None:
         zeep_ms = await per_call_ms(zeep_call(cameras[0]))
         bare_ms = await per_call_ms(bare_call(endpoints[0]))
         print(f"{len(ports)} cameras, {args.seconds:.0f} s each side")
-        print(f"zeep (collector.onvif): {zeep_rate:8.0f} checks/s  CPU {zeep_cpu:4.0%}  sequential {zeep_ms:.2f} ms/call")
+        print(f"zeep (sitewatch.collector.onvif): {zeep_rate:8.0f} checks/s  CPU {zeep_cpu:4.0%}  sequential {zeep_ms:.2f} ms/call")
         print(f"bare httpx POST       : {bare_rate:8.0f} checks/s  CPU {bare_cpu:4.0%}  sequential {bare_ms:.2f} ms/call")
         print(f"ratio bare/zeep       : {bare_rate / zeep_rate:8.2f}x throughput, {zeep_ms / bare_ms:.2f}x latency")
     finally:

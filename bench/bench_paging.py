@@ -55,18 +55,18 @@ from psycopg import sql
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.load import config_from_dict
-from config.models import Config
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
-from paging.channels.build import build_channels, http_client
-from paging.planner import Planner
-from paging.sender import IN_FLIGHT_PER_CHANNEL, Sender
-from storage.database import make_engine, session_factory
-from storage.paging import DeliveryRow
-from storage.schema import upgrade_schema
-from storage.tables import TicketRow
-from tickets.writer import TicketWriter
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.paging.channels.build import build_channels, http_client
+from sitewatch.paging.planner import Planner
+from sitewatch.paging.sender import IN_FLIGHT_PER_CHANNEL, Sender
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.schema import upgrade_schema
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets.writer import TicketWriter
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "sitewatch.example.toml"
 # Thursday 2026-12-03 02:30 in Shanghai: the dispatch centre's night.
@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         parser.error(f"--database: sqlite, postgresql or postgresql://..., not {args.database!r}")
 
-    with tempfile.TemporaryDirectory(prefix="bench_paging_") as folder, quiet("tickets.writer"):
+    with tempfile.TemporaryDirectory(prefix="bench_paging_") as folder, quiet("sitewatch.tickets.writer"):
         problems = asyncio.run(run(args, server, Path(folder)))
     for problem in problems:
         print(f"FAILED: {problem}")

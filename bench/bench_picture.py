@@ -13,9 +13,9 @@ import argparse
 import time
 from datetime import datetime, timedelta
 
-from collector.onvif.picture import PictureChecker, decode_jpeg
-from domain.time import UTC
-from simulators.camera.frames import FRAME_FAULTS, FrameFault, SceneSpec, encode_jpeg, render
+from sitewatch.collector.onvif.picture import PictureChecker, decode_jpeg
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.frames import FRAME_FAULTS, FrameFault, SceneSpec, encode_jpeg, render
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

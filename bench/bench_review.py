@@ -28,12 +28,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from config.load import config_from_dict
-from review.compute import CANONICAL_ROUNDING
-from review.schedule import window
-from storage.database import make_engine, session_factory
-from storage.duckdb_store import DuckDBStore
-from storage.schema import upgrade_schema
+from sitewatch.config.load import config_from_dict
+from sitewatch.review.compute import CANONICAL_ROUNDING
+from sitewatch.review.schedule import window
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.schema import upgrade_schema
 
 CHANNELS = (  # channel, unit, base value, daily swing, noise
     ("inlet_mpa", "MPa", 0.3, 0.01, 0.001),
@@ -198,8 +198,8 @@ def check(reviews: list, truth: Truth, expected_abnormal: set[str]) -> tuple[int
 
 
 def main(argv: list[str] | None = None) -> None:
-    from review.service import DailyReviews  # after argument parsing: --help stays instant
-    from review.sign import canonical_json, sha256_of
+    from sitewatch.review.service import DailyReviews  # after argument parsing: --help stays instant
+    from sitewatch.review.sign import canonical_json, sha256_of
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stations", type=int, default=1000)

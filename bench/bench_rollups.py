@@ -31,11 +31,11 @@ from typing import TypeVar
 import duckdb
 import numpy as np
 
-from config.storage import RetentionSettings
-from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
-from storage.maintenance import StoreMaintenance
-from storage.timeseries import Bucket, grid_floor
+from sitewatch.config.storage import RetentionSettings
+from sitewatch.domain.time import UTC
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.maintenance import StoreMaintenance
+from sitewatch.storage.timeseries import Bucket, grid_floor
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SERIES = ("rs-0123", "ch05_kpa")  # the charted one
@@ -89,10 +89,10 @@ def median_timed(fn: Callable[[], T], repeat: int = 5) -> tuple[float, T]:
 def on_server(kind: str, stations: int, channels: int, interval_s: float, hours: int) -> None:
     """The same data written through InfluxStore into a server of its own (tests/servers.py
     starts Debian's binary), then one hour rolled up, then one round of the chore."""
-    from config.storage import InfluxSettings
-    from domain.samples import Sample
-    from domain.time import SystemClock
-    from storage.influx import connect
+    from sitewatch.config.storage import InfluxSettings
+    from sitewatch.domain.samples import Sample
+    from sitewatch.domain.time import SystemClock
+    from sitewatch.storage.influx import connect
     from tests.servers import InfluxDB, VictoriaMetrics
 
     with tempfile.TemporaryDirectory(prefix="bench_rollups_") as folder:

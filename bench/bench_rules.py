@@ -19,11 +19,18 @@ from datetime import datetime
 
 import numpy as np
 
-from domain.time import UTC
-from rules.engine import AssetChannels, RulesEngine, SampleBatch
-from rules.models import (BaselineRule, CompositeRule, FlatlineRule, NightCreepRule, RateOfChangeRule, Rule,
-                          ThresholdRule)
-from rules.reference import threshold_transitions
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import AssetChannels, RulesEngine, SampleBatch
+from sitewatch.rules.models import (
+    BaselineRule,
+    CompositeRule,
+    FlatlineRule,
+    NightCreepRule,
+    RateOfChangeRule,
+    Rule,
+    ThresholdRule,
+)
+from sitewatch.rules.reference import threshold_transitions
 
 CHANNELS = [f"ch{i}_kpa" for i in range(10)]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from domain.samples import ChannelStats, Quality, Sample
-from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
+from sitewatch.domain.samples import ChannelStats, Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.duckdb_store import DuckDBStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

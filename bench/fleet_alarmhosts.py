@@ -2,7 +2,7 @@
 
     python -m bench.fleet_alarmhosts --hosts N --first F --topic-prefix P --run-id R
 
-The same hosts, control API and output as ``python -m simulators.alarmhost serve``, whose
+The same hosts, control API and output as ``python -m sitewatch.simulators.alarmhost serve``, whose
 hosts are always ah-001 upwards. One process cannot hold a thousand: paho-mqtt waits on its
 sockets with ``select()``, which takes no descriptor past 1023, and each client holds three
 (measured: the 340th host never got its CONNACK). The fleet benchmark runs 250 a process.
@@ -14,10 +14,10 @@ import argparse
 import asyncio
 import sys
 
-from simulators.alarmhost.control import ControlServer
-from simulators.alarmhost.fleet import build
-from simulators.alarmhost.spec import FleetConfig, HostSpec
-from simulators.common.cli import serve_until_signalled
+from sitewatch.simulators.alarmhost.control import ControlServer
+from sitewatch.simulators.alarmhost.fleet import build
+from sitewatch.simulators.alarmhost.spec import FleetConfig, HostSpec
+from sitewatch.simulators.common.cli import serve_until_signalled
 
 
 async def serve(config: FleetConfig) -> int:

@@ -2,7 +2,7 @@
 
     python -m bench.fleet_cameras --cameras N --base-port B [--scenes 32] [--seed S]
 
-The same cameras, control API and output as ``python -m simulators.camera serve``, but the
+The same cameras, control API and output as ``python -m sitewatch.simulators.camera serve``, but the
 cameras' scenes repeat every ``--scenes`` cameras. The simulator keeps the static part of
 64 scenes (frames.py, ``_scene``'s cache): with a scene per camera, thousands of cameras in
 one process rebuild it at every snapshot, 70-100 ms of CPU instead of 2-3 ms to render
@@ -17,10 +17,10 @@ import argparse
 import asyncio
 import sys
 
-from simulators.camera.control import ControlServer
-from simulators.camera.fleet import build
-from simulators.camera.spec import CameraSpec, FleetConfig
-from simulators.common.cli import serve_until_signalled
+from sitewatch.simulators.camera.control import ControlServer
+from sitewatch.simulators.camera.fleet import build
+from sitewatch.simulators.camera.spec import CameraSpec, FleetConfig
+from sitewatch.simulators.common.cli import serve_until_signalled
 
 
 async def serve(*, cameras: int, base_port: int, seed: int, scenes: int) -> int:

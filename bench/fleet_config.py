@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from sitewatch.demo import example_config
-from vault import generate_key
+from sitewatch.vault import generate_key
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
 CAMERA_CREDENTIAL = "bench-cameras"  # every simulated camera answers admin / sitewatch (CameraSpec)

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import psycopg
 
-from domain.samples import Quality
+from sitewatch.domain.samples import Quality
 
 TICKET_POLL_S = 0.5  # resolution of the "ticket visible" time
 

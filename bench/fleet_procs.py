@@ -75,7 +75,7 @@ class Child:
 
 
 class Simulator(Child):
-    """``python -m simulators.X serve``: the device lines it prints, then its control URL."""
+    """``python -m sitewatch.simulators.X serve``: the device lines it prints, then its control URL."""
 
     def __init__(self, role: str, argv: list[str], log: Path) -> None:
         super().__init__(role, [sys.executable, "-m", *argv], log, stdout_pipe=True)
@@ -107,7 +107,7 @@ def regulator_simulators(count: int, logs: Path) -> list[Simulator]:
     sims = []
     for n, start in enumerate(range(0, count, STATIONS_PER_PROCESS)):
         size = min(STATIONS_PER_PROCESS, count - start)
-        sims.append(Simulator("sim-regulator", ["simulators.regulator", "serve", "--stations", str(size),
+        sims.append(Simulator("sim-regulator", ["sitewatch.simulators.regulator", "serve", "--stations", str(size),
                                                 "--base-port", str(STATION_BASE_PORT + start),
                                                 "--seed", str(2026 + start)], logs / f"sim-regulator-{n}.log"))
     return sims

@@ -19,17 +19,17 @@ import json
 import signal
 import sys
 
-from simulators.alarmhost.control import ControlServer as HostControl
-from simulators.alarmhost.fleet import build as build_hosts
-from simulators.alarmhost.spec import FleetConfig as HostFleetConfig
-from simulators.camera.control import ControlServer as CameraControl
-from simulators.camera.fleet import build as build_cameras
-from simulators.camera.spec import FleetConfig as CameraFleetConfig
-from simulators.regulator.control import ControlServer as StationControl
-from simulators.regulator.fleet import build as build_stations
-from simulators.regulator.spec import FleetConfig
 from sitewatch.demo import DemoOptions, demo_fleet
 from sitewatch.demo_gateway import gateway_specs
+from sitewatch.simulators.alarmhost.control import ControlServer as HostControl
+from sitewatch.simulators.alarmhost.fleet import build as build_hosts
+from sitewatch.simulators.alarmhost.spec import FleetConfig as HostFleetConfig
+from sitewatch.simulators.camera.control import ControlServer as CameraControl
+from sitewatch.simulators.camera.fleet import build as build_cameras
+from sitewatch.simulators.camera.spec import FleetConfig as CameraFleetConfig
+from sitewatch.simulators.regulator.control import ControlServer as StationControl
+from sitewatch.simulators.regulator.fleet import build as build_stations
+from sitewatch.simulators.regulator.spec import FleetConfig
 
 
 async def serve(args: argparse.Namespace) -> None:

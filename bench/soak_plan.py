@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.fleet_config import CAMERA_CREDENTIAL
-from simulators.regulator.spec import StationSpec
 from sitewatch.demo import DemoOptions, add_customers_and_plant, add_security_assets, demo_fleet, demo_raw_config
 from sitewatch.demo_gateway import GATEWAY_ID, add_gateway
+from sitewatch.simulators.regulator.spec import StationSpec
 
 RULE_DURATIONS = ("for_s", "after_s", "escalate_after_s", "gap_s", "settle_s")
 ENGINE_DURATIONS = ("flap_window_s", "release_grace_s")

@@ -4,7 +4,7 @@ Each protocol's ``client.py`` translates its library's exceptions into these at 
 An error says which device (``device_id``: the configured asset id, not a Modbus unit id),
 what went wrong (``message``) and where (``where``: endpoint and address range), so that
 ``str(error)`` is a complete log line. ``TimestampOutOfRange`` is what
-``collector.timestamps.TimestampWindow`` raises for a device time it refuses.
+``sitewatch.collector.timestamps.TimestampWindow`` raises for a device time it refuses.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from collector.errors import CollectorError, DecodeError, DeviceBusy, DeviceRejected, DeviceTimeout
-from domain.health import DeviceHealth, HealthState
+from sitewatch.collector.errors import CollectorError, DecodeError, DeviceBusy, DeviceRejected, DeviceTimeout
+from sitewatch.domain.health import DeviceHealth, HealthState
 
 log = logging.getLogger(__name__)
 

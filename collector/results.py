@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.errors import CollectorError
-from domain.samples import Sample, SampleBlock
+from sitewatch.collector.errors import CollectorError
+from sitewatch.domain.samples import Sample, SampleBlock
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from collector.admission import Headroom
-from collector.errors import CollectorError, DeviceTimeout
-from collector.health import HealthRegistry
-from collector.results import PollResult
-from collector.timers import LazyDeadline
-from config.models import CollectorSettings
-from domain.samples import Quality, Sample
-from domain.time import Clock, SystemClock
+from sitewatch.collector.admission import Headroom
+from sitewatch.collector.errors import CollectorError, DeviceTimeout
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.timers import LazyDeadline
+from sitewatch.config.models import CollectorSettings
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

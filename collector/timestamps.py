@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from collector.errors import DecodeError, TimestampOutOfRange
+from sitewatch.collector.errors import DecodeError, TimestampOutOfRange
 
 if TYPE_CHECKING:
-    from config.models import CollectorSettings  # which imports the protocols' configs, so not at run time
+    from sitewatch.config.models import CollectorSettings  # which imports the protocols' configs, so not at run time
 
 
 @dataclass(frozen=True, slots=True)

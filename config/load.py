@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.models import Config
-from config.secrets import mode_problem, plain_secrets, readable_by_others, refusal
+from sitewatch.config.models import Config
+from sitewatch.config.secrets import mode_problem, plain_secrets, readable_by_others, refusal
 
 
 class ConfigError(Exception):

@@ -8,16 +8,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from collector.modbus.config import ModbusEndpoint, ModbusGateway, ModbusProfile
-from collector.mqtt.config import MqttSettings
-from collector.onvif.config import OnvifEndpoint
-from config.storage import StorageSettings
-from config.tls import PrivateKeyFile, ReadableFile, both_or_neither, check_server_pair
-from config.types import LocalTime, TimeZoneName
-from inspections.plans import PLAN_KINDS
-from paging.config import PagingSettings
-from rules.models import Rule
-from tickets.maintenance import MaintenanceWindow
+from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusGateway, ModbusProfile
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.config.storage import StorageSettings
+from sitewatch.config.tls import PrivateKeyFile, ReadableFile, both_or_neither, check_server_pair
+from sitewatch.config.types import LocalTime, TimeZoneName
+from sitewatch.inspections.plans import PLAN_KINDS
+from sitewatch.paging.config import PagingSettings
+from sitewatch.rules.models import Rule
+from sitewatch.tickets.maintenance import MaintenanceWindow
 
 AssetKind = Literal[
     "regulator_station", "regulator_cabinet", "regulator_box",  # Modbus RTUs

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from i18n.messages import Message
+    from sitewatch.i18n.messages import Message
 
 
 class Severity(str, enum.Enum):

@@ -1,6 +1,6 @@
 """Which marked strings a locale's catalogues do not translate.
 
-    python -m i18n.check            # zh_CN: prints the missing entries as .po stubs, exit 1 if any
+    python -m sitewatch.i18n.check            # zh_CN: prints the missing entries as .po stubs, exit 1 if any
 
 Strings are found the way ``pybabel extract`` finds them: ``_()``, ``gettext()``,
 ``ngettext()`` and ``lazy()`` calls in Python, and ``_()``/``{% trans %}`` in templates.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 
-from i18n import translations
+from sitewatch.i18n import translations
 
 ROOT = Path(__file__).resolve().parent.parent
 # The packages whose text reaches people; tests, simulators and benchmarks are not shown.

@@ -24,7 +24,7 @@ from pathlib import Path
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from fpdf import FPDF
 
-import i18n
+from sitewatch import i18n
 
 # Where Debian's font packages (and a local administrator) put fonts.
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))

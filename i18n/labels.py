@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import i18n
-from i18n import lazy
+from sitewatch import i18n
+from sitewatch.i18n import lazy
 
 NO_VALUE = "—"
 

@@ -32,8 +32,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import i18n
-from i18n import labels
+from sitewatch import i18n
+from sitewatch.i18n import labels
 
 log = logging.getLogger(__name__)
 

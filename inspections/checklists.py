@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from i18n import lazy
+from sitewatch.i18n import lazy
 
 
 @dataclass(frozen=True, slots=True)

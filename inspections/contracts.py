@@ -17,13 +17,13 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Config, Site
-from domain.alerts import Severity
-from domain.tickets import ServiceType
-from inspections.plans import add_months, local_date
-from storage.tables import TicketRow
-from tickets import titles
-from tickets.writer import open_work_ticket
+from sitewatch.config.models import Config, Site
+from sitewatch.domain.alerts import Severity
+from sitewatch.domain.tickets import ServiceType
+from sitewatch.inspections.plans import add_months, local_date
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets import titles
+from sitewatch.tickets.writer import open_work_ticket
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
-from inspections.contracts import check_contracts
-from inspections.due import due_list
-from inspections.plans import Status
+from sitewatch.config.models import Config
+from sitewatch.inspections.contracts import check_contracts
+from sitewatch.inspections.due import due_list
+from sitewatch.inspections.plans import Status
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.models import Config, Site
-from domain.time import require_utc
-from inspections.errors import InspectionNotFound
-from inspections.plans import PLANS, Due, Status, Target, next_due
-from storage.repository import audit
-from storage.tables import InspectionResultRow, InspectionRow, RainEventRow
+from sitewatch.config.models import Config, Site
+from sitewatch.domain.time import require_utc
+from sitewatch.inspections.errors import InspectionNotFound
+from sitewatch.inspections.plans import PLANS, Due, Status, Target, next_due
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import InspectionResultRow, InspectionRow, RainEventRow
 
 
 @dataclass(frozen=True, slots=True)

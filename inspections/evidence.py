@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Asset, Config
-from domain.samples import Sample
-from inspections.errors import InspectionNotFound, InspectionRefused
-from inspections.plans import REGULATORS, plan
-from storage.repository import audit
-from storage.tables import InspectionFlagRow, InspectionRow
-from storage.timeseries import TimeSeriesError, TimeSeriesStore
+from sitewatch.config.models import Asset, Config
+from sitewatch.domain.samples import Sample
+from sitewatch.inspections.errors import InspectionNotFound, InspectionRefused
+from sitewatch.inspections.plans import REGULATORS, plan
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import InspectionFlagRow, InspectionRow
+from sitewatch.storage.timeseries import TimeSeriesError, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from i18n import lazy
-from inspections.checklists import CHECKLISTS, Item
+from sitewatch.i18n import lazy
+from sitewatch.inspections.checklists import CHECKLISTS, Item
 
 REGULATORS = frozenset({"regulator_station", "regulator_cabinet", "regulator_box"})
 SECURITY = frozenset({"camera", "encoder", "nvr", "alarm_host"})

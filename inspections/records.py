@@ -21,20 +21,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Asset, Config
-from domain.alerts import Severity
-from domain.samples import Sample
-from domain.tickets import ServiceType
-from i18n.messages import Message
-from inspections.checklists import item_keys
-from inspections.errors import InspectionNotFound, InspectionRefused
-from inspections.plans import REGULATORS, plan
-from storage.repository import audit
-from storage.tables import FieldReadingRow, InspectionResultRow, InspectionRow, PressureTestRow
-from storage.timeseries import TimeSeriesError, TimeSeriesStore
-from tickets import titles
-from tickets.workflow import commit_resolution
-from tickets.writer import open_work_ticket
+from sitewatch.config.models import Asset, Config
+from sitewatch.domain.alerts import Severity
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.tickets import ServiceType
+from sitewatch.i18n.messages import Message
+from sitewatch.inspections.checklists import item_keys
+from sitewatch.inspections.errors import InspectionNotFound, InspectionRefused
+from sitewatch.inspections.plans import REGULATORS, plan
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import FieldReadingRow, InspectionResultRow, InspectionRow, PressureTestRow
+from sitewatch.storage.timeseries import TimeSeriesError, TimeSeriesStore
+from sitewatch.tickets import titles
+from sitewatch.tickets.workflow import commit_resolution
+from sitewatch.tickets.writer import open_work_ticket
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from inspections.errors import InspectionNotFound, InspectionRefused
-from inspections.evidence import check_door_evidence
-from inspections.plans import PLAN_KINDS, plan
-from storage.repository import audit
-from storage.tables import InspectionRow
-from storage.timeseries import TimeSeriesStore
+from sitewatch.config.models import Config
+from sitewatch.inspections.errors import InspectionNotFound, InspectionRefused
+from sitewatch.inspections.evidence import check_door_evidence
+from sitewatch.inspections.plans import PLAN_KINDS, plan
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import InspectionRow
+from sitewatch.storage.timeseries import TimeSeriesStore
 
 __all__ = ["InspectionNotFound", "InspectionRefused", "finish_inspection", "get_inspection", "list_inspections",
            "start_inspection"]

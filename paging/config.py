@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.types import LocalTime, TimeZoneName
-from domain.alerts import Severity
+from sitewatch.config.types import LocalTime, TimeZoneName
+from sitewatch.domain.alerts import Severity
 
 Locale = Literal["zh_CN", "en"]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from storage import repository
-from storage.paging import DeliveryRow
+from sitewatch.storage import repository
+from sitewatch.storage.paging import DeliveryRow
 
 
 class DeliveryNotFound(LookupError):

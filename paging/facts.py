@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from i18n.messages import Message
-from paging.models import TicketFacts
-from storage.tables import AlertRow, TicketRow
+from sitewatch.config.models import Config
+from sitewatch.i18n.messages import Message
+from sitewatch.paging.models import TicketFacts
+from sitewatch.storage.tables import AlertRow, TicketRow
 
 
 def ticket_link(base_url: str, ticket_id: int) -> str:

@@ -22,14 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import i18n
-from domain.alerts import Severity
-from domain.tickets import TicketState
-from domain.time import require_utc, to_local
-from i18n import lazy
-from i18n.messages import COMMA, SEMICOLON, Message
-from paging.models import Content, Notice, NoticeKind, TicketFacts
-from tickets.words import SEVERITIES, countdown, label, when
+from sitewatch import i18n
+from sitewatch.domain.alerts import Severity
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import require_utc, to_local
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import COMMA, SEMICOLON, Message
+from sitewatch.paging.models import Content, Notice, NoticeKind, TicketFacts
+from sitewatch.tickets.words import SEVERITIES, countdown, label, when
 
 log = logging.getLogger(__name__)
 

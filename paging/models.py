@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from i18n.messages import Message
+from sitewatch.i18n.messages import Message
 
 
 class NoticeKind(str, enum.Enum):

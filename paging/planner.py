@@ -29,15 +29,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
-from domain.alerts import AlertState
-from domain.tickets import TicketState
-from paging.config import PagingSettings, Route
-from paging.facts import site_link, ticket_facts
-from paging.messages import render
-from paging.models import Notice, NoticeKind, TicketFacts
-from paging.reminders import Reminders
-from paging.routes import (
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.tickets import TicketState
+from sitewatch.paging.config import PagingSettings, Route
+from sitewatch.paging.facts import site_link, ticket_facts
+from sitewatch.paging.messages import render
+from sitewatch.paging.models import Notice, NoticeKind, TicketFacts
+from sitewatch.paging.reminders import Reminders
+from sitewatch.paging.routes import (
     Recipient,
     assignee_recipients,
     level_due,
@@ -45,9 +45,9 @@ from paging.routes import (
     recipients,
     route_for,
 )
-from paging.storm import Storm
-from storage.paging import DeliveryRow, OutboxRow, PageRow
-from storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.paging.storm import Storm
+from sitewatch.storage.paging import DeliveryRow, OutboxRow, PageRow
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
 
 log = logging.getLogger(__name__)
 

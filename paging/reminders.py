@@ -16,17 +16,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Config, WorkingCalendar
-from domain.tickets import TicketState
-from domain.time import to_local
-from paging.models import NoticeKind
-from paging.routes import Recipient, assignee_recipients, recipients
-from storage.paging import ReminderRow
-from storage.tables import TicketRow
-from tickets.sla import first_instant_reading, is_working_day
+from sitewatch.config.models import Config, WorkingCalendar
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import to_local
+from sitewatch.paging.models import NoticeKind
+from sitewatch.paging.routes import Recipient, assignee_recipients, recipients
+from sitewatch.storage.paging import ReminderRow
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets.sla import first_instant_reading, is_working_day
 
 if TYPE_CHECKING:
-    from paging.planner import Planner
+    from sitewatch.paging.planner import Planner
 
 _BEFORE_ARRIVAL = (TicketState.REGISTERED.value, TicketState.DISPATCHED.value)
 _UNRESOLVED = (*_BEFORE_ARRIVAL, TicketState.ARRIVED.value)

@@ -15,9 +15,9 @@ import datetime as dt
 import itertools
 from zoneinfo import ZoneInfo
 
-from domain.time import require_utc, to_local
-from paging.config import Rota, RotaOverride
-from tickets.sla import (
+from sitewatch.domain.time import require_utc, to_local
+from sitewatch.paging.config import Rota, RotaOverride
+from sitewatch.tickets.sla import (
     first_instant_reading,  # the SLA windows' reading of wall time: one rule for both
 )
 

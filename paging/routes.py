@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.time import require_utc
-from paging.config import Desk, PagingSettings, Route, Target
-from paging.rota import on_call
+from sitewatch.domain.time import require_utc
+from sitewatch.paging.config import Desk, PagingSettings, Route, Target
+from sitewatch.paging.rota import on_call
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,12 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from domain.time import Clock
-from paging.channels import Channel
-from paging.channels.errors import ChannelError, Rejected
-from paging.config import PagingSettings
-from paging.models import Content, Outgoing
-from storage.paging import DeliveryRow
+from sitewatch.domain.time import Clock
+from sitewatch.paging.channels import Channel
+from sitewatch.paging.channels.errors import ChannelError, Rejected
+from sitewatch.paging.config import PagingSettings
+from sitewatch.paging.models import Content, Outgoing
+from sitewatch.storage.paging import DeliveryRow
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
-from domain.time import Clock
-from paging.channels import Channel
-from paging.channels.build import build_channels, http_client
-from paging.planner import PlanCounts, Planner, prune_outbox, settle_past
-from paging.sender import Sender
+from sitewatch.config.models import Config
+from sitewatch.domain.time import Clock
+from sitewatch.paging.channels import Channel
+from sitewatch.paging.channels.build import build_channels, http_client
+from sitewatch.paging.planner import PlanCounts, Planner, prune_outbox, settle_past
+from sitewatch.paging.sender import Sender
 from sitewatch.supervise import ServiceHealth, Supervisor
-from vault.cache import CachedCredential
-from vault.store import Vault
+from sitewatch.vault.cache import CachedCredential
+from sitewatch.vault.store import Vault
 
 log = logging.getLogger(__name__)
 

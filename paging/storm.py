@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paging.config import StormSettings
-from paging.models import NoticeKind
-from storage.paging import DeliveryRow
+from sitewatch.paging.config import StormSettings
+from sitewatch.paging.models import NoticeKind
+from sitewatch.storage.paging import DeliveryRow
 
 PENDING, WAITING, FOLDED = "pending", "waiting", "folded"
 _TOLD = ("pending", "delivered", "dead")  # went (or goes) out as itself

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from domain.time import UTC, require_utc
-from reports import gather
-from reports.complaints import ComplaintClass
-from reports.compute import rate_pct
-from reports.scope import complaint_zone, customer_zone, customer_zones
-from reports.models import ComplaintRateReport, CustomerComplaintRate
-from reports.periods import Period
+from sitewatch.config.models import Config
+from sitewatch.domain.time import UTC, require_utc
+from sitewatch.reports import gather
+from sitewatch.reports.complaints import ComplaintClass
+from sitewatch.reports.compute import rate_pct
+from sitewatch.reports.models import ComplaintRateReport, CustomerComplaintRate
+from sitewatch.reports.periods import Period
+from sitewatch.reports.scope import complaint_zone, customer_zone, customer_zones
 
 DUE_DAY, DUE_AT = 5, time(17, 0)
 INTERNAL = "D"

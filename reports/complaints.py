@@ -16,11 +16,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from domain.time import require_utc
-from storage.immutable import freeze
-from storage.repository import audit
-from storage.tables import ComplaintRow, TicketRow
+from sitewatch.config.models import Config
+from sitewatch.domain.time import require_utc
+from sitewatch.storage.immutable import freeze
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import ComplaintRow, TicketRow
 
 ENTITY = "complaint"
 

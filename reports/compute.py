@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from reports.models import DeadlineCompliance, RepeatFault, Satisfaction
+from sitewatch.reports.models import DeadlineCompliance, RepeatFault, Satisfaction
 
 MET, MISSED, NOT_DUE = "met", "missed", "not_due"
 AXES = ("attitude", "skill", "arrival_time", "follow_through")
@@ -29,7 +29,7 @@ LEVELS = (1, 2, 3, 4)
 
 
 class TicketFacts(Protocol):
-    """The columns of storage.tables.TicketRow the reports read."""
+    """The columns of sitewatch.storage.tables.TicketRow the reports read."""
 
     id: int
     site_id: str

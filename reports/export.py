@@ -13,16 +13,16 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-import i18n
-from domain.time import to_local
-from i18n import messages
-from i18n.fonts import FONT_DIRS, LocalisedPdf
-from inspections.plans import PLAN_KINDS
-from inspections.plans import plan as plan_of
-from reports.charts import Series, bar_chart, inline
-from reports.compute import AXES
-from reports.maintenance import SERVICE_TYPES
-from reports.models import ComplaintRateReport, InspectionReport, MaintenanceReport, RepeatFault
+from sitewatch import i18n
+from sitewatch.domain.time import to_local
+from sitewatch.i18n import messages
+from sitewatch.i18n.fonts import FONT_DIRS, LocalisedPdf
+from sitewatch.inspections.plans import PLAN_KINDS
+from sitewatch.inspections.plans import plan as plan_of
+from sitewatch.reports.charts import Series, bar_chart, inline
+from sitewatch.reports.compute import AXES
+from sitewatch.reports.maintenance import SERVICE_TYPES
+from sitewatch.reports.models import ComplaintRateReport, InspectionReport, MaintenanceReport, RepeatFault
 
 TEMPLATES = Path(__file__).parent / "templates"
 SERVICE_TYPE_NAMES = {"A": i18n.lazy("A paid"), "B": i18n.lazy("B contract"), "C": i18n.lazy("C warranty"),

@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reports.periods import Period
-from storage.tables import (
+from sitewatch.reports.periods import Period
+from sitewatch.storage.tables import (
     ComplaintRow,
     FieldReadingRow,
     InspectionFlagRow,

@@ -19,15 +19,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from i18n import lazy
-from domain.time import require_utc
-from inspections.plans import PLANS, REGULATORS, SECURITY, plan
-from reports import gather
-from reports.scope import ReportNotFound
-from reports.models import Finding, Flag, InspectionDone, InspectionReport, KindCount, SystemSection
-from reports.overdue import as_of, overdue_at
-from reports.periods import Period
+from sitewatch.config.models import Config
+from sitewatch.domain.time import require_utc
+from sitewatch.i18n import lazy
+from sitewatch.inspections.plans import PLANS, REGULATORS, SECURITY, plan
+from sitewatch.reports import gather
+from sitewatch.reports.models import Finding, Flag, InspectionDone, InspectionReport, KindCount, SystemSection
+from sitewatch.reports.overdue import as_of, overdue_at
+from sitewatch.reports.periods import Period
+from sitewatch.reports.scope import ReportNotFound
 
 SYSTEMS = (
     ("regulator_stations", lazy("Regulator stations, cabinets and boxes")),

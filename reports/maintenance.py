@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from domain.time import require_utc
-from inspections.plans import plan
-from reports import compute, gather
-from reports.complaints import ComplaintClass
-from reports.models import KindCount, MaintenanceReport, MonthTickets
-from reports.overdue import as_of, overdue_at
-from reports.periods import Period
-from reports.scope import complaint_zone, customer_zones
+from sitewatch.config.models import Config
+from sitewatch.domain.time import require_utc
+from sitewatch.inspections.plans import plan
+from sitewatch.reports import compute, gather
+from sitewatch.reports.complaints import ComplaintClass
+from sitewatch.reports.models import KindCount, MaintenanceReport, MonthTickets
+from sitewatch.reports.overdue import as_of, overdue_at
+from sitewatch.reports.periods import Period
+from sitewatch.reports.scope import complaint_zone, customer_zones
 
 SERVICE_TYPES = ("A", "B", "C", "D")
 

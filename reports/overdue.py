@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from domain.time import require_utc
-from inspections.due import targets, technician_for
-from inspections.plans import PLANS, Status, next_due
-from reports.gather import last_done_before, last_rain_before
-from reports.models import OverdueItem
-from reports.periods import Period
+from sitewatch.config.models import Config
+from sitewatch.domain.time import require_utc
+from sitewatch.inspections.due import targets, technician_for
+from sitewatch.inspections.plans import PLANS, Status, next_due
+from sitewatch.reports.gather import last_done_before, last_rain_before
+from sitewatch.reports.models import OverdueItem
+from sitewatch.reports.periods import Period
 
 _INSTANT = timedelta(microseconds=1)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.models import Config
+from sitewatch.config.models import Config
 
 
 class ReportNotFound(LookupError):

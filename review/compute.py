@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from config.models import Asset, FieldCheckSettings, ReviewSettings, Site
-from domain.samples import ChannelStats
-from review.flags import completeness_flag, field_flags, limit_flags
-from review.models import (
+from sitewatch.config.models import Asset, FieldCheckSettings, ReviewSettings, Site
+from sitewatch.domain.samples import ChannelStats
+from sitewatch.review.flags import completeness_flag, field_flags, limit_flags
+from sitewatch.review.models import (
     AlertEntry,
     ChannelSummary,
     FieldComparison,
@@ -25,7 +25,7 @@ from review.models import (
     TicketEntry,
     Verdict,
 )
-from review.schedule import Window
+from sitewatch.review.schedule import Window
 
 # The kinds of asset the operation log covers (DOMAIN.md: station, cabinet, box).
 REGULATOR_KINDS = frozenset({"regulator_station", "regulator_cabinet", "regulator_box"})

@@ -15,13 +15,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-import i18n
-from i18n.labels import label as channel_label  # pure tables of labels, no web parts
-from i18n.labels import unit_text
-from domain.time import to_local
-from i18n import messages
-from i18n.fonts import FONT_DIRS, LocalisedPdf
-from review.labels import (
+from sitewatch import i18n
+from sitewatch.domain.time import to_local
+from sitewatch.i18n import messages
+from sitewatch.i18n.fonts import FONT_DIRS, LocalisedPdf
+from sitewatch.i18n.labels import label as channel_label  # pure tables of labels, no web parts
+from sitewatch.i18n.labels import unit_text
+from sitewatch.review.labels import (
     SEVERITIES,
     VERDICTS,
     agreement,
@@ -30,7 +30,7 @@ from review.labels import (
     local,
     window_text,
 )
-from review.models import AlertEntry, ChannelSummary, SiteReview, StationReview, TicketEntry, Verdict
+from sitewatch.review.models import AlertEntry, ChannelSummary, SiteReview, StationReview, TicketEntry, Verdict
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Digits worth showing per unit (as the dashboard: a manager reads 2.487 kPa). CSV keeps all.
@@ -129,7 +129,7 @@ def log_body(review: SiteReview, signature: Signature) -> Markup:
 
 def to_pdf(review: SiteReview, signature: Signature, *, font_file: Path | None = None,
            font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
-    """The log as a PDF in the current locale; raises i18n.fonts.FontMissing for a Chinese
+    """The log as a PDF in the current locale; raises sitewatch.i18n.fonts.FontMissing for a Chinese
     PDF on a machine without a Chinese font."""
     pdf = _LogPdf(review, signature, font_file, font_dirs)
     pdf.render()

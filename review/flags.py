@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from review.models import ChannelSummary, FieldComparison, Flag, FlagKind
+from sitewatch.review.models import ChannelSummary, FieldComparison, Flag, FlagKind
 
 
 def limit_flags(channel: ChannelSummary) -> list[Flag]:

@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Asset, Config
-from review.compute import REGULATOR_KINDS, FieldReading, ScadaSample, StationInputs
-from review.models import AlertEntry, TicketEntry
-from review.schedule import Window
-from storage.tables import AlertRow, FieldReadingRow, TicketRow
-from storage.timeseries import TimeSeriesStore
-
+from sitewatch.config.models import Asset, Config
+from sitewatch.review.compute import REGULATOR_KINDS, FieldReading, ScadaSample, StationInputs
+from sitewatch.review.models import AlertEntry, TicketEntry
+from sitewatch.review.schedule import Window
+from sitewatch.storage.tables import AlertRow, FieldReadingRow, TicketRow
+from sitewatch.storage.timeseries import TimeSeriesStore
 
 
 def regulator_stations(config: Config, site_id: str) -> list[Asset]:

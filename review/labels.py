@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import i18n
-from domain.time import to_local
-from review.models import (
+from sitewatch import i18n
+from sitewatch.domain.time import to_local
+from sitewatch.review.models import (
     ChannelSummary,
     FieldComparison,
     Flag,

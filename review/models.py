@@ -66,7 +66,7 @@ class FieldComparison(_Frozen):
 
 
 class _WithMessage(_Frozen):
-    """An entry whose English text has an ``i18n.messages.Message`` (JSON) beside it, shown in
+    """An entry whose English text has an ``sitewatch.i18n.messages.Message`` (JSON) beside it, shown in
     the reader's language. Without one (a row stored before messages existed) the key is
     left out of the content rather than written as null: such a day keeps the canonical
     JSON, and so the content hash, its log had before the field existed. Old content loads

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from domain.time import UTC, require_utc
+from sitewatch.domain.time import UTC, require_utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,19 +9,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config, Site
-from domain.alerts import Severity
-from domain.tickets import ServiceType
-from domain.time import Clock, require_utc
-from review.compute import FieldReading, review_site
-from review.gather import gather_sites, regulator_stations
-from review.models import FlagKind, SiteReview, StationReview
-from review.schedule import due_at, latest_due_day, window
-from review.sign import Stored, get_review, record_tickets, store_review
-from storage.tables import TicketRow
-from storage.timeseries import TimeSeriesStore
-from tickets import titles
-from tickets.writer import open_work_ticket
+from sitewatch.config.models import Config, Site
+from sitewatch.domain.alerts import Severity
+from sitewatch.domain.tickets import ServiceType
+from sitewatch.domain.time import Clock, require_utc
+from sitewatch.review.compute import FieldReading, review_site
+from sitewatch.review.gather import gather_sites, regulator_stations
+from sitewatch.review.models import FlagKind, SiteReview, StationReview
+from sitewatch.review.schedule import due_at, latest_due_day, window
+from sitewatch.review.sign import Stored, get_review, record_tickets, store_review
+from sitewatch.storage.tables import TicketRow
+from sitewatch.storage.timeseries import TimeSeriesStore
+from sitewatch.tickets import titles
+from sitewatch.tickets.writer import open_work_ticket
 
 log = logging.getLogger(__name__)
 

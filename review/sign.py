@@ -18,11 +18,11 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.time import require_utc
-from review.models import SiteReview
-from storage.immutable import before_flush, freeze
-from storage.repository import audit
-from storage.tables import DailyReviewRow
+from sitewatch.domain.time import require_utc
+from sitewatch.review.models import SiteReview
+from sitewatch.storage.immutable import before_flush, freeze
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import DailyReviewRow
 
 ENTITY = "daily_review"
 

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from domain.alerts import AlertState
-from domain.time import UTC
-from i18n import lazy
-from i18n.messages import Channel, Message, Unit
-from rules.models import BaselineRule
-from rules.slots import NORMAL, Emitter, SeriesSlots, fmt, held_for
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.time import UTC
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import Channel, Message, Unit
+from sitewatch.rules.models import BaselineRule
+from sitewatch.rules.slots import NORMAL, Emitter, SeriesSlots, fmt, held_for
 
 HOURS = 24
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from domain.alerts import AlertState
-from i18n import lazy
-from i18n.messages import AND, COMMA, OR, Channel, Joined, Message, Unit
-from rules.models import CompositeRule, NightCreepRule, Rule
-from rules.slots import NORMAL, PENDING, Emitter, SeriesSlots, Slots, SortedBatch, fmt, held_for
+from sitewatch.domain.alerts import AlertState
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import AND, COMMA, OR, Channel, Joined, Message, Unit
+from sitewatch.rules.models import CompositeRule, NightCreepRule, Rule
+from sitewatch.rules.slots import NORMAL, PENDING, Emitter, SeriesSlots, Slots, SortedBatch, fmt, held_for
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 

@@ -20,20 +20,29 @@ from datetime import datetime
 
 import numpy as np
 
-from config.models import ChannelLimits
-from domain.alerts import AlertState, AlertTransition, fingerprint
-from domain.samples import Quality, Sample, SampleBlock, SampleList, items_of
-from domain.time import UTC, require_utc
-from i18n import lazy
-from i18n.messages import Channel, Message, Seconds
-from rules.baseline import BaselineSlots
-from rules.composite import CompositeSlots, NightCreepSlots, check_restart_on
-from rules.flapping import Admit, FlapGuard
-from rules.models import (BaselineRule, CompositeRule, FlatlineRule, NightCreepRule, NoDataRule, RateOfChangeRule,
-                          Rule, StateRule, ThresholdRule)
-from rules.slots import FIRING, NORMAL, PENDING, Slots, SortedBatch
-from rules.threshold import NoDataSlots, StateSlots, ThresholdSlots
-from rules.trend import FlatlineSlots, RateSlots
+from sitewatch.config.models import ChannelLimits
+from sitewatch.domain.alerts import AlertState, AlertTransition, fingerprint
+from sitewatch.domain.samples import Quality, Sample, SampleBlock, SampleList, items_of
+from sitewatch.domain.time import UTC, require_utc
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import Channel, Message, Seconds
+from sitewatch.rules.baseline import BaselineSlots
+from sitewatch.rules.composite import CompositeSlots, NightCreepSlots, check_restart_on
+from sitewatch.rules.flapping import Admit, FlapGuard
+from sitewatch.rules.models import (
+    BaselineRule,
+    CompositeRule,
+    FlatlineRule,
+    NightCreepRule,
+    NoDataRule,
+    RateOfChangeRule,
+    Rule,
+    StateRule,
+    ThresholdRule,
+)
+from sitewatch.rules.slots import FIRING, NORMAL, PENDING, Slots, SortedBatch
+from sitewatch.rules.threshold import NoDataSlots, StateSlots, ThresholdSlots
+from sitewatch.rules.trend import FlatlineSlots, RateSlots
 
 _STATE_NAMES = {PENDING: AlertState.PENDING, FIRING: AlertState.FIRING}
 _PER_SAMPLE = {RateOfChangeRule: RateSlots, FlatlineRule: FlatlineSlots, StateRule: StateSlots}

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from domain.alerts import Severity
+from sitewatch.domain.alerts import Severity
 
 # The regulator pressures a rule may be written relative to (config.models.RegulatorSettings).
 Setting = Literal["set_point_kpa", "lock_up_kpa", "relief_kpa", "slam_shut_kpa"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from domain.alerts import AlertState
+from sitewatch.domain.alerts import AlertState
 
 NORMAL, PENDING, FIRING = 0, 1, 2
 

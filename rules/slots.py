@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from domain.alerts import AlertState, Severity
-from i18n import lazy
-from i18n.messages import Message, Seconds
+from sitewatch.domain.alerts import AlertState, Severity
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import Message, Seconds
 
 NORMAL, PENDING, FIRING = 0, 1, 2
 

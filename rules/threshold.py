@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from domain.alerts import AlertState
-from i18n import lazy
-from i18n.messages import Channel, Label, Message, Seconds, StateValue, Term, Unit
-from rules.models import NoDataRule, StateRule, ThresholdRule
-from rules.slots import FIRING, NORMAL, Emitter, SeriesSlots, Slots, SortedBatch, held_for
+from sitewatch.domain.alerts import AlertState
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import Channel, Label, Message, Seconds, StateValue, Term, Unit
+from sitewatch.rules.models import NoDataRule, StateRule, ThresholdRule
+from sitewatch.rules.slots import FIRING, NORMAL, Emitter, SeriesSlots, Slots, SortedBatch, held_for
 
 # Summaries by the rule's direction: firing, firing beyond the critical level, back to normal.
 _FIRING = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from domain.alerts import AlertState
-from i18n import lazy
-from i18n.messages import Channel, Message, Seconds, Term, Unit
-from rules.models import FlatlineRule, RateOfChangeRule
-from rules.slots import Emitter, SeriesSlots, fmt, held_for
+from sitewatch.domain.alerts import AlertState
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import Channel, Message, Seconds, Term, Unit
+from sitewatch.rules.models import FlatlineRule, RateOfChangeRule
+from sitewatch.rules.slots import Emitter, SeriesSlots, fmt, held_for
 
 HISTORY = 16  # earlier samples kept per channel for the rate window (models.RateOfChangeRule)
 DIRECTIONS = {"rising": lazy("rising"), "falling": lazy("falling")}

@@ -23,9 +23,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from domain.time import Clock, SystemClock
-from simulators.common.errors import SimulatorError
-from simulators.common.faults import FaultKind, checked_params
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.simulators.common.errors import SimulatorError
+from sitewatch.simulators.common.faults import FaultKind, checked_params
 
 
 class FaultTarget(Protocol):

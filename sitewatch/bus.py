@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-from domain.samples import Sample, SampleBlock, SampleList
+from sitewatch.domain.samples import Sample, SampleBlock, SampleList
 
 
 class Receipt(Protocol):

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from config.load import ConfigError, load_config
-from config.models import Config
 from sitewatch.cli_modbus import add_modbus_command, run_modbus
+from sitewatch.config.load import ConfigError, load_config
+from sitewatch.config.models import Config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,11 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:  # the simulator has its own command line; hand it everything
-        from simulators.regulator.__main__ import main as simulate
+        from sitewatch.simulators.regulator.__main__ import main as simulate
 
         return simulate(argv[1:])
     if argv[:1] in (["backup"], ["restore"]):  # their own command line: backup/cli.py
-        from backup.cli import main as backup_main
+        from sitewatch.backup.cli import main as backup_main
 
         return backup_main(argv)
     args = parser.parse_args(argv)
@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     # One line per camera request, or per credential use, drowns what matters; the audit
     # log in the database keeps every credential use.
-    for chatty in ("httpx", "vault.store", "alembic"):  # alembic: storage.schema says what it migrated
+    for chatty in ("httpx", "sitewatch.vault.store", "alembic"):  # alembic: storage.schema says what it migrated
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
     if args.command == "check":
@@ -186,7 +186,7 @@ def _check(path: str) -> int:
     if config is None:
         return 2
     print(f"{path}: ok — {len(config.sites)} site(s), {len(config.assets)} asset(s), {len(config.rules)} rule(s)")
-    from i18n.fonts import problem
+    from sitewatch.i18n.fonts import problem
 
     if (fonts := problem(config.review.pdf_font_file)) is not None:  # not fatal: English PDFs still work
         print(f"warning: {fonts}", file=sys.stderr)
@@ -197,9 +197,9 @@ def _vault(path: str, args: list[str]) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from vault.cli import main as vault_main
-    from vault.errors import KeyConfigError
-    from vault.keys import load_key
+    from sitewatch.vault.cli import main as vault_main
+    from sitewatch.vault.errors import KeyConfigError
+    from sitewatch.vault.keys import load_key
 
     try:
         key = load_key(key_file=config.vault.key_file)
@@ -214,7 +214,7 @@ def _user(path: str, args: list[str]) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from auth.cli import main as user_main
+    from sitewatch.auth.cli import main as user_main
 
     with _database(config) as sessions:
         return user_main(args, sessions=sessions, customers={c.id for c in config.customers})
@@ -223,8 +223,8 @@ def _user(path: str, args: list[str]) -> int:
 @contextlib.contextmanager
 def _database(config: Config):
     """The deployment's database at this version's schema, for a command that works on it directly."""
-    from storage.database import session_factory
-    from storage.schema import SchemaRefused, upgrade_schema
+    from sitewatch.storage.database import session_factory
+    from sitewatch.storage.schema import SchemaRefused, upgrade_schema
 
     with _engine(config) as engine:
         try:
@@ -236,7 +236,7 @@ def _database(config: Config):
 
 @contextlib.contextmanager
 def _engine(config: Config):
-    from storage.database import make_engine
+    from sitewatch.storage.database import make_engine
 
     data_dir = config.storage.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +251,7 @@ def _db(path: str, action: str) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from storage import schema
+    from sitewatch.storage import schema
 
     with _engine(config) as engine:
         try:
@@ -273,7 +273,7 @@ def _audit_verify(path: str) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from storage import audit_chain, schema
+    from sitewatch.storage import audit_chain, schema
 
     with _engine(config) as engine:
         revision, head = schema.current_revision(engine), schema.head_revision()
@@ -295,8 +295,8 @@ def _run(path: str, roles: frozenset[str] | None, port: int | None = None, metri
     from sitewatch.metrics_http import serve_metrics
     from sitewatch.serve import restrict_file_modes, serve
     from sitewatch.stages.roles import ALL_ROLES, describe
-    from storage.schema import SchemaRefused
-    from vault.errors import KeyConfigError
+    from sitewatch.storage.schema import SchemaRefused
+    from sitewatch.vault.errors import KeyConfigError
 
     # Before anything is created: the stores, spool and snapshots are for the service alone.
     restrict_file_modes(Path(config.storage.data_dir))
@@ -337,11 +337,11 @@ def _paging(path: str) -> int:
     config = _load(path)
     if config is None:
         return 2
-    from domain.time import SystemClock
-    from paging.service import credential_names, run_alone
-    from vault.errors import KeyConfigError
-    from vault.keys import load_key
-    from vault.store import Vault
+    from sitewatch.domain.time import SystemClock
+    from sitewatch.paging.service import credential_names, run_alone
+    from sitewatch.vault.errors import KeyConfigError
+    from sitewatch.vault.keys import load_key
+    from sitewatch.vault.store import Vault
 
     try:
         key = load_key(key_file=config.vault.key_file) if credential_names(config) else None

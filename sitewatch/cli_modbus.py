@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 if TYPE_CHECKING:  # pymodbus loads only when a modbus command runs
-    from collector.modbus.client import Link, ModbusConnection
-    from collector.modbus.config import ModbusProfile
+    from sitewatch.collector.modbus.client import Link, ModbusConnection
+    from sitewatch.collector.modbus.config import ModbusProfile
 
 # Opening a TCP connection (or a serial line) may take longer than a reply: a DTU on a
 # cellular link. The reply timeout is --timeout-s.
@@ -67,7 +67,7 @@ def add_modbus_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run_modbus(args: argparse.Namespace) -> int:
-    from collector.modbus.client import ModbusConnection
+    from sitewatch.collector.modbus.client import ModbusConnection
 
     link = _link(args)
     if link is None:
@@ -77,7 +77,7 @@ def run_modbus(args: argparse.Namespace) -> int:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     connection = ModbusConnection(link, name="sitewatch-modbus")
     if args.modbus_command == "probe":
-        from config.load import ConfigError, load_config
+        from sitewatch.config.load import ConfigError, load_config
 
         try:
             profiles = {p.name: p for p in load_config(args.config).modbus_profiles}
@@ -99,8 +99,8 @@ def run_modbus(args: argparse.Namespace) -> int:
 
 
 def _link(args: argparse.Namespace) -> Link | None:
-    from collector.modbus.client import Link
-    from collector.modbus.config import SerialLine
+    from sitewatch.collector.modbus.client import Link
+    from sitewatch.collector.modbus.config import SerialLine
 
     if (args.host is None) == (args.serial is None):
         print("error: give either --host (and --port) or --serial", file=sys.stderr)
@@ -121,8 +121,8 @@ def _link(args: argparse.Namespace) -> Link | None:
 
 
 async def _probe(connection: ModbusConnection, profile: ModbusProfile, args: argparse.Namespace) -> int:
-    from collector.errors import DeviceTimeout, DeviceUnreachable
-    from collector.modbus.probe import StationSilent, format_probe, probe
+    from sitewatch.collector.errors import DeviceTimeout, DeviceUnreachable
+    from sitewatch.collector.modbus.probe import StationSilent, format_probe, probe
 
     station = f"unit {args.device_id} at {connection.link}"
     try:
@@ -141,8 +141,8 @@ async def _probe(connection: ModbusConnection, profile: ModbusProfile, args: arg
 
 
 async def _scan(connection: ModbusConnection, args: argparse.Namespace) -> int:
-    from collector.errors import DeviceTimeout, DeviceUnreachable
-    from collector.modbus.probe import (
+    from sitewatch.collector.errors import DeviceTimeout, DeviceUnreachable
+    from sitewatch.collector.modbus.probe import (
         LinkLost,
         format_ids,
         format_scan_result,
@@ -174,7 +174,7 @@ async def _scan(connection: ModbusConnection, args: argparse.Namespace) -> int:
 
 
 def _ids(text: str) -> list[int]:
-    from collector.modbus.probe import parse_ids
+    from sitewatch.collector.modbus.probe import parse_ids
 
     try:
         return parse_ids(text)

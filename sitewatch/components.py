@@ -14,24 +14,24 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.health import HealthRegistry
-from collector.modbus.gateway import GATEWAY_CHANNELS
-from collector.mqtt.decode import host_channels
-from collector.onvif.poller import camera_channels
-from config.models import Config
-from domain.time import Clock, SystemClock
-from paging.service import credential_names
-from rules.engine import AssetChannels, RulesEngine
-from rules.flapping import FlapGuard
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.modbus.gateway import GATEWAY_CHANNELS
+from sitewatch.collector.mqtt.decode import host_channels
+from sitewatch.collector.onvif.poller import camera_channels
+from sitewatch.config.models import Config
+from sitewatch.domain.time import Clock, SystemClock
 from sitewatch.metrics import exposition
+from sitewatch.paging.service import credential_names
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.flapping import FlapGuard
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.open import open_timeseries
+from sitewatch.storage.schema import upgrade_schema
+from sitewatch.storage.spool import SampleSpool
+from sitewatch.storage.timeseries import TimeSeriesStore
 from sitewatch.supervise import ServiceHealth
-from storage.database import make_engine, session_factory
-from storage.open import open_timeseries
-from storage.schema import upgrade_schema
-from storage.spool import SampleSpool
-from storage.timeseries import TimeSeriesStore
-from vault.keys import load_key
-from vault.store import Vault
+from sitewatch.vault.keys import load_key
+from sitewatch.vault.store import Vault
 
 
 def tune_garbage_collector() -> None:

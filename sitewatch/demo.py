@@ -31,27 +31,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-import i18n
-from config.load import config_from_dict
-from config.models import Config
-from domain.time import Clock, ShiftedClock, SystemClock
-from paging.planner import settle_past
-from simulators.alarmhost.control import ControlServer as HostControl
-from simulators.alarmhost.fleet import AlarmHostFleet
-from simulators.alarmhost.fleet import build as build_hosts
-from simulators.alarmhost.spec import FleetConfig as HostFleetConfig
-from simulators.alarmhost.spec import HostSpec, make_host_specs
-from simulators.camera.control import ControlServer as CameraControl
-from simulators.camera.fleet import CameraFleet
-from simulators.camera.fleet import build as build_cameras
-from simulators.camera.spec import CameraSpec, make_camera_specs
-from simulators.camera.spec import FleetConfig as CameraFleetConfig
-from simulators.inbox.server import build as build_inbox
-from simulators.regulator.control import ControlServer
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch import i18n
 from sitewatch.broker import demo_broker
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo_gateway import (
     GATEWAY_ID,
     add_gateway,
@@ -61,11 +45,27 @@ from sitewatch.demo_gateway import (
     gateway_station_specs,
 )
 from sitewatch.demo_paging import DemoPaging, PagingSecrets, inbox_config, paging_section, put_credentials
+from sitewatch.domain.time import Clock, ShiftedClock, SystemClock
 from sitewatch.history.people import TECHNICIAN, Login, add_people, demo_people, logins_table
 from sitewatch.history.seed import Fleet, seed_history
+from sitewatch.paging.planner import settle_past
 from sitewatch.serve import serve
-from storage.tables import UserRow
-from vault import generate_key
+from sitewatch.simulators.alarmhost.control import ControlServer as HostControl
+from sitewatch.simulators.alarmhost.fleet import AlarmHostFleet
+from sitewatch.simulators.alarmhost.fleet import build as build_hosts
+from sitewatch.simulators.alarmhost.spec import FleetConfig as HostFleetConfig
+from sitewatch.simulators.alarmhost.spec import HostSpec, make_host_specs
+from sitewatch.simulators.camera.control import ControlServer as CameraControl
+from sitewatch.simulators.camera.fleet import CameraFleet
+from sitewatch.simulators.camera.fleet import build as build_cameras
+from sitewatch.simulators.camera.spec import CameraSpec, make_camera_specs
+from sitewatch.simulators.camera.spec import FleetConfig as CameraFleetConfig
+from sitewatch.simulators.inbox.server import build as build_inbox
+from sitewatch.simulators.regulator.control import ControlServer
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.storage.tables import UserRow
+from sitewatch.vault import generate_key
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Fleets:
 
 
 def example_config() -> dict:
-    text = resources.files("config").joinpath("sitewatch.example.toml").read_text(encoding="utf-8")
+    text = resources.files("sitewatch.config").joinpath("sitewatch.example.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-import i18n
-from config.models import Config
-from simulators.regulator.spec import GatewaySpec, StationSpec, make_gateway_station_specs
+from sitewatch import i18n
+from sitewatch.config.models import Config
+from sitewatch.simulators.regulator.spec import GatewaySpec, StationSpec, make_gateway_station_specs
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from domain.time import to_local
-from simulators.inbox.server import InboxConfig
+from sitewatch.domain.time import to_local
 from sitewatch.history.people import ADMIN, DISPATCHER, MANAGER, TECHNICIAN, Person
-from vault.store import Vault
+from sitewatch.simulators.inbox.server import InboxConfig
+from sitewatch.vault.store import Vault
 
 # The demo's users who are paged, with made-up phones (138 0000 xxxx is no one's). Ids are
 # their logins, so a ticket's assignee (a login) finds them; the manager reads English.

@@ -14,24 +14,24 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.admission import Headroom
-from collector.errors import CollectorError
-from collector.modbus.client import Link, ModbusClient, ModbusConnections
-from collector.modbus.gateway import GatewayPoller
-from collector.modbus.poller import ModbusPoller
-from collector.onvif.client import OnvifClients
-from collector.onvif.events import EVENT_CHANNELS
-from collector.onvif.poller import OnvifPoller
-from collector.results import PollResult
-from collector.scheduler import PollJob
-from collector.timestamps import TimestampWindow
-from config.models import Asset, Config
-from domain.time import Clock
-from storage.database import first_line
-from storage.repository import record_reported_facts
-from storage.snapshots import SnapshotKeeper, snapshot_folder
-from vault.cache import CachedCredential
-from vault.store import Vault
+from sitewatch.collector.admission import Headroom
+from sitewatch.collector.errors import CollectorError
+from sitewatch.collector.modbus.client import Link, ModbusClient, ModbusConnections
+from sitewatch.collector.modbus.gateway import GatewayPoller
+from sitewatch.collector.modbus.poller import ModbusPoller
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.events import EVENT_CHANNELS
+from sitewatch.collector.onvif.poller import OnvifPoller
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.scheduler import PollJob
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.config.models import Asset, Config
+from sitewatch.domain.time import Clock
+from sitewatch.storage.database import first_line
+from sitewatch.storage.repository import record_reported_facts
+from sitewatch.storage.snapshots import SnapshotKeeper, snapshot_folder
+from sitewatch.vault.cache import CachedCredential
+from sitewatch.vault.store import Vault
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.time import Clock
-from storage.leases import Lease, claim, holders, release, renew, seize
+from sitewatch.domain.time import Clock
+from sitewatch.storage.leases import Lease, claim, holders, release, renew, seize
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

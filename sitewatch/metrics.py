@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from config.models import Config
-from domain.health import DeviceHealth
+from sitewatch.config.models import Config
+from sitewatch.domain.health import DeviceHealth
 from sitewatch.supervise import LoopState, ServiceHealth
 
 

@@ -14,22 +14,22 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 
-from collector.mqtt.consumer import AlarmHostConsumer
-from collector.scheduler import PollJob
-from paging.service import Paging
 from sitewatch.bus import SampleBus
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.collector.scheduler import PollJob
 from sitewatch.components import Components
 from sitewatch.leasing import exclusively
+from sitewatch.paging.service import Paging
 from sitewatch.stages.chores import ChoresStage
 from sitewatch.stages.health import HealthStage
 from sitewatch.stages.roles import ALL_ROLES, CHORES, COLLECTOR, RULES, check_roles
 from sitewatch.stages.rules import RulesStage
 from sitewatch.stages.shards import Plan, ShardsStage
 from sitewatch.stages.store import StoreStage
+from sitewatch.storage.repository import sync_inventory
 from sitewatch.store_writer import StoreWriter
 from sitewatch.supervise import Supervisor
-from storage.repository import sync_inventory
-from tickets.writer import TicketWriter
+from sitewatch.tickets.writer import TicketWriter
 
 log = logging.getLogger(__name__)
 

@@ -24,18 +24,18 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from api.context import ApiContext, DeviceHealthReader
-from api.dashboard.hub import end_streams
-from config.models import Config
-from domain.time import Clock
+from sitewatch.api.app import create_app
+from sitewatch.api.context import ApiContext, DeviceHealthReader
+from sitewatch.api.dashboard.hub import end_streams
 from sitewatch.components import Components
+from sitewatch.config.models import Config
+from sitewatch.domain.time import Clock
 from sitewatch.metrics import exposition
 from sitewatch.pipeline import Pipeline
 from sitewatch.stages.roles import ALL_ROLES, API, COLLECTOR, check_roles
+from sitewatch.storage.device_health import DatabaseHealth
+from sitewatch.storage.timeseries import TimeSeriesStore
 from sitewatch.supervise import ServiceHealth
-from storage.device_health import DatabaseHealth
-from storage.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 

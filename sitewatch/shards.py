@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from config.models import Asset, Config
+from sitewatch.config.models import Asset, Config
 
 # The 64-bit linear congruential step of the jump hash paper.
 _LCG = 2862933555777941757

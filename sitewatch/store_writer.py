@@ -45,12 +45,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
-from domain.samples import Sample, SampleBlock, SampleList, items_of
-from domain.time import Clock, SystemClock
 from sitewatch.bus import Receipt
+from sitewatch.domain.samples import Sample, SampleBlock, SampleList, items_of
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.storage.spool import SampleSpool, SpoolError
+from sitewatch.storage.timeseries import TimeSeriesError, TimeSeriesStore
 from sitewatch.supervise import BufferState
-from storage.spool import SampleSpool, SpoolError
-from storage.timeseries import TimeSeriesError, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.time import Clock
+from sitewatch.domain.time import Clock
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from sqlalchemy import Connection, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from domain.time import UTC
-from storage.tables import AuditChainHeadRow, AuditRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import AuditChainHeadRow, AuditRow
 
 VERSION = 1
 GENESIS = "0" * 64  # the prev_hash of the first row
@@ -150,7 +150,7 @@ def _head(conn: Connection) -> Any:
 
 def _check(row: Any, expected: int, prev: str) -> Broken | None:
     if row.seq is None or row.row_hash is None:
-        return Broken(row.id, row.seq, "the row is not chained (written around storage.repository.audit)")
+        return Broken(row.id, row.seq, "the row is not chained (written around sitewatch.storage.repository.audit)")
     if row.seq > expected:
         missing = str(expected) if row.seq == expected + 1 else f"{expected} to {row.seq - 1}"
         return Broken(row.id, row.seq, f"seq {row.seq} where {expected} was due: seq {missing} missing "

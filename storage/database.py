@@ -8,7 +8,7 @@ from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from domain.time import UTC
+from sitewatch.domain.time import UTC
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -21,9 +21,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.health import DeviceHealth, HealthState
-from domain.time import Clock
-from storage.tables import DeviceHealthRow
+from sitewatch.domain.health import DeviceHealth, HealthState
+from sitewatch.domain.time import Clock
+from sitewatch.storage.tables import DeviceHealthRow
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from domain.samples import Quality
-from storage.timeseries import HOUR, MINUTE, grid_ceil, grid_floor
+from sitewatch.domain.samples import Quality
+from sitewatch.storage.timeseries import HOUR, MINUTE, grid_ceil, grid_floor
 
 GOOD = f"quality = {int(Quality.GOOD)} AND value IS NOT NULL"
 

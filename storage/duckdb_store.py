@@ -57,12 +57,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from domain.samples import ChannelStats, Quality, Sample, SampleBlock, SampleList
-from domain.time import UTC, require_utc
-from storage import duckdb_rollups as rollups
-from storage.duckdb_export import export_snapshot
-from storage.duckdb_rollups import GOOD as _GOOD
-from storage.timeseries import Bucket, TimeSeriesError
+from sitewatch.domain.samples import ChannelStats, Quality, Sample, SampleBlock, SampleList
+from sitewatch.domain.time import UTC, require_utc
+from sitewatch.storage import duckdb_rollups as rollups
+from sitewatch.storage.duckdb_export import export_snapshot
+from sitewatch.storage.duckdb_rollups import GOOD as _GOOD
+from sitewatch.storage.timeseries import Bucket, TimeSeriesError
 
 _SCHEMA = (
     """
@@ -72,7 +72,7 @@ _SCHEMA = (
         channel  VARCHAR   NOT NULL,
         value    DOUBLE,              -- NULL: no value (NaN on the way in and out)
         unit     VARCHAR   NOT NULL,
-        quality  UTINYINT  NOT NULL   -- domain.samples.Quality
+        quality  UTINYINT  NOT NULL   -- sitewatch.domain.samples.Quality
     )
     """,
     """

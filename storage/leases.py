@@ -29,8 +29,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.time import UTC
-from storage.tables import LeaseRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import LeaseRow
 
 # What a released lease expires at: before any claimer's now, whatever its clock says.
 RELEASED_AT = datetime(1970, 1, 1, tzinfo=UTC)

@@ -17,9 +17,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from config.storage import RetentionSettings
-from domain.time import UTC, require_utc
-from storage.timeseries import HOUR, MINUTE, TimeSeriesStore, grid_floor
+from sitewatch.config.storage import RetentionSettings
+from sitewatch.domain.time import UTC, require_utc
+from sitewatch.storage.timeseries import HOUR, MINUTE, TimeSeriesStore, grid_floor
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
-from config.storage import StorageSettings
-from domain.time import Clock, SystemClock
-from storage.timeseries import TimeSeriesStore
+from sitewatch.config.storage import StorageSettings
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.storage.timeseries import TimeSeriesStore
 
 
 def open_timeseries(settings: StorageSettings, *, data_dir: Path, site_of: Mapping[str, str],
@@ -18,10 +18,10 @@ def open_timeseries(settings: StorageSettings, *, data_dir: Path, site_of: Mappi
     credential name -> (username, password), None when there is no vault. ``clock`` is
     what latest() counts its look-back from (the raw retention)."""
     if settings.timeseries == "duckdb":
-        from storage.duckdb_store import DuckDBStore
+        from sitewatch.storage.duckdb_store import DuckDBStore
 
         return DuckDBStore(data_dir / settings.timeseries_path)
-    from storage.influx import connect
+    from sitewatch.storage.influx import connect
 
     influx = settings.influx
     assert influx is not None  # StorageSettings refuses timeseries = "influx" without it

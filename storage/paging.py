@@ -1,6 +1,6 @@
 """Paging's records: the outbox, one page per ticket, and every message planned or sent.
 
-The outbox is filled by storage.repository.audit in the transaction of the change it
+The outbox is filled by sitewatch.storage.repository.audit in the transaction of the change it
 records (a ticket opened, an alert acknowledged ...), so a change that committed is never
 without its entry and an entry never exists for a change that rolled back. The planner
 (paging/planner.py) turns entries into deliveries and marks them processed in one
@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from storage.database import UtcDateTime
-from storage.tables import AuditRow, Base
+from sitewatch.storage.database import UtcDateTime
+from sitewatch.storage.tables import AuditRow, Base
 
 
 class OutboxRow(Base):

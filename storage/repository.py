@@ -1,6 +1,6 @@
 """Queries for the API and the workers, so no route or worker writes SQL inline.
 
-Functions take a Session and return ORM rows (storage.tables). They may flush but never
+Functions take a Session and return ORM rows (sitewatch.storage.tables). They may flush but never
 commit: the caller owns the unit of work (`with factory.begin() as session: ...`), so a
 change and its audit rows are committed together or not at all.
 """
@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Asset, Config, Customer, Site
-from domain.alerts import AlertState
-from domain.tickets import TicketState
-from domain.time import require_utc
-from storage import audit_chain
-from storage.paging import OutboxRow
-from storage.tables import AlertRow, AssetRow, AuditRow, Base, CustomerRow, RulesStateRow, SiteRow, TicketRow
+from sitewatch.config.models import Asset, Config, Customer, Site
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import require_utc
+from sitewatch.storage import audit_chain
+from sitewatch.storage.paging import OutboxRow
+from sitewatch.storage.tables import AlertRow, AssetRow, AuditRow, Base, CustomerRow, RulesStateRow, SiteRow, TicketRow
 
 DEFAULT_LIMIT = 100
 PAGED_ENTITIES = frozenset({"ticket", "alert"})  # their audited changes are what paging tells people of

@@ -36,8 +36,8 @@ class SchemaRefused(RuntimeError):
 
 def models_metadata() -> MetaData:
     """Every table the code maps, on the one metadata the migrations must agree with."""
-    import storage.paging  # noqa: F401 — registers paging's tables on the same metadata
-    from storage.tables import Base
+    import sitewatch.storage.paging  # noqa: F401 — registers paging's tables on the same metadata
+    from sitewatch.storage.tables import Base
 
     return Base.metadata
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from domain.time import UTC, require_utc
+from sitewatch.domain.time import UTC, require_utc
 
 log = logging.getLogger(__name__)
 

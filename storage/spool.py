@@ -38,8 +38,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from domain.samples import Quality, Sample
-from domain.time import UTC
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ _SCHEMA = (
         series  INTEGER NOT NULL,     -- series.id
         ts_us   INTEGER NOT NULL,     -- microseconds since 1970-01-01 UTC
         value   REAL,                 -- NULL: NaN (SQLite stores no NaN)
-        quality INTEGER NOT NULL      -- domain.samples.Quality
+        quality INTEGER NOT NULL      -- sitewatch.domain.samples.Quality
     )""",
     """CREATE TABLE IF NOT EXISTS stored_events (
         source    TEXT NOT NULL,

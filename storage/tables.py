@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.database import UtcDateTime
+from sitewatch.storage.database import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -173,7 +173,7 @@ class InspectionRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only: who changed what and when. Written only by storage.repository.audit; the
+    """Append-only: who changed what and when. Written only by sitewatch.storage.repository.audit; the
     database refuses UPDATE and DELETE (revision 0004), and each row is chained to the one
     before it (storage/audit_chain.py)."""
 
@@ -437,7 +437,7 @@ class LeaseRow(Base):
 class DeviceHealthRow(Base):
     """A polled device's health as its collector last saved it (storage/device_health.py), for
     processes that do not poll it: API processes and the other workers. Mirrors
-    domain.health.DeviceHealth; ``updated_at`` is when the collector last wrote the row."""
+    sitewatch.domain.health.DeviceHealth; ``updated_at`` is when the collector last wrote the row."""
 
     __tablename__ = "device_health"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)

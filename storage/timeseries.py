@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from domain.samples import ChannelStats, Sample
-from domain.time import UTC
+from sitewatch.domain.samples import ChannelStats, Sample
+from sitewatch.domain.time import UTC
 
 
 class TimeSeriesError(Exception):

@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 from psycopg import sql
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.database import make_engine, session_factory
-from storage.duckdb_store import DuckDBStore
-from storage.schema import upgrade_schema
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.schema import upgrade_schema
 
 # The session's VictoriaMetrics and InfluxDB fixtures (started only by tests that use them).
 pytest_plugins = ("tests.servers",)
@@ -28,11 +28,11 @@ def cheap_password_hashing() -> Iterator[None]:
     """Argon2id at its cheapest for the suite's hundreds of test users and logins: ~0.1 s a
     hash was a third of the API tests' time. Same code path; the production parameters are
     checked on their own (tests/auth/test_users.py)."""
-    import auth.users
+    from sitewatch.auth import users
 
-    auth.users.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    users.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     yield
-    auth.users.HASHER = auth.users.PRODUCTION_HASHER
+    users.HASHER = users.PRODUCTION_HASHER
 
 
 @pytest.fixture(autouse=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 
 import httpx
 
-from auth.roles import Role
-from auth.users import add_user
-from domain.time import UTC
-from datetime import datetime
+from sitewatch.auth.roles import Role
+from sitewatch.auth.users import add_user
+from sitewatch.domain.time import UTC
 
 ROLES = tuple(r.value for r in Role)
 

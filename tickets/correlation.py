@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from domain.alerts import AlertState, AlertTransition
-from domain.tickets import TicketState
-from storage.tables import AlertRow, AssetRow, TicketRow
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState, AlertTransition
+from sitewatch.domain.tickets import TicketState
+from sitewatch.storage.tables import AlertRow, AssetRow, TicketRow
 
 # DOMAIN.md: the same problem must not be repaired twice; a fault back this soon after its
 # ticket closed opens a new ticket marked as a repeat, one priority step higher.

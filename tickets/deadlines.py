@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
-from domain.alerts import AlertState
-from domain.tickets import TicketState
-from rules.models import ThresholdRule
-from storage.repository import audit
-from storage.tables import AlertRow, TicketRow
-from tickets.writer import raise_ticket, ticket_of
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.tickets import TicketState
+from sitewatch.rules.models import ThresholdRule
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.writer import raise_ticket, ticket_of
 
 log = logging.getLogger(__name__)
 

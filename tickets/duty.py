@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from config.models import DutySettings, WorkingCalendar
-from domain.time import to_local
+from sitewatch.config.models import DutySettings, WorkingCalendar
+from sitewatch.domain.time import to_local
 
 
 def desk_for(at: datetime, *, time_zone: str, duty: DutySettings, calendar: WorkingCalendar | None) -> str:

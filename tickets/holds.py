@@ -32,10 +32,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.models import Config
-from domain.alerts import AlertState
-from storage.tables import AlertRow, InspectionRow
-from tickets.maintenance import covering
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.storage.tables import AlertRow, InspectionRow
+from sitewatch.tickets.maintenance import covering
 
 MAINTENANCE, INSPECTION, OFFLINE, SITE_DOWN = "maintenance", "inspection", "offline", "site-down"
 

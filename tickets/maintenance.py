@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.time import require_utc, to_local
+from sitewatch.domain.time import require_utc, to_local
 
 
 class MaintenanceWindow(BaseModel):

@@ -19,8 +19,8 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from config.models import SlaZone, WorkingCalendar
-from domain.time import UTC, require_utc
+from sitewatch.config.models import SlaZone, WorkingCalendar
+from sitewatch.domain.time import UTC, require_utc
 
 # How far ahead a working-hours deadline is looked for. Past this, the calendar (not the
 # ticket) is wrong, and saying so beats looping over the years to come.
@@ -114,7 +114,7 @@ def same_day_resolve_by(*, opened_at: datetime, arrive_by: datetime, time_zone: 
     """The resolution deadline: the end of the site-local day the ticket opened (DOMAIN.md:
     same-day resolution), or of the day of its arrive-by if that is later — nobody can be
     held to fixing before they are due on site. Past it, a committed time with a reason
-    replaces it (tickets.workflow.commit_resolution).
+    replaces it (sitewatch.tickets.workflow.commit_resolution).
     """
     tz = ZoneInfo(time_zone)
     day = max(require_utc(opened_at).astimezone(tz).date(), require_utc(arrive_by).astimezone(tz).date())

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from i18n import lazy
-from i18n.messages import COMMA, SEMICOLON, Channel, Joined, Message, Term, Unit
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import COMMA, SEMICOLON, Channel, Joined, Message, Term, Unit
 
 # The 08:30 log's flags (review.models.FlagKind values).
 FLAG_KINDS = {

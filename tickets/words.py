@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import i18n
-from domain.alerts import Severity
-from domain.tickets import TicketState
-from domain.time import to_local
+from sitewatch import i18n
+from sitewatch.domain.alerts import Severity
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import to_local
 
 STATES = {
     TicketState.REGISTERED.value: i18n.lazy("Registered"),

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.tickets import ALLOWED_TRANSITIONS, ServiceType, TicketState
-from storage.repository import audit
-from storage.tables import AlertRow, TicketRow
-from tickets.sla import is_breached
+from sitewatch.domain.tickets import ALLOWED_TRANSITIONS, ServiceType, TicketState
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.sla import is_breached
 
 RATING_LEVELS = range(1, 5)  # DOMAIN.md: four axes, four levels each (1 dissatisfied .. 4 very satisfied)
 MAX_MUTE = timedelta(hours=24)  # longer than a day is a maintenance window, not a mute

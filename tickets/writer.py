@@ -24,17 +24,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config, Site
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.tickets import ServiceType, TicketState
-from i18n.messages import Message
-from storage.repository import audit
-from storage.tables import AlertRow, TicketRow
-from tickets import titles
-from tickets.correlation import Correlation
-from tickets.duty import desk_for
-from tickets.holds import SITE_DOWN, Fired, HoldContext, Holds
-from tickets.sla import arrive_by, same_day_resolve_by
+from sitewatch.config.models import Config, Site
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.tickets import ServiceType, TicketState
+from sitewatch.i18n.messages import Message
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets import titles
+from sitewatch.tickets.correlation import Correlation
+from sitewatch.tickets.duty import desk_for
+from sitewatch.tickets.holds import SITE_DOWN, Fired, HoldContext, Holds
+from sitewatch.tickets.sla import arrive_by, same_day_resolve_by
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """The device-credential vault: delivered systems' accounts, encrypted, never shown back.
 
 Public API: `load_key`, `generate_key`, `KeyRing`, `Vault`, `Secret`, `DeviceCredential`,
-`CredentialInfo` and the errors in `vault.errors`. See README.md for operations.
+`CredentialInfo` and the errors in `sitewatch.vault.errors`. See README.md for operations.
 """
 
-from vault.errors import CredentialNotFound, KeyConfigError, VaultError, WrongKey
-from vault.keys import KeyRing, generate_key, load_key
-from vault.secret import CredentialInfo, DeviceCredential, Secret
-from vault.store import Vault
+from sitewatch.vault.errors import CredentialNotFound, KeyConfigError, VaultError, WrongKey
+from sitewatch.vault.keys import KeyRing, generate_key, load_key
+from sitewatch.vault.secret import CredentialInfo, DeviceCredential, Secret
+from sitewatch.vault.store import Vault
 
 __all__ = [
     "CredentialInfo",

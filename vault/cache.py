@@ -14,10 +14,10 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain.time import Clock, SystemClock
-from storage.database import first_line
-from vault.secret import DeviceCredential
-from vault.store import Vault
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.storage.database import first_line
+from sitewatch.vault.secret import DeviceCredential
+from sitewatch.vault.store import Vault
 
 log = logging.getLogger(__name__)
 

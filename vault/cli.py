@@ -15,11 +15,11 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.time import Clock, SystemClock
-from vault.errors import VaultError
-from vault.keys import KeyRing
-from vault.secret import CredentialInfo
-from vault.store import Vault
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.vault.errors import VaultError
+from sitewatch.vault.keys import KeyRing
+from sitewatch.vault.secret import CredentialInfo
+from sitewatch.vault.store import Vault
 
 
 def main(

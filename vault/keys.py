@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vault.errors import KeyConfigError, WrongKey
+from sitewatch.vault.errors import KeyConfigError, WrongKey
 
 KEY_ENV = "SITEWATCH_VAULT_KEY"
 _KEY_BYTES = 32  # AES-256

@@ -15,12 +15,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.time import require_utc
-from storage.repository import audit
-from storage.tables import CredentialRow
-from vault.errors import CredentialNotFound, WrongKey
-from vault.keys import KeyRing
-from vault.secret import CredentialInfo, DeviceCredential, Secret, mask_username
+from sitewatch.domain.time import require_utc
+from sitewatch.storage.repository import audit
+from sitewatch.storage.tables import CredentialRow
+from sitewatch.vault.errors import CredentialNotFound, WrongKey
+from sitewatch.vault.keys import KeyRing
+from sitewatch.vault.secret import CredentialInfo, DeviceCredential, Secret, mask_username
 
 log = logging.getLogger(__name__)
 

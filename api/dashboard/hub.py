@@ -38,11 +38,11 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from api.context import ApiContext, ExpiringHealthReader
-from api.dashboard.listen import ChangeListener, conninfo
-from api.dashboard.read import Pieces, read_snapshot
-from api.dashboard.signature import Signature, signature, unreachable_devices
-from api.dashboard.state import Filters, Snapshot, View
+from sitewatch.api.context import ApiContext, ExpiringHealthReader
+from sitewatch.api.dashboard.listen import ChangeListener, conninfo
+from sitewatch.api.dashboard.read import Pieces, read_snapshot
+from sitewatch.api.dashboard.signature import Signature, signature, unreachable_devices
+from sitewatch.api.dashboard.state import Filters, Snapshot, View
 
 log = logging.getLogger(__name__)
 

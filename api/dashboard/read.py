@@ -24,19 +24,18 @@ from typing import Any, TypeVar
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
-import i18n
-from i18n import labels
-from api.dashboard.signature import active_windows
-from api.dashboard.state import Piece, SitePiece, Snapshot, dumps, iso
-from api.dashboard.status import SEVERITY_RANK, Firing, Status, arrival, asset_status, resolution, sounding
-from config.models import Config
-from domain.alerts import AlertState
-from domain.tickets import OPEN_STATES
-from i18n import messages
-from i18n.messages import Label
-from storage.tables import AlertRow, AssetRow, CustomerRow, SiteRow, TicketRow
-from tickets.duty import desk_for
-from tickets.holds import inspections_in_progress
+from sitewatch import i18n
+from sitewatch.api.dashboard.signature import active_windows
+from sitewatch.api.dashboard.state import Piece, SitePiece, Snapshot, dumps, iso
+from sitewatch.api.dashboard.status import SEVERITY_RANK, Firing, Status, arrival, asset_status, resolution, sounding
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.tickets import OPEN_STATES
+from sitewatch.i18n import labels, messages
+from sitewatch.i18n.messages import Label
+from sitewatch.storage.tables import AlertRow, AssetRow, CustomerRow, SiteRow, TicketRow
+from sitewatch.tickets.duty import desk_for
+from sitewatch.tickets.holds import inspections_in_progress
 
 T = TypeVar("T")
 _SILENCE_KINDS = ("no_data",)  # besides rules marked ``offline``: the asset itself is not heard
@@ -158,7 +157,7 @@ class _Facts:
 
 def _at_work(config: Config, now: datetime, inspections: Iterable, assets_of_site: dict[str, list[str]]) -> dict[str, str]:
     """Asset -> why technicians are at work on it ("maintenance:<window>", "inspection:<id>"):
-    the test of tickets.holds.Holds.at_work, with its reason kept for the chip's tooltip."""
+    the test of sitewatch.tickets.holds.Holds.at_work, with its reason kept for the chip's tooltip."""
     work: dict[str, str] = {}
     for inspection_id, site_id, asset_id in inspections:
         for target in ([asset_id] if asset_id is not None else assets_of_site.get(site_id, [])):
@@ -267,7 +266,7 @@ def _alert(kept: Pieces, locale: str, a: _Alert, facts: _Facts) -> tuple[Hashabl
 
 def config_text(text: str) -> str:
     """Words the deployment's config wrote (a fault group's label, a desk's name), in the
-    current locale when a catalogue has them (i18n.messages.LABEL_CONTEXT)."""
+    current locale when a catalogue has them (sitewatch.i18n.messages.LABEL_CONTEXT)."""
     return Label(text).render() if text else text
 
 

@@ -21,11 +21,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.context import DeviceHealthReader
-from config.models import Config
-from domain.alerts import AlertState
-from domain.health import HealthState
-from storage.tables import AlertRow, AuditRow, InspectionRow
+from sitewatch.api.context import DeviceHealthReader
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.health import HealthState
+from sitewatch.storage.tables import AlertRow, AuditRow, InspectionRow
 
 Signature = tuple[Hashable, ...]
 _FIRING = AlertRow.state == AlertState.FIRING.value
@@ -47,7 +47,7 @@ def signature(session: Session, config: Config, *, now: datetime, unreachable: f
 def active_windows(config: Config, at: datetime) -> frozenset[tuple[str, str, str]]:
     """(window id, "asset" or "site", its id) of every maintenance window target covered at ``at``.
 
-    Per target rather than per asset of the fleet (tickets.holds.Holds.at_work asks every
+    Per target rather than per asset of the fleet (sitewatch.tickets.holds.Holds.at_work asks every
     asset): a window names a handful of assets or sites, the fleet has thousands."""
     active = set()
     for window in config.maintenance_windows:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import i18n
-from api.dashboard.status import SEVERITY_RANK, Status
-from domain.time import UTC
+from sitewatch import i18n
+from sitewatch.api.dashboard.status import SEVERITY_RANK, Status
+from sitewatch.domain.time import UTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import i18n
+from sitewatch import i18n
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 

@@ -20,13 +20,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-import i18n
-from api.context import ApiContext
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.pages.common import render
-from api.scope import Scope
-from auth.roles import Permission, Principal, Role
-from auth.users import (
+from sitewatch import i18n
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.pages.common import render
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Permission, Principal, Role
+from sitewatch.auth.users import (
     UserError,
     add_user,
     check_customers,
@@ -37,7 +37,7 @@ from auth.users import (
     set_password,
     set_role,
 )
-from storage.tables import UserRow
+from sitewatch.storage.tables import UserRow
 
 router = APIRouter(include_in_schema=False)
 Admin = may(Permission.USERS_MANAGE)

@@ -16,17 +16,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import i18n
-from api.pages.common import local
-from api.routes.trends import SETTING_NAMES, channel_limits
-from api.schemas import ValuePublic
-from collector.modbus.config import ModbusGateway
-from config.models import Asset, Config, Site
-from domain.health import DeviceHealth, HealthState
-from i18n import labels, messages
-from inspections.plans import PLAN_KINDS, plan
-from storage.tables import AlertRow, AssetRow, FieldReadingRow, InspectionRow, TicketRow
-from tickets.words import SEVERITIES, STATES
+from sitewatch import i18n
+from sitewatch.api.pages.common import local
+from sitewatch.api.routes.trends import SETTING_NAMES, channel_limits
+from sitewatch.api.schemas import ValuePublic
+from sitewatch.collector.modbus.config import ModbusGateway
+from sitewatch.config.models import Asset, Config, Site
+from sitewatch.domain.health import DeviceHealth, HealthState
+from sitewatch.i18n import labels, messages
+from sitewatch.inspections.plans import PLAN_KINDS, plan
+from sitewatch.storage.tables import AlertRow, AssetRow, FieldReadingRow, InspectionRow, TicketRow
+from sitewatch.tickets.words import SEVERITIES, STATES
 
 KINDS = {
     "regulator_station": i18n.lazy("Regulator station"),

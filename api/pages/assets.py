@@ -18,22 +18,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-import i18n
-from api.context import ApiContext
-from api.dashboard.status import STATUS_LABELS, Firing, asset_status
-from api.deps import ComponentsDep, PrincipalDep, SessionDep
-from api.pages import asset_facts as facts
-from api.pages.common import local, render, request_locale
-from api.routes.trends import Range, channel_limits, visible_asset
-from api.schemas import ValuePublic
-from api.views import live_values
-from auth.roles import Principal
-from config.models import Asset, Config
-from domain.health import DeviceHealth
-from i18n import labels
-from storage import repository
-from storage.snapshots import snapshot_folder, snapshot_taken_at
-from storage.tables import AlertRow
+from sitewatch import i18n
+from sitewatch.api.context import ApiContext
+from sitewatch.api.dashboard.status import STATUS_LABELS, Firing, asset_status
+from sitewatch.api.deps import ComponentsDep, PrincipalDep, SessionDep
+from sitewatch.api.pages import asset_facts as facts
+from sitewatch.api.pages.common import local, render, request_locale
+from sitewatch.api.routes.trends import Range, channel_limits, visible_asset
+from sitewatch.api.schemas import ValuePublic
+from sitewatch.api.views import live_values
+from sitewatch.auth.roles import Principal
+from sitewatch.config.models import Asset, Config
+from sitewatch.domain.health import DeviceHealth
+from sitewatch.i18n import labels
+from sitewatch.storage import repository
+from sitewatch.storage.snapshots import snapshot_folder, snapshot_taken_at
+from sitewatch.storage.tables import AlertRow
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

@@ -17,10 +17,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-import i18n
-from api.deps import LOCALE_COOKIE, PrincipalDep
-from auth.roles import Permission, Principal
-from domain.time import to_local
+from sitewatch import i18n
+from sitewatch.api.deps import LOCALE_COOKIE, PrincipalDep
+from sitewatch.auth.roles import Permission, Principal
+from sitewatch.domain.time import to_local
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

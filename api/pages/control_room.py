@@ -25,16 +25,16 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-import i18n
-from api.context import ServiceHealthReader
-from api.dashboard.hub import hub_of
-from api.dashboard.read import config_text
-from api.dashboard.status import SLA_LABELS, STATUS_LABELS, Status
-from api.deps import ComponentsDep, PrincipalDep
-from api.pages.common import environment, local, render, request_locale
-from api.routes.dashboard import FiltersDep
-from auth.roles import Permission, Principal
-from tickets.words import SEVERITIES, STATES, countdown, label
+from sitewatch import i18n
+from sitewatch.api.context import ServiceHealthReader
+from sitewatch.api.dashboard.hub import hub_of
+from sitewatch.api.dashboard.read import config_text
+from sitewatch.api.dashboard.status import SLA_LABELS, STATUS_LABELS, Status
+from sitewatch.api.deps import ComponentsDep, PrincipalDep
+from sitewatch.api.pages.common import environment, local, render, request_locale
+from sitewatch.api.routes.dashboard import FiltersDep
+from sitewatch.auth.roles import Permission, Principal
+from sitewatch.tickets.words import SEVERITIES, STATES, countdown, label
 
 router = APIRouter(include_in_schema=False)
 

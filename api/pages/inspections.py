@@ -20,24 +20,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-import i18n
-from api.bounds import IdPath
-from api.context import ApiContext
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.pages.common import Viewer, render
-from api.routes import inspections as api
-from api.schemas import FinishIn, InspectionIn, ReadingIn, ResultsIn
-from api.scope import SITE_ASSET_PREFIX, Scope
-from auth.roles import Permission, Principal
-from domain.time import to_local
-from i18n import labels
-from inspections.due import due_list
-from inspections.errors import InspectionNotFound, InspectionRefused
-from inspections.evidence import list_flags
-from inspections.plans import PLAN_KINDS, PLANS, REGULATORS, Due, plan
-from inspections.records import OUTCOMES
-from inspections.visits import list_inspections
-from reports.export import FLAG_KINDS, label
+from sitewatch import i18n
+from sitewatch.api.bounds import IdPath
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.pages.common import Viewer, render
+from sitewatch.api.routes import inspections as api
+from sitewatch.api.schemas import FinishIn, InspectionIn, ReadingIn, ResultsIn
+from sitewatch.api.scope import SITE_ASSET_PREFIX, Scope
+from sitewatch.auth.roles import Permission, Principal
+from sitewatch.domain.time import to_local
+from sitewatch.i18n import labels
+from sitewatch.inspections.due import due_list
+from sitewatch.inspections.errors import InspectionNotFound, InspectionRefused
+from sitewatch.inspections.evidence import list_flags
+from sitewatch.inspections.plans import PLAN_KINDS, PLANS, REGULATORS, Due, plan
+from sitewatch.inspections.records import OUTCOMES
+from sitewatch.inspections.visits import list_inspections
+from sitewatch.reports.export import FLAG_KINDS, label
 
 router = APIRouter(include_in_schema=False)
 

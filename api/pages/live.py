@@ -10,7 +10,7 @@ Last-Event-ID, and nothing is resent if nothing changed). A comment line every
 A plain StreamingResponse rather than sse-starlette's EventSourceResponse: that one stops
 its streams on shutdown only through uvicorn's signal handlers, which ``sitewatch run``
 does not install (sitewatch/serve.py), and watches for it with a task of its own that
-outlives the request; here the hub ends the streams (api.dashboard.hub.end_streams).
+outlives the request; here the hub ends the streams (sitewatch.api.dashboard.hub.end_streams).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from api.dashboard.hub import hub_of
-from api.dashboard.state import Filters
-from api.deps import SESSION_COOKIE, PrincipalDep
-from auth.users import principal_of_session
-from api.pages.common import request_locale
-from api.routes.dashboard import FiltersDep
+from sitewatch.api.dashboard.hub import hub_of
+from sitewatch.api.dashboard.state import Filters
+from sitewatch.api.deps import SESSION_COOKIE, PrincipalDep
+from sitewatch.api.pages.common import request_locale
+from sitewatch.api.routes.dashboard import FiltersDep
+from sitewatch.auth.users import principal_of_session
 
 router = APIRouter(include_in_schema=False)
 

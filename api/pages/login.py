@@ -8,10 +8,17 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-import i18n
-from api.deps import LOCALE_COOKIE, SESSION_COOKIE, ComponentsDep, PrincipalDep, SessionDep, optional_principal
-from api.pages.common import render, request_locale
-from auth.users import LoginRefused, TooManyAttempts, log_in, log_out, set_locale
+from sitewatch import i18n
+from sitewatch.api.deps import (
+    LOCALE_COOKIE,
+    SESSION_COOKIE,
+    ComponentsDep,
+    PrincipalDep,
+    SessionDep,
+    optional_principal,
+)
+from sitewatch.api.pages.common import render, request_locale
+from sitewatch.auth.users import LoginRefused, TooManyAttempts, log_in, log_out, set_locale
 
 router = APIRouter(include_in_schema=False)
 

@@ -20,13 +20,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import i18n
-from api.bounds import IdPath
-from api.context import ApiContext
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.pages.common import render, request_locale
-from api.pages.ticket_views import zone_of
-from api.routes.paging import (
+from sitewatch import i18n
+from sitewatch.api.bounds import IdPath
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.pages.common import render, request_locale
+from sitewatch.api.pages.ticket_views import zone_of
+from sitewatch.api.routes.paging import (
     STATES,
     DeliveryNotFound,
     NotDead,
@@ -36,16 +36,16 @@ from api.routes.paging import (
     public,
     retry,
 )
-from api.scope import Scope
-from auth.roles import Permission, Principal
-from config.models import Config
-from domain.tickets import TicketState
-from paging.config import PagingSettings
-from paging.rota import on_call, shifts
-from storage.paging import DeliveryRow, PageRow
-from storage.tables import AlertRow, AuditRow, TicketRow
-from tickets.words import STATES as TICKET_STATES
-from tickets.words import label, when
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Permission, Principal
+from sitewatch.config.models import Config
+from sitewatch.domain.tickets import TicketState
+from sitewatch.paging.config import PagingSettings
+from sitewatch.paging.rota import on_call, shifts
+from sitewatch.storage.paging import DeliveryRow, PageRow
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.words import STATES as TICKET_STATES
+from sitewatch.tickets.words import label, when
 
 router = APIRouter(include_in_schema=False)
 Admin = may(Permission.PAGING_ADMIN)

@@ -16,15 +16,15 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-import i18n
-from api.bounds import MONTH_PATTERN, QUARTER_PATTERN
-from api.context import ApiContext
-from api.deps import ComponentsDep, ScopeDep
-from api.pages.common import Viewer, render
-from api.scope import Scope
-from auth.roles import Principal
-from domain.time import to_local
-from reports.periods import month_of, quarter_of
+from sitewatch import i18n
+from sitewatch.api.bounds import MONTH_PATTERN, QUARTER_PATTERN
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, ScopeDep
+from sitewatch.api.pages.common import Viewer, render
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Principal
+from sitewatch.domain.time import to_local
+from sitewatch.reports.periods import month_of, quarter_of
 
 router = APIRouter(include_in_schema=False)
 

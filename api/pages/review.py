@@ -15,18 +15,18 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-import i18n
-from api.bounds import Day
-from api.context import ApiContext
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.pages.common import Viewer, render
-from api.routes import review as review_routes
-from api.scope import Scope
-from auth.roles import Permission, Principal
-from domain.time import to_local
-from review.export import log_body
-from review.schedule import latest_due_day
-from review.sign import get_review, list_reviews, load_content
+from sitewatch import i18n
+from sitewatch.api.bounds import Day
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.pages.common import Viewer, render
+from sitewatch.api.routes import review as review_routes
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Permission, Principal
+from sitewatch.domain.time import to_local
+from sitewatch.review.export import log_body
+from sitewatch.review.schedule import latest_due_day
+from sitewatch.review.sign import get_review, list_reviews, load_content
 
 router = APIRouter(include_in_schema=False)
 

@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-import i18n
-from api.bounds import FIRST_YEAR, LAST_YEAR
-from domain.tickets import ServiceType, TicketState
-from domain.time import UTC
-from storage.tables import TicketRow
-from tickets.words import STATES, label
-from tickets.workflow import InvalidTransition, MissingDetails, Rating, Report
+from sitewatch import i18n
+from sitewatch.api.bounds import FIRST_YEAR, LAST_YEAR
+from sitewatch.domain.tickets import ServiceType, TicketState
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets.words import STATES, label
+from sitewatch.tickets.workflow import InvalidTransition, MissingDetails, Rating, Report
 
 # Each move's form: its heading (also the button).
 MOVES = {

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-import i18n
-from api.scope import Scope
-from config.models import Config
-from domain.tickets import OPEN_STATES, ServiceType, TicketState
-from i18n.messages import render as said
-from storage.tables import AlertRow, AuditRow, TicketRow
-from tickets.words import (
+from sitewatch import i18n
+from sitewatch.api.scope import Scope
+from sitewatch.config.models import Config
+from sitewatch.domain.tickets import OPEN_STATES, ServiceType, TicketState
+from sitewatch.i18n.messages import render as said
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.words import (
     SEVERITIES,
     STATES,
     countdown,

@@ -20,13 +20,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-import i18n
-from api.bounds import IdPath
-from api.context import ApiContext
-from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
-from api.pages.common import render, request_locale
-from api.pages.paging import AcknowledgeForm, ticket_paging
-from api.pages.ticket_forms import (
+from sitewatch import i18n
+from sitewatch.api.bounds import IdPath
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
+from sitewatch.api.pages.common import render, request_locale
+from sitewatch.api.pages.paging import AcknowledgeForm, ticket_paging
+from sitewatch.api.pages.ticket_forms import (
     MOVES,
     CommitForm,
     FormRefused,
@@ -36,7 +36,7 @@ from api.pages.ticket_forms import (
     move_arguments,
     move_refusal,
 )
-from api.pages.ticket_views import (
+from sitewatch.api.pages.ticket_views import (
     PER_PAGE,
     RATING_AXES,
     RATING_LEVELS,
@@ -49,16 +49,16 @@ from api.pages.ticket_views import (
     row_view,
     zone_of,
 )
-from api.routes.tickets import DESK_MOVES
-from api.scope import Scope
-from auth.roles import Permission, Principal, Role
-from auth.users import list_users
-from domain.tickets import ALLOWED_TRANSITIONS, TicketState
-from domain.time import to_local
-from storage import repository
-from storage.tables import TicketRow
-from tickets.words import SEVERITIES, label, offset_name, when
-from tickets.workflow import (
+from sitewatch.api.routes.tickets import DESK_MOVES
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Permission, Principal, Role
+from sitewatch.auth.users import list_users
+from sitewatch.domain.tickets import ALLOWED_TRANSITIONS, TicketState
+from sitewatch.domain.time import to_local
+from sitewatch.storage import repository
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets.words import SEVERITIES, label, offset_name, when
+from sitewatch.tickets.workflow import (
     InvalidTransition,
     MissingDetails,
     acknowledge_ticket,

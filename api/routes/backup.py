@@ -18,11 +18,11 @@ import shutil
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from auth.roles import Permission
-from backup.timeseries import Exportable, engine_version, staging_folder
-from storage.repository import audit
-from storage.timeseries import TimeSeriesError
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.auth.roles import Permission
+from sitewatch.backup.timeseries import Exportable, engine_version, staging_folder
+from sitewatch.storage.repository import audit
+from sitewatch.storage.timeseries import TimeSeriesError
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

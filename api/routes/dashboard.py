@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from api.dashboard.hub import hub_of
-from api.dashboard.state import Filters
-from api.dashboard.status import SEVERITY_RANK
-from api.deps import PrincipalDep
-from api.pages.common import request_locale
+from sitewatch.api.dashboard.hub import hub_of
+from sitewatch.api.dashboard.state import Filters
+from sitewatch.api.dashboard.status import SEVERITY_RANK
+from sitewatch.api.deps import PrincipalDep
+from sitewatch.api.pages.common import request_locale
 
 router = APIRouter(prefix="/api", tags=["control room"])
 

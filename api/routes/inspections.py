@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.bounds import IdPath
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.schemas import (
+from sitewatch.api.bounds import IdPath
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.schemas import (
     ContractPublic,
     DuePublic,
     FinishIn,
@@ -33,13 +33,13 @@ from api.schemas import (
     ResultPublic,
     ResultsIn,
 )
-from auth.roles import Permission
-from config.models import Config
-from inspections.contracts import contract_view
-from inspections.due import DueItem, due_list, mark_rain
-from inspections.evidence import list_flags, review_flag
-from inspections.plans import PLANS, Plan, local_date
-from inspections.records import (
+from sitewatch.auth.roles import Permission
+from sitewatch.config.models import Config
+from sitewatch.inspections.contracts import contract_view
+from sitewatch.inspections.due import DueItem, due_list, mark_rain
+from sitewatch.inspections.evidence import list_flags, review_flag
+from sitewatch.inspections.plans import PLANS, Plan, local_date
+from sitewatch.inspections.records import (
     ResultEntry,
     pressure_tests_of,
     readings_of,
@@ -48,7 +48,13 @@ from inspections.records import (
     record_results,
     results_of,
 )
-from inspections.visits import InspectionNotFound, finish_inspection, get_inspection, list_inspections, start_inspection
+from sitewatch.inspections.visits import (
+    InspectionNotFound,
+    finish_inspection,
+    get_inspection,
+    list_inspections,
+    start_inspection,
+)
 
 # No prefix: the page lives at /inspections beside the /api routes, on the one router app.py includes.
 router = APIRouter(tags=["inspections"])

@@ -15,14 +15,14 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from api.bounds import MAX_SAMPLES_SPAN, YEARS, Instant
-from api.context import ApiContext
-from api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
-from api.routes.trends import visible_asset
-from api.schemas import AssetPublic, SamplePublic, SitePublic
-from api.views import asset_view, live_values
-from storage import repository
-from storage.snapshots import read_snapshot, snapshot_folder
+from sitewatch.api.bounds import MAX_SAMPLES_SPAN, YEARS, Instant
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, PrincipalDep, ScopeDep, SessionDep
+from sitewatch.api.routes.trends import visible_asset
+from sitewatch.api.schemas import AssetPublic, SamplePublic, SitePublic
+from sitewatch.api.views import asset_view, live_values
+from sitewatch.storage import repository
+from sitewatch.storage.snapshots import read_snapshot, snapshot_folder
 
 router = APIRouter(prefix="/api", tags=["inventory"])
 

@@ -19,17 +19,17 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from api.bounds import IdPath
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.schemas import AcknowledgeIn, TicketPublic
-from api.scope import Scope
-from auth.roles import Permission
-from config.models import Config
-from paging.dead_letters import DeliveryNotFound, NotDead, retry
-from storage import repository
-from storage.paging import DeliveryRow
-from storage.tables import TicketRow
-from tickets.workflow import acknowledge_ticket
+from sitewatch.api.bounds import IdPath
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.schemas import AcknowledgeIn, TicketPublic
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Permission
+from sitewatch.config.models import Config
+from sitewatch.paging.dead_letters import DeliveryNotFound, NotDead, retry
+from sitewatch.storage import repository
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets.workflow import acknowledge_ticket
 
 router = APIRouter(prefix="/api", tags=["paging"])
 

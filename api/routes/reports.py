@@ -14,13 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.bounds import Instant, MonthPath, QuarterPath
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.schemas import ComplaintIn, ComplaintPublic
-from auth.roles import Permission
-from reports.complaint_rate import complaint_rate_report
-from reports.complaints import ComplaintClass, ComplaintRefused, list_complaints, record_complaint
-from reports.export import (
+from sitewatch.api.bounds import Instant, MonthPath, QuarterPath
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.schemas import ComplaintIn, ComplaintPublic
+from sitewatch.auth.roles import Permission
+from sitewatch.reports.complaint_rate import complaint_rate_report
+from sitewatch.reports.complaints import ComplaintClass, ComplaintRefused, list_complaints, record_complaint
+from sitewatch.reports.export import (
     complaint_rate_html,
     complaint_rate_pdf,
     inspection_html,
@@ -28,11 +28,11 @@ from reports.export import (
     maintenance_html,
     maintenance_pdf,
 )
-from reports.inspection import inspection_report
-from reports.maintenance import maintenance_report
-from reports.models import ComplaintRateReport, InspectionReport, MaintenanceReport
-from reports.periods import Period, parse_month, parse_quarter
-from reports.scope import ReportNotFound
+from sitewatch.reports.inspection import inspection_report
+from sitewatch.reports.maintenance import maintenance_report
+from sitewatch.reports.models import ComplaintRateReport, InspectionReport, MaintenanceReport
+from sitewatch.reports.periods import Period, parse_month, parse_quarter
+from sitewatch.reports.scope import ReportNotFound
 
 router = APIRouter(tags=["reports"])
 

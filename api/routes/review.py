@@ -16,15 +16,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-import i18n
-from api.bounds import Day
-from api.context import ApiContext
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from auth.roles import Permission, Principal
-from review.export import Signature, to_csv, to_html, to_pdf
-from review.models import SiteReview
-from review.service import DailyReviews
-from review.sign import (
+from sitewatch import i18n
+from sitewatch.api.bounds import Day
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.auth.roles import Permission, Principal
+from sitewatch.review.export import Signature, to_csv, to_html, to_pdf
+from sitewatch.review.models import SiteReview
+from sitewatch.review.service import DailyReviews
+from sitewatch.review.sign import (
     ReviewChanged,
     ReviewNotFound,
     ReviewSigned,
@@ -36,7 +36,7 @@ from review.sign import (
     sign_review,
     verify,
 )
-from storage.tables import DailyReviewRow
+from sitewatch.storage.tables import DailyReviewRow
 
 router = APIRouter(tags=["daily review"])
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.bounds import IdPath
-from api.deps import ComponentsDep, ScopeDep, SessionDep, may
-from api.schemas import (
+from sitewatch.api.bounds import IdPath
+from sitewatch.api.deps import ComponentsDep, ScopeDep, SessionDep, may
+from sitewatch.api.schemas import (
     AcknowledgeIn,
     AlertPublic,
     AuditPublic,
@@ -20,10 +20,17 @@ from api.schemas import (
     TicketPublic,
     TicketTransitionIn,
 )
-from auth.roles import Permission
-from domain.tickets import TicketState
-from storage import repository
-from tickets.workflow import Rating, Report, acknowledge_alert, commit_resolution, mute_alert, transition_ticket
+from sitewatch.auth.roles import Permission
+from sitewatch.domain.tickets import TicketState
+from sitewatch.storage import repository
+from sitewatch.tickets.workflow import (
+    Rating,
+    Report,
+    acknowledge_alert,
+    commit_resolution,
+    mute_alert,
+    transition_ticket,
+)
 
 router = APIRouter(prefix="/api", tags=["alerts and tickets"])
 DESK_MOVES = {TicketState.DISPATCHED: Permission.TICKETS_DISPATCH, TicketState.FOLLOWED_UP: Permission.TICKETS_DISPATCH,

@@ -25,21 +25,21 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-import i18n
-from api.context import ApiContext
-from api.deps import ComponentsDep, PrincipalDep, SessionDep
-from api.pages.common import request_locale
-from auth.roles import Principal
-from config.models import Asset, Config
-from domain.alerts import AlertState
-from i18n import labels
-from rules.engine import (
+from sitewatch import i18n
+from sitewatch.api.context import ApiContext
+from sitewatch.api.deps import ComponentsDep, PrincipalDep, SessionDep
+from sitewatch.api.pages.common import request_locale
+from sitewatch.auth.roles import Principal
+from sitewatch.config.models import Asset, Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.i18n import labels
+from sitewatch.rules.engine import (
     threshold_levels,  # the chart draws the levels the engine judges by
 )
-from rules.models import CompositeRule, ThresholdRule
-from storage.tables import AlertRow
-from storage.timeseries import grid_floor
-from tickets.words import SEVERITIES
+from sitewatch.rules.models import CompositeRule, ThresholdRule
+from sitewatch.storage.tables import AlertRow
+from sitewatch.storage.timeseries import grid_floor
+from sitewatch.tickets.words import SEVERITIES
 
 router = APIRouter(prefix="/api", tags=["trends"])
 

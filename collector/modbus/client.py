@@ -2,7 +2,7 @@
 line) shared by every device behind it, and each device's reads through it.
 
 pymodbus' API changes between minor releases (3.16: ``device_id=`` replaced ``slave=``), so
-everything it raises or returns is translated here into ``collector.errors``. What this
+everything it raises or returns is translated here into ``sitewatch.collector.errors``. What this
 module adds on top of pymodbus 3.16.1, and why:
 
 - One request at a time per connection, under a lock held from request to reply plus the
@@ -56,7 +56,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu import bit_message as pdu_bit
 from pymodbus.pdu import register_message as pdu_reg
 
-from collector.errors import (
+from sitewatch.collector.errors import (
     DecodeError,
     DeviceBusy,
     DeviceRejected,
@@ -64,7 +64,7 @@ from collector.errors import (
     DeviceUnreachable,
     modbus_exception_meaning,
 )
-from collector.modbus.config import (
+from sitewatch.collector.modbus.config import (
     BIT_TABLES,
     Framing,
     ModbusEndpoint,
@@ -72,7 +72,7 @@ from collector.modbus.config import (
     SerialLine,
     Table,
 )
-from collector.timers import LazyDeadline
+from sitewatch.collector.timers import LazyDeadline
 
 # Longest reads the protocol allows (Modbus Application Protocol: FC3/FC4, FC1/FC2).
 MAX_REGISTERS_PER_READ = 125

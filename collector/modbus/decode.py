@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from collector.errors import DecodeError
-from collector.modbus.config import BIT_TABLES, ModbusProfile, RegisterSpec, Table
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.modbus.config import BIT_TABLES, ModbusProfile, RegisterSpec, Table
 
 _STRUCT_CODE = {
     "int8_high": "b", "int8_low": "b", "uint8_high": "B", "uint8_low": "B",

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 
-from collector.modbus.client import ModbusConnection
-from collector.results import PollResult
-from domain.samples import Quality, Sample
+from sitewatch.collector.modbus.client import ModbusConnection
+from sitewatch.collector.results import PollResult
+from sitewatch.domain.samples import Quality, Sample
 
 # The channels a gateway reports: 1 while its connection opens, and how many of its device
 # ids replied within the last ``window_s`` — of those asked: none asked (just started, or its

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from collector.errors import CollectorError, DecodeError, DeviceRejected
-from collector.modbus.client import ModbusClient
-from collector.modbus.config import ModbusEndpoint, ModbusProfile
-from collector.modbus.decode import ReadBlock, decode_block, decode_values, plan_reads
-from collector.results import PollResult
-from domain.samples import Quality, SampleBlock
-from domain.time import UTC, require_utc
+from sitewatch.collector.errors import CollectorError, DecodeError, DeviceRejected
+from sitewatch.collector.modbus.client import ModbusClient
+from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusProfile
+from sitewatch.collector.modbus.decode import ReadBlock, decode_block, decode_values, plan_reads
+from sitewatch.collector.results import PollResult
+from sitewatch.domain.samples import Quality, SampleBlock
+from sitewatch.domain.time import UTC, require_utc
 
 
 class ModbusPoller:

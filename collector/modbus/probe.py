@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from collector.errors import (
+from sitewatch.collector.errors import (
     CollectorError,
     DecodeError,
     DeviceBusy,
@@ -24,9 +24,9 @@ from collector.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
-from collector.modbus.client import ModbusConnection
-from collector.modbus.config import BIT_TABLES, ModbusProfile, RegisterSpec, Table
-from collector.modbus.decode import ReadBlock, decode_block, plan_reads
+from sitewatch.collector.modbus.client import ModbusConnection
+from sitewatch.collector.modbus.config import BIT_TABLES, ModbusProfile, RegisterSpec, Table
+from sitewatch.collector.modbus.decode import ReadBlock, decode_block, plan_reads
 
 # Labels the errors client.py raises (they name a configured asset; a probe has none).
 _LABEL = "probe"

@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from collector.mqtt.client import MqttMessage
+from sitewatch.collector.mqtt.client import MqttMessage
 
 
 class Delivery:

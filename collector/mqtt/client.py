@@ -9,7 +9,7 @@ What this adds on top of paho-mqtt 2.2, and why:
 - paho runs its own network thread; its callbacks never touch our state. They hand
   everything to the asyncio loop with ``call_soon_threadsafe``.
 - paho's failures arrive as callbacks in its thread, not exceptions; the last one is kept
-  as a ``collector.errors`` error in ``last_error`` for health reporting.
+  as a ``sitewatch.collector.errors`` error in ``last_error`` for health reporting.
 - Manual acknowledgement (paho's ``manual_ack=True``): a QoS 1 message is acknowledged by
   ``ack`` once its samples are stored, so a crash before that loses nothing: the broker
   delivers it again. paho sends each PUBACK at once, in whatever order ``ack`` is called;
@@ -37,10 +37,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from collector.errors import AuthFailed, CollectorError, DeviceUnreachable
-from collector.mqtt.config import MqttSettings
-from collector.mqtt.tls import broker_context, tls_failure
-from domain.threads import call_in_own_thread
+from sitewatch.collector.errors import AuthFailed, CollectorError, DeviceUnreachable
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.collector.mqtt.tls import broker_context, tls_failure
+from sitewatch.domain.threads import call_in_own_thread
 
 log = logging.getLogger(__name__)
 

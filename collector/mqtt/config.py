@@ -7,8 +7,8 @@ import ssl
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
-from config.secrets import EnvSecretName
-from config.tls import PrivateKeyFile, ReadableFile, both_or_neither, load_ca, load_pair
+from sitewatch.config.secrets import EnvSecretName
+from sitewatch.config.tls import PrivateKeyFile, ReadableFile, both_or_neither, load_ca, load_pair
 
 DEFAULT_TOPIC_PREFIX = "sitewatch/alarmhost"
 

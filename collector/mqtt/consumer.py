@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from collector.errors import DecodeError, TimestampOutOfRange
-from collector.mqtt.acks import Delivery, InOrderAcks
-from collector.mqtt.client import MqttClient, MqttMessage
-from collector.mqtt.config import MqttSettings
-from collector.mqtt.decode import (
+from sitewatch.collector.errors import DecodeError, TimestampOutOfRange
+from sitewatch.collector.mqtt.acks import Delivery, InOrderAcks
+from sitewatch.collector.mqtt.client import MqttClient, MqttMessage
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.collector.mqtt.decode import (
     AlarmEvent,
     HostStatus,
     TimestampPolicy,
@@ -41,10 +41,10 @@ from collector.mqtt.decode import (
     subscriptions,
     to_samples,
 )
-from collector.timestamps import TimestampWindow
-from config.models import Config
-from domain.samples import Sample
-from domain.time import Clock, SystemClock
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.config.models import Config
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

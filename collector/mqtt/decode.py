@@ -37,9 +37,9 @@ from pydantic import (
     model_validator,
 )
 
-from collector.errors import DecodeError
-from collector.timestamps import TimestampWindow
-from domain.samples import Sample
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.domain.samples import Sample
 
 EventType = Literal[
     "heartbeat",

@@ -1,5 +1,5 @@
 """The TLS side of the broker connection: the context paho connects with, and its failures as
-``collector.errors`` errors.
+``sitewatch.collector.errors`` errors.
 
 paho reports a failed TLS connection without its reason: a handshake error reaches
 ``on_connect_fail`` with no argument, and with TLS 1.3 a broker refusing our certificate
@@ -15,9 +15,9 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from collector.errors import AuthFailed, CollectorError, DeviceUnreachable
-from collector.mqtt.config import MqttSettings
-from config.tls import load_ca, load_pair
+from sitewatch.collector.errors import AuthFailed, CollectorError, DeviceUnreachable
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.config.tls import load_ca, load_pair
 
 # OpenSSL's reasons for an alert from a broker that will not take our certificate (TLS 1.2
 # sends them during the handshake, 1.3 after it).

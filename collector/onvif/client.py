@@ -38,12 +38,12 @@ from zeep.transports import AsyncTransport
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
-from collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.decode import usable_url
-from collector.onvif.guards import MalformedReply, checked_reply, pinned_url, url_problem
-from collector.onvif.transport import REPLY_CAP, PerCameraTransport, ReplyTooLarge
-from domain.time import Clock, SystemClock
+from sitewatch.collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.decode import usable_url
+from sitewatch.collector.onvif.guards import MalformedReply, checked_reply, pinned_url, url_problem
+from sitewatch.collector.onvif.transport import REPLY_CAP, PerCameraTransport, ReplyTooLarge
+from sitewatch.domain.time import Clock, SystemClock
 
 Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
 

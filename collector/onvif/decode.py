@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from collector.errors import DecodeError
-from collector.onvif.guards import url_problem
-from domain.time import UTC
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.onvif.guards import url_problem
+from sitewatch.domain.time import UTC
 
 EventKind = Literal["motion", "tamper", "video_loss", "storage_failure"]
 MAX_MESSAGE_CHARS = 300

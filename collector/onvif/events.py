@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from collector.errors import (
+from sitewatch.collector.errors import (
     AuthFailed,
     DecodeError,
     DeviceTimeout,
     DeviceUnreachable,
     TimestampOutOfRange,
 )
-from collector.onvif.client import CameraClient, CameraFault
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.decode import CameraEvent, camera_events
-from collector.timestamps import TimestampWindow
-from domain.samples import Sample
-from domain.time import Clock, SystemClock
+from sitewatch.collector.onvif.client import CameraClient, CameraFault
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.decode import CameraEvent, camera_events
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import Clock, SystemClock
 
 EVENT_CHANNELS: dict[str, str] = {
     "motion": "state",

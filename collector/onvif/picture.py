@@ -33,8 +33,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from collector.errors import DecodeError
-from domain.samples import Sample
+from sitewatch.collector.errors import DecodeError
+from sitewatch.domain.samples import Sample
 
 # Pixel levels (0-255 grey).
 DARK_LEVEL = 24  # at or below: dark (a black frame's noise stays well below this)

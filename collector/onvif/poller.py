@@ -13,10 +13,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Protocol
 
-from collector.errors import AuthFailed, CollectorError, DecodeError
-from collector.onvif.client import CameraClient, CameraFault, Credentials, OnvifClients
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.decode import (
+from sitewatch.collector.errors import AuthFailed, CollectorError, DecodeError
+from sitewatch.collector.onvif.client import CameraClient, CameraFault, Credentials, OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.decode import (
     DeviceInfo,
     MediaProfile,
     ServiceAddresses,
@@ -26,12 +26,12 @@ from collector.onvif.decode import (
     media_profiles,
     service_addresses,
 )
-from collector.onvif.events import EVENT_CHANNELS, PullPointSession
-from collector.onvif.picture import PICTURE_CHANNELS, PictureChecker
-from collector.results import PollResult
-from collector.timestamps import TimestampWindow
-from domain.samples import Sample
-from domain.time import UTC, Clock, require_utc
+from sitewatch.collector.onvif.events import EVENT_CHANNELS, PullPointSession
+from sitewatch.collector.onvif.picture import PICTURE_CHANNELS, PictureChecker
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC, Clock, require_utc
 
 # Channels of every poll (the picture check adds its own picture_* samples).
 BASE_CHANNELS: dict[str, str] = {"reachable": "state", "clock_offset_s": "s"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from paging.models import Outgoing
+from sitewatch.paging.models import Outgoing
 
 # The vault entry of a channel: (username, password), read again before every send so a
 # rotated secret is used at once (vault.cache.CachedCredential in production).

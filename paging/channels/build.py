@@ -15,14 +15,14 @@ from collections.abc import Callable
 
 import httpx
 
-from domain.time import Clock
-from paging.channels import Channel, Credential
-from paging.channels.dingtalk import DingTalkRobot
-from paging.channels.email import SmtpChannel
-from paging.channels.sms import SmsGateway
-from paging.channels.webhook import JsonWebhook, http_client
-from paging.channels.wecom import WeComRobot
-from paging.config import (
+from sitewatch.domain.time import Clock
+from sitewatch.paging.channels import Channel, Credential
+from sitewatch.paging.channels.dingtalk import DingTalkRobot
+from sitewatch.paging.channels.email import SmtpChannel
+from sitewatch.paging.channels.sms import SmsGateway
+from sitewatch.paging.channels.webhook import JsonWebhook, http_client
+from sitewatch.paging.channels.wecom import WeComRobot
+from sitewatch.paging.config import (
     DingTalkChannel,
     EmailChannel,
     PagingSettings,

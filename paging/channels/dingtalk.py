@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from domain.time import UTC, Clock
-from paging.channels import Credential
-from paging.channels.errors import read_credential, robot_receipt
-from paging.channels.webhook import exchange
-from paging.config import DingTalkChannel
-from paging.models import Outgoing
+from sitewatch.domain.time import UTC, Clock
+from sitewatch.paging.channels import Credential
+from sitewatch.paging.channels.errors import read_credential, robot_receipt
+from sitewatch.paging.channels.webhook import exchange
+from sitewatch.paging.config import DingTalkChannel
+from sitewatch.paging.models import Outgoing
 
 # errcodes worth another try: -1 system busy, 130101 "send too fast, exceed 20 times per
 # minute", 660026 over the robot's sending quota. Any other (310000 sign not match / keywords

@@ -20,11 +20,11 @@ from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 
-from domain.time import Clock
-from paging.channels import Credential
-from paging.channels.errors import ChannelError, Rejected, Unreachable, read_credential
-from paging.config import EmailChannel
-from paging.models import Outgoing
+from sitewatch.domain.time import Clock
+from sitewatch.paging.channels import Credential
+from sitewatch.paging.channels.errors import ChannelError, Rejected, Unreachable, read_credential
+from sitewatch.paging.config import EmailChannel
+from sitewatch.paging.models import Outgoing
 
 # What may stand left of the @ of a Message-ID as it is (RFC 5322 dot-atom text, less a few
 # characters mail software mishandles); any other key is hashed.

@@ -20,10 +20,10 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from vault.errors import VaultError
+from sitewatch.vault.errors import VaultError
 
 if TYPE_CHECKING:
-    from paging.channels import Credential
+    from sitewatch.paging.channels import Credential
 
 _EXCERPT_CHARS = 200  # of a receiver's answer, in an error or a receipt
 

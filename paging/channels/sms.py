@@ -24,17 +24,17 @@ from urllib.parse import quote
 
 import httpx
 
-from paging.channels import Credential
-from paging.channels.errors import (
+from sitewatch.paging.channels import Credential
+from sitewatch.paging.channels.errors import (
     Rejected,
     blank,
     excerpt,
     http_status_error,
     read_credential,
 )
-from paging.channels.webhook import exchange
-from paging.config import SmsChannel
-from paging.models import Outgoing
+from sitewatch.paging.channels.webhook import exchange
+from sitewatch.paging.config import SmsChannel
+from sitewatch.paging.models import Outgoing
 
 _PLACEHOLDER = re.compile(r"\{(phone|text|username|password|id)\}")
 _ELLIPSIS = "…"

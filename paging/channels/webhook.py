@@ -19,17 +19,17 @@ from typing import Any
 
 import httpx
 
-from domain.time import Clock
-from paging.channels import Credential
-from paging.channels.errors import (
+from sitewatch.domain.time import Clock
+from sitewatch.paging.channels import Credential
+from sitewatch.paging.channels.errors import (
     Rejected,
     Unreachable,
     excerpt,
     http_status_error,
     read_credential,
 )
-from paging.config import WebhookChannel
-from paging.models import Outgoing
+from sitewatch.paging.config import WebhookChannel
+from sitewatch.paging.models import Outgoing
 
 
 def http_client() -> httpx.AsyncClient:

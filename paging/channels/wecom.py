@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import httpx
 
-from paging.channels import Credential
-from paging.channels.errors import read_credential, robot_receipt
-from paging.channels.webhook import exchange
-from paging.config import WeComChannel
-from paging.models import Outgoing
+from sitewatch.paging.channels import Credential
+from sitewatch.paging.channels.errors import read_credential, robot_receipt
+from sitewatch.paging.channels.webhook import exchange
+from sitewatch.paging.config import WeComChannel
+from sitewatch.paging.models import Outgoing
 
 MARKDOWN_MAX_BYTES = 4096
 TEXT_MAX_BYTES = 2048

@@ -1,6 +1,6 @@
-"""`python -m simulators.alarmhost serve|act ...`; `main` is also importable from here."""
+"""`python -m sitewatch.simulators.alarmhost serve|act ...`; `main` is also importable from here."""
 
-from simulators.alarmhost.cli import main
+from sitewatch.simulators.alarmhost.cli import main
 
 __all__ = ["main"]
 

@@ -6,10 +6,10 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 
-from simulators.alarmhost.control import ControlServer
-from simulators.alarmhost.fleet import ACTIONS, build
-from simulators.alarmhost.spec import FleetConfig, make_host_specs
-from simulators.common.cli import call_control, positive_int, serve_until_signalled
+from sitewatch.simulators.alarmhost.control import ControlServer
+from sitewatch.simulators.alarmhost.fleet import ACTIONS, build
+from sitewatch.simulators.alarmhost.spec import FleetConfig, make_host_specs
+from sitewatch.simulators.common.cli import call_control, positive_int, serve_until_signalled
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m simulators.alarmhost",
+        prog="python -m sitewatch.simulators.alarmhost",
         description="Simulated alarm hosts publishing to an MQTT broker.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

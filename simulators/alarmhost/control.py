@@ -11,10 +11,10 @@ from fastapi import FastAPI, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.alarmhost.errors import HostOffline, InvalidAction, UnknownHost
-from simulators.alarmhost.fleet import ACTIONS, AlarmHostFleet
-from simulators.alarmhost.spec import LOOPBACK
-from simulators.common import control
+from sitewatch.simulators.alarmhost.errors import HostOffline, InvalidAction, UnknownHost
+from sitewatch.simulators.alarmhost.fleet import ACTIONS, AlarmHostFleet
+from sitewatch.simulators.alarmhost.spec import LOOPBACK
+from sitewatch.simulators.common import control
 
 
 class ActionCreate(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.common.errors import SimulatorError
+from sitewatch.simulators.common.errors import SimulatorError
 
 __all__ = ["BrokerUnreachable", "HostOffline", "InvalidAction", "SimulatorError", "UnknownHost"]
 

@@ -6,10 +6,10 @@ from asyncio import timeout as asyncio_timeout
 from collections.abc import Mapping
 from typing import Any
 
-from domain.time import Clock, SystemClock
-from simulators.alarmhost.errors import BrokerUnreachable, UnknownHost
-from simulators.alarmhost.host import EVENT_ACTIONS, SimulatedHost
-from simulators.alarmhost.spec import FleetConfig, HostSpec
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.simulators.alarmhost.errors import BrokerUnreachable, UnknownHost
+from sitewatch.simulators.alarmhost.host import EVENT_ACTIONS, SimulatedHost
+from sitewatch.simulators.alarmhost.spec import FleetConfig, HostSpec
 
 CONNECT_TIMEOUT_S = 10.0
 ACTIONS = (*EVENT_ACTIONS, "offline", "online")

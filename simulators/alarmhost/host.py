@@ -15,10 +15,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from domain.threads import call_in_own_thread
-from domain.time import Clock
-from simulators.alarmhost.errors import HostOffline, InvalidAction
-from simulators.alarmhost.spec import FleetConfig, HostSpec
+from sitewatch.domain.threads import call_in_own_thread
+from sitewatch.domain.time import Clock
+from sitewatch.simulators.alarmhost.errors import HostOffline, InvalidAction
+from sitewatch.simulators.alarmhost.spec import FleetConfig, HostSpec
 
 QOS = 1
 LOW_BATTERY_V = 11.2  # below ~11.5 V a 12 V lead-acid battery is nearly flat

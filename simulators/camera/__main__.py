@@ -1,6 +1,6 @@
-"""`python -m simulators.camera serve|inject|clear ...`; `main` is also importable from here."""
+"""`python -m sitewatch.simulators.camera serve|inject|clear ...`; `main` is also importable from here."""
 
-from simulators.camera.cli import main
+from sitewatch.simulators.camera.cli import main
 
 __all__ = ["main"]
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from simulators.camera.soap import child_text, not_authorized, qname
+from sitewatch.simulators.camera.soap import child_text, not_authorized, qname
 
 PASSWORD_DIGEST = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"

@@ -18,13 +18,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from domain.time import Clock
-from simulators.camera.auth import HttpAuth, check_username_token
-from simulators.camera.events import TOPICS, EventService, Notification
-from simulators.camera.faults import ActiveFault
-from simulators.camera.frames import SceneSpec, encode_jpeg, render
-from simulators.camera.listeners import PortListeners
-from simulators.camera.services import (
+from sitewatch.domain.time import Clock
+from sitewatch.simulators.camera.auth import HttpAuth, check_username_token
+from sitewatch.simulators.camera.events import TOPICS, EventService, Notification
+from sitewatch.simulators.camera.faults import ActiveFault
+from sitewatch.simulators.camera.frames import SceneSpec, encode_jpeg, render
+from sitewatch.simulators.camera.listeners import PortListeners
+from sitewatch.simulators.camera.services import (
     DEVICE_PATH,
     EVENTS_PATH,
     MEDIA_PATH,
@@ -39,7 +39,7 @@ from simulators.camera.services import (
     stream_uri,
     system_date_and_time,
 )
-from simulators.camera.soap import (
+from sitewatch.simulators.camera.soap import (
     CONTENT_TYPE,
     Request,
     SoapFault,
@@ -48,7 +48,7 @@ from simulators.camera.soap import (
     parse_request,
     qname,
 )
-from simulators.camera.spec import CameraSpec
+from sitewatch.simulators.camera.spec import CameraSpec
 
 SUBSCRIPTION_PATH = "/onvif/subscription"
 CHANGED_PASSWORD_SUFFIX = "-changed-on-site"

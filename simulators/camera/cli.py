@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simulators.camera.control import ControlServer
-from simulators.camera.faults import FAULT_KINDS
-from simulators.camera.fleet import build
-from simulators.camera.spec import FleetConfig, make_camera_specs
-from simulators.common.cli import run_fault_fleet_cli, serve_until_signalled
+from sitewatch.simulators.camera.control import ControlServer
+from sitewatch.simulators.camera.faults import FAULT_KINDS
+from sitewatch.simulators.camera.fleet import build
+from sitewatch.simulators.camera.spec import FleetConfig, make_camera_specs
+from sitewatch.simulators.common.cli import run_fault_fleet_cli, serve_until_signalled
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_fault_fleet_cli(
         argv,
-        prog="python -m simulators.camera",
+        prog="python -m sitewatch.simulators.camera",
         description="Simulated ONVIF cameras (device, media, events, snapshots) on 127.0.0.1.",
         noun="camera",
         faults=FAULT_KINDS,

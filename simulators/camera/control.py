@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import FastAPI, Path
 from pydantic import BaseModel
 
-from simulators.camera.fleet import CameraFleet
-from simulators.camera.spec import LOOPBACK
-from simulators.common import control
-from simulators.common.control import FaultPublic, add_fault_routes
+from sitewatch.simulators.camera.fleet import CameraFleet
+from sitewatch.simulators.camera.spec import LOOPBACK
+from sitewatch.simulators.common import control
+from sitewatch.simulators.common.control import FaultPublic, add_fault_routes
 
 
 class CameraPublic(BaseModel):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from simulators.common.errors import FleetNotRunning, InvalidFaultParams, PortUnavailable, SimulatorError, UnknownDevice, UnknownFault
+from sitewatch.simulators.common.errors import (
+    FleetNotRunning,
+    InvalidFaultParams,
+    PortUnavailable,
+    SimulatorError,
+    UnknownDevice,
+    UnknownFault,
+)
 
 __all__ = ["FleetNotRunning", "InvalidFaultParams", "PortUnavailable", "SimulatorError", "UnknownCamera", "UnknownFault"]
 

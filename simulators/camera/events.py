@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
-from simulators.camera.soap import SoapFault, child_text, el, qname, xs_bool, xs_datetime
+from sitewatch.simulators.camera.soap import SoapFault, child_text, el, qname, xs_bool, xs_datetime
 
 VIDEO_SOURCE_TOKEN = "VideoSource_1"
 STORAGE_TOKEN = "Storage_1"

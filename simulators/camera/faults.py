@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from simulators.common.faults import ActiveFault, FaultKind, checked_params, kind, kinds
+from sitewatch.simulators.common.faults import ActiveFault, FaultKind, checked_params, kind, kinds
 
 __all__ = ["FAULT_KINDS", "ActiveFault", "FaultKind", "fault_params", "known_faults"]
 

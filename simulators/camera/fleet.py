@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from domain.time import Clock, SystemClock
-from simulators.camera.camera import Camera, camera_app
-from simulators.camera.errors import FleetNotRunning, UnknownCamera
-from simulators.camera.faults import FAULT_KINDS, ActiveFault, fault_params
-from simulators.camera.listeners import PortListeners
-from simulators.camera.spec import CameraSpec, FleetConfig
-from simulators.common.fleet import FaultFleet
+from sitewatch.domain.time import Clock, SystemClock
+from sitewatch.simulators.camera.camera import Camera, camera_app
+from sitewatch.simulators.camera.errors import FleetNotRunning, UnknownCamera
+from sitewatch.simulators.camera.faults import FAULT_KINDS, ActiveFault, fault_params
+from sitewatch.simulators.camera.listeners import PortListeners
+from sitewatch.simulators.camera.spec import CameraSpec, FleetConfig
+from sitewatch.simulators.common.fleet import FaultFleet
 
 
 class CameraFleet(FaultFleet[Camera]):

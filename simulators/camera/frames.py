@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.time import require_utc
+from sitewatch.domain.time import require_utc
 
 FRAME_FAULTS = ("video_loss", "covered", "defocus", "frozen", "overexposed")
 

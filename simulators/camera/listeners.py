@@ -20,7 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp, Scope
 from uvicorn.server import ServerState
 
-from simulators.common.errors import PortUnavailable
+from sitewatch.simulators.common.errors import PortUnavailable
 
 T = TypeVar("T")
 

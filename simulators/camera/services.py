@@ -7,9 +7,9 @@ from datetime import datetime
 
 from lxml import etree
 
-from simulators.camera.events import VIDEO_SOURCE_TOKEN
-from simulators.camera.soap import NS, SoapFault, child_text, el, xs_bool
-from simulators.camera.spec import CameraSpec
+from sitewatch.simulators.camera.events import VIDEO_SOURCE_TOKEN
+from sitewatch.simulators.camera.soap import NS, SoapFault, child_text, el, xs_bool
+from sitewatch.simulators.camera.spec import CameraSpec
 
 DEVICE_PATH = "/onvif/device_service"
 MEDIA_PATH = "/onvif/media_service"

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import httpx
 
-from simulators.common.control import ControlServer
+from sitewatch.simulators.common.control import ControlServer
 
 HTTP_TIMEOUT_S = 5.0
 

@@ -19,14 +19,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp
 
-from simulators.common.errors import (
+from sitewatch.simulators.common.errors import (
     FleetNotRunning,
     InvalidFaultParams,
     PortUnavailable,
     UnknownDevice,
     UnknownFault,
 )
-from simulators.common.faults import ActiveFault
+from sitewatch.simulators.common.faults import ActiveFault
 
 
 class _EmbeddedServer(uvicorn.Server):

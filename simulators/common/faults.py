@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from simulators.common.errors import InvalidFaultParams, UnknownFault
+from sitewatch.simulators.common.errors import InvalidFaultParams, UnknownFault
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
-from domain.time import Clock
-from simulators.common.errors import FleetNotRunning, UnknownDevice, UnknownFault
-from simulators.common.faults import ActiveFault, FaultKind
+from sitewatch.domain.time import Clock
+from sitewatch.simulators.common.errors import FleetNotRunning, UnknownDevice, UnknownFault
+from sitewatch.simulators.common.faults import ActiveFault, FaultKind
 
 
 class Device(Protocol):

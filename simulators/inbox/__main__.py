@@ -1,6 +1,6 @@
-"""`python -m simulators.inbox serve ...`; `main` is also importable from here."""
+"""`python -m sitewatch.simulators.inbox serve ...`; `main` is also importable from here."""
 
-from simulators.inbox.cli import main
+from sitewatch.simulators.inbox.cli import main
 
 __all__ = ["main"]
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from simulators.common.cli import positive_int
-from simulators.inbox.server import LOOPBACK, InboxConfig, InboxServer, build
+from sitewatch.simulators.common.cli import positive_int
+from sitewatch.simulators.inbox.server import LOOPBACK, InboxConfig, InboxServer, build
 
 # Fixed defaults, so a configuration written against `serve` keeps working after a restart;
 # give your own with the options (or let the demo make fresh ones per run).
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m simulators.inbox",
+        prog="python -m sitewatch.simulators.inbox",
         description="A simulated WeCom robot, DingTalk robot, SMS gateway and webhook endpoint that "
                     "keeps and shows what it is sent.",
     )
@@ -58,7 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
             hook_secret=args.hook_secret, keep=args.keep, time_zone=args.time_zone,
         )
     except ValidationError as exc:
-        raise SystemExit(f"python -m simulators.inbox serve: {exc}") from None
+        raise SystemExit(f"python -m sitewatch.simulators.inbox serve: {exc}") from None
     return asyncio.run(_run(build(config)))
 
 

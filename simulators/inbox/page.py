@@ -3,7 +3,7 @@
 Self-contained (inline CSS, no script, no font or file from elsewhere) for networks with no
 way out. Everything a message carries is the sender's text and is shown as text: every
 value is HTML-escaped, and markdown is shown as written, not rendered. English only, like
-the other simulators' control APIs (simulators are not among i18n.check's packages).
+the other simulators' control APIs (simulators are not among sitewatch.i18n.check's packages).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from domain.time import to_local
+from sitewatch.domain.time import to_local
 
 if TYPE_CHECKING:
-    from simulators.inbox.server import Received
+    from sitewatch.simulators.inbox.server import Received
 
 REFRESH_S = 5
 CHANNELS = (("wecom", "WeCom"), ("dingtalk", "DingTalk"), ("sms", "SMS"), ("webhook", "Webhook"))

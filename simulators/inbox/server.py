@@ -30,10 +30,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.types import TimeZoneName
-from domain.time import UTC, Clock, SystemClock
-from simulators.common.control import AppServer
-from simulators.inbox.page import render_page
+from sitewatch.config.types import TimeZoneName
+from sitewatch.domain.time import UTC, Clock, SystemClock
+from sitewatch.simulators.common.control import AppServer
+from sitewatch.simulators.inbox.page import render_page
 
 LOOPBACK = "127.0.0.1"
 Kind = Literal["wecom", "dingtalk", "sms", "webhook"]

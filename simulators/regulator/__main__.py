@@ -1,6 +1,6 @@
-"""`python -m simulators.regulator serve|inject|clear ...`; `main` is also importable from here."""
+"""`python -m sitewatch.simulators.regulator serve|inject|clear ...`; `main` is also importable from here."""
 
-from simulators.regulator.cli import main
+from sitewatch.simulators.regulator.cli import main
 
 __all__ = ["main"]
 

@@ -7,15 +7,15 @@ import functools
 import sys
 from collections.abc import Sequence
 
-from simulators.common.cli import (
+from sitewatch.simulators.common.cli import (
     positive_int,
     run_fault_fleet_cli,
     serve_until_signalled,
 )
-from simulators.regulator.control import ControlServer
-from simulators.regulator.faults import FAULT_KINDS
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import (
+from sitewatch.simulators.regulator.control import ControlServer
+from sitewatch.simulators.regulator.faults import FAULT_KINDS
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.spec import (
     FleetConfig,
     GatewaySpec,
     StationSpec,
@@ -25,7 +25,7 @@ from simulators.regulator.spec import (
 
 GATEWAY_ID = "gw-01"
 MAX_DEVICE_ID = 247  # Modbus unit ids 1-247 address devices on a serial line
-PROG = "python -m simulators.regulator"
+PROG = "python -m sitewatch.simulators.regulator"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import FastAPI, Path
 from pydantic import BaseModel
 
-from simulators.common import control
-from simulators.common.control import FaultPublic, add_fault_routes
-from simulators.regulator.fleet import RegulatorFleet
-from simulators.regulator.spec import LOOPBACK
+from sitewatch.simulators.common import control
+from sitewatch.simulators.common.control import FaultPublic, add_fault_routes
+from sitewatch.simulators.regulator.fleet import RegulatorFleet
+from sitewatch.simulators.regulator.spec import LOOPBACK
 
 
 class StationPublic(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.common.errors import (
+from sitewatch.simulators.common.errors import (
     FleetNotRunning,
     InvalidFaultParams,
     PortUnavailable,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from simulators.common.faults import ActiveFault, FaultKind, checked_params, kind, kinds
+from sitewatch.simulators.common.faults import ActiveFault, FaultKind, checked_params, kind, kinds
 
 __all__ = [
     "FAULT_KINDS",

@@ -7,15 +7,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
 
-from domain.time import Clock, SystemClock, require_utc
-from simulators.common.fleet import FaultFleet
-from simulators.regulator.errors import DeviceFailure, FleetNotRunning, UnknownStation
-from simulators.regulator.faults import FAULT_KINDS, ActiveFault, fault_params
-from simulators.regulator.gateway import Gateway, GatewayFleet
-from simulators.regulator.modbus_server import StationServer
-from simulators.regulator.model import Reading, reading_at
-from simulators.regulator.registers import REGISTER_COUNT, encode
-from simulators.regulator.spec import FleetConfig, GatewaySpec, StationSpec
+from sitewatch.domain.time import Clock, SystemClock, require_utc
+from sitewatch.simulators.common.fleet import FaultFleet
+from sitewatch.simulators.regulator.errors import DeviceFailure, FleetNotRunning, UnknownStation
+from sitewatch.simulators.regulator.faults import FAULT_KINDS, ActiveFault, fault_params
+from sitewatch.simulators.regulator.gateway import Gateway, GatewayFleet
+from sitewatch.simulators.regulator.modbus_server import StationServer
+from sitewatch.simulators.regulator.model import Reading, reading_at
+from sitewatch.simulators.regulator.registers import REGISTER_COUNT, encode
+from sitewatch.simulators.regulator.spec import FleetConfig, GatewaySpec, StationSpec
 
 
 class _Station(ABC):

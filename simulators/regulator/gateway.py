@@ -3,13 +3,13 @@ the stations behind them, and the faults they can be given (down, and back)."""
 
 from __future__ import annotations
 
-from simulators.common.faults import checked_params
-from simulators.common.fleet import FaultFleet
-from simulators.regulator.errors import UnknownGateway
-from simulators.regulator.faults import GATEWAY_FAULT_KINDS, ActiveFault
-from simulators.regulator.modbus_server import GatewayServer, Unit
-from simulators.regulator.registers import REGISTER_COUNT
-from simulators.regulator.spec import GatewaySpec
+from sitewatch.simulators.common.faults import checked_params
+from sitewatch.simulators.common.fleet import FaultFleet
+from sitewatch.simulators.regulator.errors import UnknownGateway
+from sitewatch.simulators.regulator.faults import GATEWAY_FAULT_KINDS, ActiveFault
+from sitewatch.simulators.regulator.modbus_server import GatewayServer, Unit
+from sitewatch.simulators.regulator.registers import REGISTER_COUNT
+from sitewatch.simulators.regulator.spec import GatewaySpec
 
 
 class Gateway:

@@ -19,7 +19,7 @@ from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from simulators.regulator.errors import DeviceFailure, PortUnavailable
+from sitewatch.simulators.regulator.errors import DeviceFailure, PortUnavailable
 
 RegisterSource = Callable[[], Sequence[int]]
 

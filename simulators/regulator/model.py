@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.time import UTC, require_utc, to_local
-from simulators.regulator.faults import ActiveFault
-from simulators.regulator.spec import StationSpec
+from sitewatch.domain.time import UTC, require_utc, to_local
+from sitewatch.simulators.regulator.faults import ActiveFault
+from sitewatch.simulators.regulator.spec import StationSpec
 
 # The low-flow night window (local time) in which night_creep builds up; the demand
 # profile below is under a quarter of peak throughout it.

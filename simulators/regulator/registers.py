@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-from simulators.regulator.model import Reading
+from sitewatch.simulators.regulator.model import Reading
 
 RegisterType = Literal["int16", "uint16", "uint32", "float32"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.types import TimeZoneName
+from sitewatch.config.types import TimeZoneName
 
 LOOPBACK = "127.0.0.1"
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"

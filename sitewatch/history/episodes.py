@@ -20,20 +20,13 @@ from typing import Literal
 
 import numpy as np
 
-from collector.onvif.events import EVENT_CHANNELS
-from collector.onvif.picture import PictureChecker
-from collector.onvif.picture import to_samples as picture_samples
-from config.models import Config
-from domain.alerts import AlertState, AlertTransition
-from domain.samples import Sample
-from rules.engine import RulesEngine
-from simulators.alarmhost.spec import HostSpec
-from simulators.camera.faults import fault_params as camera_fault_params
-from simulators.camera.frames import FRAME_FAULTS, FrameFault, render
-from simulators.camera.spec import CameraSpec
-from simulators.common.faults import ActiveFault
-from simulators.regulator.faults import fault_params as station_fault_params
+from sitewatch.collector.onvif.events import EVENT_CHANNELS
+from sitewatch.collector.onvif.picture import PictureChecker
+from sitewatch.collector.onvif.picture import to_samples as picture_samples
 from sitewatch.components import asset_channels
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState, AlertTransition
+from sitewatch.domain.samples import Sample
 from sitewatch.history.series import (
     CLOCK_OFFSET_S,
     PictureReference,
@@ -45,6 +38,13 @@ from sitewatch.history.series import (
     host_event,
     scene_of,
 )
+from sitewatch.rules.engine import RulesEngine
+from sitewatch.simulators.alarmhost.spec import HostSpec
+from sitewatch.simulators.camera.faults import fault_params as camera_fault_params
+from sitewatch.simulators.camera.frames import FRAME_FAULTS, FrameFault, render
+from sitewatch.simulators.camera.spec import CameraSpec
+from sitewatch.simulators.common.faults import ActiveFault
+from sitewatch.simulators.regulator.faults import fault_params as station_fault_params
 
 WARM_UP = timedelta(minutes=3)
 BASELINE = timedelta(minutes=2)  # pictures judged before a picture fault: the check's sharpness baseline

@@ -10,17 +10,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-import i18n
-from config.models import Config
-from domain.alerts import AlertState
-from domain.tickets import TicketState
-from reports.complaints import ComplaintClass, record_complaint
+from sitewatch import i18n
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.tickets import TicketState
 from sitewatch.history.episodes import Episode
 from sitewatch.history.people import DISPATCHER, TECHNICIAN
 from sitewatch.history.stories import ACKNOWLEDGE, COMMIT, COMPLAINTS, DESK_MOVES, Move, Story
 from sitewatch.history.timeline import Timeline, ticket_opened_by
-from storage.tables import AlertRow, TicketRow
-from tickets.workflow import Report, acknowledge_alert, commit_resolution, transition_ticket
+from sitewatch.reports.complaints import ComplaintClass, record_complaint
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.workflow import Report, acknowledge_alert, commit_resolution, transition_ticket
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-import i18n
-from auth.roles import Role
-from auth.users import add_user, get_user, set_password
+from sitewatch import i18n
+from sitewatch.auth.roles import Role
+from sitewatch.auth.users import add_user, get_user, set_password
 
 
 @dataclass(frozen=True, slots=True)

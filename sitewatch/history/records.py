@@ -17,19 +17,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-import i18n
-from config.models import Asset
-from inspections.due import mark_rain
-from inspections.plans import REGULATORS, SECURITY, plan
-from inspections.records import ResultEntry, record_reading, record_results
-from inspections.visits import finish_inspection, start_inspection
-from review.schedule import due_at
-from review.service import GRACE, DailyReviews
-from review.sign import get_review, sign_review
+from sitewatch import i18n
 from sitewatch.components import Components
+from sitewatch.config.models import Asset
 from sitewatch.history.people import APPRENTICE, MANAGER, TECHNICIAN
 from sitewatch.history.series import KNOT, Span, Window, aligned
 from sitewatch.history.timeline import Timeline
+from sitewatch.inspections.due import mark_rain
+from sitewatch.inspections.plans import REGULATORS, SECURITY, plan
+from sitewatch.inspections.records import ResultEntry, record_reading, record_results
+from sitewatch.inspections.visits import finish_inspection, start_inspection
+from sitewatch.review.schedule import due_at
+from sitewatch.review.service import GRACE, DailyReviews
+from sitewatch.review.sign import get_review, sign_review
 
 SLOTS = (time(9, 30), time(11, 0), time(14, 0), time(15, 30))  # site-local starts of a visit
 VISIT = timedelta(minutes=45)

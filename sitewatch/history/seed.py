@@ -18,14 +18,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from config.models import Asset, Config
-from domain.time import require_utc
-from review.gather import regulator_stations
-from review.schedule import due_at
-from simulators.alarmhost.spec import HostSpec
-from simulators.camera.spec import CameraSpec
-from simulators.regulator.spec import StationSpec
 from sitewatch.components import Components
+from sitewatch.config.models import Asset, Config
+from sitewatch.domain.time import require_utc
 from sitewatch.history.episodes import Episode, Fault, camera_episode, host_episode, station_episode
 from sitewatch.history.moves import StoryTeller
 from sitewatch.history.people import Login, Person, add_people
@@ -46,7 +41,12 @@ from sitewatch.history.series import (
 )
 from sitewatch.history.stories import STORIES, Story
 from sitewatch.history.timeline import Timeline
-from storage.repository import sync_inventory
+from sitewatch.review.gather import regulator_stations
+from sitewatch.review.schedule import due_at
+from sitewatch.simulators.alarmhost.spec import HostSpec
+from sitewatch.simulators.camera.spec import CameraSpec
+from sitewatch.simulators.regulator.spec import StationSpec
+from sitewatch.storage.repository import sync_inventory
 
 log = logging.getLogger(__name__)
 

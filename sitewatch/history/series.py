@@ -19,18 +19,18 @@ from itertools import repeat
 
 import numpy as np
 
-from collector.modbus.config import ModbusProfile
-from collector.mqtt.decode import AlarmEvent, to_samples
-from collector.onvif.picture import PictureChecker
-from config.models import Asset
-from domain.samples import Sample
-from domain.time import UTC
-from simulators.alarmhost.spec import HostSpec
-from simulators.camera.frames import SceneSpec, render
-from simulators.camera.spec import CameraSpec
-from simulators.common.faults import ActiveFault
-from simulators.regulator.model import Reading, reading_at
-from simulators.regulator.spec import StationSpec
+from sitewatch.collector.modbus.config import ModbusProfile
+from sitewatch.collector.mqtt.decode import AlarmEvent, to_samples
+from sitewatch.collector.onvif.picture import PictureChecker
+from sitewatch.config.models import Asset
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.alarmhost.spec import HostSpec
+from sitewatch.simulators.camera.frames import SceneSpec, render
+from sitewatch.simulators.camera.spec import CameraSpec
+from sitewatch.simulators.common.faults import ActiveFault
+from sitewatch.simulators.regulator.model import Reading, reading_at
+from sitewatch.simulators.regulator.spec import StationSpec
 
 KNOT = timedelta(minutes=5)  # a week's chart needs no finer
 SPREAD_SPAN = timedelta(hours=1)  # of 5 s readings, to learn the model's short-term spread

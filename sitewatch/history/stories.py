@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.tickets import TicketState
-from i18n import lazy
+from sitewatch.domain.tickets import TicketState
 from sitewatch.history.episodes import Fault
-from tickets.workflow import Rating
+from sitewatch.i18n import lazy
+from sitewatch.tickets.workflow import Rating
 
 ACKNOWLEDGE = "acknowledge"  # the control room acknowledges the ticket's alerts
 COMMIT = "commit"  # the technician commits to a resolution time (``hours`` ahead), ``note`` the reason

@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import Config
-from domain.alerts import AlertState, AlertTransition
-from domain.tickets import TicketState
-from storage.tables import AlertRow, TicketRow
-from tickets.deadlines import Deadlines
-from tickets.writer import TicketWriter
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState, AlertTransition
+from sitewatch.domain.tickets import TicketState
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.deadlines import Deadlines
+from sitewatch.tickets.writer import TicketWriter
 
 log = logging.getLogger(__name__)
 

@@ -14,18 +14,18 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S
-from inspections.daily import DailyChecks
-from paging.service import Paging
-from review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S
-from review.service import DailyReviews
 from sitewatch.components import Components
+from sitewatch.inspections.daily import CHECK_EVERY_S as DAILY_CHECK_EVERY_S
+from sitewatch.inspections.daily import DailyChecks
 from sitewatch.leasing import LeaseKeeper, holder_id
+from sitewatch.paging.service import Paging
+from sitewatch.review.service import CHECK_EVERY_S as REVIEW_CHECK_EVERY_S
+from sitewatch.review.service import DailyReviews
+from sitewatch.storage.maintenance import CHECK_EVERY_S as MAINTENANCE_CHECK_EVERY_S
+from sitewatch.storage.maintenance import StoreMaintenance
+from sitewatch.storage.timeseries import TimeSeriesError
 from sitewatch.supervise import Supervisor
 from sitewatch.threads import OwnThread
-from storage.maintenance import CHECK_EVERY_S as MAINTENANCE_CHECK_EVERY_S
-from storage.maintenance import StoreMaintenance
-from storage.timeseries import TimeSeriesError
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Collection, Coroutine, Sequence
 from typing import Any
 
-from collector.admission import Headroom
-from collector.mqtt.consumer import AlarmHostConsumer, host_zones, timestamp_policy
-from collector.mqtt.decode import host_subscriptions
-from collector.onvif.client import OnvifClients
-from collector.scheduler import PollJob, Scheduler
 from sitewatch.bus import SampleBus
+from sitewatch.collector.admission import Headroom
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer, host_zones, timestamp_policy
+from sitewatch.collector.mqtt.decode import host_subscriptions
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.scheduler import PollJob, Scheduler
 from sitewatch.components import Components
 from sitewatch.jobs import ReportedFacts, camera_jobs, modbus_jobs
 from sitewatch.supervise import Supervisor

@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain.health import DeviceHealth
 from sitewatch.components import Components
+from sitewatch.domain.health import DeviceHealth
+from sitewatch.storage.device_health import save
 from sitewatch.supervise import Supervisor
 from sitewatch.threads import OwnThread
-from storage.device_health import save
 
 log = logging.getLogger(__name__)
 

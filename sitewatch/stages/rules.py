@@ -32,17 +32,17 @@ from typing import Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain.alerts import AlertTransition
-from domain.samples import Sample, SampleBlock, SampleList, items_of
-from rules.engine import RulesEngine
 from sitewatch.bus import Subscription, drain
 from sitewatch.components import Components
+from sitewatch.domain.alerts import AlertTransition
+from sitewatch.domain.samples import Sample, SampleBlock, SampleList, items_of
+from sitewatch.rules.engine import RulesEngine
+from sitewatch.storage.repository import load_rules_state, save_rules_state
 from sitewatch.supervise import Supervisor
 from sitewatch.threads import OwnThread
-from storage.repository import load_rules_state, save_rules_state
-from tickets.deadlines import Deadlines
-from tickets.holds import Holds
-from tickets.writer import TicketWriter
+from sitewatch.tickets.deadlines import Deadlines
+from sitewatch.tickets.holds import Holds
+from sitewatch.tickets.writer import TicketWriter
 
 log = logging.getLogger(__name__)
 

@@ -42,19 +42,19 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector.admission import Headroom
-from collector.onvif.client import OnvifClients
-from collector.scheduler import PollJob
 from sitewatch.bus import SampleBus
+from sitewatch.collector.admission import Headroom
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.scheduler import PollJob
 from sitewatch.components import Components, rules_engine
 from sitewatch.leasing import dead_here, holder_id
 from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.rules import RULES_STATE_KEY, Judge, RulesStage
+from sitewatch.storage import device_health
+from sitewatch.storage.leases import Lease, claim, holders, release, renew, seize
 from sitewatch.supervise import Supervisor
 from sitewatch.threads import OwnThread
-from storage import device_health
-from storage.leases import Lease, claim, holders, release, renew, seize
 
 log = logging.getLogger(__name__)
 

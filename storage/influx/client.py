@@ -7,7 +7,7 @@ Two writers of ready-made line protocol, one ``write(lines)`` each:
   callback, after the caller has moved on.
 - V1Writer: ``POST /write`` with httpx, for InfluxDB 1.x before 1.8 (no ``/api/v2``: 404).
 
-Failures are translated here, once (storage.timeseries.TimeSeriesError is what the store
+Failures are translated here, once (sitewatch.storage.timeseries.TimeSeriesError is what the store
 writer buffers on):
 - connection refused, timeouts, 5xx and 429 after the retries, 401/403 (the server refuses
   *us*), 404 (no such bucket or database): TimeSeriesError. The samples are fine; they wait.
@@ -34,8 +34,8 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from config.storage import InfluxSettings
-from storage.timeseries import TimeSeriesError
+from sitewatch.config.storage import InfluxSettings
+from sitewatch.storage.timeseries import TimeSeriesError
 
 Credentials = tuple[str, str]  # (username, password); username "" = a token
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 
-from domain.samples import ChannelStats, Quality, Sample
-from storage.influx.client import post_json
-from storage.influx.lineproto import QUALITY, SUSPECT, VALUE
-from storage.influx.times import from_ms
-from storage.timeseries import Bucket, TimeSeriesError
+from sitewatch.domain.samples import ChannelStats, Quality, Sample
+from sitewatch.storage.influx.client import post_json
+from sitewatch.storage.influx.lineproto import QUALITY, SUSPECT, VALUE
+from sitewatch.storage.influx.times import from_ms
+from sitewatch.storage.timeseries import Bucket, TimeSeriesError
 
 _REGEX_SPECIAL = frozenset(r"\.+*?()|[]{}^$-/")
 _STATS = f'count("{VALUE}") AS n, min("{VALUE}") AS lo, max("{VALUE}") AS hi, mean("{VALUE}") AS mean'

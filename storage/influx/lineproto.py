@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
-from domain.samples import Quality
+from sitewatch.domain.samples import Quality
 
 VALUE, SUSPECT, QUALITY = "value", "suspect", "quality"
 
@@ -87,7 +87,7 @@ def _tag_key(key: str) -> str:
 
 def format_lines(keys: np.ndarray, values: np.ndarray, qualities: np.ndarray, ts_ms: np.ndarray) -> str:
     """Lines for one batch: ``keys`` (object: each sample's series_key), ``values``
-    (float64, NaN allowed), ``qualities`` (integers, domain.samples.Quality) and
+    (float64, NaN allowed), ``qualities`` (integers, sitewatch.domain.samples.Quality) and
     ``ts_ms`` (int64 milliseconds since the epoch), all of one length. ValueError, for the
     whole batch, if a time is outside what InfluxDB holds (``MAX_TIME_MS``)."""
     n = len(keys)

@@ -51,12 +51,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from config.storage import InfluxSettings
-from domain.time import Clock
-from storage.influx.client import post
-from storage.influx.lineproto import VALUE, series_key
-from storage.influx.times import from_ms, seconds_text, to_ms
-from storage.timeseries import Bucket, TimeSeriesError
+from sitewatch.config.storage import InfluxSettings
+from sitewatch.domain.time import Clock
+from sitewatch.storage.influx.client import post
+from sitewatch.storage.influx.lineproto import VALUE, series_key
+from sitewatch.storage.influx.times import from_ms, seconds_text, to_ms
+from sitewatch.storage.timeseries import Bucket, TimeSeriesError
 
 Labels = tuple[tuple[str, str], ...]  # a raw series' tags, sorted
 

@@ -22,10 +22,10 @@ from typing import Protocol
 
 import numpy as np
 
-from config.storage import InfluxSettings
-from domain.samples import ChannelStats, Sample
-from domain.time import Clock
-from storage.influx.client import (
+from sitewatch.config.storage import InfluxSettings
+from sitewatch.domain.samples import ChannelStats, Sample
+from sitewatch.domain.time import Clock
+from sitewatch.storage.influx.client import (
     DEFAULT_RETRY,
     Credentials,
     RetryPolicy,
@@ -33,12 +33,12 @@ from storage.influx.client import (
     V2Writer,
     http_client,
 )
-from storage.influx.influxql import InfluxQLReader
-from storage.influx.lineproto import format_lines, series_key
-from storage.influx.rollups import InfluxRollups, Server, rollup_server
-from storage.influx.times import ONE_MS, from_ms, to_ms
-from storage.influx.victoria import VictoriaReader
-from storage.timeseries import Bucket, TimeSeriesError
+from sitewatch.storage.influx.influxql import InfluxQLReader
+from sitewatch.storage.influx.lineproto import format_lines, series_key
+from sitewatch.storage.influx.rollups import InfluxRollups, Server, rollup_server
+from sitewatch.storage.influx.times import ONE_MS, from_ms, to_ms
+from sitewatch.storage.influx.victoria import VictoriaReader
+from sitewatch.storage.timeseries import Bucket, TimeSeriesError
 
 
 class Writer(Protocol):

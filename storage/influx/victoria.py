@@ -25,11 +25,11 @@ from typing import Any
 
 import httpx
 
-from domain.samples import ChannelStats, Quality, Sample
-from storage.influx.client import post, post_json
-from storage.influx.lineproto import QUALITY, SUSPECT, VALUE
-from storage.influx.times import from_ms, seconds_text
-from storage.timeseries import Bucket, TimeSeriesError
+from sitewatch.domain.samples import ChannelStats, Quality, Sample
+from sitewatch.storage.influx.client import post, post_json
+from sitewatch.storage.influx.lineproto import QUALITY, SUSPECT, VALUE
+from sitewatch.storage.influx.times import from_ms, seconds_text
+from sitewatch.storage.timeseries import Bucket, TimeSeriesError
 
 _REGEX_SPECIAL = frozenset(r"\.+*?()|[]{}^$-")
 _STATS = ("count_over_time", "min_over_time", "max_over_time", "avg_over_time")

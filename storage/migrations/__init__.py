@@ -1,2 +1,2 @@
 """Alembic migrations of the relational schema; driven by storage/schema.py, and
-``python -m storage.migrations revision MESSAGE`` writes a new one (storage/README.md)."""
+``python -m sitewatch.storage.migrations revision MESSAGE`` writes a new one (storage/README.md)."""

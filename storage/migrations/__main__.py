@@ -1,6 +1,6 @@
 """Write a new migration from what the models have and the head has not:
 
-    .venv/bin/python -m storage.migrations revision "add tickets.cost"
+    .venv/bin/python -m sitewatch.storage.migrations revision "add tickets.cost"
 
 Alembic's autogenerate against a scratch SQLite database brought to the head (or --url, a
 database at the head, e.g. a scratch PostgreSQL one); the file lands in versions/ as the
@@ -16,12 +16,12 @@ from pathlib import Path
 
 from alembic import command
 
-from storage.database import make_engine
-from storage.schema import alembic_config, head_revision, upgrade_schema
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.schema import alembic_config, head_revision, upgrade_schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m storage.migrations", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sitewatch.storage.migrations", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     revision = commands.add_parser("revision", help="autogenerate the next migration")
     revision.add_argument("message", help="what it changes, e.g. 'add tickets.cost'")

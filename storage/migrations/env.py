@@ -1,10 +1,10 @@
-"""Alembic's entry point: runs the migrations on the connection storage.schema hands over
+"""Alembic's entry point: runs the migrations on the connection sitewatch.storage.schema hands over
 (built in code: there is no alembic.ini and no URL here)."""
 
 from alembic import context
 
-from storage.database import UtcDateTime
-from storage.schema import models_metadata
+from sitewatch.storage.database import UtcDateTime
+from sitewatch.storage.schema import models_metadata
 
 
 def render_item(kind: str, obj, _autogen_context):

@@ -17,21 +17,21 @@ from pathlib import Path
 
 import httpx
 
-from api.app import create_app
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.samples import Quality, Sample
-from domain.time import UTC
-from i18n.messages import Channel as MessageChannel
-from i18n.messages import Message, StateValue
-from inspections.records import record_reading
-from inspections.visits import start_inspection
+from sitewatch.api.app import create_app
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.repository import record_reported_facts, sync_inventory
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.messages import Channel as MessageChannel
+from sitewatch.i18n.messages import Message, StateValue
+from sitewatch.inspections.records import record_reading
+from sitewatch.inspections.visits import start_inspection
+from sitewatch.storage.repository import record_reported_facts, sync_inventory
+from sitewatch.tickets.writer import TicketWriter
 from tests.logins import add_role_users
 from tests.serving import FixedClock, served
-from tickets.writer import TicketWriter
 
 NOW = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 STATION, CAMERA, HOST, OTHERS = "rs-north-01", "cam-north-01", "ah-north-01", "rs-south-01"
@@ -133,7 +133,7 @@ class Fleet:
 async def fleet(tmp_path: Path, monkeypatch, *, users: bool = False) -> AsyncIterator[Fleet]:  # noqa: ANN001
     """The fleet served, its client sending the unscoped technician's token; with ``users``,
     also one user per role (tests/logins.py: 1-2 s of password hashing)."""
-    from vault.keys import generate_key
+    from sitewatch.vault.keys import generate_key
 
     monkeypatch.setenv("SITEWATCH_VAULT_KEY", generate_key())  # a camera's credentials need the vault
     parts = build_components(config_from_dict(fleet_config(tmp_path)), clock=FixedClock(NOW))

@@ -25,18 +25,18 @@ from pathlib import Path
 
 import httpx
 
-from api.app import create_app
-from collector.errors import DeviceUnreachable
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
-from inspections.visits import start_inspection
+from sitewatch.api.app import create_app
+from sitewatch.collector.errors import DeviceUnreachable
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.repository import sync_inventory
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.visits import start_inspection
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.tickets.writer import TicketWriter
 from tests.logins import add_role_users, log_in
 from tests.serving import FixedClock, served
-from tickets.writer import TicketWriter
 
 # A Wednesday, 10:00 in Shanghai (office hours: the operations desk) and 07:30 in Kolkata
 # (before office hours: the dispatch centre).

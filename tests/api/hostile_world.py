@@ -10,16 +10,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api.app import create_app
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.samples import Sample
-from domain.time import UTC
+from sitewatch.api.app import create_app
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.repository import sync_inventory
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.tickets.writer import TicketWriter
 from tests.serving import FixedClock, token_entry
-from tickets.writer import TicketWriter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ROLES = ("viewer", "dispatcher", "technician", "manager", "admin")

@@ -8,16 +8,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from api.app import create_app
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.samples import Quality, Sample
-from domain.time import UTC
+from sitewatch.api.app import create_app
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
 from sitewatch.supervise import Supervisor
+from sitewatch.tickets.writer import TicketWriter
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry
-from tickets.writer import TicketWriter
 
 TOKEN = "s3cret-desk-token"
 
@@ -41,7 +41,7 @@ async def api(tmp_path):
                         AlertState.FIRING, NOW - timedelta(minutes=1), Severity.CRITICAL, 3.1, "kPa",
                         "rs-north-01: outlet_kpa 3.100 kPa above 2.9 kPa for 10 s")
     ])
-    from storage.repository import sync_inventory
+    from sitewatch.storage.repository import sync_inventory
 
     with parts.sessions() as session:
         sync_inventory(session, parts.config, actor="test", now=NOW)

@@ -10,9 +10,19 @@ from datetime import timedelta
 
 import pytest
 
-import api.pages.assets as asset_pages
-from tests.api.asset_fleet import CAMERA, CAMERA_FACTS, HOST, NOW, OTHERS, SOUTH_TECHNICIAN, STATION, bearer, fleet, \
-    outlet
+import sitewatch.api.pages.assets as asset_pages
+from tests.api.asset_fleet import (
+    CAMERA,
+    CAMERA_FACTS,
+    HOST,
+    NOW,
+    OTHERS,
+    SOUTH_TECHNICIAN,
+    STATION,
+    bearer,
+    fleet,
+    outlet,
+)
 from tests.logins import log_in
 
 CHANNEL_NAME = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")  # outlet_kpa, picture_laplacian_var, zone_03_alarm

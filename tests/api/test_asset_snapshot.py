@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
-from simulators.camera.frames import encode_jpeg
-from storage.snapshots import SnapshotKeeper, snapshot_folder
+from sitewatch.simulators.camera.frames import encode_jpeg
+from sitewatch.storage.snapshots import SnapshotKeeper, snapshot_folder
 from tests.api.asset_fleet import (
     CAMERA,
     NOW,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from api.app import create_app
-from config.load import config_from_dict
+from sitewatch.api.app import create_app
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.tables import AuditRow
+from sitewatch.storage.tables import AuditRow
 from tests.backup.conftest import SAMPLES
 from tests.serving import bearer, served, token_entry
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from api.limits import DEFAULT_LIMIT
+from sitewatch.api.limits import DEFAULT_LIMIT
 from tests.api.hostile_world import TOKENS, build_world
 from tests.serving import served
 

@@ -18,17 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
-from collector.errors import DeviceTimeout
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
+from sitewatch.api.app import create_app
+from sitewatch.collector.errors import DeviceTimeout
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.repository import record_reported_facts, sync_inventory
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.storage.repository import record_reported_facts, sync_inventory
+from sitewatch.tickets.writer import TicketWriter
 from tests.api.test_asset_page import no_channel_names, no_other_host, visible_text
 from tests.serving import FixedClock, bearer, served, token_entry
-from tickets.writer import TicketWriter
 
 NOW = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 GATEWAY, LINE = "gw-north", "gw-yard"  # a DTU carrying RTU frames over TCP; an RS-485 line

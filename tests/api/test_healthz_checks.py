@@ -8,9 +8,9 @@ import httpx
 import psycopg
 import pytest
 
-from api.app import create_app
-from config.load import config_from_dict
+from sitewatch.api.app import create_app
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
 from tests.servers import free_port
 

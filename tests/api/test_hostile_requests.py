@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from api.schemas import RefusalPublic
+from sitewatch.api.schemas import RefusalPublic
 from tests.api.hostile_world import ASSET, NOW, TOKENS, build_world
 from tests.serving import bearer, served
 

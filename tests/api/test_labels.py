@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-import i18n
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.poller import camera_channels
-from config.load import config_from_dict
-from i18n.labels import label, picture_verdict, show, states, unit_text
+from sitewatch import i18n
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.poller import camera_channels
 from sitewatch.components import asset_channels
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.i18n.labels import label, picture_verdict, show, states, unit_text
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 

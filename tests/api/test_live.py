@@ -14,11 +14,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from api.dashboard.hub import end_streams, hub_of
-from domain.alerts import Severity
-from storage.database import make_engine, session_factory
+from sitewatch.api.dashboard.hub import end_streams, hub_of
+from sitewatch.domain.alerts import Severity
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.tickets.writer import TicketWriter
 from tests.api.control_room_world import NOW, fired, logged_in, world
-from tickets.writer import TicketWriter
 
 DEADLINE_S = 2.0  # the issue: on the open dashboard within 2 s of the change
 # A stream's first state is its opening, not a change: this only stops a hung test (on a
@@ -210,7 +210,7 @@ async def test_the_stream_needs_a_login_and_respects_the_scope(fleet):
 
 
 async def test_a_stream_whose_session_ends_is_told_to_log_in_and_closed(fleet, monkeypatch):
-    from api.pages import live
+    from sitewatch.api.pages import live
 
     monkeypatch.setattr(live, "RECHECK_S", 0.0)
     hub_of(fleet.app).heartbeat_s = 0.2

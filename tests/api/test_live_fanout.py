@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.dashboard.hub import LiveHub
-from api.dashboard.listen import APPLICATION
-from api.dashboard.state import Filters, View
-from collector.errors import DeviceUnreachable
-from config.load import config_from_dict
+from sitewatch.api.dashboard.hub import LiveHub
+from sitewatch.api.dashboard.listen import APPLICATION
+from sitewatch.api.dashboard.state import Filters, View
+from sitewatch.collector.errors import DeviceUnreachable
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.serve import api_context
 from sitewatch.stages.health import HealthStage
 from tests.api.control_room_world import NOW, logged_in, world, world_config

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from api.app import create_app
-from auth.users import add_user
-from config.load import config_from_dict
-from domain.time import UTC
-from i18n.fonts import find_cjk_font
+from sitewatch.api.app import create_app
+from sitewatch.auth.users import add_user
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.fonts import find_cjk_font
 from tests.logins import add_role_users, log_in, password_of
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 from tests.serving import FixedClock, bearer, served, token_entry

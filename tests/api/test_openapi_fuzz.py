@@ -30,7 +30,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from storage.tables import TicketRow
+from sitewatch.storage.tables import TicketRow
 from tests.api.hostile_world import ASSET, CUSTOMER, SITE, TOKENS, build_world
 from tests.serving import bearer, served
 

@@ -16,19 +16,19 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.app import create_app
-from api.routes.paging import mask
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.tickets import TicketState
-from domain.time import UTC
+from sitewatch.api.app import create_app
+from sitewatch.api.routes.paging import mask
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.paging import DeliveryRow
-from storage.repository import sync_inventory
-from storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import UTC
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.serving import FixedClock, bearer, served, token_entry
-from tickets.writer import TicketWriter
 
 NOW = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)  # Thursday 10:00 in Shanghai
 ADMIN, CITY_ADMIN, DISPATCHER, TECHNICIAN, VIEWER = "admin-t", "city-admin-t", "desk-t", "tech-t", "viewer-t"

@@ -15,9 +15,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from api.app import create_app
-from auth.users import add_user
-from storage.paging import DeliveryRow, PageRow
+from sitewatch.api.app import create_app
+from sitewatch.auth.users import add_user
+from sitewatch.storage.paging import DeliveryRow, PageRow
 from tests.api.test_paging_api import EMAIL, NOW, PHONE, World, build_world
 from tests.api.test_ticket_pages import visible
 from tests.browser.english import config_strings, people, untranslated

@@ -25,8 +25,8 @@ import pytest
 from fastapi import FastAPI
 from pypdf import PdfReader
 
-from api.app import create_app
-from auth.users import add_user
+from sitewatch.api.app import create_app
+from sitewatch.auth.users import add_user
 from tests.auth.world import DAY, NOW, build
 from tests.logins import log_in
 from tests.serving import UNSAFE, bearer, endpoints, fill, served, token_entry

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from domain.samples import Sample
+from sitewatch.domain.samples import Sample
+from sitewatch.storage.spool import SampleSpool
 from sitewatch.store_writer import StoreWriter
-from storage.spool import SampleSpool
 from tests.api.control_room_world import NOW, logged_in, world
 
 BANNER = '<p id="cr-service" role="alert" data-check-ms="15000"'

@@ -14,23 +14,23 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from api.app import create_app
-from api.pages.ticket_views import TicketFilter, find_tickets
-from api.scope import Scope
-from auth.roles import Principal, Role
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
-from i18n.check import missing
+from sitewatch.api.app import create_app
+from sitewatch.api.pages.ticket_views import TicketFilter, find_tickets
+from sitewatch.api.scope import Scope
+from sitewatch.auth.roles import Principal, Role
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.repository import sync_inventory
-from storage.tables import TicketRow
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.check import missing
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets.deadlines import Deadlines
+from sitewatch.tickets.writer import TicketWriter
 from tests.browser.english import config_strings, people, untranslated
 from tests.logins import add_role_users, log_in
 from tests.serving import FixedClock, served
-from tickets.deadlines import Deadlines
-from tickets.writer import TicketWriter
 
 NOW = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # a Monday, 14:00 in Shanghai, 12:00 in Urumqi
 ENGLISH = {"Accept-Language": "en"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from api.views import live_values
-from config.load import config_from_dict
-from domain.samples import Sample
-from domain.time import UTC
+from sitewatch.api.views import live_values
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
-from config.load import config_from_dict
-from domain.time import UTC
+from sitewatch.api.app import create_app
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.time import UTC
 from tests.logins import add_role_users
 from tests.serving import FixedClock, served, token_entry
 

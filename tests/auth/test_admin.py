@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from auth.users import add_user, get_user
-from storage.tables import AuditRow
+from sitewatch.auth.users import add_user, get_user
+from sitewatch.storage.tables import AuditRow
 from tests.auth.conftest import VIEWER_TOKEN
 from tests.logins import log_in
 from tests.serving import bearer

@@ -11,9 +11,9 @@ import subprocess
 import pytest
 from sqlalchemy import select
 
-from auth.cli import main
-from auth.users import LoginRefused, get_user, log_in
-from storage.tables import AuditRow
+from sitewatch.auth.cli import main
+from sitewatch.auth.users import LoginRefused, get_user, log_in
+from sitewatch.storage.tables import AuditRow
 from tests.auth.conftest import NOW
 from tests.serving import FixedClock
 from tests.sitewatch.test_cli import EXAMPLE, SITEWATCH

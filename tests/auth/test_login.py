@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from auth.users import FAILURE_WINDOW, MAX_FAILURES_PER_USER, set_password, set_role
-from storage.tables import AuditRow
+from sitewatch.auth.users import FAILURE_WINDOW, MAX_FAILURES_PER_USER, set_password, set_role
+from sitewatch.storage.tables import AuditRow
 from tests.auth.conftest import ADMIN_TOKEN
 from tests.logins import log_in, password_of
 from tests.serving import bearer

@@ -9,9 +9,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-import i18n
-from auth.roles import Role
-from auth.users import (
+from sitewatch import i18n
+from sitewatch.auth.roles import Role
+from sitewatch.auth.users import (
     LoginRefused,
     UserError,
     add_user,
@@ -22,7 +22,7 @@ from auth.users import (
     set_password,
     set_role,
 )
-from storage.tables import AuditRow, LoginAttemptRow
+from sitewatch.storage.tables import AuditRow, LoginAttemptRow
 from tests.auth.conftest import NOW
 
 PASSWORD = "correct horse battery"
@@ -54,7 +54,7 @@ def test_the_database_keeps_an_argon2id_hash_never_the_password(session):
 def test_the_service_hashes_with_argon2id_at_the_rfc_9106_low_memory_profile():
     from argon2.profiles import RFC_9106_LOW_MEMORY
 
-    from auth import users
+    from sitewatch.auth import users
 
     production = users.PRODUCTION_HASHER
     assert (production.type, production.time_cost, production.memory_cost, production.parallelism) == (

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.app import create_app
-from auth.users import add_user
+from sitewatch.api.app import create_app
+from sitewatch.auth.users import add_user
 from tests.auth.world import NOW, build
 from tests.logins import log_in
 from tests.serving import UNSAFE, bearer, endpoints, fill, served, token_entry

@@ -10,21 +10,21 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.samples import Sample
-from domain.time import UTC
-from inspections.visits import finish_inspection, start_inspection
-from reports.complaints import ComplaintClass, record_complaint
-from review.service import DailyReviews
 from sitewatch.components import Components, build_components
-from storage.paging import DeliveryRow
-from storage.repository import sync_inventory
-from storage.snapshots import snapshot_folder, write_snapshot
-from storage.tables import AlertRow, InspectionFlagRow, TicketRow
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.visits import finish_inspection, start_inspection
+from sitewatch.reports.complaints import ComplaintClass, record_complaint
+from sitewatch.review.service import DailyReviews
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.snapshots import snapshot_folder, write_snapshot
+from sitewatch.storage.tables import AlertRow, InspectionFlagRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.reports.conftest import raw_config
 from tests.serving import FixedClock
-from tickets.writer import TicketWriter
 
 NOW = datetime(2027, 1, 3, 2, 0, tzinfo=UTC)
 DAY = date(2027, 1, 1)

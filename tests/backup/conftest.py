@@ -16,13 +16,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from config.load import config_from_dict
-from config.models import Config
-from domain.samples import Quality, Sample
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo import example_config
-from storage.database import make_engine
-from storage.duckdb_store import DuckDBStore
-from storage.schema import upgrade_schema
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.schema import upgrade_schema
 from tests.backup.rows import fill_every_table
 from tests.conftest import POSTGRES_SERVER_URL
 
@@ -81,7 +81,7 @@ _HOLDER = """
 import sys
 import duckdb
 from sqlalchemy import text
-from storage.database import make_engine
+from sitewatch.storage.database import make_engine
 series = duckdb.connect(sys.argv[1])  # the lock DuckDBStore takes
 engine = make_engine(sys.argv[2])
 with engine.connect() as conn:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, Integer, inspect, text
 from sqlalchemy.sql.schema import Column, Table
 
-from storage.schema import models_metadata
+from sitewatch.storage.schema import models_metadata
 
 BINARY = bytes(range(256))
 SINCE = datetime(2026, 3, 1, 2, 3, 4, 567891, tzinfo=UTC)

@@ -16,9 +16,9 @@ import duckdb
 import httpx
 from sqlalchemy import text
 
-from backup.restore import restore_backup
-from config.load import load_config
-from storage.database import make_engine
+from sitewatch.backup.restore import restore_backup
+from sitewatch.config.load import load_config
+from sitewatch.storage.database import make_engine
 from tests.backup.conftest import deployment
 from tests.backup.rows import every_table
 from tests.serving import READER, bearer
@@ -47,7 +47,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_a_backup_taken_while_the_service_writes_restores_its_stores_as_of_then(tmp_path):
     live, restored = tmp_path / "live", tmp_path / "restored"
     sim_log = tmp_path / "sim.log"
-    sim = spawn([sys.executable, "-m", "simulators.regulator", "serve", "--stations", "1"], sim_log)
+    sim = spawn([sys.executable, "-m", "sitewatch.simulators.regulator", "serve", "--stations", "1"], sim_log)
     service = None
     try:
         port = int(read_until(sim, sim_log, r"rs-001 127\.0\.0\.1:(\d+)").group(1))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from backup.errors import BackupError, BackupRefused
-from backup.make import ServiceAccess, make_backup
-from backup.restore import restore_backup
-from storage.database import make_engine
-from storage.schema import upgrade_schema
+from sitewatch.backup.errors import BackupError, BackupRefused
+from sitewatch.backup.make import ServiceAccess, make_backup
+from sitewatch.backup.restore import restore_backup
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.schema import upgrade_schema
 from tests.backup.conftest import NOW, deployment, held_as_by_the_service, url_of
 from tests.backup.rows import every_table, fill_every_table
 from tests.serving import FixedClock

@@ -11,14 +11,14 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from backup import postgres, sqlite
-from backup.errors import BackupCorrupt, ServiceRunning, TargetNotEmpty
-from backup.make import ServiceAccess, make_backup
-from backup.restore import restore_backup
-from config.models import Config
-from domain.samples import Quality
-from storage.database import make_engine
-from storage.duckdb_store import DuckDBStore
+from sitewatch.backup import postgres, sqlite
+from sitewatch.backup.errors import BackupCorrupt, ServiceRunning, TargetNotEmpty
+from sitewatch.backup.make import ServiceAccess, make_backup
+from sitewatch.backup.restore import restore_backup
+from sitewatch.config.models import Config
+from sitewatch.domain.samples import Quality
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.duckdb_store import DuckDBStore
 from tests.backup.conftest import (
     NOW,
     SAMPLES,

@@ -23,19 +23,19 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from auth.users import add_user
-from simulators.camera.control import ControlServer as CameraControl
-from simulators.camera.fleet import build as build_cameras
-from simulators.camera.spec import FleetConfig as CameraFleetConfig
-from simulators.camera.spec import make_camera_specs
-from simulators.regulator.control import ControlServer as StationControl
-from simulators.regulator.fleet import build as build_stations
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.auth.users import add_user
 from sitewatch.components import Components
 from sitewatch.demo import demo_raw_config
+from sitewatch.simulators.camera.control import ControlServer as CameraControl
+from sitewatch.simulators.camera.fleet import build as build_cameras
+from sitewatch.simulators.camera.spec import FleetConfig as CameraFleetConfig
+from sitewatch.simulators.camera.spec import make_camera_specs
+from sitewatch.simulators.regulator.control import ControlServer as StationControl
+from sitewatch.simulators.regulator.fleet import build as build_stations
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.vault import generate_key
 from tests.logins import add_role_users, password_of
 from tests.sitewatch.service import Service
-from vault import generate_key
 
 OWN, OTHER = "citygas", "harbourgas"
 TIME_ZONE = "Asia/Shanghai"

@@ -15,10 +15,10 @@ from fastapi import routing
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
-from api.app import create_app
+from sitewatch.api.app import create_app
 from sitewatch.components import asset_channels
-from storage.paging import DeliveryRow
-from storage.tables import TicketRow
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.tables import TicketRow
 from tests.browser.instance import ALARM_STATION, OTHER_STATION, OWN, Running
 from tests.browser.scene import Scene
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from review.schedule import latest_due_day
+from sitewatch.review.schedule import latest_due_day
 from tests.browser.instance import (
     OPEN_STATION,
     OTHER,

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.async_api import Page
 
-import i18n
+from sitewatch import i18n
 from tests.browser.browser import LANGUAGES, Browsers, error_of, shoot, submit_login
 from tests.browser.instance import LOCKED_OUT, SWITCHER
 from tests.logins import ROLES

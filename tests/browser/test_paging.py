@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import select
 
-from storage.paging import DeliveryRow
-from storage.tables import AlertRow
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.storage.tables import AlertRow
 from tests.browser.browser import (
     Browsers,
     get_from_page,

@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from collector import scheduler as scheduler_module
-from collector.admission import Headroom
-from collector.health import HealthRegistry
-from collector.results import PollResult
-from collector.scheduler import PollJob, Scheduler
-from config.models import CollectorSettings
-from domain.samples import Quality, Sample
-from simulators.regulator.fleet import build
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.collector import scheduler as scheduler_module
+from sitewatch.collector.admission import Headroom
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.scheduler import PollJob, Scheduler
+from sitewatch.config.models import CollectorSettings
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.simulators.regulator.fleet import build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
 from tests.collector.test_scheduler import ListSink, job_for
 
 CAMERAS = 150

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.errors import CollectorError, DecodeError, DeviceBusy, DeviceRejected
+from sitewatch.collector.errors import CollectorError, DecodeError, DeviceBusy, DeviceRejected
 
 
 def test_rejection_names_the_code_and_its_meaning() -> None:

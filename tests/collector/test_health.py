@@ -6,10 +6,10 @@ import asyncio
 import threading
 from datetime import datetime, timedelta
 
-from collector.errors import DeviceRejected, DeviceTimeout
-from collector.health import HealthRegistry
-from domain.health import HealthState
-from domain.time import UTC
+from sitewatch.collector.errors import DeviceRejected, DeviceTimeout
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.domain.health import HealthState
+from sitewatch.domain.time import UTC
 
 T0 = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
 

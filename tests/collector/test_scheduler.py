@@ -11,16 +11,16 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector.health import HealthRegistry
-from collector.modbus.poller import ModbusPoller
-from collector.scheduler import PollJob, Scheduler
-from config.load import config_from_dict
-from config.models import CollectorSettings
-from domain.health import HealthState
-from domain.samples import Quality, Sample
-from simulators.regulator.fleet import build
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.modbus.poller import ModbusPoller
+from sitewatch.collector.scheduler import PollJob, Scheduler
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import CollectorSettings
 from sitewatch.demo import example_config
+from sitewatch.domain.health import HealthState
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.simulators.regulator.fleet import build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
 
 
 class ListSink:
@@ -36,7 +36,7 @@ def profile():
 
 
 def job_for(asset_id: str, port: int, *, interval_s: float, timeout_s: float = 1.0, attempts: list | None = None):
-    from collector.modbus.config import ModbusEndpoint
+    from sitewatch.collector.modbus.config import ModbusEndpoint
 
     endpoint = ModbusEndpoint(host="127.0.0.1", port=port, profile="regulator-v1", timeout_s=timeout_s)
     poller = ModbusPoller(asset_id=asset_id, endpoint=endpoint, profile=profile())
@@ -67,7 +67,7 @@ def test_backoff_doubles_from_the_interval_up_to_the_cap():
 
 
 async def test_a_stopped_server_goes_offline_with_backoff_and_comes_back(fleet, caplog):
-    caplog.set_level(logging.WARNING, logger="collector.health")
+    caplog.set_level(logging.WARNING, logger="sitewatch.collector.health")
     attempts: list[float] = []
     sink = ListSink()
     health = HealthRegistry(offline_after_failures=3)
@@ -130,8 +130,8 @@ async def test_a_silent_station_never_stalls_the_others(fleet):
 async def test_a_station_in_back_off_is_polled_as_soon_as_its_gateway_answers_again():
     """Without the wake-up the station would sleep out its back-off (here 2 s, in the field
     up to backoff_max_s) after the gateway is back, and its silence would outlast the hold."""
-    from collector.errors import DeviceUnreachable
-    from collector.results import PollResult
+    from sitewatch.collector.errors import DeviceUnreachable
+    from sitewatch.collector.results import PollResult
 
     up = asyncio.Event()
     station_polls: list[float] = []
@@ -179,7 +179,7 @@ async def test_a_poll_that_outlasts_its_budget_is_a_timeout_and_the_next_poll_ge
     """The scheduler's own deadline, beside the reads' timers: a poll stuck elsewhere (here on
     an event nobody sets, as on a shared connection's lock) ends at the job's budget. Polls
     that end in time before and after it must not be cut short by a deadline left armed."""
-    from collector.results import PollResult
+    from sitewatch.collector.results import PollResult
 
     stuck = asyncio.Event()
     started: list[float] = []
@@ -219,7 +219,7 @@ async def test_a_poll_that_outlasts_its_budget_is_a_timeout_and_the_next_poll_ge
 
 
 async def test_cancelling_the_scheduler_during_a_poll_stops_it_rather_than_counting_a_timeout():
-    from collector.results import PollResult
+    from sitewatch.collector.results import PollResult
 
     polling = asyncio.Event()
 

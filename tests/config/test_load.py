@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.load import ConfigError, config_from_dict, load_config, parse_config
+from sitewatch.config.load import ConfigError, config_from_dict, load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"
 

@@ -20,8 +20,8 @@ import tzdata
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from config.load import ConfigError, config_from_dict, key_lines, parse_config
-from config.models import Config
+from sitewatch.config.load import ConfigError, config_from_dict, key_lines, parse_config
+from sitewatch.config.models import Config
 from tests.corpus import corpus_files, fuzz_settings
 
 EXAMPLE_TEXT = (Path(__file__).parents[2] / "config" / "sitewatch.example.toml").read_text(encoding="utf-8")

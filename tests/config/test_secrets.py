@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from config.load import ConfigError, load_config, parse_config
-from config.secrets import plain_secrets
+from sitewatch.config.load import ConfigError, load_config, parse_config
+from sitewatch.config.secrets import plain_secrets
 from tests.config.test_load import EXAMPLE, example_with, line_of
 
 MQTT = '[mqtt]\nhost = "127.0.0.1"'

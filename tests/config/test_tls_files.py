@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config.load import ConfigError, parse_config
+from sitewatch.config.load import ConfigError, parse_config
 from tests.config.test_load import example_with
 from tests.tls_files import CertFiles, Pki
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from domain.samples import Quality, Sample, SampleBlock, SampleList, items_of
-from domain.time import UTC
+from sitewatch.domain.samples import Quality, Sample, SampleBlock, SampleList, items_of
+from sitewatch.domain.time import UTC
 
 T0 = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
 GOOD, ERR = Quality.GOOD, Quality.COMM_ERROR

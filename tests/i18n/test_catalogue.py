@@ -9,8 +9,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from i18n import CATALOGUES
-from i18n.check import missing
+from sitewatch.i18n import CATALOGUES
+from sitewatch.i18n.check import missing
 
 _PARAMETER = re.compile(r"%\((\w+)\)[sdf]")
 FOLDER = CATALOGUES / "zh_CN" / "LC_MESSAGES"

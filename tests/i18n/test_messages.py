@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-import i18n
-from i18n import check
-from i18n.messages import AND, Joined, Label, Message, Seconds, render
+from sitewatch import i18n
+from sitewatch.i18n import check
+from sitewatch.i18n.messages import AND, Joined, Label, Message, Seconds, render
 
 CATALOGUES = Path(i18n.__file__).parent / "locales" / "zh_CN" / "LC_MESSAGES"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.load import config_from_dict
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
 
 

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from api.app import create_app
-from config.load import config_from_dict
-from domain.samples import Sample
-from domain.time import UTC
+from sitewatch.api.app import create_app
 from sitewatch.components import build_components
-from storage.repository import sync_inventory
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.repository import sync_inventory
 from tests.inspections.conftest import raw_config
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry
 

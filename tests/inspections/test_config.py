@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from config.load import ConfigError, config_from_dict, parse_config
-from inspections.due import targets
+from sitewatch.config.load import ConfigError, config_from_dict, parse_config
+from sitewatch.inspections.due import targets
 from tests.inspections.conftest import raw_config
 
 ROOT = Path(__file__).parents[2]

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from inspections.contracts import check_contracts, reminders_due
-from inspections.daily import DailyChecks
-from storage.tables import TicketRow
+from sitewatch.inspections.contracts import check_contracts, reminders_due
+from sitewatch.inspections.daily import DailyChecks
+from sitewatch.storage.tables import TicketRow
 from tests.tickets.forms import close_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from domain.time import UTC
-from inspections.due import due_list, last_done, mark_rain
-from inspections.records import ResultEntry, record_results
-from inspections.visits import finish_inspection, start_inspection
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.due import due_list, last_done, mark_rain
+from sitewatch.inspections.records import ResultEntry, record_results
+from sitewatch.inspections.visits import finish_inspection, start_inspection
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, 02:00 in Berlin
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.time import UTC
-from inspections.plans import PLANS, Status, Target, add_months, next_due, plan
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.plans import PLANS, Status, Target, add_months, next_due, plan
 
 SHANGHAI, BERLIN = "Asia/Shanghai", "Europe/Berlin"
 STATION = Target("north", "rs-1", "regulator_station")

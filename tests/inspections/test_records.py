@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from domain.samples import Quality, Sample
-from domain.time import UTC
-from inspections.errors import InspectionRefused
-from inspections.evidence import NEVER_OPENED, NO_DATA, list_flags, review_flag
-from inspections.records import ResultEntry, record_pressure_test, record_reading, record_results
-from inspections.visits import finish_inspection, start_inspection
-from storage.tables import AuditRow, InspectionResultRow, TicketRow
-from storage.timeseries import TimeSeriesError
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.errors import InspectionRefused
+from sitewatch.inspections.evidence import NEVER_OPENED, NO_DATA, list_flags, review_flag
+from sitewatch.inspections.records import ResultEntry, record_pressure_test, record_reading, record_results
+from sitewatch.inspections.visits import finish_inspection, start_inspection
+from sitewatch.storage.tables import AuditRow, InspectionResultRow, TicketRow
+from sitewatch.storage.timeseries import TimeSeriesError
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from paging.config import PagingSettings
+from sitewatch.paging.config import PagingSettings
 
 BASE = {
     "base_url": "https://sitewatch.example.cn",

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import i18n
-from domain.time import UTC
-from i18n import lazy
-from i18n.messages import Channel, Message, Unit
-from paging.messages import LIST_LINES, SHORT_CHARS, render
-from paging.models import Content, Notice, NoticeKind, TicketFacts
-from tickets import titles
+from sitewatch import i18n
+from sitewatch.domain.time import UTC
+from sitewatch.i18n import lazy
+from sitewatch.i18n.messages import Channel, Message, Unit
+from sitewatch.paging.messages import LIST_LINES, SHORT_CHARS, render
+from sitewatch.paging.models import Content, Notice, NoticeKind, TicketFacts
+from sitewatch.tickets import titles
 
 LINK = "https://sitewatch.example/tickets/42"
 SITE_LINK = "https://sitewatch.example/tickets?site=east"

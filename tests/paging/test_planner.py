@@ -1,6 +1,6 @@
 """Who is told what, and when: the planner on SQLite and PostgreSQL, the clock injected.
 
-Tickets are made the way the service makes them (TicketWriter, tickets.workflow), so the
+Tickets are made the way the service makes them (TicketWriter, sitewatch.tickets.workflow), so the
 outbox entries are the ones real changes write."""
 
 from __future__ import annotations
@@ -8,11 +8,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from domain.alerts import AlertState, Severity
-from domain.tickets import TicketState
-from paging.planner import Planner
-from storage.paging import OutboxRow, PageRow
-from storage.tables import AlertRow, TicketRow
+from sitewatch.domain.alerts import AlertState, Severity
+from sitewatch.domain.tickets import TicketState
+from sitewatch.paging.planner import Planner
+from sitewatch.storage.paging import OutboxRow, PageRow
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.deadlines import Deadlines
+from sitewatch.tickets.workflow import acknowledge_alert, acknowledge_ticket, transition_ticket
+from sitewatch.tickets.writer import TicketWriter
 from tests.paging.world import (
     NIGHT,
     OFFICE,
@@ -22,9 +25,6 @@ from tests.paging.world import (
     paging_config,
     told,
 )
-from tickets.deadlines import Deadlines
-from tickets.workflow import acknowledge_alert, acknowledge_ticket, transition_ticket
-from tickets.writer import TicketWriter
 
 WANG_SMS, LIU_MAIL, CHEN_MAIL = "person:wang/sms", "person:liu/mail", "person:chen/mail"
 DISPATCH_GROUP, OPS_GROUP = "group:dispatch-hook", "group:ops-hook"
@@ -221,7 +221,7 @@ def test_the_end_of_the_working_day_asks_to_resolve_or_commit_a_time(db_session_
 
 def test_a_change_rolled_back_leaves_no_outbox_entry(db_session_factory, config):
     with db_session_factory() as session:
-        from storage.repository import audit
+        from sitewatch.storage.repository import audit
 
         audit(session, at=NIGHT, actor="t", entity="ticket", entity_id="1", action="opened", detail={})
         session.rollback()
@@ -255,7 +255,7 @@ def test_processed_outbox_entries_are_dropped_after_a_day_and_their_audit_rows_k
     clock.advance(hours=25)
     plan(planner, clock)
     with sessions() as session:
-        from storage.tables import AuditRow
+        from sitewatch.storage.tables import AuditRow
 
         assert session.scalar(select(func.count()).select_from(OutboxRow)) == 0, "pruned a day after"
         assert session.scalar(select(func.count()).select_from(AuditRow)) >= entries, "the record itself stays"

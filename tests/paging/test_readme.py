@@ -7,10 +7,10 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 
-from config.load import config_from_dict
-from domain.time import UTC
-from paging.rota import on_call
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.time import UTC
+from sitewatch.paging.rota import on_call
 
 README = Path(__file__).parents[2] / "paging" / "README.md"
 

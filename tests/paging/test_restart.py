@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from config.load import load_config
-from storage.database import make_engine, session_factory
-from storage.paging import DeliveryRow
+from sitewatch.config.load import load_config
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.paging import DeliveryRow
 from tests.paging.channels.receivers import HttpReceiver, serving
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "sitewatch.example.toml"
@@ -64,11 +64,11 @@ name = "all"
 WRITE_AND_DIE = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime, timezone
-    from config.load import load_config
-    from domain.alerts import AlertState, AlertTransition, Severity
-    from storage.database import make_engine, session_factory
-    from storage.schema import upgrade_schema
-    from tickets.writer import TicketWriter
+    from sitewatch.config.load import load_config
+    from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+    from sitewatch.storage.database import make_engine, session_factory
+    from sitewatch.storage.schema import upgrade_schema
+    from sitewatch.tickets.writer import TicketWriter
 
     config = load_config(sys.argv[1])
     engine = make_engine(config.storage.database_url.format(data_dir=config.storage.data_dir.as_posix()))

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.time import UTC
-from paging.config import Rota, RotaOverride
-from paging.rota import on_call, shifts
+from sitewatch.domain.time import UTC
+from sitewatch.paging.config import Rota, RotaOverride
+from sitewatch.paging.rota import on_call, shifts
 
 CST = ZoneInfo("Asia/Shanghai")
 WEEKLY = Rota(handover=time(8, 30), weekly=("zhang", "li"), weekly_from=date(2026, 11, 23))

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.models import DutySettings, WorkingCalendar
-from domain.time import UTC
-from paging.config import (
+from sitewatch.config.models import DutySettings, WorkingCalendar
+from sitewatch.domain.time import UTC
+from sitewatch.paging.config import (
     Desk,
     DingTalkChannel,
     EmailChannel,
@@ -28,7 +28,7 @@ from paging.config import (
     WebhookChannel,
     WeComChannel,
 )
-from paging.routes import (
+from sitewatch.paging.routes import (
     Recipient,
     level_due,
     level_targets,
@@ -36,7 +36,7 @@ from paging.routes import (
     recipients,
     route_for,
 )
-from tickets.duty import desk_for
+from sitewatch.tickets.duty import desk_for
 
 CST = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar(start=time(8, 30), end=time(17, 30), holidays=(date(2026, 10, 1),))
@@ -103,7 +103,7 @@ def test_the_desk_on_duty_decides_the_route_and_who_is_paged(local: datetime, de
                                                               paged: list[str], why: str) -> None:
     at = local.replace(tzinfo=CST)
     on_duty = desk_for(at, time_zone="Asia/Shanghai", duty=DUTY, calendar=CALENDAR)
-    assert on_duty == desk, f"{why}: tickets.duty says desk {on_duty!r}, expected {desk!r}"
+    assert on_duty == desk, f"{why}: sitewatch.tickets.duty says desk {on_duty!r}, expected {desk!r}"
     chosen = _route_name(desk=on_duty)
     assert chosen == route, f"{why}: desk {on_duty!r} took route {chosen!r}, expected {route!r}"
     got = _first_level(chosen, on_duty, at)

@@ -13,17 +13,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.alerts import Severity
-from paging.channels.build import build_channels, http_client
-from paging.dead_letters import retry
-from paging.planner import Planner
-from paging.sender import Sender
-from storage.paging import DeliveryRow
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.alerts import Severity
+from sitewatch.paging.channels.build import build_channels, http_client
+from sitewatch.paging.dead_letters import retry
+from sitewatch.paging.planner import Planner
+from sitewatch.paging.sender import Sender
+from sitewatch.storage.paging import DeliveryRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.paging.channels.receivers import HttpReceiver, serving
 from tests.paging.world import EXAMPLE, NIGHT, StepClock, deliveries, firing, paging_raw
 from tests.servers import free_port
-from tickets.writer import TicketWriter
 
 
 def sender_config(port: int, **options):

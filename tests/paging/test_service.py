@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from storage.paging import PageRow
+from sitewatch.storage.paging import PageRow
 from tests.paging.channels.receivers import HttpReceiver, serving
 from tests.serving import bearer, token_entry
 from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until

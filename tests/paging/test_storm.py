@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from paging.planner import Planner
-from storage.tables import AlertRow, TicketRow
+from sitewatch.paging.planner import Planner
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.paging.world import NIGHT, StepClock, deliveries, firing, paging_config
-from tickets.writer import TicketWriter
 
 STATIONS = 200
 RECIPIENTS = ("person:wang/sms", "group:dispatch-hook")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from config.models import Config
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
-from storage.paging import DeliveryRow
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.storage.paging import DeliveryRow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "sitewatch.example.toml"
 # Thursday 2026-12-03 02:30 in Shanghai: the dispatch centre's night.

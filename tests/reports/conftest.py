@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.load import config_from_dict
+from sitewatch.config.load import config_from_dict
 from tests.inspections.conftest import raw_config as inspections_raw_config
 
 ZONES = {"north": "Asia/Shanghai", "berlin": "Europe/Berlin", "harbour": "America/New_York"}

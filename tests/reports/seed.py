@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.time import UTC
-from storage.tables import ComplaintRow, TicketRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import ComplaintRow, TicketRow
 from tests.reports.conftest import ASSET_OF_SITE, CUSTOMER_OF_SITE, ZONES
 
 

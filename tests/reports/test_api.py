@@ -12,13 +12,13 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from api.app import create_app
-from config.load import config_from_dict
-from domain.time import UTC
-from inspections.records import ResultEntry, record_results
-from inspections.visits import finish_inspection, start_inspection
+from sitewatch.api.app import create_app
 from sitewatch.components import build_components
-from storage.tables import AuditRow
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.records import ResultEntry, record_results
+from sitewatch.inspections.visits import finish_inspection, start_inspection
+from sitewatch.storage.tables import AuditRow
 from tests.reports.conftest import raw_config
 from tests.reports.seed import deadline_counts, in_quarter, insert_tickets, ticket_specs
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry

@@ -8,11 +8,11 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from domain.time import UTC
-from reports.complaint_rate import complaint_rate_report, due_at
-from reports.complaints import ComplaintClass, ComplaintImmutable, ComplaintRefused, record_complaint
-from reports.periods import parse_month
-from storage.tables import AuditRow, ComplaintRow
+from sitewatch.domain.time import UTC
+from sitewatch.reports.complaint_rate import complaint_rate_report, due_at
+from sitewatch.reports.complaints import ComplaintClass, ComplaintImmutable, ComplaintRefused, record_complaint
+from sitewatch.reports.periods import parse_month
+from sitewatch.storage.tables import AuditRow, ComplaintRow
 from tests.reports.seed import COMPLAINTS, in_month, insert_complaints, insert_tickets, ticket_specs
 
 NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-import i18n
-from domain.time import UTC
-from i18n.fonts import find_cjk_font
-from reports.charts import Series, bar_chart, inline
-from reports.export import maintenance_charts, maintenance_html, maintenance_pdf
-from reports.models import (
+from sitewatch import i18n
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.fonts import find_cjk_font
+from sitewatch.reports.charts import Series, bar_chart, inline
+from sitewatch.reports.export import maintenance_charts, maintenance_html, maintenance_pdf
+from sitewatch.reports.models import (
     DeadlineCompliance,
     MaintenanceReport,
     MonthTickets,

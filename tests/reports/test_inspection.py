@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.time import UTC
-from inspections.due import due_list, mark_rain
-from inspections.plans import Status
-from inspections.records import ResultEntry, record_pressure_test, record_results
-from inspections.visits import finish_inspection, start_inspection
-from reports.inspection import inspection_report
-from reports.scope import ReportNotFound
-from reports.overdue import overdue_at
-from reports.periods import parse_month
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.due import due_list, mark_rain
+from sitewatch.inspections.plans import Status
+from sitewatch.inspections.records import ResultEntry, record_pressure_test, record_results
+from sitewatch.inspections.visits import finish_inspection, start_inspection
+from sitewatch.reports.inspection import inspection_report
+from sitewatch.reports.overdue import overdue_at
+from sitewatch.reports.periods import parse_month
+from sitewatch.reports.scope import ReportNotFound
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)

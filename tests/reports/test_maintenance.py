@@ -9,14 +9,15 @@ from datetime import datetime
 import pytest
 from pypdf import PdfReader
 
-import i18n
-from domain.time import UTC
-from i18n.fonts import find_cjk_font
-from reports.export import maintenance_html, maintenance_pdf
-from reports.maintenance import maintenance_report
-from reports.periods import parse_quarter
-from reports.scope import ReportNotFound
-from storage.tables import TicketRow
+from sitewatch import i18n
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.fonts import find_cjk_font
+from sitewatch.reports.export import maintenance_html, maintenance_pdf
+from sitewatch.reports.maintenance import maintenance_report
+from sitewatch.reports.periods import parse_quarter
+from sitewatch.reports.scope import ReportNotFound
+from sitewatch.storage.tables import TicketRow
+from sitewatch.tickets import titles
 from tests.reports.seed import (
     COMPLAINTS,
     EDGES,
@@ -28,7 +29,6 @@ from tests.reports.seed import (
     insert_tickets,
     ticket_specs,
 )
-from tickets import titles
 
 AFTER_Q4 = datetime(2027, 1, 20, tzinfo=UTC)
 IN_Q4 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

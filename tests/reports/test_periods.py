@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
-from domain.time import UTC
-from reports.periods import parse_month, parse_quarter
+from sitewatch.domain.time import UTC
+from sitewatch.reports.periods import parse_month, parse_quarter
 
 
 def test_a_month_in_shanghai_and_new_york():

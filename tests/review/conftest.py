@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from sitewatch.storage.duckdb_store import DuckDBStore
 from tests.review.simulated_day import SimulatedDay, build
 
 

@@ -2,7 +2,7 @@
 
 Ten regulator stations on two sites (Asia/Shanghai), polled every 60 s from an hour before
 the window of 2026-11-27 (2026-11-26 08:30 -> 2026-11-27 08:30 site time) to an hour after
-it. Values come from simulators.regulator.model.reading_at, so they are exact and
+it. Values come from sitewatch.simulators.regulator.model.reading_at, so they are exact and
 deterministic; the raw arrays are kept for an independent numpy computation.
 """
 
@@ -15,16 +15,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from config.load import config_from_dict
-from config.models import Config
-from domain.samples import Quality, Sample
-from domain.time import UTC
-from review.compute import FieldReading
-from simulators.common.faults import ActiveFault
-from simulators.regulator.faults import fault_params
-from simulators.regulator.model import Reading, reading_at
-from simulators.regulator.spec import StationSpec
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo import example_config
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.review.compute import FieldReading
+from sitewatch.simulators.common.faults import ActiveFault
+from sitewatch.simulators.regulator.faults import fault_params
+from sitewatch.simulators.regulator.model import Reading, reading_at
+from sitewatch.simulators.regulator.spec import StationSpec
 
 DAY = date(2026, 11, 27)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from review.compute import CANONICAL_ROUNDING
-from review.models import FlagKind, Verdict
-from review.service import DailyReviews, field_check_fingerprint
-from review.sign import canonical_json, sha256_of
-from storage.tables import TicketRow
-from tests.serving import FixedClock
+from sitewatch.review.compute import CANONICAL_ROUNDING
+from sitewatch.review.models import FlagKind, Verdict
+from sitewatch.review.service import DailyReviews, field_check_fingerprint
+from sitewatch.review.sign import canonical_json, sha256_of
+from sitewatch.storage.tables import TicketRow
 from tests.review.simulated_day import DAY, EXPECTED_ABNORMAL, INTERVAL_S, WINDOW_END, WINDOW_START
+from tests.serving import FixedClock
 
 TOLERANCE = 1e-9 + CANONICAL_ROUNDING
 

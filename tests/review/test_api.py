@@ -13,13 +13,13 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from api.app import create_app
-from api.pages import review as review_pages
-from api.routes import review as review_routes
-from auth.users import add_user
-from config.load import config_from_dict
-from domain.time import UTC
+from sitewatch.api.app import create_app
+from sitewatch.api.pages import review as review_pages
+from sitewatch.api.routes import review as review_routes
+from sitewatch.auth.users import add_user
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.time import UTC
 from tests.logins import log_in, password_of
 from tests.review.simulated_day import WINDOW_END, build, raw_config
 from tests.serving import READER, FixedClock, reader_entry, served, token_entry

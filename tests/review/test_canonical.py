@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.models import ReviewSettings
-from domain.samples import ChannelStats, Sample
-from review.compute import (
+from sitewatch.config.models import ReviewSettings
+from sitewatch.domain.samples import ChannelStats, Sample
+from sitewatch.review.compute import (
     StationInputs,
     canonical_number,
     canonical_time,
     review_station,
 )
-from review.service import DailyReviews
-from review.sign import canonical_json, sha256_of
-from storage.database import make_engine, session_factory
-from storage.timeseries import TimeSeriesStore
+from sitewatch.review.service import DailyReviews
+from sitewatch.review.sign import canonical_json, sha256_of
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.timeseries import TimeSeriesStore
 from tests.review.simulated_day import (
     DAY,
     EXPECTED_ABNORMAL,

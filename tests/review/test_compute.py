@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 
-from config.models import Asset, ChannelLimits, FieldCheckSettings, ReviewSettings
-from domain.samples import ChannelStats
-from domain.time import UTC
-from review.compute import FieldReading, ScadaSample, StationInputs, review_station
-from review.models import FlagKind, Verdict
-from review.schedule import Window
+from sitewatch.config.models import Asset, ChannelLimits, FieldCheckSettings, ReviewSettings
+from sitewatch.domain.samples import ChannelStats
+from sitewatch.domain.time import UTC
+from sitewatch.review.compute import FieldReading, ScadaSample, StationInputs, review_station
+from sitewatch.review.models import FlagKind, Verdict
+from sitewatch.review.schedule import Window
 
 WINDOW = Window(date(2026, 11, 27), datetime(2026, 11, 26, 0, 30, tzinfo=UTC), datetime(2026, 11, 27, 0, 30, tzinfo=UTC))
 SETTINGS = ReviewSettings()

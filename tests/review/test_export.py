@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-import i18n
-from config.models import Asset, ReviewSettings, Site
-from domain.samples import ChannelStats
-from i18n.fonts import FontMissing, find_cjk_font
-from review.compute import StationInputs, review_site
-from review.export import Signature, to_csv, to_html, to_pdf
-from review.schedule import window
+from sitewatch import i18n
+from sitewatch.config.models import Asset, ReviewSettings, Site
+from sitewatch.domain.samples import ChannelStats
+from sitewatch.i18n.fonts import FontMissing, find_cjk_font
+from sitewatch.review.compute import StationInputs, review_site
+from sitewatch.review.export import Signature, to_csv, to_html, to_pdf
+from sitewatch.review.schedule import window
 
 DAY = date(2026, 11, 27)
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import i18n
-from i18n.fonts import FontMissing, cjk_face, find_cjk_font, pdf_font, problem
+from sitewatch import i18n
+from sitewatch.i18n.fonts import FontMissing, cjk_face, find_cjk_font, pdf_font, problem
 
 WQY = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 NOTO = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")

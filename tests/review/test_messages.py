@@ -13,23 +13,23 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-import i18n
-from config.models import Asset, ReviewSettings, Site
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.samples import ChannelStats
-from i18n.fonts import find_cjk_font
-from i18n.messages import Channel, Message, Unit
-from review.compute import StationInputs, review_site
-from review.export import Signature, to_csv, to_html, to_pdf
-from review.models import AlertEntry, SiteReview, TicketEntry
-from review.schedule import window
-from review.service import DailyReviews
-from review.sign import canonical_json, load_content, sha256_of
-from storage.tables import DailyReviewRow, TicketRow
+from sitewatch import i18n
+from sitewatch.config.models import Asset, ReviewSettings, Site
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.samples import ChannelStats
+from sitewatch.i18n.fonts import find_cjk_font
+from sitewatch.i18n.messages import Channel, Message, Unit
+from sitewatch.review.compute import StationInputs, review_site
+from sitewatch.review.export import Signature, to_csv, to_html, to_pdf
+from sitewatch.review.models import AlertEntry, SiteReview, TicketEntry
+from sitewatch.review.schedule import window
+from sitewatch.review.service import DailyReviews
+from sitewatch.review.sign import canonical_json, load_content, sha256_of
+from sitewatch.storage.tables import DailyReviewRow, TicketRow
+from sitewatch.tickets import titles
+from sitewatch.tickets.writer import TicketWriter
 from tests.review.simulated_day import DAY, WINDOW_END, WINDOW_START
 from tests.serving import FixedClock
-from tickets import titles
-from tickets.writer import TicketWriter
 
 W = window(DAY, at=ReviewSettings().at, time_zone="Asia/Shanghai")
 SIG = Signature(content_sha256="ab" * 32, generated_at=W.end)

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from domain.samples import Sample
-from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.duckdb_store import DuckDBStore
 
 T0 = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from domain.time import UTC
-from review.compute import expected_samples
-from review.schedule import due_at, latest_due_day, window
+from sitewatch.domain.time import UTC
+from sitewatch.review.compute import expected_samples
+from sitewatch.review.schedule import due_at, latest_due_day, window
 
 AT = time(8, 30)
 

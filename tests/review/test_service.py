@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from review.gather import field_readings_from_database
-from review.models import Verdict
-from review.service import DailyReviews
-from storage.tables import DailyReviewRow, FieldReadingRow
-from tests.serving import FixedClock
+from sitewatch.review.gather import field_readings_from_database
+from sitewatch.review.models import Verdict
+from sitewatch.review.service import DailyReviews
+from sitewatch.storage.tables import DailyReviewRow, FieldReadingRow
 from tests.review.simulated_day import DAY, FIELD_AT, WINDOW_END
+from tests.serving import FixedClock
 
 
 def test_each_sites_log_is_generated_once_a_minute_after_0830_site_time(simulated, db_session_factory):
@@ -71,8 +71,8 @@ def test_the_last_inspections_readings_each_keep_their_own_time(simulated, db_se
 
 
 def test_the_alerts_and_tickets_of_the_window_are_in_the_log_as_they_stood_at_its_end(simulated, db_session_factory):
-    from domain.alerts import AlertState, AlertTransition, Severity
-    from tickets.writer import TicketWriter
+    from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+    from sitewatch.tickets.writer import TicketWriter
 
     store, day = simulated
 

@@ -9,12 +9,12 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from config.models import Asset, ReviewSettings, Site
-from domain.samples import ChannelStats
-from domain.time import UTC
-from review.compute import StationInputs, review_site
-from review.schedule import window
-from review.sign import (
+from sitewatch.config.models import Asset, ReviewSettings, Site
+from sitewatch.domain.samples import ChannelStats
+from sitewatch.domain.time import UTC
+from sitewatch.review.compute import StationInputs, review_site
+from sitewatch.review.schedule import window
+from sitewatch.review.sign import (
     ReviewChanged,
     ReviewSigned,
     canonical_json,
@@ -25,7 +25,7 @@ from review.sign import (
     store_review,
     verify,
 )
-from storage.tables import AuditRow, DailyReviewRow
+from sitewatch.storage.tables import AuditRow, DailyReviewRow
 
 DAY = date(2026, 11, 27)
 SITE = Site(id="north", customer="c", name="North district", sla_zone="z")
@@ -46,7 +46,7 @@ def test_the_content_is_canonical_json_that_round_trips_to_the_same_hash():
     content = canonical_json(review)
     assert content == canonical_json(a_review()), "same inputs, same bytes"
     assert '"mean":2.5' in content and '"window_end":"2026-11-27T00:30:00Z"' in content
-    from review.models import SiteReview
+    from sitewatch.review.models import SiteReview
 
     assert canonical_json(SiteReview.model_validate_json(content)) == content
     assert sha256_of(canonical_json(a_review(mean=2.500001))) != sha256_of(content), "the 6th decimal counts"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from domain.samples import Sample
-from rules.engine import AssetChannels
-from simulators.regulator.faults import ActiveFault, fault_params
-from simulators.regulator.model import reading_at
-from simulators.regulator.spec import StationSpec
+from sitewatch.domain.samples import Sample
+from sitewatch.rules.engine import AssetChannels
+from sitewatch.simulators.regulator.faults import ActiveFault, fault_params
+from sitewatch.simulators.regulator.model import reading_at
+from sitewatch.simulators.regulator.spec import StationSpec
 
 UNITS = {
     "inlet_mpa": "MPa", "outlet_kpa": "kPa", "flow_nm3h": "Nm3/h", "temperature_c": "degC",

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from domain.alerts import AlertState
-from domain.samples import Sample
-from domain.time import UTC
-from rules.baseline import LocalHours
-from rules.engine import AssetChannels, RulesEngine
-from rules.models import BaselineRule
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.rules.baseline import LocalHours
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.models import BaselineRule
 from tests.rules import simulated
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

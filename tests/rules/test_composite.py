@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.alerts import AlertState
-from domain.samples import Sample
-from domain.time import UTC
-from rules.engine import AssetChannels, RulesEngine
-from rules.models import CompositeRule, NightCreepRule, ThresholdRule
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.models import CompositeRule, NightCreepRule, ThresholdRule
 from tests.rules import simulated
 
 T0 = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai: the night's low flow

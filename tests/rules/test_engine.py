@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from config.models import ChannelLimits
-from domain.alerts import AlertState
-from domain.samples import Quality, Sample, SampleBlock, SampleList
-from domain.time import UTC
-from rules.engine import AssetChannels, RulesEngine, SampleBatch
-from rules.models import NoDataRule, ThresholdRule
-from rules.reference import threshold_transitions
+from sitewatch.config.models import ChannelLimits
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.samples import Quality, Sample, SampleBlock, SampleList
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import AssetChannels, RulesEngine, SampleBatch
+from sitewatch.rules.models import NoDataRule, ThresholdRule
+from sitewatch.rules.reference import threshold_transitions
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 HIGH = ThresholdRule(kind="threshold", id="outlet-high", channel="outlet_kpa", direction="above",
@@ -192,7 +192,7 @@ def test_a_channel_pattern_gives_one_alert_per_matching_channel():
 
 
 def test_flapping_becomes_one_alert_and_settles_once_quiet():
-    from rules.flapping import FlapGuard
+    from sitewatch.rules.flapping import FlapGuard
 
     rule = ThresholdRule(kind="threshold", id="outlet-high", channel="outlet_kpa", direction="above",
                          level=2.9, clear_level=2.7, for_s=0)
@@ -209,8 +209,8 @@ def test_flapping_becomes_one_alert_and_settles_once_quiet():
 
 
 def test_flapping_guards_every_kind_not_only_thresholds():
-    from rules.flapping import FlapGuard
-    from rules.models import CompositeRule, StateRule
+    from sitewatch.rules.flapping import FlapGuard
+    from sitewatch.rules.models import CompositeRule, StateRule
 
     door = StateRule(kind="state", id="door-open", channel="door_open", alarm_values=(1,))
     both = CompositeRule(kind="composite", id="door-and-gas", mode="all",
@@ -232,7 +232,7 @@ def test_flapping_guards_every_kind_not_only_thresholds():
 
 
 def test_a_stage_up_is_not_a_flapping_change():
-    from rules.flapping import FlapGuard
+    from sitewatch.rules.flapping import FlapGuard
 
     gas = ThresholdRule(kind="threshold", id="gas", channel="gas_lel_pct", direction="above", level=20,
                         clear_level=10, critical_level=50, severity="warning")
@@ -247,7 +247,7 @@ def test_a_stage_up_is_not_a_flapping_change():
 
 
 def test_began_at_is_when_the_condition_began():
-    from rules.models import FlatlineRule
+    from sitewatch.rules.models import FlatlineRule
 
     def began(out):
         return [((t.at - T0).total_seconds(), (t.began_at - T0).total_seconds()) for t in out

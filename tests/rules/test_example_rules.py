@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from config.load import load_config
-from domain.alerts import AlertState
-from domain.time import UTC
-from rules.engine import RulesEngine
 from sitewatch.components import asset_channels
+from sitewatch.config.load import load_config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import RulesEngine
 from tests.rules import simulated
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from rules.models import (BaselineRule, CompositeRule, NightCreepRule, RateOfChangeRule, Rule, StateRule,
-                          ThresholdRule)
+from sitewatch.rules.models import (
+    BaselineRule,
+    CompositeRule,
+    NightCreepRule,
+    RateOfChangeRule,
+    Rule,
+    StateRule,
+    ThresholdRule,
+)
 
 RULE = TypeAdapter(Rule)
 

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from config.load import load_config
-from domain.alerts import AlertState
-from domain.samples import Sample
-from domain.time import UTC
-from rules.engine import AssetChannels, RulesEngine
-from rules.models import NightCreepRule
-from simulators.regulator.model import reading_at
 from sitewatch.components import asset_channels
+from sitewatch.config.load import load_config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.models import NightCreepRule
+from sitewatch.simulators.regulator.model import reading_at
 from tests.rules import simulated
 from tests.rules.test_example_rules import EXAMPLE
 

@@ -8,14 +8,22 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import i18n
-from domain.samples import Sample
-from domain.time import UTC
-from i18n.messages import Message, StateValue, Unit, channel_label
-from rules.engine import AssetChannels, RulesEngine
-from rules.flapping import FlapGuard
-from rules.models import (BaselineRule, CompositeRule, FlatlineRule, NightCreepRule, NoDataRule, RateOfChangeRule,
-                          StateRule, ThresholdRule)
+from sitewatch import i18n
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.messages import Message, StateValue, Unit, channel_label
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.flapping import FlapGuard
+from sitewatch.rules.models import (
+    BaselineRule,
+    CompositeRule,
+    FlatlineRule,
+    NightCreepRule,
+    NoDataRule,
+    RateOfChangeRule,
+    StateRule,
+    ThresholdRule,
+)
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 UNITS = {"outlet_kpa": "kPa", "gas_lel_pct": "%LEL", "flow_nm3h": "Nm3/h", "slam_shut_closed": "state",

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from config.models import ChannelLimits
-from domain.alerts import AlertState, Severity
-from domain.samples import Quality, Sample
-from domain.time import UTC
-from rules.engine import AssetChannels, RulesEngine
-from rules.models import StateRule, ThresholdRule
+from sitewatch.config.models import ChannelLimits
+from sitewatch.domain.alerts import AlertState, Severity
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.models import StateRule, ThresholdRule
 from tests.rules import simulated
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai: daytime demand

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from domain.alerts import AlertState
-from domain.samples import Sample
-from domain.time import UTC
-from rules.engine import AssetChannels, RulesEngine, SampleBatch
-from rules.models import FlatlineRule, RateOfChangeRule
-from rules.reference import flatline_transitions, rate_transitions
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.rules.engine import AssetChannels, RulesEngine, SampleBatch
+from sitewatch.rules.models import FlatlineRule, RateOfChangeRule
+from sitewatch.rules.reference import flatline_transitions, rate_transitions
 from tests.rules import simulated
 
 T0 = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)  # 05:30 in Shanghai: demand ramping up to the 07:30 peak

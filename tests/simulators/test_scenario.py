@@ -7,12 +7,12 @@ from datetime import datetime
 
 import pytest
 
-from domain.time import UTC, SystemClock
-from simulators.common.errors import InvalidFaultParams, UnknownFault
-from simulators.common.faults import ActiveFault
-from simulators.regulator.fleet import build
-from simulators.regulator.spec import FleetConfig, make_station_specs
-from simulators.scenario import Applied, Script, Step, play
+from sitewatch.domain.time import UTC, SystemClock
+from sitewatch.simulators.common.errors import InvalidFaultParams, UnknownFault
+from sitewatch.simulators.common.faults import ActiveFault
+from sitewatch.simulators.regulator.fleet import build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.simulators.scenario import Applied, Script, Step, play
 
 
 class RecordingTarget:

@@ -26,8 +26,8 @@ from sqlalchemy import select
 
 from bench.fleet_config import CAMERA_CREDENTIAL, put_camera_credential, to_toml, write_key_file
 from sitewatch.demo import example_config
-from storage.database import make_engine
-from storage.tables import LeaseRow
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.tables import LeaseRow
 from tests.serving import READER, bearer, reader_entry
 from tests.sitewatch.processes import BROKER
 from tests.sitewatch.test_cli import SITEWATCH
@@ -78,12 +78,12 @@ def stop_all(procs: list[Proc]) -> None:
 
 
 class Simulator(Proc):
-    """``python -m simulators.X serve``: its devices' ports and its control URL, once ready."""
+    """``python -m sitewatch.simulators.X serve``: its devices' ports and its control URL, once ready."""
 
     READY = r"control (http://\S+)"
 
     def __init__(self, name: str, args: list[str], log: Path, *, device: str) -> None:
-        super().__init__(name, [sys.executable, "-m", f"simulators.{name}", "serve", *args], log)
+        super().__init__(name, [sys.executable, "-m", f"sitewatch.simulators.{name}", "serve", *args], log)
         self.device = device
         self.control = ""
         self.ports: dict[str, int] = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from collector.mqtt.decode import subscriptions
+from sitewatch.collector.mqtt.decode import subscriptions
 from tests.collector.mqtt.conftest import MACHINE_BROKER
 from tests.serving import READER, bearer, reader_toml
 from tests.sitewatch.test_cli import EXAMPLE, SITEWATCH

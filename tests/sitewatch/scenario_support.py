@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.alerts import Severity, fingerprint
-from rules.models import NoDataRule
-from simulators.scenario import Applied, Step
-from storage.tables import AlertRow, TicketRow
-from tickets.writer import PRIORITY
+from sitewatch.domain.alerts import Severity, fingerprint
+from sitewatch.rules.models import NoDataRule
+from sitewatch.simulators.scenario import Applied, Step
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.writer import PRIORITY
 
 # Sample times are taken when a poll starts; the station answers a moment later, so a fault
 # applied between the two shows in a sample stamped just before it. Allowed early by this much.

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import httpx
 
-from config.load import config_from_dict
-from domain.health import HealthState
-from domain.time import Clock
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import FleetConfig, make_station_specs
 from sitewatch.components import build_components, tune_garbage_collector
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import demo_raw_config
+from sitewatch.domain.health import HealthState
+from sitewatch.domain.time import Clock
 from sitewatch.pipeline import Pipeline
 from sitewatch.serve import serve
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
 from tests.serving import READER, bearer, reader_entry
 
 

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import pytest
 
-from domain.time import UTC
-from simulators.alarmhost.fleet import build
-from simulators.alarmhost.spec import FleetConfig, HostSpec
 from sitewatch.demo import example_config
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.alarmhost.fleet import build
+from sitewatch.simulators.alarmhost.spec import FleetConfig, HostSpec
 from tests.sitewatch.service import Service, wait_until
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from domain.samples import Quality, Sample, SampleBlock, SampleList
-from domain.time import UTC
 from sitewatch.bus import SampleBus, drain
+from sitewatch.domain.samples import Quality, Sample, SampleBlock, SampleList
+from sitewatch.domain.time import UTC
 
 T0 = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
 

@@ -6,17 +6,17 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.health import HealthState
-from domain.time import UTC, ShiftedClock
-from simulators.camera.fleet import build
-from simulators.camera.spec import FleetConfig, make_camera_specs
 from sitewatch.demo import example_config
-from storage.database import make_engine, session_factory
-from storage.schema import upgrade_schema
+from sitewatch.domain.health import HealthState
+from sitewatch.domain.time import UTC, ShiftedClock
+from sitewatch.simulators.camera.fleet import build
+from sitewatch.simulators.camera.spec import FleetConfig, make_camera_specs
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.schema import upgrade_schema
+from sitewatch.vault import generate_key
+from sitewatch.vault.keys import load_key
+from sitewatch.vault.store import Vault
 from tests.sitewatch.service import Service, wait_until
-from vault import generate_key
-from vault.keys import load_key
-from vault.store import Vault
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_run_starts_from_a_config_file_and_stops(tmp_path):
 def test_vault_stores_a_credential_without_ever_showing_it(tmp_path):
     import os
 
-    from vault import generate_key
+    from sitewatch.vault import generate_key
 
     config = tmp_path / "sitewatch.toml"
     config.write_text(EXAMPLE.read_text().replace('data_dir = "var"', f'data_dir = "{tmp_path / "data"}"'))

@@ -15,17 +15,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.samples import Sample
-from simulators.regulator.faults import ActiveFault, fault_params
-from simulators.regulator.model import reading_at
-from simulators.regulator.spec import make_station_specs
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import SCHEDULE, SITES, demo_raw_config
-from storage.repository import sync_inventory
-from storage.tables import AlertRow, TicketRow
+from sitewatch.domain.samples import Sample
+from sitewatch.simulators.regulator.faults import ActiveFault, fault_params
+from sitewatch.simulators.regulator.model import reading_at
+from sitewatch.simulators.regulator.spec import make_station_specs
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.serving import FixedClock
-from tickets.writer import TicketWriter
 
 DAY = date(2026, 12, 3)
 POLL_S = 5.0  # the demo's poll interval

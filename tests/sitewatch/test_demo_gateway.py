@@ -17,14 +17,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-import i18n
-from config.models import Config
-from domain.samples import Quality
-from simulators.regulator.fleet import build
-from simulators.regulator.spec import FleetConfig
+from sitewatch import i18n
+from sitewatch.config.models import Config
 from sitewatch.demo import SCHEDULE, DemoOptions, Past, banner, demo_config, demo_fleet, demo_raw_config
 from sitewatch.demo_gateway import GATEWAY_ID, GATEWAY_NAME, GATEWAY_SITE, add_gateway, gateway_specs
-from storage.tables import AlertRow, TicketRow
+from sitewatch.domain.samples import Quality
+from sitewatch.simulators.regulator.fleet import build
+from sitewatch.simulators.regulator.spec import FleetConfig
+from sitewatch.storage.tables import AlertRow, TicketRow
 from tests.api.test_gateway_pages import station_rows
 from tests.sitewatch.service import Service
 

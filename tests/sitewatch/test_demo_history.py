@@ -20,15 +20,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import i18n
-from auth.roles import Role
-from auth.users import log_in
-from domain.tickets import TicketState
-from inspections.due import due_list, last_done
-from inspections.plans import Status
-from review.models import FlagKind
-from review.service import DailyReviews
-from review.sign import canonical_json, get_review, load_content, sha256_of, verify
+from sitewatch import i18n
+from sitewatch.auth.roles import Role
+from sitewatch.auth.users import log_in
 from sitewatch.components import Components, build_components
 from sitewatch.demo import (
     SECOND_CUSTOMER,
@@ -40,10 +34,16 @@ from sitewatch.demo import (
     demo_fleet,
     scheduled_assets,
 )
+from sitewatch.domain.tickets import TicketState
 from sitewatch.history.people import MANAGER, TECHNICIAN, Login, demo_people
 from sitewatch.history.seed import Seeded, seed_history
 from sitewatch.history.stories import STORIES
-from storage.tables import (
+from sitewatch.inspections.due import due_list, last_done
+from sitewatch.inspections.plans import Status
+from sitewatch.review.models import FlagKind
+from sitewatch.review.service import DailyReviews
+from sitewatch.review.sign import canonical_json, get_review, load_content, sha256_of, verify
+from sitewatch.storage.tables import (
     AlertRow,
     AuditRow,
     ComplaintRow,

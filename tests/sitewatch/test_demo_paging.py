@@ -14,8 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from paging.planner import Planner
-from paging.rota import on_call
 from sitewatch.components import build_components
 from sitewatch.demo import SITES, DemoOptions, demo_config, demo_fleet, write_past
 from sitewatch.demo_paging import (
@@ -28,7 +26,9 @@ from sitewatch.demo_paging import (
     DemoPaging,
 )
 from sitewatch.history.people import DISPATCHER, MANAGER, TECHNICIAN
-from storage.paging import OutboxRow
+from sitewatch.paging.planner import Planner
+from sitewatch.paging.rota import on_call
+from sitewatch.storage.paging import OutboxRow
 from tests.serving import FixedClock
 from tests.sitewatch.test_demo_history import SMALL, ZONE, start_demo
 

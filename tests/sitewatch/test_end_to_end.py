@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.health import HealthState
-from simulators.regulator.fleet import RegulatorFleet
+from sitewatch.domain.health import HealthState
+from sitewatch.simulators.regulator.fleet import RegulatorFleet
 from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until
 
 POLL_S = 1.0

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from config.load import load_config
+from sitewatch.config.load import load_config
 from sitewatch.shards import assignment
 from tests.sitewatch.fleet_processes import (
     FLUSH_S,

@@ -40,16 +40,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.samples import Sample
-from domain.time import ShiftedClock
-from inspections.visits import finish_inspection, start_inspection
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import FleetConfig, make_station_specs
-from simulators.scenario import Applied, Script, Step, play
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import SITES, demo_raw_config
-from storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import ShiftedClock
+from sitewatch.inspections.visits import finish_inspection, start_inspection
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.simulators.scenario import Applied, Script, Step, play
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.sitewatch.scenario_support import (
     Budget,
     Fault,
@@ -61,13 +62,12 @@ from tests.sitewatch.scenario_support import (
     fires,
 )
 from tests.sitewatch.service import Service
-from tickets.writer import TicketWriter
 
 try:  # the ticket forms (report, rating, follow-up note) each step of the lifecycle needs
     from tests.tickets.forms import close_ticket
 except ImportError:  # a workflow without forms: the bare transitions
-    from domain.tickets import TicketState
-    from tickets.workflow import transition_ticket
+    from sitewatch.domain.tickets import TicketState
+    from sitewatch.tickets.workflow import transition_ticket
 
     def close_ticket(session, ticket_id: int, *, at: datetime, actor: str = "desk") -> None:
         for state in list(TicketState)[1:]:

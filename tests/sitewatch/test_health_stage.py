@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from api.app import create_app
-from collector.errors import DeviceUnreachable
-from config.load import config_from_dict
-from domain.health import DeviceHealth, HealthState
+from sitewatch.api.app import create_app
+from sitewatch.collector.errors import DeviceUnreachable
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
+from sitewatch.domain.health import DeviceHealth, HealthState
 from sitewatch.serve import api_context
 from sitewatch.stages.health import HEALTH, HealthStage
+from sitewatch.storage.device_health import DatabaseHealth, load
 from sitewatch.supervise import Supervisor
-from storage.device_health import DatabaseHealth, load
 from tests.api.control_room_world import NOW, logged_in, world, world_config
 from tests.serving import FixedClock
 

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from datetime import datetime
 
-from domain.time import UTC
+from sitewatch.domain.time import UTC
 from tests.collector.mqtt.conftest import mosquitto_pub
 from tests.collector.mqtt.hostile import Hostile, hostile_cases
 from tests.sitewatch.service import wait_until

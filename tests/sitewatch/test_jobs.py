@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.scheduler import PollJob
-from config.load import parse_config
-from domain.samples import Quality
-from domain.time import UTC
+from sitewatch.collector.scheduler import PollJob
+from sitewatch.config.load import parse_config
+from sitewatch.domain.samples import Quality
+from sitewatch.domain.time import UTC
 from sitewatch.jobs import ReportedFacts, modbus_jobs
-from storage.repository import sync_inventory
-from storage.tables import AssetRow, AuditRow
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.tables import AssetRow, AuditRow
 from tests.collector.modbus.servers import encode, encode_string, pymodbustcp_server
 from tests.collector.modbus.test_readme_config import MINIMAL_CONTEXT
 from tests.serving import FixedClock

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.time import UTC, SystemClock
+from sitewatch.domain.time import UTC, SystemClock
 from sitewatch.leasing import LeaseKeeper, dead_here, exclusively, holder_id, node_name
 from tests.serving import FixedClock
 
@@ -74,8 +74,8 @@ def test_holder_ids_differ_between_processes_and_restarts() -> None:
 async def test_two_chores_stages_on_one_database_do_each_chore_once(tmp_path) -> None:
     """Two processes running the chores on one database (two Components here): the one
     without the lease skips its rounds."""
-    from config.load import config_from_dict
     from sitewatch.components import build_components
+    from sitewatch.config.load import config_from_dict
     from sitewatch.demo import example_config
     from sitewatch.stages.chores import ChoresStage
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.errors import DeviceTimeout
-from collector.health import HealthRegistry
-from domain.time import UTC
+from sitewatch.collector.errors import DeviceTimeout
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.domain.time import UTC
 from sitewatch.metrics import ProcessMetrics, registry_for
 from sitewatch.supervise import BufferState, LoopState, ServiceHealth
 

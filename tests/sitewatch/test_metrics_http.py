@@ -17,7 +17,7 @@ from tests.sitewatch.test_two_processes import read_until, spawn
 
 def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path):
     sim_log = tmp_path / "sim.log"
-    sim = spawn([sys.executable, "-m", "simulators.regulator", "serve", "--stations", "1"], sim_log)
+    sim = spawn([sys.executable, "-m", "sitewatch.simulators.regulator", "serve", "--stations", "1"], sim_log)
     worker = None
     try:
         port = int(read_until(sim, sim_log, r"rs-001 127\.0\.0\.1:(\d+)").group(1))

@@ -22,16 +22,16 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
-from collector.health import HealthRegistry
-from collector.scheduler import Scheduler
-from config.load import config_from_dict
-from domain.health import HealthState
-from domain.samples import Quality, Sample
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.scheduler import Scheduler
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.health import HealthState
+from sitewatch.domain.samples import Quality, Sample
 from sitewatch.jobs import modbus_jobs
 from sitewatch.pipeline import Pipeline
-from storage.tables import AlertRow, TicketRow
+from sitewatch.storage.tables import AlertRow, TicketRow
 from tests.collector.modbus.peer_tools import RtuFrameWatch, umodbus_tcp_tables
 from tests.collector.modbus.serial_line import (
     RtuBridge,

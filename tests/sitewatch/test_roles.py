@@ -19,12 +19,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from config.load import load_config
-from domain.samples import Sample
 from sitewatch.components import build_components
-from storage.database import make_engine, session_factory
-from storage.repository import sync_inventory
-from storage.tables import DailyReviewRow
+from sitewatch.config.load import load_config
+from sitewatch.domain.samples import Sample
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.tables import DailyReviewRow
 from tests.serving import READER, bearer
 from tests.sitewatch.processes import Running, example_config, until
 from tests.sitewatch.test_cli import SITEWATCH

@@ -17,19 +17,19 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition
-from domain.samples import Sample
-from domain.time import UTC
 from sitewatch.bus import SampleBus
 from sitewatch.components import Components, build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.alerts import AlertState, AlertTransition
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
 from sitewatch.pipeline import Pipeline
 from sitewatch.stages.rules import RULES_STATE_KEY, TICKETS, Judge
-from storage.repository import load_rules_state
-from storage.tables import AlertRow, TicketRow
+from sitewatch.storage.repository import load_rules_state
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter, WriteSummary
 from tests.sitewatch.service import wait_until
-from tickets.writer import TicketWriter, WriteSummary
 
 STATION = "rs-north-01"
 OUTLET = f"{STATION}/outlet-high/outlet_kpa"

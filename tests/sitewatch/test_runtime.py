@@ -13,21 +13,21 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from collector.results import PollResult
-from collector.scheduler import PollJob
-from config.load import config_from_dict
-from domain.alerts import AlertState
-from domain.samples import Sample
-from domain.time import UTC
-from simulators.regulator.fleet import RegulatorFleet
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.scheduler import PollJob
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
 from sitewatch.pipeline import Pipeline
+from sitewatch.simulators.regulator.fleet import RegulatorFleet
 from sitewatch.stages.rules import TICKETS
 from sitewatch.stages.store import STORE
-from storage import device_health
-from storage.tables import TicketRow
-from storage.timeseries import TimeSeriesError
+from sitewatch.storage import device_health
+from sitewatch.storage.tables import TicketRow
+from sitewatch.storage.timeseries import TimeSeriesError
 from tests.sitewatch.service import Service, fleet_raw_config, running_fleet, wait_until
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)

@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from config.load import config_from_dict
-from config.models import Config
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo import example_config
 from sitewatch.shards import (
     assets_in,

@@ -18,20 +18,20 @@ from contextlib import asynccontextmanager
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from config.models import Config
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
+from sitewatch.config.models import Config
 from sitewatch.demo import example_config
 from sitewatch.pipeline import Pipeline
 from sitewatch.shards import assets_in, lease_name
 from sitewatch.stages.collect import CollectStage
 from sitewatch.stages.roles import COLLECTOR, RULES
-from storage import device_health
-from storage.leases import holders
-from storage.tables import RulesStateRow
+from sitewatch.storage import device_health
+from sitewatch.storage.leases import holders
+from sitewatch.storage.tables import RulesStateRow
+from sitewatch.vault import generate_key
 from tests.servers import free_port
 from tests.sitewatch.service import wait_until
-from vault import generate_key
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 

@@ -84,7 +84,7 @@ def test_a_60_s_store_outage_loses_nothing_even_with_a_sigkill_in_the_middle(tmp
     run = uuid.uuid4().hex[:8]
     prefix = f"sw-outage-{run}/alarmhost"
     sim_log = tmp_path / "station.log"
-    sim = spawn([sys.executable, "-m", "simulators.regulator", "serve", "--stations", "1"], sim_log)
+    sim = spawn([sys.executable, "-m", "sitewatch.simulators.regulator", "serve", "--stations", "1"], sim_log)
     vm = VictoriaMetrics(tmp_path / "vm")
     processes: dict[str, Running] = {}
     configs, clients = {}, {}

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.samples import Quality, Sample, SampleBlock, SampleList
-from domain.time import UTC
+from sitewatch.domain.samples import Quality, Sample, SampleBlock, SampleList
+from sitewatch.domain.time import UTC
+from sitewatch.storage.spool import SampleSpool
+from sitewatch.storage.timeseries import TimeSeriesError
 from sitewatch.store_writer import POISON_AFTER_FAILURES, PROBE_MAX_S, StoreWriter
-from storage.spool import SampleSpool
-from storage.timeseries import TimeSeriesError
 from tests.serving import FixedClock
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from domain.time import UTC
+from sitewatch.domain.time import UTC
 from sitewatch.supervise import LoopState, ServiceHealth, Supervisor
 from tests.serving import FixedClock
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from config.load import config_from_dict
 from sitewatch.components import build_components
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
 from sitewatch.serve import serve
 from tests.tls_files import Pki

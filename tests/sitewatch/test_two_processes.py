@@ -77,7 +77,7 @@ def wait_for(check, *, timeout_s: float):
 
 def test_two_processes_one_ticket_and_a_sigkill_loses_nothing(database_url, tmp_path):
     sim_log = tmp_path / "sim.log"
-    sim = spawn([sys.executable, "-m", "simulators.regulator", "serve", "--stations", "1"], sim_log)
+    sim = spawn([sys.executable, "-m", "sitewatch.simulators.regulator", "serve", "--stations", "1"], sim_log)
     services: list[subprocess.Popen] = []
     try:
         port = int(read_until(sim, sim_log, r"rs-001 127\.0\.0\.1:(\d+)").group(1))

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from config.storage import InfluxSettings
-from domain.samples import Sample
-from domain.time import SystemClock
-from storage.duckdb_store import DuckDBStore
-from storage.influx import InfluxStore, RetryPolicy, connect
-from storage.timeseries import TimeSeriesStore
+from sitewatch.config.storage import InfluxSettings
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import SystemClock
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.influx import InfluxStore, RetryPolicy, connect
+from sitewatch.storage.timeseries import TimeSeriesStore
 
 # Contract data is in March 2026: latest() must look back that far whatever today is.
 LOOKBACK = timedelta(days=3650)

@@ -19,11 +19,11 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
-from domain.time import UTC
-from storage.database import make_engine, session_factory
-from storage.repository import audit
-from storage.schema import upgrade_schema
-from storage.tables import AuditRow, ComplaintRow, DailyReviewRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.repository import audit
+from sitewatch.storage.schema import upgrade_schema
+from sitewatch.storage.tables import AuditRow, ComplaintRow, DailyReviewRow
 from tests.storage.test_tamper_evident import a_complaint, a_review
 
 SCRIPT = Path(__file__).parents[2] / "deploy" / "postgresql-app-role.sql"

@@ -1,5 +1,5 @@
 """The audit log's hash chain (storage/audit_chain.py) on SQLite and PostgreSQL: every row
-written through storage.repository.audit is chained, writers on their own connections
+written through sitewatch.storage.repository.audit is chained, writers on their own connections
 chain one after the other, rows written before revision 0004 are chained by it, and
 ``verify`` names the exact row where someone with more rights than the service (the
 triggers dropped or disabled) edited, deleted or moved rows."""
@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select, text
 
-from domain.time import UTC
-from storage import audit_chain
-from storage.database import make_engine, session_factory
-from storage.repository import audit
-from storage.schema import upgrade_schema
-from storage.tables import AuditChainHeadRow, AuditRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage import audit_chain
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.repository import audit
+from sitewatch.storage.schema import upgrade_schema
+from sitewatch.storage.tables import AuditChainHeadRow, AuditRow
 
 AT = datetime(2026, 12, 3, 18, 30, 0, 123456, tzinfo=UTC)
 

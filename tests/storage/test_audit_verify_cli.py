@@ -11,11 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from domain.time import UTC
-from storage.database import make_engine, session_factory
-from storage.repository import audit
-from storage.schema import upgrade_schema
-from storage.tables import AuditRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.repository import audit
+from sitewatch.storage.schema import upgrade_schema
+from sitewatch.storage.tables import AuditRow
 from tests.sitewatch.test_cli import EXAMPLE, SITEWATCH
 from tests.storage.test_audit_chain import superuser_sql
 

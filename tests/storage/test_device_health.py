@@ -12,11 +12,11 @@ import pytest
 from alembic import command
 from sqlalchemy import event, text
 
-from domain.health import DeviceHealth, HealthState
-from domain.time import UTC
-from storage.database import make_engine
-from storage.device_health import DatabaseHealth, load, save
-from storage.schema import alembic_config, current_revision, upgrade_schema
+from sitewatch.domain.health import DeviceHealth, HealthState
+from sitewatch.domain.time import UTC
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.device_health import DatabaseHealth, load, save
+from sitewatch.storage.schema import alembic_config, current_revision, upgrade_schema
 from tests.serving import FixedClock
 from tests.storage.test_migrations import schema_of
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from domain.samples import Quality, Sample, SampleBlock, SampleList
-from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
+from sitewatch.domain.samples import Quality, Sample, SampleBlock, SampleList
+from sitewatch.domain.time import UTC
+from sitewatch.storage.duckdb_store import DuckDBStore
 
 T0 = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
 NAMES, UNITS = ("inlet_mpa", "outlet_kpa"), ("MPa", "kPa")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from storage.duckdb_store import DuckDBStore
+from sitewatch.storage.duckdb_store import DuckDBStore
 
 
 def test_close_waits_for_a_call_in_progress_in_another_thread(tmp_path):

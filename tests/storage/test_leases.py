@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.time import UTC
-from storage.leases import Lease, claim, holders, release, renew
+from sitewatch.domain.time import UTC
+from sitewatch.storage.leases import Lease, claim, holders, release, renew
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 TTL_S = 30.0

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from config.storage import RetentionSettings
-from domain.samples import Sample
-from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
-from storage.maintenance import StoreMaintenance
+from sitewatch.config.storage import RetentionSettings
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.maintenance import StoreMaintenance
 
 NOW = datetime(2026, 6, 1, 12, 34, 56, tzinfo=UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)

@@ -18,9 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from storage import audit_chain
-from storage.database import UtcDateTime, make_engine, session_factory
-from storage.schema import (
+from sitewatch.storage import audit_chain
+from sitewatch.storage.database import UtcDateTime, make_engine, session_factory
+from sitewatch.storage.schema import (
     BASELINE,
     MIGRATIONS,
     VERSION_TABLE,
@@ -31,7 +31,7 @@ from storage.schema import (
     models_metadata,
     upgrade_schema,
 )
-from storage.tables import Base
+from sitewatch.storage.tables import Base
 from tests.sitewatch.test_cli import EXAMPLE, SITEWATCH
 
 # Made by Sitewatch before migrations (commit 17d16dc) with rows in every table; how and
@@ -171,7 +171,7 @@ def test_a_migration_that_rebuilds_a_table_others_refer_to_keeps_its_rows_and_th
 
 def test_the_models_and_the_migration_head_agree(database_url):
     """Fails when a model changed without a migration: write one with
-    `python -m storage.migrations revision MESSAGE` (storage/README.md)."""
+    `python -m sitewatch.storage.migrations revision MESSAGE` (storage/README.md)."""
     engine = make_engine(database_url)  # made by the migrations, from nothing (tests/conftest.py)
     try:
         assert current_revision(engine) == head_revision()

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from config.storage import StorageSettings
-from domain.samples import Sample
-from domain.time import UTC
-from storage.duckdb_store import DuckDBStore
-from storage.influx import InfluxStore
-from storage.open import open_timeseries
-from storage.timeseries import TimeSeriesError
+from sitewatch.config.storage import StorageSettings
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.duckdb_store import DuckDBStore
+from sitewatch.storage.influx import InfluxStore
+from sitewatch.storage.open import open_timeseries
+from sitewatch.storage.timeseries import TimeSeriesError
 from tests.servers import VictoriaMetrics, stub_http
 from tests.storage.backends import measurement_for
 

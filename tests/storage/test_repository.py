@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.load import load_config
-from config.models import Config
-from domain.alerts import AlertState
-from domain.tickets import TicketState
-from domain.time import UTC
-from storage import repository
-from storage.tables import AlertRow, AssetRow, AuditRow, TicketRow
+from sitewatch.config.load import load_config
+from sitewatch.config.models import Config
+from sitewatch.domain.alerts import AlertState
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import UTC
+from sitewatch.storage import repository
+from sitewatch.storage.tables import AlertRow, AssetRow, AuditRow, TicketRow
 
 EXAMPLE_CONFIG = Path(__file__).parents[2] / "config" / "sitewatch.example.toml"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.time import UTC
-from storage.snapshots import (
+from sitewatch.domain.time import UTC
+from sitewatch.storage.snapshots import (
     MAX_SNAPSHOT_BYTES,
     KeptSnapshot,
     SnapshotKeeper,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from config.storage import BufferSettings
-from domain.samples import Quality, Sample
-from domain.time import UTC
-from storage.spool import EVENTS_KEPT_FOR, SampleSpool
+from sitewatch.config.storage import BufferSettings
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.spool import EVENTS_KEPT_FOR, SampleSpool
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -61,7 +61,7 @@ def test_samples_come_back_in_order_and_exactly_after_a_reopen(tmp_path):
 
 def test_a_full_buffer_drops_the_oldest_counts_them_and_logs_once(tmp_path, caplog):
     spool = SampleSpool(tmp_path / "b.sqlite3", max_samples=1_000)
-    with caplog.at_level(logging.INFO, logger="storage.spool"):
+    with caplog.at_level(logging.INFO, logger="sitewatch.storage.spool"):
         for start in range(0, 1_500, 100):
             spool.append(samples(100, start=start), at=T0)
         spool.append(samples(2_500, start=10_000), at=T0)  # one batch larger than the whole buffer

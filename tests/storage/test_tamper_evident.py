@@ -15,11 +15,11 @@ from alembic import command
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from domain.time import UTC
-from storage.database import make_engine
-from storage.repository import audit
-from storage.schema import alembic_config, current_revision, upgrade_schema
-from storage.tables import AuditChainHeadRow, AuditRow, ComplaintRow, DailyReviewRow
+from sitewatch.domain.time import UTC
+from sitewatch.storage.database import make_engine
+from sitewatch.storage.repository import audit
+from sitewatch.storage.schema import alembic_config, current_revision, upgrade_schema
+from sitewatch.storage.tables import AuditChainHeadRow, AuditRow, ComplaintRow, DailyReviewRow
 from tests.storage.test_migrations import schema_of
 
 AT = datetime(2026, 12, 3, 18, 30, 0, 123456, tzinfo=UTC)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from domain.samples import ChannelStats, Quality, Sample
-from domain.time import UTC
-from storage.timeseries import TimeSeriesError, TimeSeriesStore
+from sitewatch.domain.samples import ChannelStats, Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tests.storage.backends import BACKENDS, Backend
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from domain.samples import Quality, Sample
-from domain.time import UTC
-from storage.timeseries import Bucket, TimeSeriesStore
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.timeseries import Bucket, TimeSeriesStore
 from tests.storage import test_timeseries_contract as contract
 from tests.storage.backends import Backend
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.tickets import TicketState
-from tickets.workflow import Rating, Report, transition_ticket
+from sitewatch.domain.tickets import TicketState
+from sitewatch.tickets.workflow import Rating, Report, transition_ticket
 
 FORMS = {
     TicketState.DISPATCHED: {"assignee": "Li Wei"},

@@ -12,14 +12,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.repository import sync_inventory
-from storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.storage.repository import sync_inventory
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.writer import TicketWriter
 from tests.tickets.forms import close_ticket
-from tickets.writer import TicketWriter
 
 T0 = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)  # 03:00 in Shanghai: the dispatch centre's watch
 WINDOW_S = 600.0
@@ -194,7 +194,7 @@ def test_two_writers_judging_two_symptoms_of_one_fault_open_one_ticket(writer, d
 
 
 def test_the_ticket_detail_and_its_alerts_list_every_symptom(writer, db_session_factory):
-    from storage.repository import alerts_of_ticket, symptoms_of
+    from sitewatch.storage.repository import alerts_of_ticket, symptoms_of
 
     writer.apply([fire(OUTLET_HIGH, T0), fire(RELIEF, T0 + timedelta(seconds=30)), fire(GAS, T0 + timedelta(seconds=40))])
     with db_session_factory() as session:

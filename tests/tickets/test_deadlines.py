@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from config.load import load_config
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
-from storage.tables import AlertRow, AuditRow, TicketRow
-from tickets.deadlines import Deadlines
-from tickets.sla import same_day_resolve_by
-from tickets.workflow import InvalidTransition, MissingDetails, commit_resolution, mute_alert
-from tickets.writer import TicketWriter
+from sitewatch.config.load import load_config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.deadlines import Deadlines
+from sitewatch.tickets.sla import same_day_resolve_by
+from sitewatch.tickets.workflow import InvalidTransition, MissingDetails, commit_resolution, mute_alert
+from sitewatch.tickets.writer import TicketWriter
 
 # 10:00 on a Friday in Shanghai; site "north" is zone ring2 (3 calendar hours).
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.models import DutySettings, WorkingCalendar
-from tickets.duty import desk_for
+from sitewatch.config.models import DutySettings, WorkingCalendar
+from sitewatch.tickets.duty import desk_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OFFICE = WorkingCalendar(start=time(8, 30), end=time(17, 30), holidays=(date(2026, 10, 1),),

@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from config.load import config_from_dict
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.time import UTC
-from inspections.visits import InspectionRefused, finish_inspection, start_inspection
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
-from storage.tables import AlertRow, AuditRow, TicketRow
-from tickets.holds import Holds
-from tickets.writer import TicketWriter
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.time import UTC
+from sitewatch.inspections.visits import InspectionRefused, finish_inspection, start_inspection
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.holds import Holds
+from sitewatch.tickets.writer import TicketWriter
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 GRACE_S = 30.0

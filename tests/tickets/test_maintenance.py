@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from tickets.maintenance import MaintenanceWindow, covering
+from sitewatch.tickets.maintenance import MaintenanceWindow, covering
 
 SH = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")

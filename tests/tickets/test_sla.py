@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.models import SlaZone, WorkingCalendar
-from domain.time import UTC
-from tickets.sla import arrive_by, is_breached, working_seconds_between
+from sitewatch.config.models import SlaZone, WorkingCalendar
+from sitewatch.domain.time import UTC
+from sitewatch.tickets.sla import arrive_by, is_breached, working_seconds_between
 
 SHANGHAI = "Asia/Shanghai"
 BERLIN = "Europe/Berlin"

@@ -10,21 +10,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-import i18n
-from api.app import create_app
-from config.load import config_from_dict, load_config
-from domain.alerts import Severity
-from domain.samples import Sample
-from domain.tickets import ServiceType
-from domain.time import UTC
-from i18n.messages import channel_label, render
-from rules.engine import AssetChannels, RulesEngine
-from rules.models import ThresholdRule
+from sitewatch import i18n
+from sitewatch.api.app import create_app
 from sitewatch.components import build_components
-from storage.tables import AlertRow, TicketRow
+from sitewatch.config.load import config_from_dict, load_config
+from sitewatch.domain.alerts import Severity
+from sitewatch.domain.samples import Sample
+from sitewatch.domain.tickets import ServiceType
+from sitewatch.domain.time import UTC
+from sitewatch.i18n.messages import channel_label, render
+from sitewatch.rules.engine import AssetChannels, RulesEngine
+from sitewatch.rules.models import ThresholdRule
+from sitewatch.storage.tables import AlertRow, TicketRow
+from sitewatch.tickets import titles
+from sitewatch.tickets.writer import TicketWriter, open_work_ticket
 from tests.serving import READER, FixedClock, reader_entry, served
-from tickets import titles
-from tickets.writer import TicketWriter, open_work_ticket
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "sitewatch.example.toml"

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from config.load import load_config
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.tickets import ServiceType, TicketState
-from domain.time import UTC
-from storage.tables import AuditRow, TicketRow
+from sitewatch.config.load import load_config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.tickets import ServiceType, TicketState
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import AuditRow, TicketRow
+from sitewatch.tickets.workflow import InvalidTransition, MissingDetails, Rating, Report, transition_ticket
+from sitewatch.tickets.writer import TicketWriter
 from tests.tickets.forms import FORMS
-from tickets.workflow import InvalidTransition, MissingDetails, Rating, Report, transition_ticket
-from tickets.writer import TicketWriter
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 

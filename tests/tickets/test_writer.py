@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from config.load import load_config
-from domain.alerts import AlertState, AlertTransition, Severity
-from domain.tickets import TicketState
-from domain.time import UTC
-from storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.config.load import load_config
+from sitewatch.domain.alerts import AlertState, AlertTransition, Severity
+from sitewatch.domain.tickets import TicketState
+from sitewatch.domain.time import UTC
+from sitewatch.storage.tables import AlertRow, AuditRow, TicketRow
+from sitewatch.tickets.deadlines import Deadlines
+from sitewatch.tickets.workflow import InvalidTransition, MissingDetails, transition_ticket
+from sitewatch.tickets.writer import TicketWriter
 from tests.tickets.forms import close_ticket
-from tickets.deadlines import Deadlines
-from tickets.workflow import InvalidTransition, MissingDetails, transition_ticket
-from tickets.writer import TicketWriter
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -152,7 +152,7 @@ def test_an_intrusion_nobody_acknowledges_is_escalated_once(db_session_factory, 
 
 
 def test_an_acknowledged_intrusion_is_not_escalated(db_session_factory, config):
-    from tickets.workflow import acknowledge_alert
+    from sitewatch.tickets.workflow import acknowledge_alert
 
     writer = TicketWriter(sessions=db_session_factory, config=config)
     deadlines = Deadlines(sessions=db_session_factory, config=config)
@@ -213,7 +213,7 @@ def test_an_arrive_by_that_passes_with_nobody_on_site_is_a_recorded_breach(db_se
 
 
 def test_a_fault_inside_a_maintenance_window_is_recorded_and_announced_only_if_it_outlasts_it(db_session_factory):
-    from tickets.maintenance import MaintenanceWindow
+    from sitewatch.tickets.maintenance import MaintenanceWindow
 
     window = MaintenanceWindow(id="lockup-test", reason="testing lock-up pressure", assets=("rs-north-01",),
                                start=T0, end=T0 + timedelta(hours=2))
@@ -239,7 +239,7 @@ def test_a_fault_inside_a_maintenance_window_is_recorded_and_announced_only_if_i
 
 
 def site_config(**engine):
-    from config.load import config_from_dict
+    from sitewatch.config.load import config_from_dict
     from sitewatch.demo import example_config
 
     raw = example_config()
@@ -279,8 +279,8 @@ def test_one_silent_device_is_its_own_fault(db_session_factory):
 
 
 def test_a_work_ticket_is_opened_once_per_fingerprint_with_the_sites_deadlines(db_session_factory, config):
-    from domain.tickets import ServiceType
-    from tickets.writer import open_work_ticket
+    from sitewatch.domain.tickets import ServiceType
+    from sitewatch.tickets.writer import open_work_ticket
 
     with db_session_factory() as session:
         first, opened = open_work_ticket(

@@ -8,11 +8,11 @@ import psycopg
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain.time import UTC
-from vault import generate_key
-from vault.cache import CachedCredential
-from vault.keys import load_key
-from vault.store import Vault
+from sitewatch.domain.time import UTC
+from sitewatch.vault import generate_key
+from sitewatch.vault.cache import CachedCredential
+from sitewatch.vault.keys import load_key
+from sitewatch.vault.store import Vault
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 

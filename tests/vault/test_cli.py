@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from vault import KeyRing, Vault, generate_key, load_key
-from vault.cli import main
-from vault.keys import KEY_ENV
+from sitewatch.vault import KeyRing, Vault, generate_key, load_key
+from sitewatch.vault.cli import main
+from sitewatch.vault.keys import KEY_ENV
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 PASSWORD = "Cli-Pa55word!42"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vault import KeyConfigError, KeyRing, WrongKey, generate_key, load_key
-from vault.keys import KEY_ENV
+from sitewatch.vault import KeyConfigError, KeyRing, WrongKey, generate_key, load_key
+from sitewatch.vault.keys import KEY_ENV
 
 
 def test_generated_key_loads_from_env() -> None:

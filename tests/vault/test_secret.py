@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vault import DeviceCredential, Secret
-from vault.secret import mask_username
+from sitewatch.vault import DeviceCredential, Secret
+from sitewatch.vault.secret import mask_username
 
 PASSWORD = "Hunter2-Pa55!"
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.database import make_engine, session_factory
-from storage.tables import AuditRow, CredentialRow
-from vault import CredentialNotFound, KeyRing, Vault, WrongKey, generate_key
-from vault.keys import KEY_ENV, load_key
+from sitewatch.storage.database import make_engine, session_factory
+from sitewatch.storage.tables import AuditRow, CredentialRow
+from sitewatch.vault import CredentialNotFound, KeyRing, Vault, WrongKey, generate_key
+from sitewatch.vault.keys import KEY_ENV, load_key
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 USERNAME = "ops-admin-7781"

@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from collector.errors import CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
-from collector.modbus.client import ModbusClient
-from collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
-from collector.modbus.poller import ModbusPoller
-from domain.samples import Quality
+from sitewatch.collector.errors import CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.modbus.client import ModbusClient
+from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
+from sitewatch.collector.modbus.poller import ModbusPoller
+from sitewatch.domain.samples import Quality
 
 from .servers import HOST, Reply, Request, default_values, frame, register_reply, scripted_server
 

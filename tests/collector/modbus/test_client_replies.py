@@ -11,7 +11,7 @@ from pymodbus.pdu import DecodePDU
 from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from collector.modbus.client import _FUNCTION_CODE, _MBAP_READ, _RegisterReplies
+from sitewatch.collector.modbus.client import _FUNCTION_CODE, _MBAP_READ, _RegisterReplies
 
 
 class Counting:

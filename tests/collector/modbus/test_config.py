@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from collector.modbus.config import (
+from sitewatch.collector.modbus.config import (
     ModbusEndpoint,
     ModbusGateway,
     ModbusProfile,

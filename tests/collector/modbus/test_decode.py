@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import DecodeError
-from collector.modbus.config import ModbusProfile, ModbusWorkarounds, RegisterSpec
-from collector.modbus.decode import ReadBlock, decode_block, plan_reads
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.modbus.config import ModbusProfile, ModbusWorkarounds, RegisterSpec
+from sitewatch.collector.modbus.decode import ReadBlock, decode_block, plan_reads
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "sitewatch.example.toml"
 

@@ -18,10 +18,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from pymodbus.pdu import DecodePDU
 
-from collector.errors import DecodeError
-from collector.modbus.client import _RegisterReplies
-from collector.modbus.config import BIT_TABLES, ModbusProfile, ModbusWorkarounds, RegisterSpec
-from collector.modbus.decode import decode_block, decode_values, plan_reads
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.modbus.client import _RegisterReplies
+from sitewatch.collector.modbus.config import BIT_TABLES, ModbusProfile, ModbusWorkarounds, RegisterSpec
+from sitewatch.collector.modbus.decode import decode_block, decode_values, plan_reads
 from tests.corpus import fuzz_settings
 
 ORDERS = st.sampled_from(["big", "little"])

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from collector.health import HealthRegistry
-from collector.modbus.client import Link, ModbusClient, ModbusConnection
-from collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
-from collector.modbus.poller import ModbusPoller
-from collector.scheduler import PollJob, Scheduler
-from config.models import CollectorSettings
-from domain.health import DeviceHealth, HealthState
-from domain.samples import Quality, Sample
-from simulators.regulator.fleet import build
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.collector.health import HealthRegistry
+from sitewatch.collector.modbus.client import Link, ModbusClient, ModbusConnection
+from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
+from sitewatch.collector.modbus.poller import ModbusPoller
+from sitewatch.collector.scheduler import PollJob, Scheduler
+from sitewatch.config.models import CollectorSettings
+from sitewatch.domain.health import DeviceHealth, HealthState
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.simulators.regulator.fleet import build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
 from tests.collector.test_admission import Now
 from tests.collector.test_scheduler import ListSink, job_for
 

@@ -20,16 +20,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.modbus.client import Link, ModbusClient, ModbusConnections
-from collector.modbus.config import (
+from sitewatch.collector.modbus.client import Link, ModbusClient, ModbusConnections
+from sitewatch.collector.modbus.config import (
     ModbusEndpoint,
     ModbusGateway,
     ModbusProfile,
     RegisterSpec,
     SerialLine,
 )
-from collector.modbus.poller import ModbusPoller
-from domain.samples import Quality
+from sitewatch.collector.modbus.poller import ModbusPoller
+from sitewatch.domain.samples import Quality
 
 from .peer_tools import umodbus_tcp_tables
 from .serial_line import RtuBridge, Table, pty_pair, umodbus_rtu_server

@@ -18,11 +18,11 @@ from umodbus.exceptions import (
     ServerDeviceBusyError,
 )
 
-from collector.errors import CollectorError, DeviceBusy, DeviceRejected, DeviceTimeout, DeviceUnreachable
-from collector.modbus.client import ModbusClient
-from collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
-from collector.modbus.poller import ModbusPoller
-from domain.samples import Quality, Sample
+from sitewatch.collector.errors import CollectorError, DeviceBusy, DeviceRejected, DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.modbus.client import ModbusClient
+from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusProfile, ModbusWorkarounds, RegisterSpec
+from sitewatch.collector.modbus.poller import ModbusPoller
+from sitewatch.domain.samples import Quality, Sample
 from tests.servers import free_port
 
 from .servers import HOST, encode, pymodbustcp_server, umodbus_server

@@ -15,15 +15,15 @@ from umodbus.exceptions import (
     GatewayTargetDeviceFailedToRespondError,
 )
 
-from collector.errors import (
+from sitewatch.collector.errors import (
     DecodeError,
     DeviceRejected,
     DeviceTimeout,
     DeviceUnreachable,
 )
-from collector.modbus.client import Link, ModbusConnection
-from collector.modbus.config import ModbusProfile, ModbusWorkarounds, RegisterSpec
-from collector.modbus.probe import (
+from sitewatch.collector.modbus.client import Link, ModbusConnection
+from sitewatch.collector.modbus.config import ModbusProfile, ModbusWorkarounds, RegisterSpec
+from sitewatch.collector.modbus.probe import (
     ChannelReading,
     LinkLost,
     StationSilent,

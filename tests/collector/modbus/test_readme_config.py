@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from collector.modbus.decode import plan_reads
-from config.load import parse_config
+from sitewatch.collector.modbus.decode import plan_reads
+from sitewatch.config.load import parse_config
 
 README = Path(__file__).resolve().parents[3] / "collector" / "modbus" / "README.md"
 

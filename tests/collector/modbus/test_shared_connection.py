@@ -16,12 +16,12 @@ from datetime import datetime
 
 import pytest
 
-from collector.errors import DeviceTimeout, DeviceUnreachable
-from collector.modbus.client import Link, ModbusClient, ModbusConnections
-from collector.modbus.config import ModbusEndpoint, ModbusGateway
-from collector.modbus.gateway import GatewayPoller
-from domain.samples import Quality
-from domain.time import UTC
+from sitewatch.collector.errors import DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.modbus.client import Link, ModbusClient, ModbusConnections
+from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusGateway
+from sitewatch.collector.modbus.gateway import GatewayPoller
+from sitewatch.domain.samples import Quality
+from sitewatch.domain.time import UTC
 from tests.servers import free_port
 
 HOST = "127.0.0.1"

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector.mqtt.acks import Delivery
-from collector.mqtt.config import MqttSettings
-from collector.mqtt.consumer import AlarmHostConsumer
-from domain.samples import Sample
 from sitewatch.broker import MosquittoBroker, find_mosquitto, mosquitto_broker
+from sitewatch.collector.mqtt.acks import Delivery
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.domain.samples import Sample
 
 MACHINE_BROKER = ("127.0.0.1", 1883)  # the system Mosquitto this machine runs
 WAIT_S = 20.0

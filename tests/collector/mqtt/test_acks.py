@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from collector.mqtt.acks import InOrderAcks
-from collector.mqtt.client import MqttMessage
+from sitewatch.collector.mqtt.acks import InOrderAcks
+from sitewatch.collector.mqtt.client import MqttMessage
 
 
 def message(mid: int) -> MqttMessage:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from collector.mqtt.consumer import AlarmHostConsumer
-from simulators.alarmhost.fleet import build
 from sitewatch.broker import MosquittoBroker
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.simulators.alarmhost.fleet import build
 
 from .conftest import RecordingSink, SteppingClock, running, settings_for, unique_prefix
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from collector.mqtt.consumer import AlarmHostConsumer
-from domain.samples import Sample
-from simulators.alarmhost.fleet import build
 from sitewatch.broker import amqtt_broker
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.domain.samples import Sample
+from sitewatch.simulators.alarmhost.fleet import build
 
 from .conftest import (
     MACHINE_BROKER,

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector.mqtt.acks import Delivery
-from collector.mqtt.consumer import AlarmHostConsumer
-from domain.samples import Sample
+from sitewatch.collector.mqtt.acks import Delivery
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.domain.samples import Sample
 
 from .conftest import (
     MACHINE_BROKER,
@@ -65,7 +65,7 @@ async def test_a_flood_past_the_queue_is_counted_as_overflow_and_the_consumer_go
     settings = settings_for(*MACHINE_BROKER, prefix=prefix, max_queued_messages=QUEUE)
     consumer = AlarmHostConsumer(settings, hosts=HOSTS, sink=sink, clock=SteppingClock())
     topic = f"{prefix}/ah-001/event"
-    with caplog.at_level(logging.WARNING, logger="collector.mqtt.consumer"):
+    with caplog.at_level(logging.WARNING, logger="sitewatch.collector.mqtt.consumer"):
         async with running(consumer) as task:
             await _publish_lines(topic, _flood(ts="2025-03-01T08:00:00Z"))
             async with asyncio.timeout(WAIT_S):

@@ -8,18 +8,18 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector.mqtt.acks import Delivery
-from collector.mqtt.consumer import (
+from sitewatch.collector.mqtt.acks import Delivery
+from sitewatch.collector.mqtt.consumer import (
     COUNTER_KEYS,
     AlarmHostConsumer,
     host_zones,
     timestamp_policy,
 )
-from collector.mqtt.decode import TimestampPolicy
-from collector.timestamps import TimestampWindow
-from config.load import config_from_dict
-from domain.samples import Sample
+from sitewatch.collector.mqtt.decode import TimestampPolicy
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
+from sitewatch.domain.samples import Sample
 
 from .conftest import (
     MACHINE_BROKER,
@@ -61,7 +61,7 @@ async def test_a_bug_downstream_is_counted_set_aside_and_logged_once(caplog: pyt
     sink = FailingOnceSink()
     consumer = AlarmHostConsumer(settings_for(*MACHINE_BROKER, prefix=prefix), hosts=HOSTS, sink=sink, clock=SteppingClock())
     topic = f"{prefix}/ah-001/event"
-    with caplog.at_level(logging.ERROR, logger="collector.mqtt.consumer"):
+    with caplog.at_level(logging.ERROR, logger="sitewatch.collector.mqtt.consumer"):
         async with running(consumer) as task:
             await mosquitto_pub(topic, _event("e-1", "2025-03-01T08:00:00Z"))
             await mosquitto_pub(topic, _event("e-2", "2025-03-01T08:00:01Z", "armed"))

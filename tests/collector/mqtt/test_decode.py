@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import DecodeError
-from collector.mqtt.decode import (
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.mqtt.decode import (
     AlarmEvent,
     HostStatus,
     decode_message,
     payload_schemas,
     to_samples,
 )
-from domain.samples import Sample
+from sitewatch.domain.samples import Sample
 
 PREFIX = "sitewatch/alarmhost"
 HOSTS = {"ah-001": "alarm-north-01"}

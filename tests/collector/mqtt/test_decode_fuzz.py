@@ -20,8 +20,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from collector.errors import DecodeError, TimestampOutOfRange
-from collector.mqtt.decode import (
+from sitewatch.collector.errors import DecodeError, TimestampOutOfRange
+from sitewatch.collector.mqtt.decode import (
     MAX_MESSAGE_CHARS,
     AlarmEvent,
     EventType,
@@ -30,7 +30,7 @@ from collector.mqtt.decode import (
     decode_message,
     to_samples,
 )
-from collector.timestamps import TimestampWindow
+from sitewatch.collector.timestamps import TimestampWindow
 from tests.corpus import corpus_files, fuzz_settings
 
 PREFIX = "sitewatch/alarmhost"

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector.errors import DecodeError, TimestampOutOfRange
-from collector.mqtt.decode import (
+from sitewatch.collector.errors import DecodeError, TimestampOutOfRange
+from sitewatch.collector.mqtt.decode import (
     AlarmEvent,
     HostStatus,
     Message,
     TimestampPolicy,
     decode_message,
 )
-from collector.timestamps import TimestampWindow
+from sitewatch.collector.timestamps import TimestampWindow
 
 from .hostile import Hostile, hostile_cases, time_cases
 

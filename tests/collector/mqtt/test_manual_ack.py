@@ -9,9 +9,9 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from collector.mqtt.acks import Delivery
-from collector.mqtt.consumer import AlarmHostConsumer
-from domain.samples import Sample
+from sitewatch.collector.mqtt.acks import Delivery
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.domain.samples import Sample
 
 from .conftest import (
     MACHINE_BROKER,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.mqtt.config import MqttSettings
-from config.models import AlarmHostLink
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.config.models import AlarmHostLink
 from tests.tls_files import Pki
 
 README = Path(__file__).resolve().parents[3] / "collector" / "mqtt" / "README.md"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import AuthFailed, CollectorError
-from collector.mqtt.config import MqttSettings
-from collector.mqtt.consumer import AlarmHostConsumer
+from sitewatch.collector.errors import AuthFailed, CollectorError
+from sitewatch.collector.mqtt.config import MqttSettings
+from sitewatch.collector.mqtt.consumer import AlarmHostConsumer
 from tests.tls_files import CertFiles, Pki
 
 from .conftest import RecordingSink, SteppingClock, running, unique_prefix
@@ -82,7 +82,7 @@ async def test_a_broker_certificate_from_another_ca_is_a_clear_tls_error(
         pki: Pki, collector_cert: CertFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     stranger = Pki(tmp_path / "other", name="other-ca")
     async with tls_broker(pki) as broker:
-        with caplog.at_level(logging.WARNING, logger="collector.mqtt.client"):
+        with caplog.at_level(logging.WARNING, logger="sitewatch.collector.mqtt.client"):
             error = await first_error(tls_settings(broker, ca_file=stranger.ca_file, client=collector_cert))
     assert isinstance(error, AuthFailed)
     assert "TLS: the broker's certificate is not trusted: self-signed certificate in certificate chain" in str(error)

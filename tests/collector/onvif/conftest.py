@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.client import OnvifClients
 
 from .hostile_camera import HostileCamera, hostile_camera
 

@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from collector.errors import CollectorError
-from collector.onvif.client import OnvifClients
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.poller import OnvifPoller
-from collector.results import PollResult
-from collector.timestamps import TimestampWindow
-from domain.time import UTC
+from sitewatch.collector.errors import CollectorError
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.poller import OnvifPoller
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.domain.time import UTC
 
 MiB = 1 << 20
 _PIECE = 64 * 1024

@@ -10,11 +10,11 @@ from datetime import datetime
 
 import pytest
 
-from collector.errors import AuthFailed
-from collector.onvif.client import OnvifClients
-from collector.onvif.guards import pinned_url
-from domain.time import UTC
-from simulators.camera.frames import SceneSpec, encode_jpeg, render
+from sitewatch.collector.errors import AuthFailed
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.guards import pinned_url
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.frames import SceneSpec, encode_jpeg, render
 
 from .hostile_camera import HostileCamera, envelope, hostile_camera, poll_once, subscription_at
 

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from collector.errors import AuthFailed, DecodeError, DeviceTimeout, DeviceUnreachable
-from collector.onvif.client import CameraClient, OnvifClients
-from collector.onvif.config import OnvifEndpoint, OnvifWorkarounds
-from collector.onvif.decode import camera_utc, device_info, media_profiles, service_addresses
-from collector.onvif.poller import OnvifPoller
+from sitewatch.collector.errors import AuthFailed, DecodeError, DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.onvif.client import CameraClient, OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint, OnvifWorkarounds
+from sitewatch.collector.onvif.decode import camera_utc, device_info, media_profiles, service_addresses
+from sitewatch.collector.onvif.poller import OnvifPoller
 
 from .ipycam_server import PASSWORD, USERNAME, serve_ipycam
 

@@ -1,4 +1,4 @@
-"""Golden cases for collector.onvif.decode, including vendor variants of event messages."""
+"""Golden cases for sitewatch.collector.onvif.decode, including vendor variants of event messages."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 
-from collector.errors import DecodeError
-from collector.onvif.decode import (
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.onvif.decode import (
     FACT_MAX_CHARS,
     CameraEvent,
     camera_event,

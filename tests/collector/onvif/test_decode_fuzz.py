@@ -1,5 +1,5 @@
 """Property tests of what a camera's SOAP replies become: the strict parse (guards.checked_reply)
-and collector.onvif.decode, on bytes, on envelopes built from the SOAP/ONVIF grammar with
+and sitewatch.collector.onvif.decode, on bytes, on envelopes built from the SOAP/ONVIF grammar with
 elements missing, doubled, misnamed or in the wrong namespace, and on the mappings zeep hands
 over with values of any type.
 
@@ -20,8 +20,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from lxml import etree
 
-from collector.errors import DecodeError
-from collector.onvif.decode import (
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.onvif.decode import (
     FACT_MAX_CHARS,
     CameraEvent,
     camera_event,
@@ -32,7 +32,7 @@ from collector.onvif.decode import (
     service_addresses,
     usable_url,
 )
-from collector.onvif.guards import MalformedReply, checked_reply, url_problem
+from sitewatch.collector.onvif.guards import MalformedReply, checked_reply, url_problem
 from tests.corpus import fuzz_settings
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from collector.errors import AuthFailed, DeviceUnreachable
-from collector.onvif.client import OnvifClients
-from collector.onvif.config import OnvifEndpoint, OnvifWorkarounds
-from collector.onvif.poller import OnvifPoller
-from domain.time import SystemClock
-from simulators.camera.fleet import CameraFleet, build
+from sitewatch.collector.errors import AuthFailed, DeviceUnreachable
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint, OnvifWorkarounds
+from sitewatch.collector.onvif.poller import OnvifPoller
+from sitewatch.domain.time import SystemClock
+from sitewatch.simulators.camera.fleet import CameraFleet, build
 
 CAMERA = "cam-1"
 TS = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)

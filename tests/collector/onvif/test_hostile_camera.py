@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from collector.errors import AuthFailed, CollectorError, DecodeError, TimestampOutOfRange
-from collector.onvif.client import CameraFault, OnvifClients
-from collector.results import PollResult
-from collector.timestamps import TimestampWindow
-from domain.time import UTC
+from sitewatch.collector.errors import AuthFailed, CollectorError, DecodeError, TimestampOutOfRange
+from sitewatch.collector.onvif.client import CameraFault, OnvifClients
+from sitewatch.collector.results import PollResult
+from sitewatch.collector.timestamps import TimestampWindow
+from sitewatch.domain.time import UTC
 
 from .hostile_camera import (
     HostileCamera,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from collector.errors import DecodeError
-from collector.onvif.picture import (
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.onvif.picture import (
     PictureChecker,
     PictureDecodeError,
     PictureMeasures,
@@ -26,8 +26,8 @@ from collector.onvif.picture import (
     measure,
     to_samples,
 )
-from domain.time import UTC
-from simulators.camera.frames import FrameFault, SceneSpec, encode_jpeg, render
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.frames import FrameFault, SceneSpec, encode_jpeg, render
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 EXPECTED = {  # injected fault -> the verdict the check must give

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from collector.errors import DecodeError
-from collector.onvif.client import OnvifClients
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.picture import PictureChecker, PictureDecodeError, PictureTooLarge, decode_jpeg
-from domain.time import UTC
-from simulators.camera.frames import SceneSpec, encode_jpeg, render
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.picture import PictureChecker, PictureDecodeError, PictureTooLarge, decode_jpeg
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.frames import SceneSpec, encode_jpeg, render
 
 from .hostile_camera import HostileCamera, poll_once
 

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.config import OnvifEndpoint
 
 README = Path(__file__).resolve().parents[3] / "collector" / "onvif" / "README.md"
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from collector.errors import DecodeError
-from collector.onvif.client import OnvifClients
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.guards import MalformedReply, checked_reply
-from domain.time import UTC
-from simulators.camera.frames import SceneSpec, encode_jpeg, render
+from sitewatch.collector.errors import DecodeError
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.guards import MalformedReply, checked_reply
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.frames import SceneSpec, encode_jpeg, render
 
 from .hostile_camera import Flood, HostileCamera, MiB, envelope, hostile_camera, poll_once
 

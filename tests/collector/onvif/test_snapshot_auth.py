@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from collector.errors import AuthFailed
-from collector.onvif.client import CameraClient, OnvifClients
-from collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.errors import AuthFailed
+from sitewatch.collector.onvif.client import CameraClient, OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint
 
 from .hostile_camera import HostileCamera, hostile_camera
 

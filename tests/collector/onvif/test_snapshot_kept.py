@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import AuthFailed
-from collector.onvif.client import OnvifClients
-from collector.onvif.config import OnvifEndpoint
-from collector.onvif.poller import OnvifPoller
-from domain.time import UTC
-from simulators.camera.fleet import CameraFleet, build
-from storage.snapshots import SnapshotKeeper, read_snapshot, snapshot_folder
+from sitewatch.collector.errors import AuthFailed
+from sitewatch.collector.onvif.client import OnvifClients
+from sitewatch.collector.onvif.config import OnvifEndpoint
+from sitewatch.collector.onvif.poller import OnvifPoller
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.fleet import CameraFleet, build
+from sitewatch.storage.snapshots import SnapshotKeeper, read_snapshot, snapshot_folder
 from tests.serving import FixedClock
 
 CAMERA = "cam-1"

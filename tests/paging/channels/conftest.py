@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.time import UTC
-from paging.channels.webhook import http_client
-from paging.models import Content, Outgoing
+from sitewatch.domain.time import UTC
+from sitewatch.paging.channels.webhook import http_client
+from sitewatch.paging.models import Content, Outgoing
 from tests.serving import FixedClock
 
 from .receivers import HttpReceiver, SmtpReceiver, TestCert, make_cert, serving

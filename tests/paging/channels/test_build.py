@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from paging.channels.build import build_channels
-from paging.channels.dingtalk import DingTalkRobot
-from paging.channels.email import SmtpChannel
-from paging.channels.errors import Unreachable
-from paging.channels.sms import SmsGateway
-from paging.channels.webhook import JsonWebhook
-from paging.channels.wecom import WeComRobot
-from paging.config import PagingSettings
-from vault.errors import CredentialNotFound
+from sitewatch.paging.channels.build import build_channels
+from sitewatch.paging.channels.dingtalk import DingTalkRobot
+from sitewatch.paging.channels.email import SmtpChannel
+from sitewatch.paging.channels.errors import Unreachable
+from sitewatch.paging.channels.sms import SmsGateway
+from sitewatch.paging.channels.webhook import JsonWebhook
+from sitewatch.paging.channels.wecom import WeComRobot
+from sitewatch.paging.config import PagingSettings
+from sitewatch.vault.errors import CredentialNotFound
 
 from .conftest import outgoing
 

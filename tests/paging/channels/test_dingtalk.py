@@ -10,9 +10,9 @@ import hmac
 
 import pytest
 
-from paging.channels.dingtalk import DingTalkRobot
-from paging.channels.errors import Rejected, Unreachable
-from paging.config import DingTalkChannel
+from sitewatch.paging.channels.dingtalk import DingTalkRobot
+from sitewatch.paging.channels.errors import Rejected, Unreachable
+from sitewatch.paging.config import DingTalkChannel
 
 from .conftest import CONTENT, NOW, outgoing, provider
 from .receivers import Answer, Received

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from paging.channels.email import SmtpChannel, message_id
-from paging.channels.errors import Rejected, Unreachable
-from paging.config import EmailChannel
+from sitewatch.paging.channels.email import SmtpChannel, message_id
+from sitewatch.paging.channels.errors import Rejected, Unreachable
+from sitewatch.paging.config import EmailChannel
 
 from .conftest import CONTENT, NOW, SMTP_LOGIN, FixedClock, outgoing, provider
 

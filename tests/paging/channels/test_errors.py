@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paging.channels.errors import (
+from sitewatch.paging.channels.errors import (
     Rejected,
     Unreachable,
     blank,

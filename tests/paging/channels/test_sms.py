@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from paging.channels.errors import Rejected, Unreachable
-from paging.channels.sms import SmsGateway, cut
-from paging.config import SmsChannel
-from paging.models import Content
+from sitewatch.paging.channels.errors import Rejected, Unreachable
+from sitewatch.paging.channels.sms import SmsGateway, cut
+from sitewatch.paging.config import SmsChannel
+from sitewatch.paging.models import Content
 
 from .conftest import CONTENT, LINK, outgoing, provider
 

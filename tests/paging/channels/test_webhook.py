@@ -9,9 +9,9 @@ import hmac
 
 import pytest
 
-from paging.channels.errors import Rejected, Unreachable
-from paging.channels.webhook import JsonWebhook, http_client
-from paging.config import WebhookChannel
+from sitewatch.paging.channels.errors import Rejected, Unreachable
+from sitewatch.paging.channels.webhook import JsonWebhook, http_client
+from sitewatch.paging.config import WebhookChannel
 
 from .conftest import CONTENT, NOW, outgoing, provider
 

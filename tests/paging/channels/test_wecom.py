@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from paging.channels.errors import Rejected, Unreachable
-from paging.channels.wecom import (
+from sitewatch.paging.channels.errors import Rejected, Unreachable
+from sitewatch.paging.channels.wecom import (
     MARKDOWN_MAX_BYTES,
     TEXT_MAX_BYTES,
     WeComRobot,
     cut_utf8,
 )
-from paging.config import WeComChannel
-from paging.models import Content
+from sitewatch.paging.config import WeComChannel
+from sitewatch.paging.models import Content
 
 from .conftest import CONTENT, outgoing, provider
 

@@ -1,4 +1,4 @@
-"""`python -m simulators.alarmhost` as a user runs it: real process, broker, HTTP and signals."""
+"""`python -m sitewatch.simulators.alarmhost` as a user runs it: real process, broker, HTTP and signals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from simulators.alarmhost.cli import main
 from sitewatch.broker import demo_broker
+from sitewatch.simulators.alarmhost.cli import main
 
 REPO = Path(__file__).parents[3]
 
@@ -28,7 +28,7 @@ async def test_serve_publishes_acts_on_command_and_stops_cleanly_on_sigint(broke
     host, port = broker
     prefix = f"sw-cli-{uuid.uuid4().hex[:8]}/alarmhost"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulators.alarmhost", "serve", "--broker", f"{host}:{port}",
+        sys.executable, "-m", "sitewatch.simulators.alarmhost", "serve", "--broker", f"{host}:{port}",
         "--hosts", "2", "--zones", "4", "--topic-prefix", prefix, "--run-id", "cli",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

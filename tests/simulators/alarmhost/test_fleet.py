@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 
 import httpx
 import pytest
 
-from collector.mqtt.decode import decode_message, to_samples
-from simulators.alarmhost.control import ControlServer
-from simulators.alarmhost.fleet import AlarmHostFleet, build
 from sitewatch.broker import demo_broker
+from sitewatch.collector.mqtt.decode import decode_message, to_samples
+from sitewatch.simulators.alarmhost.control import ControlServer
+from sitewatch.simulators.alarmhost.fleet import AlarmHostFleet, build
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from simulators.camera.fleet import CameraFleet, build
-from simulators.camera.spec import FleetConfig, make_camera_specs
+from sitewatch.simulators.camera.fleet import CameraFleet, build
+from sitewatch.simulators.camera.spec import FleetConfig, make_camera_specs
 
 
 @pytest.fixture

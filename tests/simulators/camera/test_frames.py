@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from domain.time import UTC
-from simulators.camera.frames import FRAME_FAULTS, FrameFault, SceneSpec, encode_jpeg, gaussian_blur, render
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.camera.frames import FRAME_FAULTS, FrameFault, SceneSpec, encode_jpeg, gaussian_blur, render
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

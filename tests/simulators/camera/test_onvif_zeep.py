@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import onvif
 import pytest
-from onvif import ONVIFCamera, ONVIFService
 from lxml import etree
+from onvif import ONVIFCamera, ONVIFService
 from onvif.exceptions import ONVIFError
 
-from simulators.camera.fleet import CameraFleet
+from sitewatch.simulators.camera.fleet import CameraFleet
 
 WSDL_DIR = os.path.join(os.path.dirname(os.path.dirname(onvif.__file__)), "wsdl")
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.camera.fleet import CameraFleet
+from sitewatch.simulators.camera.fleet import CameraFleet
 
 from .peers import onvif_python
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from simulators.camera.fleet import CameraFleet
+from sitewatch.simulators.camera.fleet import CameraFleet
 
 DEVICE_INFO = (
     b'<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'

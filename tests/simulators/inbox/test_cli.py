@@ -1,4 +1,4 @@
-"""`python -m simulators.inbox serve` as a user runs it: a real process, HTTP and a signal."""
+"""`python -m sitewatch.simulators.inbox serve` as a user runs it: a real process, HTTP and a signal."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ REPO = Path(__file__).parents[3]
 
 async def test_serve_prints_where_to_post_takes_an_sms_and_stops_on_sigint() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulators.inbox", "serve", "--port", "0", "--sms-password", "api-key",
+        sys.executable, "-m", "sitewatch.simulators.inbox", "serve", "--port", "0", "--sms-password", "api-key",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

@@ -14,13 +14,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from domain.time import UTC
-from paging.channels import Channel
-from paging.channels.build import build_channels, http_client
-from paging.channels.errors import Rejected, Unreachable
-from paging.config import PagingSettings
-from paging.models import Content, Outgoing
-from simulators.inbox.server import InboxConfig, InboxServer, build, dingtalk_sign
+from sitewatch.domain.time import UTC
+from sitewatch.paging.channels import Channel
+from sitewatch.paging.channels.build import build_channels, http_client
+from sitewatch.paging.channels.errors import Rejected, Unreachable
+from sitewatch.paging.config import PagingSettings
+from sitewatch.paging.models import Content, Outgoing
+from sitewatch.simulators.inbox.server import InboxConfig, InboxServer, build, dingtalk_sign
 from tests.serving import FixedClock
 
 README = Path(__file__).parents[3] / "simulators" / "inbox" / "README.md"

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.time import UTC
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
 
 # 2026-03-10 02:00 UTC is 10:00 in Asia/Shanghai: mid-morning demand.
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)

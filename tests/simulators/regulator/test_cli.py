@@ -1,4 +1,4 @@
-"""`python -m simulators.regulator` as a user runs it: real process, sockets and signals."""
+"""`python -m sitewatch.simulators.regulator` as a user runs it: real process, sockets and signals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulators.regulator.cli import main
+from sitewatch.simulators.regulator.cli import main
 
 from .peers import mbpoll
 
@@ -30,7 +30,7 @@ async def _start_serve(*args: str) -> Served:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simulators.regulator",
+        "sitewatch.simulators.regulator",
         "serve",
         *args,
         cwd=REPO,
@@ -127,7 +127,7 @@ async def test_help_runs():
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simulators.regulator",
+        "sitewatch.simulators.regulator",
         "--help",
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
@@ -157,6 +157,6 @@ def test_bad_param_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
 
 def test_main_is_importable_from_dunder_main_without_running():
     # `sitewatch simulate` imports it from there; importing must not start anything.
-    from simulators.regulator.__main__ import main as dunder_main
+    from sitewatch.simulators.regulator.__main__ import main as dunder_main
 
     assert dunder_main is main

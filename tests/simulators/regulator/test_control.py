@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from simulators.regulator.control import ControlServer
-from simulators.regulator.faults import known_faults
-from simulators.regulator.fleet import RegulatorFleet
+from sitewatch.simulators.regulator.control import ControlServer
+from sitewatch.simulators.regulator.faults import known_faults
+from sitewatch.simulators.regulator.fleet import RegulatorFleet
 
 from .conftest import FrozenClock
 from .peers import mbpoll

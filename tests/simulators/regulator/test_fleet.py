@@ -7,11 +7,11 @@ import struct
 
 import pytest
 
-from simulators.regulator.errors import FleetNotRunning, UnknownFault, UnknownStation
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.model import reading_at
-from simulators.regulator.registers import encode
-from simulators.regulator.spec import FleetConfig, make_station_specs
+from sitewatch.simulators.regulator.errors import FleetNotRunning, UnknownFault, UnknownStation
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.model import reading_at
+from sitewatch.simulators.regulator.registers import encode
+from sitewatch.simulators.regulator.spec import FleetConfig, make_station_specs
 
 from .conftest import FrozenClock
 from .peers import mbpoll, read_holding

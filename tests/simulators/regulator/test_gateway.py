@@ -15,19 +15,19 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from collector.errors import DeviceRejected, DeviceTimeout, DeviceUnreachable
-from collector.modbus.client import (
+from sitewatch.collector.errors import DeviceRejected, DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.modbus.client import (
     Link,
     ModbusClient,
     ModbusConnection,
     ModbusConnections,
 )
-from collector.modbus.config import ModbusEndpoint
-from collector.modbus.gateway import GatewayPoller
-from simulators.regulator.control import ControlServer
-from simulators.regulator.fleet import RegulatorFleet, build
-from simulators.regulator.registers import REGISTER_COUNT, encode
-from simulators.regulator.spec import (
+from sitewatch.collector.modbus.config import ModbusEndpoint
+from sitewatch.collector.modbus.gateway import GatewayPoller
+from sitewatch.simulators.regulator.control import ControlServer
+from sitewatch.simulators.regulator.fleet import RegulatorFleet, build
+from sitewatch.simulators.regulator.registers import REGISTER_COUNT, encode
+from sitewatch.simulators.regulator.spec import (
     FleetConfig,
     GatewaySpec,
     make_gateway_station_specs,
@@ -230,7 +230,7 @@ async def test_control_api_lists_the_gateway_and_takes_it_down(gateway_fleet: Re
 
 async def test_serve_with_gateway_stations():
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulators.regulator", "serve", "--stations", "1", "--gateway-stations", "3",
+        sys.executable, "-m", "sitewatch.simulators.regulator", "serve", "--stations", "1", "--gateway-stations", "3",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:

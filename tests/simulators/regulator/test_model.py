@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.time import UTC
-from simulators.regulator.errors import InvalidFaultParams, UnknownFault
-from simulators.regulator.faults import ActiveFault, fault_params, known_faults
-from simulators.regulator.model import Reading, reading_at
-from simulators.regulator.spec import FleetConfig, StationSpec, make_station_specs
+from sitewatch.domain.time import UTC
+from sitewatch.simulators.regulator.errors import InvalidFaultParams, UnknownFault
+from sitewatch.simulators.regulator.faults import ActiveFault, fault_params, known_faults
+from sitewatch.simulators.regulator.model import Reading, reading_at
+from sitewatch.simulators.regulator.spec import FleetConfig, StationSpec, make_station_specs
 
 from .conftest import T0
 

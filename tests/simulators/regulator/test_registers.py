@@ -3,9 +3,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from collector.modbus.config import ModbusProfile
-from simulators.regulator.model import Reading
-from simulators.regulator.registers import REGISTER_COUNT, REGISTER_MAP, encode
+from sitewatch.collector.modbus.config import ModbusProfile
+from sitewatch.simulators.regulator.model import Reading
+from sitewatch.simulators.regulator.registers import REGISTER_COUNT, REGISTER_MAP, encode
 
 EXAMPLE_CONFIG = Path(__file__).parents[3] / "deploy" / "sitewatch.example.toml"
 

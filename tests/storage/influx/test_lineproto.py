@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from domain.samples import Quality
-from storage.influx.lineproto import format_lines, series_key
+from sitewatch.domain.samples import Quality
+from sitewatch.storage.influx.lineproto import format_lines, series_key
 
 
 def lines(keys: list[str], values: list[float], qualities: list[int], ts_ms: list[int]) -> list[str]:

@@ -21,7 +21,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from storage.influx.lineproto import QUALITY, SUSPECT, VALUE, escape_measurement, escape_tag, format_lines, series_key
+from sitewatch.storage.influx.lineproto import (
+    QUALITY,
+    SUSPECT,
+    VALUE,
+    escape_measurement,
+    escape_tag,
+    format_lines,
+    series_key,
+)
 from tests.corpus import corpus_files, fuzz_settings
 
 NONPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")

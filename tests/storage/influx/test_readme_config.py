@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from config.load import config_from_dict
+from sitewatch.config.load import config_from_dict
 from sitewatch.demo import example_config
 
 README = Path(__file__).parents[3] / "storage" / "influx" / "README.md"

@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.samples import Quality, Sample
-from domain.time import UTC
+from sitewatch.domain.samples import Quality, Sample
+from sitewatch.domain.time import UTC
+from sitewatch.storage.influx import WriteRejected
+from sitewatch.storage.spool import SampleSpool
+from sitewatch.storage.timeseries import TimeSeriesError, TimeSeriesStore
 from sitewatch.store_writer import StoreWriter
-from storage.influx import WriteRejected
-from storage.spool import SampleSpool
-from storage.timeseries import TimeSeriesError, TimeSeriesStore
 from tests.servers import InfluxDB, VictoriaMetrics, free_port, stub_http
 from tests.storage.backends import (
     FlushingStore,
