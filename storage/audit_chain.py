@@ -7,11 +7,12 @@ it's ``row_hash``; GENESIS for the first) and ``row_hash``: SHA-256 over the can
 encoding of its fields and ``prev_hash``. The one-row table ``audit_chain_head`` holds the
 last ``seq`` and ``row_hash``, so rows cut off the end show too.
 
-A session's audit rows take their places when it flushes, all of that flush's at once, with
-one ``UPDATE … RETURNING`` on the head row: PostgreSQL locks that row until the transaction
-ends, so writers in several processes chain one after the other, and a rolled-back writer
-leaves no gap (its places are taken again); SQLite has one writer at a time anyway. The lock
-is the transaction's from that flush on: keep work after an audited change short.
+A transaction's audit rows are written when it commits, all at once, after its other changes
+are flushed, with one ``UPDATE … RETURNING`` on the head row: PostgreSQL locks that row until
+the commit, so writers in several processes chain one after the other, and a rolled-back
+writer leaves no gap (it never took places); SQLite has one writer at a time anyway. The
+head is the last lock a transaction takes, held only for its commit: two writers never each
+hold what the other waits for.
 
 The encoding is frozen (``VERSION`` is part of it); revision 0004 carries a copy of it to
 chain the rows written before it. Changing it means a new version and a new migration.
@@ -28,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from sitewatch.domain.time import UTC
 from sitewatch.storage.tables import AuditChainHeadRow, AuditRow
@@ -39,7 +40,7 @@ CHAIN = "audit_log"  # the head row's key
 
 _HEAD = AuditChainHeadRow.__table__
 _LOG = AuditRow.__table__
-_PENDING = "audit_chain.pending"  # session.info: the audit rows waiting for their places
+_PENDING = "audit_chain.pending"  # session.info: the audit rows waiting for the commit
 
 
 def row_hash(*, seq: int, at: datetime, actor: str, entity: str, entity_id: str, action: str,
@@ -57,42 +58,53 @@ def normalised(detail: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(detail)))
 
 
-def chain(session: Session, row: AuditRow) -> None:
-    """Give ``row`` (just added to ``session``) its place in the chain at the session's next
-    flush, with the other audit rows of that flush: one round trip on the head per flush, not
-    two per row (an inventory sync of 16,161 assets took 95 s with two per row)."""
+def chain(session: Session, row: AuditRow, *with_it: object) -> None:
+    """Write ``row`` (not yet added to ``session``) and ``with_it`` (rows that refer to it) when
+    the session's transaction commits, with its place in the chain. Taking the head at the
+    first flush of an audit row (as this did) made a deadlock: the ticket writer held the head
+    and waited for an alert that a dispatcher's acknowledgement held while it waited for the
+    head; PostgreSQL killed one of the two and its change was lost. One round trip on the head
+    per transaction, not two per row (an inventory sync of 16,161 assets took 95 s with two)."""
     pending = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = []
-        if not event.contains(session, "before_flush", _link_pending):
-            event.listen(session, "before_flush", _link_pending)
-    pending.append(row)
+        if not event.contains(session, "before_commit", _link_pending):
+            event.listen(session, "before_commit", _link_pending)
+            event.listen(session, "after_transaction_end", _forget_pending)
+    pending.append((row, with_it))
 
 
-def _link_pending(session: Session, _context: object, _instances: object) -> None:
-    # Rows added and then rolled back are no longer pending in the session: left out.
-    new = session.new  # a new set at every access: once
-    rows = [row for row in session.info.pop(_PENDING, ()) if row in new]
-    if not rows:
+def _link_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's commit: the rows wait for the transaction's
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
         return
-    advance = (update(_HEAD).where(_HEAD.c.chain == CHAIN).values(seq=_HEAD.c.seq + len(rows))
+    session.flush()  # the transaction's other changes first, so the head is its last lock
+    advance = (update(_HEAD).where(_HEAD.c.chain == CHAIN).values(seq=_HEAD.c.seq + len(pending))
                .returning(_HEAD.c.seq, _HEAD.c.last_hash))
-    with session.no_autoflush:
-        taken = session.execute(advance).one_or_none()
-        if taken is None:
-            # The first audit rows ever: the head is made at place 0. Of first writers racing,
-            # one makes it; the others wait for its commit, make nothing and take the next places.
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-            session.execute(insert(_HEAD).values(chain=CHAIN, seq=0, last_hash=GENESIS).on_conflict_do_nothing())
-            taken = session.execute(advance).one()
-        seq, prev = taken.seq - len(rows), taken.last_hash
-        for row in rows:  # in the order they were added: the order they are inserted, ids rising
-            seq += 1
-            row.seq, row.prev_hash = seq, prev
-            row.row_hash = prev = row_hash(seq=seq, at=row.at, actor=row.actor, entity=row.entity,
-                                           entity_id=row.entity_id, action=row.action, detail=row.detail,
-                                           prev_hash=prev)
-        session.execute(update(_HEAD).where(_HEAD.c.chain == CHAIN).values(last_hash=prev))
+    taken = session.execute(advance).one_or_none()
+    if taken is None:
+        # The first audit rows ever: the head is made at place 0. Of first writers racing,
+        # one makes it; the others wait for its commit, make nothing and take the next places.
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(insert(_HEAD).values(chain=CHAIN, seq=0, last_hash=GENESIS).on_conflict_do_nothing())
+        taken = session.execute(advance).one()
+    seq, prev = taken.seq - len(pending), taken.last_hash
+    for row, with_it in pending:  # in the order they were written: the order they are inserted, ids rising
+        seq += 1
+        row.seq, row.prev_hash = seq, prev
+        row.row_hash = prev = row_hash(seq=seq, at=row.at, actor=row.actor, entity=row.entity,
+                                       entity_id=row.entity_id, action=row.action, detail=row.detail,
+                                       prev_hash=prev)
+        session.add(row)
+        session.add_all(with_it)
+    session.execute(update(_HEAD).where(_HEAD.c.chain == CHAIN).values(last_hash=prev))
+
+
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the transaction ended without its commit: its rows go with it
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,15 +48,13 @@ def audit(
     detail: Mapping[str, Any],
 ) -> AuditRow:
     """Append one audit row: the only function that writes to the audit log. The row is
-    chained to the one before it (storage/audit_chain.py). A change to a ticket or an alert
+    written when the transaction commits, chained to the one before it (storage/audit_chain.py). A change to a ticket or an alert
     also goes into the paging outbox, in the same transaction: paging learns of every such
     change that committed, and of none that did not."""
     at, detail = require_utc(at), audit_chain.normalised(detail)
     row = AuditRow(at=at, actor=actor, entity=entity, entity_id=entity_id, action=action, detail=detail)
-    session.add(row)
-    audit_chain.chain(session, row)  # its place, prev_hash and row_hash when the session flushes
-    if entity in PAGED_ENTITIES:
-        session.add(OutboxRow(audit=row))
+    paged = [OutboxRow(audit=row)] if entity in PAGED_ENTITIES else []
+    audit_chain.chain(session, row, *paged)  # written at the commit, with its place in the chain
     return row
 
 

@@ -38,6 +38,7 @@ def session(db_session_factory):
 
 
 def audit_of(session, username: str) -> list[tuple[str, str]]:
+    session.commit()  # audit rows are written at the commit (storage/audit_chain.py), as the API's requests end
     rows = session.scalars(select(AuditRow).where(AuditRow.entity == "user", AuditRow.entity_id == username)
                            .order_by(AuditRow.id))
     return [(r.actor, r.action) for r in rows]
@@ -104,6 +105,7 @@ def test_a_new_password_or_role_ends_the_sessions_and_is_audited(session):
     assert principal_of_session(session, second.token, at=NOW) is None
     third = log_in(session, "li.wei", "a new long passphrase", remote="-", at=NOW).principal
     assert (third.role, third.customers) == (Role.MANAGER, None), "empty scope: every customer"
+    session.commit()
     changed = session.scalars(select(AuditRow).where(AuditRow.action == "role_changed")).one()
     assert changed.actor == "admin" and changed.detail == {"before": {"role": "dispatcher", "customers": ["citygas"]},
                                                          "after": {"role": "manager", "customers": []}}

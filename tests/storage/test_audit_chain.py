@@ -7,17 +7,18 @@ triggers dropped or disabled) edited, deleted or moved rows."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 
 from sitewatch.domain.time import UTC
 from sitewatch.storage import audit_chain
 from sitewatch.storage.database import make_engine, session_factory
 from sitewatch.storage.repository import audit
 from sitewatch.storage.schema import upgrade_schema
-from sitewatch.storage.tables import AuditChainHeadRow, AuditRow
+from sitewatch.storage.tables import AuditChainHeadRow, AuditRow, CustomerRow
 
 AT = datetime(2026, 12, 3, 18, 30, 0, 123456, tzinfo=UTC)
 
@@ -159,3 +160,59 @@ def test_0004_chains_the_rows_written_before_it(empty_databases):
             assert conn.execute(select(AuditRow.seq).order_by(AuditRow.id)).scalars().all() == [1, 2, 3, 4]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_audited_changes_to_the_same_row_never_deadlock(db_session_factory):
+    """Transaction B makes an audited change and then waits for a row that transaction A holds;
+    A then makes an audited change of its own and commits. When an audit row took the chain's
+    head at its first flush, B held the head while waiting for A, and A waited for the head:
+    PostgreSQL killed one of them ("deadlock detected") and its change was lost. The ticket
+    writer (many alerts and audit rows per transaction) and a dispatcher acknowledging one of
+    those alerts are such a pair. The head is now taken at commit, after every other lock."""
+    engine = db_session_factory.kw["bind"]
+    with db_session_factory.begin() as session:
+        session.add(CustomerRow(id="c1", name="first"))
+    a, b, watcher = db_session_factory(), db_session_factory(), engine.connect()
+    errors: list[BaseException] = []
+    try:
+        for s in (a, b):
+            s.execute(text("SET lock_timeout = '20s'"))  # a regression fails, it does not hang
+        b_pid = b.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        a.execute(update(CustomerRow).where(CustomerRow.id == "c1").values(name="by A"))
+        audit(b, at=AT, actor="desk", entity="customer", entity_id="c2", action="created", detail={})
+        b.flush()
+
+        def b_goes_on() -> None:
+            try:
+                b.execute(update(CustomerRow).where(CustomerRow.id == "c1").values(name="by B"))
+                audit(b, at=AT, actor="desk", entity="customer", entity_id="c1", action="updated", detail={"by": "B"})
+                b.commit()
+            except BaseException as exc:  # noqa: BLE001 — asserted below
+                errors.append(exc)
+                b.rollback()
+
+        thread = threading.Thread(target=b_goes_on)
+        thread.start()
+        waits = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"
+        for _ in range(1000):  # until B waits for A's row lock, at most ~20 s
+            if watcher.execute(text(waits), {"pid": b_pid}).scalar_one_or_none() == "Lock":
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("B never waited for the row A holds")
+        try:
+            audit(a, at=AT, actor="desk", entity="customer", entity_id="c1", action="updated", detail={"by": "A"})
+            a.commit()
+        except BaseException as exc:  # noqa: BLE001 — asserted below
+            errors.append(exc)
+            a.rollback()
+        thread.join()
+    finally:
+        a.close(), b.close(), watcher.close()
+    assert errors == [], f"an audited change was lost: {errors}"
+    with db_session_factory() as session:
+        assert session.get(CustomerRow, "c1").name == "by B", "B's change, after A's"
+        chained = [(r.entity_id, r.detail.get("by")) for r in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
+    assert chained == [("c1", "A"), ("c2", None), ("c1", "B")], "A's row, then B's two"
+    assert verdict(engine) == audit_chain.Verdict(3, None)
