@@ -47,6 +47,12 @@ class DeviceUnreachable(CollectorError):
     """No connection: refused, reset, or lost while waiting for a reply."""
 
 
+class TlsFailed(DeviceUnreachable):
+    """Connected, but no TLS session: the device's certificate is not trusted or is for another
+    name, or the handshake failed. Its message says which (what the certificate is for, what
+    verification said)."""
+
+
 class DeviceTimeout(CollectorError):
     """Connected (or connecting), but no complete reply within the endpoint's timeout."""
 

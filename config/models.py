@@ -12,7 +12,7 @@ from sitewatch.collector.modbus.config import ModbusEndpoint, ModbusGateway, Mod
 from sitewatch.collector.mqtt.config import MqttSettings
 from sitewatch.collector.onvif.config import OnvifEndpoint
 from sitewatch.config.storage import StorageSettings
-from sitewatch.config.tls import PrivateKeyFile, ReadableFile, both_or_neither, check_server_pair
+from sitewatch.config.tls import PrivateKeyFile, ReadableFile, check_optional_server_pair
 from sitewatch.config.types import LocalTime, TimeZoneName
 from sitewatch.inspections.plans import PLAN_KINDS
 from sitewatch.paging.config import PagingSettings
@@ -277,9 +277,7 @@ class ApiSettings(Frozen):
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ApiSettings:
-        both_or_neither("api", self.tls_cert_file, self.tls_key_file)
-        if self.tls_cert_file is not None and self.tls_key_file is not None:
-            check_server_pair(self.tls_cert_file, self.tls_key_file)
+        check_optional_server_pair("api", self.tls_cert_file, self.tls_key_file)
         return self
 
 

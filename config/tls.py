@@ -69,3 +69,10 @@ def check_server_pair(cert_file: Path, key_file: Path) -> None:
 def both_or_neither(what: str, cert_file: Path | None, key_file: Path | None) -> None:
     if (cert_file is None) != (key_file is None):
         raise ValueError(f"{what}: tls_cert_file and tls_key_file go together (the certificate and its key)")
+
+
+def check_optional_server_pair(what: str, cert_file: Path | None, key_file: Path | None) -> None:
+    """Raise ValueError unless neither is set, or both are and load as a server's certificate and key."""
+    both_or_neither(what, cert_file, key_file)
+    if cert_file is not None and key_file is not None:
+        check_server_pair(cert_file, key_file)

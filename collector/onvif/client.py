@@ -38,11 +38,18 @@ from zeep.transports import AsyncTransport
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
-from sitewatch.collector.errors import AuthFailed, CollectorError, DecodeError, DeviceTimeout, DeviceUnreachable
+from sitewatch.collector.errors import (
+    AuthFailed,
+    CollectorError,
+    DecodeError,
+    DeviceTimeout,
+    DeviceUnreachable,
+    TlsFailed,
+)
 from sitewatch.collector.onvif.config import OnvifEndpoint
 from sitewatch.collector.onvif.decode import usable_url
 from sitewatch.collector.onvif.guards import MalformedReply, checked_reply, pinned_url, url_problem
-from sitewatch.collector.onvif.transport import REPLY_CAP, PerCameraTransport, ReplyTooLarge
+from sitewatch.collector.onvif.transport import REPLY_CAP, TRUST, PerCameraTransport, ReplyTooLarge, TlsRefused, Trust
 from sitewatch.domain.time import Clock, SystemClock
 
 Credentials = Callable[[], tuple[str, str]]  # → (username, password), read at every call
@@ -133,7 +140,8 @@ class OnvifClients:
         self.clock = clock or SystemClock()
         # trust_env=False: cameras are on the site LAN; an office http_proxy must not catch
         # their traffic (onvif-zeep deletes the proxy variables process-wide instead).
-        self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=PerCameraTransport())
+        self._cameras = PerCameraTransport()
+        self._http = httpx.AsyncClient(trust_env=False, timeout=None, transport=self._cameras)
         self._wsdl_http = httpx.Client(trust_env=False)  # zeep wants one; our WSDLs are local files
         self._transport = _Transport(client=self._http, wsdl_client=self._wsdl_http)
         # strict=False: cameras stray from the schema. No huge_tree: lxml's limits stay (guards.py).
@@ -145,6 +153,11 @@ class OnvifClients:
     @property
     def http(self) -> httpx.AsyncClient:
         return self._http
+
+    @property
+    def tls_contexts_made(self) -> int:
+        """TLS contexts made so far: one per (ca_file, check_hostname) in use, however many cameras."""
+        return self._cameras.contexts_made
 
     def service(self, binding: str, address: str) -> AsyncServiceProxy:
         wsdl = _WSDL_OF[binding]
@@ -195,6 +208,7 @@ class CameraClient:
         self._endpoint = endpoint
         self._credentials = credentials
         self._clients = clients
+        self._trust = Trust(endpoint.ca_file, endpoint.check_hostname)
         # Camera clock minus ours, s: the poller sets it from each GetSystemDateAndTime; every
         # signed call until the next one is dated with it.
         self.clock_offset_s = 0.0
@@ -357,20 +371,38 @@ class CameraClient:
         problem = url_problem(url)
         if problem is not None:
             raise DecodeError(device_id=self._asset_id, message=f"unusable URL: {problem}"[:300], where=where)
-        return pinned_url(url, host=self._endpoint.host, port=self._endpoint.port)
+        return pinned_url(url, scheme=self._endpoint.scheme, host=self._endpoint.host, port=self._endpoint.port)
 
     async def _guard(self, send: Callable[[], Awaitable[Any]], *, where: str, what: str) -> Any:
-        """``send()`` within the endpoint's timeout, httpx errors and a reply over its cap translated."""
+        """``send()`` within the endpoint's timeout, with the endpoint's TLS trust; httpx errors,
+        a refused certificate and a reply over its cap translated."""
         timeout_s = self._endpoint.timeout_s
+        trusting = TRUST.set(self._trust)
         try:
             async with asyncio.timeout(timeout_s):
                 return await send()
+        except TlsRefused as exc:
+            raise TlsFailed(device_id=self._asset_id, message=self._tls_advice(exc), where=where) from exc
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise DeviceTimeout(device_id=self._asset_id, message=f"no reply within {timeout_s} s", where=where) from exc
         except httpx.TransportError as exc:  # refused, reset, DNS, closed mid-reply
             raise DeviceUnreachable(device_id=self._asset_id, message=f"{type(exc).__name__}: {exc}", where=where) from exc
         except ReplyTooLarge as exc:
             raise DecodeError(device_id=self._asset_id, message=exc.describe(what), where=where) from exc
+        finally:
+            TRUST.reset(trusting)
+
+    def _tls_advice(self, refused: TlsRefused) -> str:
+        """The transport's reason, and what in this camera's endpoint it came from."""
+        ca_file = self._endpoint.ca_file
+        if refused.kind == "untrusted":
+            trusted = f"ca_file = {str(ca_file)!r}" if ca_file else "the system's CA bundle: no ca_file set"
+            return f"{refused} (trusting {trusted})"
+        if refused.kind == "name":
+            return f"{refused} (address the camera by a name its certificate carries, or set check_hostname = false)"
+        if refused.kind == "handshake" and "WRONG_VERSION_NUMBER" in str(refused):
+            return f"{refused} (does this port speak https?)"
+        return str(refused)
 
     def _fault(self, fault: zeep.exceptions.Fault, *, where: str) -> CollectorError:
         subcodes = tuple(str(getattr(code, "localname", code)).rsplit(":", 1)[-1] for code in fault.subcodes or ())

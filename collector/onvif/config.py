@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sitewatch.config.tls import ReadableFile, load_ca
 
 _MiB = 1 << 20
 
@@ -42,8 +46,21 @@ class OnvifWorkarounds(_Frozen):
 class OnvifEndpoint(_Frozen):
     """Where one camera (or encoder, or NVR) answers ONVIF."""
 
+    # "https": SOAP and snapshots over TLS, the camera's certificate verified (README: HTTPS
+    # cameras); such a camera usually answers on port = 443, not the default 80.
+    scheme: Literal["http", "https"] = "http"
     host: str
     port: int = Field(default=80, ge=1, le=65535)
+    # PEM file of the certificates to trust for this camera's https: a private CA, or the
+    # camera's own self-signed certificate (trusted as it is, CA or not). None: the system's
+    # CA bundle. Also used for https URLs an http camera reports (a snapshot on its port 443).
+    ca_file: ReadableFile | None = None
+    # False: the certificate must still be one ca_file (or the bundle) vouches for, but may name
+    # another host than `host` (cameras addressed by IP, certificates made for a name). The risk:
+    # any device holding a certificate from the same CA can then pass for this camera, so keep
+    # such a CA to the site's cameras (or trust the camera's own certificate). Verification
+    # itself cannot be turned off.
+    check_hostname: bool = True
     # Name of the vault entry holding username and password; the poller gets the pair from a
     # callable at every poll, so a rotated password takes effect without a restart.
     credential: str = Field(min_length=1)
@@ -71,8 +88,17 @@ class OnvifEndpoint(_Frozen):
     allow_basic_over_http: bool = False
     workarounds: OnvifWorkarounds = OnvifWorkarounds()
 
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_loads(cls, ca_file: Path | None) -> Path | None:
+        # Loaded now, so a file without a certificate stops the start with this key, not every
+        # poll with a failed handshake.
+        if ca_file is not None:
+            load_ca(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), ca_file)
+        return ca_file
+
     @property
     def device_url(self) -> str:
         # The device service's address is fixed by the ONVIF Core spec; the others come from
         # GetCapabilities.
-        return f"http://{self.host}:{self.port}/onvif/device_service"
+        return f"{self.scheme}://{self.host}:{self.port}/onvif/device_service"

@@ -94,19 +94,19 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def pinned_url(url: str, *, host: str, port: int) -> str:
-    """``url`` (one ``url_problem`` accepts) as sent to the configured camera at ``host``:``port``.
+def pinned_url(url: str, *, host: str, port: int, scheme: str = "http") -> str:
+    """``url`` (one ``url_problem`` accepts) as sent to the configured camera at ``scheme``://``host``:``port``.
 
     A URL naming the configured host is kept as it is, whatever its port or scheme: the same
     device (some serve ONVIF on 8000 and snapshots on 80). One naming any other host is
-    rewritten to ``http://host:port`` with its path and query, as NVRs do for cameras behind
+    rewritten to ``scheme://host:port`` with its path and query, as NVRs do for cameras behind
     NAT, which report their inside address; so no request, and no credential, goes anywhere
     but the configured camera. README: Camera-supplied URLs.
     """
     parsed = httpx.URL(url)
     if _same_host(parsed.host, host):
         return url
-    return str(httpx.URL(scheme="http", host=host, port=port, raw_path=parsed.raw_path))
+    return str(httpx.URL(scheme=scheme, host=host, port=port, raw_path=parsed.raw_path))
 
 
 def _same_host(named: str, configured: str) -> bool:

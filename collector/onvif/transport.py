@@ -2,23 +2,54 @@
 
 Used by ``client.py`` (zeep's transport and the snapshot GET go through one
 ``httpx.AsyncClient`` over ``PerCameraTransport``); nothing here knows ONVIF. README:
-Connections, Bounds.
+Connections, Bounds, HTTPS cameras.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ssl
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import httpx
+
+from sitewatch.config.tls import load_ca
 
 # Every camera reply is capped while it streams in, so a camera sending without end costs at
 # most the cap (README: Hostile replies). SOAP: the largest real reply is an NVR's GetProfiles,
 # some 100 KB per channel. Snapshots: the endpoint's max_snapshot_bytes, given per request.
 SOAP_REPLY_MAX_BYTES = 2 << 20
 REPLY_CAP = "sitewatch.max_reply_bytes"  # the request extension giving a request its own cap, bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Whom an https request trusts: the certificates of ``ca_file`` (None: the system's CA
+    bundle), and whether the certificate must also name the host dialled."""
+
+    ca_file: Path | None = None
+    check_hostname: bool = True
+
+
+# The calling task's Trust, set by CameraClient around each request (None: Trust(), the system's
+# bundle): zeep's post, which sends the SOAP calls, takes no request extensions, and a context
+# variable reaches through it.
+TRUST: contextvars.ContextVar[Trust | None] = contextvars.ContextVar("sitewatch_tls_trust", default=None)
+
+
+class TlsRefused(Exception):
+    """No TLS session with the server: its certificate is not trusted (``kind`` "untrusted"),
+    is for another name ("name"), or the handshake failed otherwise ("handshake"), or the
+    trusted certificates cannot be loaded ("ca_file"). CameraClient makes it a TlsFailed."""
+
+    def __init__(self, message: str, *, kind: Literal["untrusted", "name", "handshake", "ca_file"]) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ReplyTooLarge(Exception):
@@ -37,6 +68,20 @@ class ReplyTooLarge(Exception):
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):.4g} MiB" if n >= 1 << 20 else f"{n / 1024:.4g} KiB"
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_EMAIL_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = frozenset({62, 63, 64})
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error under httpx's ConnectError (httpx's error wraps httpcore's, which wraps it)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _announced_length(headers: httpx.Headers) -> int | None:
@@ -105,30 +150,39 @@ class _ReleasingStream(httpx.AsyncByteStream):
 
 
 class PerCameraTransport(httpx.AsyncBaseTransport):
-    """At most MAX_IN_FLIGHT requests sent at once, first come, first served; one pool per camera."""
+    """At most MAX_IN_FLIGHT requests sent at once, first come, first served; one pool per camera
+    (and per Trust, for https); one TLS context per Trust."""
 
     def __init__(self) -> None:
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._pools: dict[tuple[bytes, bytes, int | None], _CameraPool] = {}
+        self._pools: dict[tuple[bytes, bytes, int | None, Trust | None], _CameraPool] = {}
         self._swept_at = time.monotonic()
-        # Shared: a transport's own context loads the CA bundle, 54 ms of CPU each pool (measured).
-        self._tls: ssl.SSLContext | None = None
+        # Shared by every pool of the same Trust: a context loads its CA file or the bundle, 54 ms
+        # of CPU each (measured), so one per pool, or per poll, would cost more than the polls.
+        self._contexts: dict[Trust, ssl.SSLContext] = {}
+        self.contexts_made = 0  # for tests and the benchmark
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         now = time.monotonic()
         if now - self._swept_at >= _SWEEP_S:
             await self._close_idle(now)
-        key = (request.url.raw_scheme, request.url.raw_host, request.url.port)
+        https = request.url.scheme == "https"
+        trust = (TRUST.get() or Trust()) if https else None  # plain http pools are shared whatever the trust
+        key = (request.url.raw_scheme, request.url.raw_host, request.url.port, trust)
         pool = self._pools.get(key)
         if pool is None:
-            if self._tls is None:
-                self._tls = httpx.create_ssl_context()
-            pool = self._pools[key] = _CameraPool(now, self._tls)
+            pool = self._pools[key] = _CameraPool(now, self._context(trust or Trust()))
         limit = request.extensions.get(REPLY_CAP, SOAP_REPLY_MAX_BYTES)
         pool.active += 1
         try:
             async with self._slots:
-                response = await pool.transport.handle_async_request(request)
+                try:
+                    response = await pool.transport.handle_async_request(request)
+                except httpx.ConnectError as exc:
+                    refused = _ssl_error(exc) if trust is not None else None
+                    if refused is None:
+                        raise
+                    raise await self._refusal(refused, request.url, trust) from exc
             announced = _announced_length(response.headers)
             if announced is not None and announced > limit:
                 await response.aclose()  # unread: the connection is dropped, not drained
@@ -140,6 +194,51 @@ class PerCameraTransport(httpx.AsyncBaseTransport):
         assert isinstance(response.stream, httpx.AsyncByteStream)
         return httpx.Response(response.status_code, headers=response.headers,
                               stream=_ReleasingStream(response.stream, pool, limit), extensions=response.extensions)
+
+    def _context(self, trust: Trust) -> ssl.SSLContext:
+        """The client context for ``trust``, made at its first request; TlsRefused if its
+        ca_file (checked at config load) can no longer be read."""
+        context = self._contexts.get(trust)
+        if context is None:
+            if trust.ca_file is None:
+                context = httpx.create_ssl_context()  # the public CA bundle, as httpx's own
+            else:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the name
+                try:
+                    load_ca(context, trust.ca_file)
+                except (OSError, ValueError) as exc:
+                    raise TlsRefused(f"cannot load the certificates to trust: {exc}", kind="ca_file") from exc
+                # A certificate of the file is a trust anchor whether or not it is a CA's: a
+                # camera's own self-signed certificate, or a leaf, is trusted as it is.
+                context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            context.check_hostname = trust.check_hostname  # the chain is verified either way
+            self._contexts[trust] = context
+            self.contexts_made += 1
+        return context
+
+    async def _refusal(self, error: ssl.SSLError, url: httpx.URL, trust: Trust) -> TlsRefused:
+        """What a failed handshake with ``url`` means, in words: whose certificate, which names."""
+        if not isinstance(error, ssl.SSLCertVerificationError):
+            return TlsRefused(f"TLS handshake failed: {error.reason or error}", kind="handshake")
+        if error.verify_code not in _NAME_MISMATCH:
+            return TlsRefused(f"certificate not trusted: {error.verify_message}", kind="untrusted")
+        names = await self._names_in_certificate(url, trust)
+        return TlsRefused(f"certificate is for {names}, not {url.host}", kind="name")
+
+    async def _names_in_certificate(self, url: httpx.URL, trust: Trust) -> str:
+        """The names of the certificate ``url``'s server shows, read from a second handshake
+        that checks the chain only: OpenSSL ends the first one without handing the certificate
+        over. Nothing is sent on that connection."""
+        context = self._context(Trust(trust.ca_file, check_hostname=False))
+        try:
+            _, writer = await asyncio.open_connection(url.host, url.port or 443, ssl=context, server_hostname=url.host)
+        except (OSError, ssl.SSLError):
+            return "a name we could not read (the second handshake failed)"
+        certificate = writer.get_extra_info("peercert") or {}
+        writer.transport.abort()  # no close_notify exchange to wait for
+        names = [value for _, value in certificate.get("subjectAltName", ())]
+        names += [value for entry in certificate.get("subject", ()) for key, value in entry if key == "commonName"]
+        return ", ".join(dict.fromkeys(names)) or "no name at all"
 
     async def _close_idle(self, now: float) -> None:
         self._swept_at = now

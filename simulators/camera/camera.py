@@ -55,7 +55,9 @@ CHANGED_PASSWORD_SUFFIX = "-changed-on-site"
 
 
 class Camera:
-    def __init__(self, spec: CameraSpec, *, clock: Clock, host: str, listeners: PortListeners[Camera]) -> None:
+    def __init__(
+        self, spec: CameraSpec, *, clock: Clock, host: str, listeners: PortListeners[Camera], scheme: str = "http"
+    ) -> None:
         self.spec = spec
         self.faults: dict[str, ActiveFault] = {}
         self.port: int | None = None  # the bound port, kept across `offline`
@@ -63,6 +65,7 @@ class Camera:
         self.clock_offset_s = 0.0  # camera clock minus true time
         self._clock = clock
         self._host = host
+        self._scheme = scheme  # "https" when the fleet serves TLS: the addresses it reports say so
         self._http_auth = HttpAuth()
         self._scene = SceneSpec(seed=spec.seed, lighting=spec.lighting, width=spec.width_px, height=spec.height_px)
         self.events = EventService(
@@ -90,7 +93,7 @@ class Camera:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return f"{self._scheme}://{self._host}:{self.port}"
 
     @property
     def password(self) -> str:

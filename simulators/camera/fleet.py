@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from datetime import datetime
 
+from sitewatch.config.tls import load_pair
 from sitewatch.domain.time import Clock, SystemClock
 from sitewatch.simulators.camera.camera import Camera, camera_app
 from sitewatch.simulators.camera.errors import FleetNotRunning, UnknownCamera
@@ -28,8 +30,12 @@ class CameraFleet(FaultFleet[Camera]):
             host=config.host,
             name="cameras",
             graceful_shutdown_s=2,  # long-polls are woken first; this is a backstop
+            tls=_server_context(config),
         )
-        cameras = {c.camera_id: Camera(c, clock=clock, host=config.host, listeners=listeners) for c in config.cameras}
+        cameras = {
+            c.camera_id: Camera(c, clock=clock, host=config.host, scheme=config.scheme, listeners=listeners)
+            for c in config.cameras
+        }
         super().__init__(cameras, clock=clock)
         self._config = config
 
@@ -85,6 +91,14 @@ class CameraFleet(FaultFleet[Camera]):
         if fault == self.offline_fault and self._running:
             await camera.close()
         return active
+
+
+def _server_context(config: FleetConfig) -> ssl.SSLContext | None:
+    if config.tls_cert_file is None or config.tls_key_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    load_pair(context, config.tls_cert_file, config.tls_key_file)
+    return context
 
 
 def build(config: FleetConfig | Mapping[str, object], *, clock: Clock | None = None) -> CameraFleet:

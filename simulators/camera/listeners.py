@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import Generic, TypeVar
@@ -26,16 +27,29 @@ T = TypeVar("T")
 
 _DATE_REFRESH_S = 1.0  # the Date header's resolution, as uvicorn keeps it
 _CLOSE_POLL_S = 0.01  # while a closing port's connections finish their last response
+# A closed TLS connection waits for the client's close_notify, which an idle pooled client never
+# sends: without this, every close (the `offline` fault, stop) would wait out the graceful delay.
+_TLS_SHUTDOWN_S = 0.1
 
 
 class PortListeners(Generic[T]):
     """Ports opened and closed one by one, each with its target (the camera behind it).
 
     The app is built at the first `open`; it reads a request's target with `target(scope)`.
+    With `tls` (a server context), every port answers https only.
     """
 
-    def __init__(self, app: Callable[[], ASGIApp], *, host: str, name: str, graceful_shutdown_s: float) -> None:
+    def __init__(
+        self,
+        app: Callable[[], ASGIApp],
+        *,
+        host: str,
+        name: str,
+        graceful_shutdown_s: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._app = app
+        self._tls = tls
         self._host = host
         self._name = name
         self._graceful_shutdown_s = graceful_shutdown_s
@@ -60,7 +74,8 @@ class PortListeners(Generic[T]):
         self._targets[bound] = target
         loop = asyncio.get_running_loop()
         try:
-            self._listeners[bound] = await loop.create_server(self._protocol, sock=sock, backlog=config.backlog)
+            tls = {} if self._tls is None else {"ssl": self._tls, "ssl_shutdown_timeout": _TLS_SHUTDOWN_S}
+            self._listeners[bound] = await loop.create_server(self._protocol, sock=sock, backlog=config.backlog, **tls)
         except BaseException:
             sock.close()
             raise

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sitewatch.config.tls import ReadableFile, check_optional_server_pair
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -40,6 +42,19 @@ class CameraSpec(_Frozen):
 class FleetConfig(_Frozen):
     cameras: tuple[CameraSpec, ...] = Field(min_length=1)
     host: str = LOOPBACK
+    # Both set: every camera answers https only, with this certificate (PEM, chain after it) and
+    # its key; the addresses it reports (XAddrs, snapshot URIs, subscriptions) say https.
+    tls_cert_file: ReadableFile | None = None
+    tls_key_file: ReadableFile | None = None
+
+    @property
+    def scheme(self) -> Literal["http", "https"]:
+        return "https" if self.tls_cert_file is not None else "http"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> FleetConfig:
+        check_optional_server_pair("camera fleet", self.tls_cert_file, self.tls_key_file)
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import re
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -141,6 +142,7 @@ def media_uri(operation: str, uri: str) -> bytes:
 class HostileCamera:
     def __init__(self) -> None:
         self.port = 0
+        self.scheme = "http"  # "https" when served with a TLS context: its addresses say so
         self.replies: dict[str, Reply] = {}
         self.status: dict[str, int] = {}
         self.calls: list[str] = []
@@ -156,7 +158,7 @@ class HostileCamera:
         self.replies |= {
             "GetCapabilities": envelope(
                 "<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media>"
-                f"<tt:XAddr>http://127.0.0.1:{self.port}/onvif/media</tt:XAddr></tt:Media>"
+                f"<tt:XAddr>{self.scheme}://127.0.0.1:{self.port}/onvif/media</tt:XAddr></tt:Media>"
                 "</tds:Capabilities></tds:GetCapabilitiesResponse>"
             ),
             "GetProfiles": envelope(
@@ -168,7 +170,7 @@ class HostileCamera:
         }
 
     def defaults(self) -> dict[str, Reply]:
-        base = f"http://127.0.0.1:{self.port}"
+        base = f"{self.scheme}://127.0.0.1:{self.port}"
         return {
             "GetSystemDateAndTime": camera_now(),
             "GetDeviceInformation": envelope(
@@ -203,8 +205,8 @@ class HostileCamera:
                 else:
                     writer.write(reply)
                     await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # the client closed its keep-alive connection, or the camera is shutting down
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, asyncio.CancelledError):
+            pass  # the client closed its keep-alive connection (or its TLS session), or the camera is shutting down
         finally:
             writer.close()
             self._connections.discard(task)
@@ -267,11 +269,15 @@ class HostileCamera:
 
 
 @contextlib.asynccontextmanager
-async def hostile_camera(camera: HostileCamera | None = None, *, host: str = "127.0.0.1") -> AsyncIterator[HostileCamera]:
-    """``camera`` (a new HostileCamera by default) served on ``host`` (a loopback address) until the block ends."""
+async def hostile_camera(
+    camera: HostileCamera | None = None, *, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+) -> AsyncIterator[HostileCamera]:
+    """``camera`` (a new HostileCamera by default) served on ``host`` (a loopback address) until the
+    block ends; over https with ``tls`` (a server context)."""
     camera = camera or HostileCamera()
-    server = await asyncio.start_server(camera.serve, host, 0)
+    server = await asyncio.start_server(camera.serve, host, 0, ssl=tls)
     camera.port = server.sockets[0].getsockname()[1]
+    camera.scheme = "https" if tls is not None else "http"
     async with server:
         try:
             yield camera
@@ -284,7 +290,7 @@ async def poll_once(
 ) -> PollResult:
     """One poll of ``camera`` (snapshot and events off unless given); a CollectorError is
     returned as the result's only error, anything else raises."""
-    settings = {"snapshot": False, "events_pull_timeout_s": 0, "timeout_s": 3.0} | endpoint
+    settings = {"snapshot": False, "events_pull_timeout_s": 0, "timeout_s": 3.0, "scheme": camera.scheme} | endpoint
     poller = OnvifPoller(
         asset_id="cam-h", endpoint=OnvifEndpoint(host="127.0.0.1", port=camera.port, credential="cam-h", **settings),
         credentials=lambda: ("admin", "secret"), clients=clients, window=window or TimestampWindow(),

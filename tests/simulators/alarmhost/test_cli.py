@@ -14,6 +14,7 @@ import pytest
 
 from sitewatch.broker import demo_broker
 from sitewatch.simulators.alarmhost.cli import main
+from tests.simulators.serving import served_lines
 
 REPO = Path(__file__).parents[3]
 
@@ -33,14 +34,7 @@ async def test_serve_publishes_acts_on_command_and_stops_cleanly_on_sigint(broke
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        assert process.stdout is not None
-        lines = []
-        while not lines or not lines[-1].startswith("control "):
-            line = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
-            if not line:
-                _, stderr = await process.communicate()
-                pytest.fail(f"serve exited early: rc={process.returncode} {stderr.decode()}")
-            lines.append(line)
+        lines = await served_lines(process)
         assert [line.split()[0] for line in lines[:2]] == ["ah-001", "ah-002"]
         control = lines[-1].split()[1]
 
