@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,14 +18,8 @@ PROG = "python -m sitewatch.simulators.camera"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    tls, args = _tls_options(args)
-
-    async def serve(*, count: int, base_port: int, seed: int, control_port: int) -> int:
-        return await _serve(count=count, base_port=base_port, seed=seed, control_port=control_port, tls=tls)
-
     return run_fault_fleet_cli(
-        args,
+        argv,
         prog=PROG,
         description=(
             "Simulated ONVIF cameras (device, media, events, snapshots) on 127.0.0.1. "
@@ -36,36 +29,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         noun="camera",
         faults=FAULT_KINDS,
         param_example="seconds=-120",
-        serve=serve,
+        serve=_serve,
+        serve_options=_tls_options,
     )
 
 
-def _tls_options(args: list[str]) -> tuple[dict[str, Path], list[str]]:
-    """`--tls-cert` and `--tls-key` of `serve` (as FleetConfig keys), and the arguments without
-    them: the parser shared by the simulators (simulators/common/cli.py) has no place for one
-    simulator's own serve options."""
-    if args[:1] != ["serve"]:
-        return {}, args
-    parser = argparse.ArgumentParser(prog=f"{PROG} serve", add_help=False)
-    parser.add_argument("--tls-cert", type=Path)
-    parser.add_argument("--tls-key", type=Path)
-    known, rest = parser.parse_known_args(args[1:])
-    tls = {"tls_cert_file": known.tls_cert, "tls_key_file": known.tls_key}
-    try:  # refused here, as a usage error, rather than as a traceback once serving starts
-        FleetConfig.model_validate({"cameras": make_camera_specs(1), **tls})
+def _tls_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--tls-cert", type=Path, help="serve https only, with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="the certificate's key (PEM)")
+
+
+def _serve(
+    *, count: int, base_port: int, seed: int, control_port: int, tls_cert: Path | None, tls_key: Path | None
+) -> Awaitable[int]:
+    tls = {k: v for k, v in {"tls_cert_file": tls_cert, "tls_key_file": tls_key}.items() if v is not None}
+    try:  # a usage error (simulators/common/cli.py), not a traceback once serving starts
+        config = FleetConfig.model_validate(
+            {"cameras": make_camera_specs(count, base_port=base_port, seed=seed), **tls}
+        )
     except ValidationError as exc:
-        parser.error("; ".join(str(error["msg"]) for error in exc.errors()))
-    return {k: v for k, v in tls.items() if v is not None}, ["serve", *rest]
+        raise ValueError("; ".join(str(error["msg"]) for error in exc.errors())) from None
+    return _serve_fleet(config, control_port=control_port)
 
 
-async def _serve(*, count: int, base_port: int, seed: int, control_port: int, tls: dict[str, Path]) -> int:
-    config = FleetConfig.model_validate({"cameras": make_camera_specs(count, base_port=base_port, seed=seed), **tls})
+async def _serve_fleet(config: FleetConfig, *, control_port: int) -> int:
     fleet = build(config)
 
     def describe() -> list[str]:
         return [
             f"{c.camera_id} {fleet.host}:{fleet.port_of(c.camera_id)} user={c.username}"
-            + (f" {config.scheme}" if tls else "")
+            + (f" {config.scheme}" if config.tls_cert_file is not None else "")
             for c in fleet.cameras
         ]
 

@@ -7,8 +7,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import httpx
 
@@ -24,9 +24,11 @@ class Fleet(Protocol):
 
 
 class ServeFleet(Protocol):
-    """Builds a fleet of `count` devices and serves it; returns the exit code."""
+    """Builds a fleet of `count` devices and serves it; the awaitable gives the exit code. Also
+    takes, by their dest, the options ``serve_options`` added; a ValueError raised before the
+    awaitable is returned (a bad combination of them) is a usage error."""
 
-    async def __call__(self, *, count: int, base_port: int, seed: int, control_port: int) -> int: ...
+    def __call__(self, *, count: int, base_port: int, seed: int, control_port: int, **options: Any) -> Awaitable[int]: ...
 
 
 async def serve_until_signalled(
@@ -62,8 +64,10 @@ def run_fault_fleet_cli(
     faults: Iterable[str],
     param_example: str,
     serve: ServeFleet,
+    serve_options: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
-    """`serve`, `inject` and `clear` for a fleet of `noun`s whose API lives under `/{noun}s`."""
+    """`serve`, `inject` and `clear` for a fleet of `noun`s whose API lives under `/{noun}s`;
+    ``serve_options`` adds a simulator's own options to `serve`."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -90,6 +94,8 @@ def run_fault_fleet_cli(
     serve_cmd.add_argument(
         "--control-port", type=_port, default=0, help="control API port (0 = ephemeral)"
     )
+    if serve_options is not None:
+        serve_options(serve_cmd)
 
     inject = commands.add_parser(
         "inject", help=f"start a fault on a {noun}", epilog=f"faults: {', '.join(faults)}"
@@ -113,14 +119,15 @@ def run_fault_fleet_cli(
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return asyncio.run(
-            serve(
-                count=args.count,
-                base_port=args.base_port,
-                seed=args.seed,
-                control_port=args.control_port,
+        shared = {"command", "count", "base_port", "seed", "control_port"}
+        options = {dest: value for dest, value in vars(args).items() if dest not in shared}
+        try:
+            serving = serve(
+                count=args.count, base_port=args.base_port, seed=args.seed, control_port=args.control_port, **options
             )
-        )
+        except ValueError as exc:
+            serve_cmd.error(str(exc))
+        return asyncio.run(serving)
     url = f"{args.control.rstrip('/')}/{noun}s/{args.device}/faults"
     if args.command == "inject":
         return call_control("POST", url, json={"fault": args.fault, "params": dict(args.param)})

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
 from collections.abc import Sequence
 
 from sitewatch.simulators.common.cli import (
@@ -29,10 +27,8 @@ PROG = "python -m sitewatch.simulators.regulator"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    gateway_stations, args = _gateway_option(args)
     return run_fault_fleet_cli(
-        args,
+        argv,
         prog=PROG,
         description=(
             "Simulated city-gas regulator stations answering Modbus TCP on 127.0.0.1. "
@@ -42,20 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         noun="station",
         faults=FAULT_KINDS,
         param_example="rate_kpa_s=0.1",
-        serve=functools.partial(_serve, gateway_stations=gateway_stations),
+        serve=_serve,
+        serve_options=_gateway_option,
     )
 
 
-def _gateway_option(args: list[str]) -> tuple[int, list[str]]:
-    """`--gateway-stations N` of `serve`, and the arguments without it. Parsed apart because
-    the parser shared by the simulators (simulators/common/cli.py) has no place for one
-    simulator's own serve options."""
-    if args[:1] != ["serve"]:
-        return 0, args
-    parser = argparse.ArgumentParser(prog=f"{PROG} serve", add_help=False)
-    parser.add_argument("--gateway-stations", type=_device_ids, default=0)
-    known, rest = parser.parse_known_args(args[1:])
-    return known.gateway_stations, ["serve", *rest]
+def _gateway_option(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--gateway-stations", type=_device_ids, default=0, metavar="N",
+                       help=f"stations behind one simulated gateway ({GATEWAY_ID}, RTU over TCP), device ids 1..N")
 
 
 def _device_ids(text: str) -> int:
