@@ -382,7 +382,7 @@ class CameraClient:
             async with asyncio.timeout(timeout_s):
                 return await send()
         except TlsRefused as exc:
-            raise TlsFailed(device_id=self._asset_id, message=self._tls_advice(exc), where=where) from exc
+            raise TlsFailed(device_id=self._asset_id, message=str(exc), where=where) from exc
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise DeviceTimeout(device_id=self._asset_id, message=f"no reply within {timeout_s} s", where=where) from exc
         except httpx.TransportError as exc:  # refused, reset, DNS, closed mid-reply
@@ -391,18 +391,6 @@ class CameraClient:
             raise DecodeError(device_id=self._asset_id, message=exc.describe(what), where=where) from exc
         finally:
             TRUST.reset(trusting)
-
-    def _tls_advice(self, refused: TlsRefused) -> str:
-        """The transport's reason, and what in this camera's endpoint it came from."""
-        ca_file = self._endpoint.ca_file
-        if refused.kind == "untrusted":
-            trusted = f"ca_file = {str(ca_file)!r}" if ca_file else "the system's CA bundle: no ca_file set"
-            return f"{refused} (trusting {trusted})"
-        if refused.kind == "name":
-            return f"{refused} (address the camera by a name its certificate carries, or set check_hostname = false)"
-        if refused.kind == "handshake" and "WRONG_VERSION_NUMBER" in str(refused):
-            return f"{refused} (does this port speak https?)"
-        return str(refused)
 
     def _fault(self, fault: zeep.exceptions.Fault, *, where: str) -> CollectorError:
         subcodes = tuple(str(getattr(code, "localname", code)).rsplit(":", 1)[-1] for code in fault.subcodes or ())

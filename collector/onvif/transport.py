@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import httpx
 
@@ -43,13 +42,9 @@ TRUST: contextvars.ContextVar[Trust | None] = contextvars.ContextVar("sitewatch_
 
 
 class TlsRefused(Exception):
-    """No TLS session with the server: its certificate is not trusted (``kind`` "untrusted"),
-    is for another name ("name"), or the handshake failed otherwise ("handshake"), or the
-    trusted certificates cannot be loaded ("ca_file"). CameraClient makes it a TlsFailed."""
-
-    def __init__(self, message: str, *, kind: Literal["untrusted", "name", "handshake", "ca_file"]) -> None:
-        super().__init__(message)
-        self.kind = kind
+    """No TLS session with the server: its certificate is not trusted or is for another name,
+    the handshake failed otherwise, or the trusted certificates cannot be loaded; the message
+    says which, and what in the camera's trust to change. CameraClient makes it a TlsFailed."""
 
 
 class ReplyTooLarge(Exception):
@@ -207,7 +202,7 @@ class PerCameraTransport(httpx.AsyncBaseTransport):
                 try:
                     load_ca(context, trust.ca_file)
                 except (OSError, ValueError) as exc:
-                    raise TlsRefused(f"cannot load the certificates to trust: {exc}", kind="ca_file") from exc
+                    raise TlsRefused(f"cannot load the certificates to trust: {exc}") from exc
                 # A certificate of the file is a trust anchor whether or not it is a CA's: a
                 # camera's own self-signed certificate, or a leaf, is trusted as it is.
                 context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
@@ -217,13 +212,17 @@ class PerCameraTransport(httpx.AsyncBaseTransport):
         return context
 
     async def _refusal(self, error: ssl.SSLError, url: httpx.URL, trust: Trust) -> TlsRefused:
-        """What a failed handshake with ``url`` means, in words: whose certificate, which names."""
+        """What a failed handshake with ``url`` means, in words: whose certificate, which names,
+        and what in ``trust`` it came from."""
         if not isinstance(error, ssl.SSLCertVerificationError):
-            return TlsRefused(f"TLS handshake failed: {error.reason or error}", kind="handshake")
+            hint = " (does this port speak https?)" if error.reason == "WRONG_VERSION_NUMBER" else ""
+            return TlsRefused(f"TLS handshake failed: {error.reason or error}{hint}")
         if error.verify_code not in _NAME_MISMATCH:
-            return TlsRefused(f"certificate not trusted: {error.verify_message}", kind="untrusted")
+            trusted = f"ca_file = {str(trust.ca_file)!r}" if trust.ca_file else "the system's CA bundle: no ca_file set"
+            return TlsRefused(f"certificate not trusted: {error.verify_message} (trusting {trusted})")
         names = await self._names_in_certificate(url, trust)
-        return TlsRefused(f"certificate is for {names}, not {url.host}", kind="name")
+        return TlsRefused(f"certificate is for {names}, not {url.host} "
+                          "(address the camera by a name its certificate carries, or set check_hostname = false)")
 
     async def _names_in_certificate(self, url: httpx.URL, trust: Trust) -> str:
         """The names of the certificate ``url``'s server shows, read from a second handshake
