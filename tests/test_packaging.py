@@ -34,7 +34,7 @@ KINDS = {"regulator_station", "modbus_gateway", "camera", "alarm_host"}
 
 
 def _packages_on_disk() -> set[str]:
-    found = {"sitewatch"}
+    found: set[str] = set()
     for top, prefix in [*((folder, f"sitewatch.{name}") for name, folder in FOLDERS.items()),
                         (Path("sitewatch"), "sitewatch")]:
         for init in (TOP / top).rglob("__init__.py"):
@@ -75,7 +75,7 @@ def fresh_venv(tmp_path_factory) -> Path:
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
     done = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-cache-dir", source],
-                          capture_output=True, text=True, timeout=600)
+                          check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"pip install failed:\n{done.stdout}\n{done.stderr}"
     shutil.rmtree(source)  # nothing may come from the copy once installed
     return venv
